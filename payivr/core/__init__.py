@@ -1,0 +1,1 @@
+"""The sans-IO core: the payment flow as a pure state machine, and card validation."""

@@ -1,0 +1,274 @@
+"""What goes into the payment flow (events) and what comes out of it (commands).
+
+Both are frozen dataclasses named as nouns, as in h11. Nothing here prints card digits:
+the only object that carries them is :class:`CardDetails`, whose ``repr`` is masked.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from payivr.core.cards import Brand, MaskedCard, SecretDigits
+
+
+class Step(enum.Enum):
+    """The caller's steps, in order."""
+
+    AMOUNT = "amount"
+    CARD_NUMBER = "card_number"
+    EXPIRY = "expiry"
+    SECURITY_CODE = "security_code"
+    POSTAL_CODE = "postal_code"
+
+
+class StepStatus(enum.Enum):
+    WAITING = "waiting"
+    ENTERING = "entering"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Outcome(enum.Enum):
+    """How a payment ended."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    DECLINED_BY_CALLER = "declined_by_caller"
+    CANCELLED = "cancelled"
+    AGENT_CANCELLED = "agent_cancelled"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    TIMED_OUT = "timed_out"
+    CALLER_HUNG_UP = "caller_hung_up"
+    GATEWAY_ERROR = "gateway_error"
+    PENDING = "pending"
+
+    @property
+    def succeeded(self) -> bool:
+        return self is Outcome.APPROVED
+
+
+# --------------------------------------------------------------------------- events in
+
+
+@dataclass(frozen=True)
+class KeyPress:
+    """One DTMF digit from the caller: ``0``-``9``, ``*`` or ``#``."""
+
+    digit: str
+
+    def __post_init__(self) -> None:
+        if len(self.digit) != 1 or self.digit not in "0123456789*#":
+            raise ValueError("a key press is one of 0-9, * or #")
+
+    def __repr__(self) -> str:
+        # The digit itself is card data while a card is being keyed.
+        return "KeyPress(<hidden>)"
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    """The prompt started by ``PlayPrompt(sequence=...)`` ended (played, stopped or failed)."""
+
+    sequence: int
+
+
+@dataclass(frozen=True)
+class TimerExpiry:
+    """The timer started by ``StartTimer(name, token=...)`` fired."""
+
+    name: str
+    token: int
+
+
+@dataclass(frozen=True)
+class GatewayApproval:
+    reference: str
+    brand: Brand | None = None
+    last_four: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayDecline:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GatewayFailure:
+    """The gateway refused or broke; no money moved."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class GatewayOutcomeUnknown:
+    """Sent, but no answer and the status query did not settle it either."""
+
+    reason: str = "the gateway did not answer"
+
+
+@dataclass(frozen=True)
+class CallerHangup:
+    pass
+
+
+@dataclass(frozen=True)
+class AgentHangup:
+    pass
+
+
+@dataclass(frozen=True)
+class AgentCancellation:
+    pass
+
+
+Event = (
+    KeyPress
+    | PromptFinished
+    | TimerExpiry
+    | GatewayApproval
+    | GatewayDecline
+    | GatewayFailure
+    | GatewayOutcomeUnknown
+    | CallerHangup
+    | AgentHangup
+    | AgentCancellation
+)
+
+# --------------------------------------------------------------------------- prompt parts
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A recorded prompt, by id (see :mod:`payivr.core.prompts`)."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class SayNumber:
+    """A number read as a number ("one hundred thirty seven")."""
+
+    value: int
+
+
+@dataclass(frozen=True)
+class SayDigits:
+    """Digits read one by one. Never more than the last four of a card."""
+
+    digits: str
+
+
+@dataclass(frozen=True)
+class SayCharacters:
+    """Letters and digits read one by one (a transaction reference)."""
+
+    text: str
+
+
+PromptPart = Prompt | SayNumber | SayDigits | SayCharacters
+
+# --------------------------------------------------------------------------- commands out
+
+
+@dataclass(frozen=True)
+class PlayPrompt:
+    """Play ``parts`` to the caller only; answer with ``PromptFinished(sequence)``."""
+
+    parts: tuple[PromptPart, ...]
+    sequence: int
+
+
+@dataclass(frozen=True)
+class StopPrompt:
+    sequence: int
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Start (or restart) the timer ``name``; answer with ``TimerExpiry(name, token)``."""
+
+    name: str
+    seconds: float
+    token: int
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class CardDetails:
+    """The card as keyed. Handed to the gateway edge, which wipes it after encrypting."""
+
+    number: SecretDigits
+    expiry: SecretDigits
+    security_code: SecretDigits | None
+    postal_code: str | None
+    brand: Brand
+
+    @property
+    def masked(self) -> MaskedCard:
+        return MaskedCard(self.brand, self.number.last_four())
+
+    def wipe(self) -> None:
+        self.number.wipe()
+        self.expiry.wipe()
+        if self.security_code is not None:
+            self.security_code.wipe()
+
+    def __repr__(self) -> str:
+        return f"CardDetails(brand={self.brand.value}, <digits hidden>)"
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """Charge the card once. ``idempotency_key`` is the payment id."""
+
+    card: CardDetails = field(repr=False)
+    amount_minor: int
+    currency: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class AgentUpdate:
+    """What the agent may see of a step: status, a digit count, brand and last four."""
+
+    step: Step
+    status: StepStatus
+    digits_entered: int = 0
+    masked_card: MaskedCard | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """Put the caller back with the agent (or, with no agent left, release the caller)."""
+
+    agent_present: bool
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The payment ended. Always the last command; the flow holds no card digits after it."""
+
+    outcome: Outcome
+    reason: str
+    reference: str | None = None
+    masked_card: MaskedCard | None = None
+
+
+Command = (
+    PlayPrompt
+    | StopPrompt
+    | StartTimer
+    | CancelTimer
+    | Authorize
+    | AgentUpdate
+    | Reconnect
+    | Finish
+)

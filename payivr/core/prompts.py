@@ -1,0 +1,212 @@
+"""Every prompt the caller can hear: its id and its words in each shipped language.
+
+The flow only names prompt ids; the ARI edge turns an id into ``sound:payivr/<lang>/<id>``
+and ``sounds/generate.py`` records these texts, so operators can replace or translate them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from payivr.core.cards import Brand
+
+
+@dataclass(frozen=True)
+class Currency:
+    code: str
+    exponent: int
+    major_singular: str
+    major_plural: str
+    minor_singular: str | None
+    minor_plural: str | None
+
+
+CURRENCIES: dict[str, Currency] = {
+    "USD": Currency("USD", 2, "major-dollar", "major-dollars", "minor-cent", "minor-cents"),
+    "CAD": Currency("CAD", 2, "major-dollar", "major-dollars", "minor-cent", "minor-cents"),
+    "AUD": Currency("AUD", 2, "major-dollar", "major-dollars", "minor-cent", "minor-cents"),
+    "EUR": Currency("EUR", 2, "major-euro", "major-euros", "minor-cent", "minor-cents"),
+    "GBP": Currency("GBP", 2, "major-pound", "major-pounds", "minor-penny", "minor-pence"),
+    "JPY": Currency("JPY", 0, "major-yen", "major-yen", None, None),
+}
+
+
+def brand_prompt(brand: Brand) -> str:
+    return f"brand-{brand.value}"
+
+
+def month_prompt(month: int) -> str:
+    return f"month-{month:02d}"
+
+
+_BRAND_WORDS_EN = {
+    Brand.VISA: "Visa",
+    Brand.MASTERCARD: "Mastercard",
+    Brand.AMEX: "American Express",
+    Brand.DISCOVER: "Discover",
+    Brand.DINERS: "Diners Club",
+    Brand.JCB: "J C B",
+    Brand.UNIONPAY: "Union Pay",
+}
+_MONTHS_EN = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_MONTHS_ES = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+]
+
+PROMPT_TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "intro": "This call is now in secure payment mode. Your agent cannot hear the keys you press.",
+        "amount-is": "The amount to pay is",
+        "and": "and",
+        "confirm-amount": "Press 1 to accept this amount, or 2 if it is not correct.",
+        "enter-card-number": (
+            "Please enter your card number, followed by the hash key. "
+            "You can press star at any time to cancel."
+        ),
+        "card-ending-in": "You entered a card ending in",
+        "enter-expiry": (
+            "Please enter the expiry date: two digits for the month, then two for the year."
+        ),
+        "expiry-is": "The expiry date is",
+        "enter-security-code": "Please enter the three digit security code from the back of your card.",
+        "enter-security-code-amex": (
+            "Please enter the four digit security code from the front of your card."
+        ),
+        "security-code-entered": "Thank you. Your security code was entered.",
+        "enter-postal-code": "Please enter the zip code of your billing address, followed by the hash key.",
+        "postal-code-is": "The zip code you entered is",
+        "confirm-entry": "Press 1 if that is correct, or 2 to enter it again.",
+        "invalid-choice": "Sorry, that was not a valid choice.",
+        "invalid-card-number": "Sorry, that card number is not valid.",
+        "brand-not-accepted": "Sorry, we cannot accept this type of card.",
+        "invalid-expiry": "Sorry, that expiry date is not valid.",
+        "card-expired": "Sorry, that card has expired.",
+        "invalid-security-code": "Sorry, that security code is not valid.",
+        "invalid-postal-code": "Sorry, that zip code is not valid.",
+        "processing": "Please wait while we process your payment.",
+        "payment-approved": "Your payment was successful. Your reference is",
+        "payment-declined": "Sorry, your payment was declined.",
+        "payment-error": "Sorry, we could not process your payment. You have not been charged.",
+        "payment-pending": (
+            "We could not confirm your payment yet. Your agent will confirm it with you."
+        ),
+        "payment-cancelled": "The payment was cancelled.",
+        "amount-rejected": "The payment was not made.",
+        "too-many-attempts": "Sorry, there were too many invalid entries. The payment was not made.",
+        "no-input": "Sorry, we did not receive your entry. The payment was not made.",
+        "returning-to-agent": "Please hold while we return you to your agent.",
+        "goodbye": "Thank you for calling. Goodbye.",
+        "payments-unavailable": (
+            "Sorry, secure payments are not available right now. Returning you to your agent."
+        ),
+        "request-not-understood": "Sorry, this payment request could not be started.",
+        **{brand_prompt(brand): words for brand, words in _BRAND_WORDS_EN.items()},
+        **{month_prompt(number): name for number, name in enumerate(_MONTHS_EN, start=1)},
+        "major-dollar": "dollar",
+        "major-dollars": "dollars",
+        "major-euro": "euro",
+        "major-euros": "euros",
+        "major-pound": "pound",
+        "major-pounds": "pounds",
+        "major-yen": "yen",
+        "minor-cent": "cent",
+        "minor-cents": "cents",
+        "minor-penny": "penny",
+        "minor-pence": "pence",
+    },
+    "es": {
+        "intro": (
+            "Esta llamada está ahora en modo de pago seguro. "
+            "Su agente no puede oír las teclas que pulse."
+        ),
+        "amount-is": "El importe a pagar es",
+        "and": "con",
+        "confirm-amount": "Pulse 1 para aceptar este importe, o 2 si no es correcto.",
+        "enter-card-number": (
+            "Introduzca el número de su tarjeta, seguido de la tecla almohadilla. "
+            "Puede pulsar asterisco en cualquier momento para cancelar."
+        ),
+        "card-ending-in": "Ha introducido una tarjeta que termina en",
+        "enter-expiry": (
+            "Introduzca la fecha de caducidad: dos cifras para el mes y dos para el año."
+        ),
+        "expiry-is": "La fecha de caducidad es",
+        "enter-security-code": (
+            "Introduzca el código de seguridad de tres cifras del reverso de su tarjeta."
+        ),
+        "enter-security-code-amex": (
+            "Introduzca el código de seguridad de cuatro cifras del anverso de su tarjeta."
+        ),
+        "security-code-entered": "Gracias. Se ha introducido su código de seguridad.",
+        "enter-postal-code": (
+            "Introduzca el código postal de su dirección de facturación, "
+            "seguido de la tecla almohadilla."
+        ),
+        "postal-code-is": "El código postal introducido es",
+        "confirm-entry": "Pulse 1 si es correcto, o 2 para introducirlo de nuevo.",
+        "invalid-choice": "Lo sentimos, esa opción no es válida.",
+        "invalid-card-number": "Lo sentimos, ese número de tarjeta no es válido.",
+        "brand-not-accepted": "Lo sentimos, no aceptamos este tipo de tarjeta.",
+        "invalid-expiry": "Lo sentimos, esa fecha de caducidad no es válida.",
+        "card-expired": "Lo sentimos, esa tarjeta ha caducado.",
+        "invalid-security-code": "Lo sentimos, ese código de seguridad no es válido.",
+        "invalid-postal-code": "Lo sentimos, ese código postal no es válido.",
+        "processing": "Espere mientras procesamos su pago.",
+        "payment-approved": "Su pago se ha realizado correctamente. Su referencia es",
+        "payment-declined": "Lo sentimos, su pago ha sido rechazado.",
+        "payment-error": "Lo sentimos, no hemos podido procesar su pago. No se le ha cobrado nada.",
+        "payment-pending": ("Todavía no podemos confirmar su pago. Su agente se lo confirmará."),
+        "payment-cancelled": "El pago ha sido cancelado.",
+        "amount-rejected": "El pago no se ha realizado.",
+        "too-many-attempts": (
+            "Lo sentimos, ha habido demasiados intentos no válidos. El pago no se ha realizado."
+        ),
+        "no-input": "Lo sentimos, no hemos recibido ninguna tecla. El pago no se ha realizado.",
+        "returning-to-agent": "Espere mientras le devolvemos con su agente.",
+        "goodbye": "Gracias por su llamada. Adiós.",
+        "payments-unavailable": (
+            "Lo sentimos, los pagos seguros no están disponibles ahora. Le devolvemos con su agente."
+        ),
+        "request-not-understood": "Lo sentimos, no se ha podido iniciar esta solicitud de pago.",
+        **{brand_prompt(brand): words for brand, words in _BRAND_WORDS_EN.items()},
+        **{month_prompt(number): name for number, name in enumerate(_MONTHS_ES, start=1)},
+        "major-dollar": "dólar",
+        "major-dollars": "dólares",
+        "major-euro": "euro",
+        "major-euros": "euros",
+        "major-pound": "libra",
+        "major-pounds": "libras",
+        "major-yen": "yenes",
+        "minor-cent": "céntimo",
+        "minor-cents": "céntimos",
+        "minor-penny": "penique",
+        "minor-pence": "peniques",
+    },
+}
+
+PROMPT_IDS: frozenset[str] = frozenset(PROMPT_TEXTS["en"])
+LANGUAGES: tuple[str, ...] = tuple(PROMPT_TEXTS)
