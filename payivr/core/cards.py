@@ -178,6 +178,7 @@ class CardProblem(enum.Enum):
     EXPIRY_TOO_FAR = "the expiry date is too far in the future"
     BAD_SECURITY_CODE = "the security code has the wrong number of digits"
     BAD_POSTAL_CODE = "the postal code has the wrong number of digits"
+    INCOMPLETE = "the entry was not finished in time"
 
 
 def luhn_valid(digits: SecretDigits) -> bool:

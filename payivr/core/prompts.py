@@ -87,7 +87,8 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
             "Please enter your card number, followed by the hash key. "
             "You can press star at any time to cancel."
         ),
-        "card-ending-in": "You entered a card ending in",
+        "you-entered": "You entered",
+        "card-ending-in": "card, ending in",
         "enter-expiry": (
             "Please enter the expiry date: two digits for the month, then two for the year."
         ),
@@ -150,7 +151,8 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
             "Introduzca el número de su tarjeta, seguido de la tecla almohadilla. "
             "Puede pulsar asterisco en cualquier momento para cancelar."
         ),
-        "card-ending-in": "Ha introducido una tarjeta que termina en",
+        "you-entered": "Ha introducido",
+        "card-ending-in": "tarjeta, que termina en",
         "enter-expiry": (
             "Introduzca la fecha de caducidad: dos cifras para el mes y dos para el año."
         ),
