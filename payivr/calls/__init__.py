@@ -1,0 +1,1 @@
+"""Call control: runs payment flows on live calls (Stasis application, drivers, notifier)."""

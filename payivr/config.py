@@ -1,0 +1,341 @@
+"""payivr's one typed configuration object, built from a TOML file and the environment.
+
+Every setting ``section.name`` can be given in the file as ``[section] name = ...`` or in
+the environment as ``PAYIVR_SECTION_NAME`` (which wins), e.g. ``PAYIVR_ARI_URL``. Secrets
+can also come from a file named by ``PAYIVR_SECTION_NAME_FILE`` (Docker/Kubernetes secrets).
+Everything is validated at start; each problem names the setting it is about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from payivr.core.cards import Brand
+from payivr.core.flow import FlowConfig
+from payivr.core.prompts import CURRENCIES, LANGUAGES
+
+PRIVACY_MODES = ("hold", "talk-through")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message lists every problem found."""
+
+
+@dataclass
+class AriSettings:
+    url: str = "http://127.0.0.1:8088"
+    user: str = "payivr"
+    password: str = ""
+    app: str = "payivr"
+    pool_size: int = 20
+
+    def problems(self) -> list[str]:
+        found = _url_problems("ari.url", self.url, ("http", "https"))
+        if not self.password:
+            found.append("ari.password (PAYIVR_ARI_PASSWORD): is required")
+        if not self.app or not self.app.replace("-", "").replace("_", "").isalnum():
+            found.append("ari.app (PAYIVR_ARI_APP): letters, digits, - and _ only")
+        if not 1 <= self.pool_size <= 90:
+            found.append("ari.pool_size: must be 1-90 (Asterisk's http sessionlimit is 100)")
+        return found
+
+
+@dataclass
+class AmiSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 5038
+    user: str = "payivr"
+    secret: str = ""
+
+    def problems(self) -> list[str]:
+        if not self.enabled:
+            return []
+        found = []
+        if not self.secret:
+            found.append("ami.secret (PAYIVR_AMI_SECRET): is required when ami.enabled is true")
+        if not 1 <= self.port <= 65535:
+            found.append(f"ami.port (PAYIVR_AMI_PORT): {self.port} is not a TCP port")
+        return found
+
+
+@dataclass
+class DatabaseSettings:
+    url: str | None = None  # None: start an embedded PostgreSQL in data_dir
+    data_dir: str | None = None
+
+    def problems(self) -> list[str]:
+        if self.url is None:
+            return []
+        return _url_problems("database.url", self.url, ("postgresql", "postgres"))
+
+
+@dataclass
+class GatewaySettings:
+    url: str = ""
+    public_key: str = ""  # path to the gateway's public key (PEM or JWK)
+    key_id: str = ""
+    signing_secret: str = ""
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def problems(self) -> list[str]:
+        found = _url_problems("gateway.url", self.url, ("https",))
+        if not self.public_key:
+            found.append("gateway.public_key (PAYIVR_GATEWAY_PUBLIC_KEY): path is required")
+        elif not Path(self.public_key).is_file():
+            found.append(f"gateway.public_key: no file at {self.public_key}")
+        if not self.signing_secret:
+            found.append("gateway.signing_secret (PAYIVR_GATEWAY_SIGNING_SECRET): is required")
+        for name in ("ca_bundle", "client_cert", "client_key"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                found.append(f"gateway.{name}: no file at {value}")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            found.append("gateway timeouts must be positive")
+        return found
+
+
+@dataclass
+class CrmSettings:
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+    def problems(self) -> list[str]:
+        if self.webhook_url is None:
+            return []
+        found = _url_problems("crm.webhook_url", self.webhook_url, ("http", "https"))
+        if not self.webhook_secret:
+            found.append("crm.webhook_secret (PAYIVR_CRM_WEBHOOK_SECRET): required with a URL")
+        return found
+
+
+@dataclass
+class ConsoleSettings:
+    listen: str = "127.0.0.1:8080"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    def problems(self) -> list[str]:
+        found = []
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            found.append(
+                f"console.listen (PAYIVR_CONSOLE_LISTEN): {self.listen!r} is not HOST:PORT"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            found.append("console.tls_cert and console.tls_key go together")
+        return found
+
+
+@dataclass
+class FlowSettings:
+    accepted_brands: tuple[str, ...] = tuple(brand.value for brand in Brand)
+    ask_security_code: bool = True
+    ask_postal_code: bool = True
+    max_attempts: int = 3
+    no_input_timeout: float = 60.0
+    inter_digit_timeout: float = 5.0
+    postal_code_lengths: tuple[int, ...] = (5, 9)
+    currency: str = "USD"
+    max_amount_minor: int = 1_000_000
+
+    def problems(self) -> list[str]:
+        found = []
+        known = {brand.value for brand in Brand}
+        unknown = [name for name in self.accepted_brands if name not in known]
+        if unknown:
+            found.append(f"flow.accepted_brands: unknown {unknown}; known: {sorted(known)}")
+        if self.currency not in CURRENCIES:
+            found.append(f"flow.currency: {self.currency!r} is not one of {sorted(CURRENCIES)}")
+        if self.max_amount_minor <= 0:
+            found.append("flow.max_amount_minor: must be positive")
+        if not unknown:
+            try:
+                self.flow_config()
+            except ValueError as error:
+                found.append(f"flow: {error}")
+        return found
+
+    def flow_config(self) -> FlowConfig:
+        return FlowConfig(
+            accepted_brands=frozenset(Brand(name) for name in self.accepted_brands),
+            ask_security_code=self.ask_security_code,
+            ask_postal_code=self.ask_postal_code,
+            max_attempts=self.max_attempts,
+            no_input_timeout=self.no_input_timeout,
+            inter_digit_timeout=self.inter_digit_timeout,
+            postal_code_lengths=frozenset(self.postal_code_lengths),
+        )
+
+
+@dataclass
+class CallSettings:
+    privacy_mode: str = "hold"
+    music_on_hold_class: str = "default"  # empty: silence instead of music
+    language: str = "en"
+    after_agent_hangup: str = "hangup"  # or "continue": back to the dialplan
+    continue_context: str = "payivr-after"
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.privacy_mode not in PRIVACY_MODES:
+            found.append(f"calls.privacy_mode: {self.privacy_mode!r} is not one of {PRIVACY_MODES}")
+        if self.language not in LANGUAGES:
+            found.append(f"calls.language: {self.language!r} is not one of {LANGUAGES}")
+        if self.after_agent_hangup not in ("hangup", "continue"):
+            found.append("calls.after_agent_hangup: must be 'hangup' or 'continue'")
+        return found
+
+
+@dataclass
+class LogSettings:
+    level: str = "INFO"
+    json: bool = True
+
+    def problems(self) -> list[str]:
+        if self.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            return [f"log.level: {self.level!r} is not DEBUG, INFO, WARNING or ERROR"]
+        return []
+
+
+@dataclass
+class Config:
+    ari: AriSettings = field(default_factory=AriSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    crm: CrmSettings = field(default_factory=CrmSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    calls: CallSettings = field(default_factory=CallSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    def validate(self, sections: tuple[str, ...] | None = None) -> None:
+        """Raise :class:`ConfigError` listing every problem in ``sections`` (default: all)."""
+        names = sections or tuple(f.name for f in dataclasses.fields(self))
+        found = [problem for name in names for problem in getattr(self, name).problems()]
+        if found:
+            raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(found))
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration from ``path`` (TOML, optional) and ``environ`` overrides.
+
+    Raises :class:`ConfigError` for unknown settings and values of the wrong type; call
+    :meth:`Config.validate` for the checks that depend on what is being started.
+    """
+    environ = environ or {}
+    document: dict[str, object] = {}
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"configuration file {path} is not valid TOML: {error}") from None
+    config = Config()
+    problems: list[str] = []
+    for section in dataclasses.fields(config):
+        given = document.get(section.name, {})
+        if not isinstance(given, dict):
+            problems.append(f"[{section.name}] must be a table")
+            continue
+        settings = getattr(config, section.name)
+        hints = typing.get_type_hints(type(settings))
+        known = {f.name for f in dataclasses.fields(settings)}
+        for unknown in sorted(set(given) - known):
+            problems.append(f"{section.name}.{unknown}: unknown setting")
+        for name in sorted(known):
+            env_name = f"PAYIVR_{section.name}_{name}".upper()
+            raw: object = given.get(name, dataclasses.MISSING)
+            if env_name in environ:
+                raw = environ[env_name]
+            elif f"{env_name}_FILE" in environ:
+                secret_path = Path(environ[f"{env_name}_FILE"])
+                try:
+                    raw = secret_path.read_text(encoding="utf-8").strip()
+                except OSError as error:
+                    problems.append(f"{env_name}_FILE: cannot read {secret_path}: {error.strerror}")
+                    continue
+            if raw is dataclasses.MISSING:
+                continue
+            try:
+                setattr(settings, name, _coerce(raw, hints[name]))
+            except ValueError as error:
+                problems.append(f"{section.name}.{name} ({env_name}): {error}")
+    for unknown in sorted(set(document) - {f.name for f in dataclasses.fields(config)}):
+        problems.append(f"[{unknown}]: unknown section")
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    return config
+
+
+def _coerce(raw: object, hint: object) -> object:
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in (
+        typing.get_args(hint)
+    )
+    if optional:
+        if raw in ("", None):
+            return None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is tuple:
+        item_type = typing.get_args(hint)[0]
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ValueError("expected a list")
+        return tuple(
+            _coerce(item.strip() if isinstance(item, str) else item, item_type) for item in items
+        )
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return raw.lower() in ("1", "true", "yes", "on")
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if hint is int:
+        if isinstance(raw, bool):
+            raise ValueError("expected a whole number")
+        try:
+            return int(str(raw))
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if hint is float:
+        try:
+            return float(str(raw))
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected text, got {raw!r}")
+        return raw
+    raise ValueError(f"unsupported setting type {hint!r}")
+
+
+def _url_problems(name: str, value: str, schemes: tuple[str, ...]) -> list[str]:
+    env_name = "PAYIVR_" + name.replace(".", "_").upper()
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+        shown = value if "@" not in value else "<url with credentials>"
+        return [f"{name} ({env_name}): must be an {allowed} URL, got {shown!r}"]
+    return []

@@ -1,0 +1,88 @@
+"""Logging: structlog everywhere, JSON or console lines, and card numbers masked.
+
+Masking is the second line of defence: no code path logs card data on purpose, but should a
+PAN-like number slip into an event (a URL, an exception text), :func:`mask_card_numbers`
+replaces it before anything is written, keeping only the last four digits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+# 12 to 19 digits, optionally split by single spaces or dashes (as people write card numbers).
+_PAN_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
+
+
+def mask_text(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        return f"[card …{digits[-4:]}]"
+
+    return _PAN_LIKE.sub(replace, text)
+
+
+def _mask_value(value: object) -> object:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 12:
+        return mask_text(str(value))
+    if isinstance(value, dict):
+        return {key: _mask_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_value(item) for item in value]
+    return value
+
+
+def mask_card_numbers(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask PAN-like numbers in every value of the event."""
+    for key, value in list(event_dict.items()):
+        event_dict[key] = _mask_value(value)
+    return event_dict
+
+
+class _MaskingFilter(logging.Filter):
+    """Masks PAN-like numbers in records of plain ``logging`` users (aiohttp, psycopg)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_text(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | None = None) -> None:
+    """Set up structlog and the standard library's logging to write one line per event."""
+    output = stream or sys.stderr
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"log level {level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    processors: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        mask_card_numbers,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(output),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(output)
+    handler.addFilter(_MaskingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
