@@ -1,0 +1,104 @@
+"""PostgreSQL store: payments, audit trail, CRM outbox, console bus, migrations."""
+
+from payivr.store.activity import build_activity, format_amount
+from payivr.store.bus import ConsoleBus, Subscription
+from payivr.store.crm import (
+    CrmAdapter,
+    Delivered,
+    Delivery,
+    DeliveryResult,
+    EndpointGone,
+    RetryLater,
+)
+from payivr.store.database import Database
+from payivr.store.errors import (
+    CardDataRefused,
+    EventTooLarge,
+    PaymentAlreadyFinished,
+    PaymentNotFound,
+    StoreError,
+)
+from payivr.store.migrations import Migration, MigrationError, migrate, shipped_migrations
+from payivr.store.models import (
+    AuditEvent,
+    Clock,
+    EntryKind,
+    NewPayment,
+    Origin,
+    OriginKind,
+    Payment,
+    PaymentState,
+    PrivacyMode,
+    utc_now,
+)
+from payivr.store.outbox import (
+    RETRY_SCHEDULE,
+    EndpointState,
+    OutboxEntry,
+    OutboxStatus,
+    OutboxWorker,
+    crm_endpoints,
+    crm_list,
+    crm_replay,
+)
+from payivr.store.payments import PaymentStore
+from payivr.store.webhook import (
+    InvalidSignature,
+    WebhookAdapter,
+    WebhookRequest,
+    WebhookResponse,
+    aiohttp_send,
+    generate_secret,
+    sign,
+    verify,
+)
+
+__all__ = [
+    "RETRY_SCHEDULE",
+    "AuditEvent",
+    "CardDataRefused",
+    "Clock",
+    "ConsoleBus",
+    "CrmAdapter",
+    "Database",
+    "Delivered",
+    "Delivery",
+    "DeliveryResult",
+    "EndpointGone",
+    "EndpointState",
+    "EntryKind",
+    "EventTooLarge",
+    "InvalidSignature",
+    "Migration",
+    "MigrationError",
+    "NewPayment",
+    "Origin",
+    "OriginKind",
+    "OutboxEntry",
+    "OutboxStatus",
+    "OutboxWorker",
+    "Payment",
+    "PaymentAlreadyFinished",
+    "PaymentNotFound",
+    "PaymentState",
+    "PaymentStore",
+    "PrivacyMode",
+    "RetryLater",
+    "StoreError",
+    "Subscription",
+    "WebhookAdapter",
+    "WebhookRequest",
+    "WebhookResponse",
+    "aiohttp_send",
+    "build_activity",
+    "crm_endpoints",
+    "crm_list",
+    "crm_replay",
+    "format_amount",
+    "generate_secret",
+    "migrate",
+    "shipped_migrations",
+    "sign",
+    "utc_now",
+    "verify",
+]

@@ -1,0 +1,159 @@
+"""What the store keeps: payments (brand + last four, never card data), audit events."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from payivr.core.events import Outcome, Step, StepStatus
+
+Clock = Callable[[], datetime]
+"""Returns the current time as an aware UTC datetime; injected so tests can move time."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EntryKind(enum.Enum):
+    """How the caller reached the payment (DESIGN.md call flows)."""
+
+    TAKEOVER = "takeover"
+    INBOUND = "inbound"
+    PAYLINE = "payline"
+    TRANSFER = "transfer"
+    OUTBOUND = "outbound"
+
+
+class PrivacyMode(enum.Enum):
+    HOLD = "hold"
+    TALK_THROUGH = "talk_through"
+
+
+class PaymentState(enum.Enum):
+    """Where a payment is in its life; finer progress is in the step statuses."""
+
+    REQUESTED = "requested"
+    COLLECTING = "collecting"
+    AUTHORIZING = "authorizing"
+    FINISHED = "finished"
+
+
+class OriginKind(enum.Enum):
+    IP = "ip"
+    CHANNEL = "channel"
+    SYSTEM = "system"
+
+
+STEP_COLUMNS: dict[Step, str] = {
+    Step.AMOUNT: "step_amount",
+    Step.CARD_NUMBER: "step_card_number",
+    Step.EXPIRY: "step_expiry",
+    Step.SECURITY_CODE: "step_security_code",
+    Step.POSTAL_CODE: "step_postal_code",
+}
+
+_DIGIT_RUN = re.compile(r"[0-9]{7,}")
+_CARD_LENGTH_RUN = re.compile(r"[0-9]{13,19}")
+
+
+def has_digit_run(text: str | None) -> bool:
+    """True when free text holds 7+ consecutive digits (possibly part of a card number)."""
+    return text is not None and _DIGIT_RUN.search(text) is not None
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def has_pan(text: str | None) -> bool:
+    """True when an identifier holds a Luhn-valid run of 13 to 19 digits."""
+    if text is None:
+        return False
+    return any(_luhn_valid(run) for run in _CARD_LENGTH_RUN.findall(text))
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an audited action came from (PCI DSS 10.2.2)."""
+
+    kind: OriginKind
+    value: str
+
+    @classmethod
+    def ip(cls, address: str) -> Origin:
+        return cls(OriginKind.IP, address)
+
+    @classmethod
+    def channel(cls, channel_id: str) -> Origin:
+        return cls(OriginKind.CHANNEL, channel_id)
+
+    @classmethod
+    def system(cls, component: str = "payivr") -> Origin:
+        return cls(OriginKind.SYSTEM, component)
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    """A payment request as the call-control code knows it before the caller keys anything."""
+
+    call_id: str
+    agent: str
+    item_name: str
+    amount_minor: int
+    currency: str
+    entry_kind: EntryKind
+    privacy_mode: PrivacyMode = PrivacyMode.HOLD
+    agent_channel: str | None = None
+    caller_number: str | None = None
+    crm_record_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: UUID
+    call_id: str
+    agent_channel: str | None
+    agent: str
+    item_name: str
+    amount_minor: int
+    currency: str
+    privacy_mode: PrivacyMode
+    entry_kind: EntryKind
+    state: PaymentState
+    steps: dict[Step, StepStatus]
+    brand: str | None
+    last_four: str | None
+    gateway_reference: str | None
+    idempotency_key: str
+    outcome: Outcome | None
+    reason: str | None
+    needs_reconciliation: bool
+    crm_record_id: str | None
+    caller_number: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    success: bool
+    origin: Origin
+    resource: str
+    payment_id: UUID | None
+    detail: str | None

@@ -1,0 +1,376 @@
+"""PaymentStore: what the call-control code records about payments, and the audit trail."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import structlog
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from payivr.core.events import Outcome, Step, StepStatus
+from payivr.store.activity import build_activity
+from payivr.store.database import Database
+from payivr.store.errors import CardDataRefused, PaymentAlreadyFinished, PaymentNotFound
+from payivr.store.models import (
+    STEP_COLUMNS,
+    AuditEvent,
+    Clock,
+    EntryKind,
+    NewPayment,
+    Origin,
+    OriginKind,
+    Payment,
+    PaymentState,
+    PrivacyMode,
+    has_digit_run,
+    has_pan,
+    utc_now,
+)
+
+logger = structlog.get_logger(__name__)
+
+OUTBOX_CHANNEL = "payivr_crm_outbox"
+"""NOTIFY channel that wakes the delivery workers when an activity is added."""
+
+
+def _refuse_card_data(free_text: dict[str, str | None], identifiers: dict[str, str | None]) -> None:
+    for field, value in free_text.items():
+        if has_digit_run(value):
+            raise CardDataRefused(field)
+    for field, value in identifiers.items():
+        if has_pan(value):
+            raise CardDataRefused(field)
+
+
+def _payment_from_row(row: dict[str, Any]) -> Payment:
+    return Payment(
+        id=row["id"],
+        call_id=row["call_id"],
+        agent_channel=row["agent_channel"],
+        agent=row["agent"],
+        item_name=row["item_name"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        privacy_mode=PrivacyMode(row["privacy_mode"]),
+        entry_kind=EntryKind(row["entry_kind"]),
+        state=PaymentState(row["state"]),
+        steps={step: StepStatus(row[column]) for step, column in STEP_COLUMNS.items()},
+        brand=row["brand"],
+        last_four=row["last_four"],
+        gateway_reference=row["gateway_reference"],
+        idempotency_key=row["idempotency_key"],
+        outcome=Outcome(row["outcome"]) if row["outcome"] is not None else None,
+        reason=row["reason"],
+        needs_reconciliation=row["needs_reconciliation"],
+        crm_record_id=row["crm_record_id"],
+        caller_number=row["caller_number"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _audit_from_row(row: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        id=row["id"],
+        occurred_at=row["occurred_at"],
+        actor=row["actor"],
+        action=row["action"],
+        success=row["success"],
+        origin=Origin(OriginKind(row["origin_kind"]), row["origin"]),
+        resource=row["resource"],
+        payment_id=row["payment_id"],
+        detail=row["detail"],
+    )
+
+
+class PaymentStore:
+    """Payments and the audit trail in PostgreSQL.
+
+    ``crm_endpoints`` names the CRM endpoints (adapters) that get an outbox row for each
+    outcome; with none configured, outcomes are stored but nothing is queued.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        crm_endpoints: Sequence[str] = (),
+        clock: Clock = utc_now,
+    ) -> None:
+        self._db = db
+        self._crm_endpoints = tuple(crm_endpoints)
+        self._clock = clock
+
+    # ------------------------------------------------------------------ payments
+
+    async def create_payment(self, new: NewPayment) -> UUID:
+        """Store a new payment; its id is also the gateway idempotency key, stored now,
+        before any gateway attempt."""
+        _refuse_card_data(
+            {"agent": new.agent, "item_name": new.item_name},
+            {
+                "call_id": new.call_id,
+                "agent_channel": new.agent_channel,
+                "crm_record_id": new.crm_record_id,
+            },
+        )
+        payment_id = uuid.uuid4()
+        now = self._clock()
+        await self._execute(
+            "INSERT INTO payments (id, call_id, agent_channel, agent, item_name, amount_minor,"
+            " currency, privacy_mode, entry_kind, state, idempotency_key, crm_record_id,"
+            " caller_number, created_at, updated_at)"
+            " VALUES (%(id)s, %(call_id)s, %(agent_channel)s, %(agent)s, %(item_name)s,"
+            " %(amount_minor)s, %(currency)s, %(privacy_mode)s, %(entry_kind)s, 'requested',"
+            " %(idempotency_key)s, %(crm_record_id)s, %(caller_number)s, %(now)s, %(now)s)",
+            {
+                "id": payment_id,
+                "call_id": new.call_id,
+                "agent_channel": new.agent_channel,
+                "agent": new.agent,
+                "item_name": new.item_name,
+                "amount_minor": new.amount_minor,
+                "currency": new.currency,
+                "privacy_mode": new.privacy_mode.value,
+                "entry_kind": new.entry_kind.value,
+                "idempotency_key": str(payment_id),
+                "crm_record_id": new.crm_record_id,
+                "caller_number": new.caller_number,
+                "now": now,
+            },
+        )
+        logger.info("payment_created", payment_id=str(payment_id), entry_kind=new.entry_kind.value)
+        return payment_id
+
+    async def update_step(self, payment_id: UUID, step: Step, status: StepStatus) -> None:
+        """Set one step's status; the first step activity moves the payment to collecting."""
+        column = STEP_COLUMNS[step]
+        await self._update_unfinished(
+            payment_id,
+            sql.SQL(
+                "{} = %(status)s,"
+                " state = CASE WHEN state = 'requested' THEN 'collecting' ELSE state END"
+            ).format(sql.Identifier(column)),
+            {"status": status.value},
+        )
+
+    async def record_card(self, payment_id: UUID, *, brand: str, last_four: str) -> None:
+        """Keep what may be kept of the card: its brand and last four digits."""
+        if len(last_four) != 4 or not last_four.isdigit():
+            raise ValueError("last_four must be exactly four digits")
+        await self._update_unfinished(
+            payment_id, sql.SQL("brand = %(brand)s, last_four = %(last_four)s"),
+            {"brand": brand, "last_four": last_four},
+        )
+
+    async def mark_authorizing(self, payment_id: UUID) -> None:
+        """The charge is about to be sent: from here a crash leaves an unknown outcome."""
+        await self._update_unfinished(payment_id, sql.SQL("state = 'authorizing'"), {})
+
+    async def mark_needs_reconciliation(self, payment_id: UUID, reason: str) -> None:
+        """The gateway's answer is unknown (timeout, crash): ask it by idempotency key later,
+        never charge again. No CRM activity until the outcome is known."""
+        _refuse_card_data({"reason": reason}, {})
+        await self._update_unfinished(
+            payment_id,
+            sql.SQL("needs_reconciliation = true, outcome = 'pending', reason = %(reason)s"),
+            {"reason": reason},
+        )
+
+    async def record_outcome(
+        self,
+        payment_id: UUID,
+        outcome: Outcome,
+        *,
+        reason: str | None = None,
+        gateway_reference: str | None = None,
+    ) -> Payment:
+        """Finish the payment and queue its CRM activity in the same transaction."""
+        if outcome is Outcome.PENDING:
+            raise ValueError("pending is not an outcome; use mark_needs_reconciliation")
+        _refuse_card_data({"reason": reason}, {"gateway_reference": gateway_reference})
+        now = self._clock()
+        async with self._db.pool.connection() as conn, conn.transaction():
+            cursor = conn.cursor(row_factory=dict_row)
+            try:
+                await cursor.execute(
+                    "UPDATE payments SET state = 'finished', outcome = %(outcome)s,"
+                    " reason = %(reason)s,"
+                    " gateway_reference = coalesce(%(gateway_reference)s, gateway_reference),"
+                    " needs_reconciliation = false, finished_at = %(now)s, updated_at = %(now)s"
+                    " WHERE id = %(id)s AND state <> 'finished' RETURNING *",
+                    {
+                        "id": payment_id,
+                        "outcome": outcome.value,
+                        "reason": reason,
+                        "gateway_reference": gateway_reference,
+                        "now": now,
+                    },
+                )
+            except psycopg.errors.CheckViolation as error:
+                raise _card_data_refused(error) from None
+            row = await cursor.fetchone()
+            if row is None:
+                await self._raise_missing_or_finished(conn, payment_id)
+            assert row is not None
+            payment = _payment_from_row(row)
+            activity = json.dumps(build_activity(payment), ensure_ascii=False)
+            for endpoint in self._crm_endpoints:
+                await conn.execute(
+                    "INSERT INTO crm_outbox (id, endpoint, payment_id, activity, created_at,"
+                    " next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (uuid.uuid4(), endpoint, payment_id, activity, now, now),
+                )
+                await conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_CHANNEL, endpoint))
+        logger.info("payment_finished", payment_id=str(payment_id), outcome=outcome.value)
+        return payment
+
+    async def get_payment(self, payment_id: UUID) -> Payment:
+        rows = await self._select_payments(sql.SQL("WHERE id = %(id)s"), {"id": payment_id})
+        if not rows:
+            raise PaymentNotFound(payment_id)
+        return rows[0]
+
+    async def list_payments(
+        self,
+        *,
+        agent: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Payment]:
+        """Payment history, newest first."""
+        return await self._select_payments(
+            sql.SQL(
+                "WHERE (%(agent)s::text IS NULL OR agent = %(agent)s)"
+                " AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)"
+                " ORDER BY created_at DESC, id LIMIT %(limit)s"
+            ),
+            {"agent": agent, "since": since, "limit": limit},
+        )
+
+    async def list_in_flight(self) -> list[Payment]:
+        """Payments without an outcome (for crash recovery), oldest first."""
+        return await self._select_payments(
+            sql.SQL("WHERE state <> 'finished' ORDER BY created_at, id"), {}
+        )
+
+    async def list_needing_reconciliation(self) -> list[Payment]:
+        """Unfinished payments whose gateway outcome must be asked for, oldest first."""
+        return await self._select_payments(
+            sql.SQL("WHERE needs_reconciliation AND state <> 'finished' ORDER BY created_at, id"),
+            {},
+        )
+
+    # ------------------------------------------------------------------ audit
+
+    async def append_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        success: bool,
+        origin: Origin,
+        resource: str,
+        payment_id: UUID | None = None,
+        detail: str | None = None,
+    ) -> AuditEvent:
+        """Append one audit event (PCI DSS 10.2.2); the table refuses updates and deletes.
+
+        ``action`` is a dotted lowercase verb such as ``payment.requested``.
+        """
+        _refuse_card_data(
+            {"actor": actor, "detail": detail},
+            {"origin": origin.value, "resource": resource},
+        )
+        async with self._db.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            try:
+                await cursor.execute(
+                    "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind,"
+                    " origin, resource, payment_id, detail)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                    (self._clock(), actor, action, success, origin.kind.value, origin.value,
+                     resource, payment_id, detail),
+                )
+            except psycopg.errors.CheckViolation as error:
+                raise _card_data_refused(error) from None
+            row = await cursor.fetchone()
+        assert row is not None
+        return _audit_from_row(row)
+
+    async def list_audit(
+        self,
+        *,
+        payment_id: UUID | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Audit events, oldest first."""
+        async with self._db.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(
+                "SELECT * FROM audit_events"
+                " WHERE (%(payment_id)s::uuid IS NULL OR payment_id = %(payment_id)s)"
+                " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
+                " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s)"
+                " ORDER BY id LIMIT %(limit)s",
+                {"payment_id": payment_id, "actor": actor, "since": since, "limit": limit},
+            )
+            return [_audit_from_row(row) for row in await cursor.fetchall()]
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _execute(self, query: str, params: dict[str, Any]) -> None:
+        async with self._db.pool.connection() as conn:
+            try:
+                await conn.execute(query, params)
+            except psycopg.errors.CheckViolation as error:
+                raise _card_data_refused(error) from None
+
+    async def _update_unfinished(
+        self, payment_id: UUID, assignments: sql.Composable, params: dict[str, Any]
+    ) -> None:
+        query = sql.SQL(
+            "UPDATE payments SET {}, updated_at = %(now)s WHERE id = %(id)s AND state <> 'finished'"
+        ).format(assignments)
+        async with self._db.pool.connection() as conn:
+            try:
+                cursor = await conn.execute(
+                    query, {**params, "id": payment_id, "now": self._clock()}
+                )
+            except psycopg.errors.CheckViolation as error:
+                raise _card_data_refused(error) from None
+            if cursor.rowcount == 0:
+                await self._raise_missing_or_finished(conn, payment_id)
+
+    @staticmethod
+    async def _raise_missing_or_finished(
+        conn: psycopg.AsyncConnection[Any], payment_id: UUID
+    ) -> None:
+        cursor = await conn.execute("SELECT 1 FROM payments WHERE id = %s", (payment_id,))
+        if await cursor.fetchone() is None:
+            raise PaymentNotFound(payment_id)
+        raise PaymentAlreadyFinished(payment_id)
+
+    async def _select_payments(self, where: sql.SQL, params: dict[str, Any]) -> list[Payment]:
+        async with self._db.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(sql.SQL("SELECT * FROM payments {}").format(where), params)
+            return [_payment_from_row(row) for row in await cursor.fetchall()]
+
+
+def _card_data_refused(error: psycopg.errors.CheckViolation) -> Exception:
+    """Replace a CHECK failure with an error that does not carry the failing row."""
+    constraint = error.diag.constraint_name or ""
+    if constraint.endswith(("_no_pan", "_no_digits")):
+        return CardDataRefused(constraint)
+    return ValueError(f"value refused by constraint {constraint}")
