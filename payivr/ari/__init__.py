@@ -1,0 +1,1 @@
+"""Asterisk REST Interface (ARI): our asyncio client, event routing and the simulator."""

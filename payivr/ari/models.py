@@ -1,0 +1,265 @@
+"""Frozen dataclasses for the ARI objects payivr reads, parsed from Asterisk's JSON.
+
+Parsing is strict about the fields payivr relies on (a missing `id` raises `MalformedObject`)
+and lenient about the rest (absent optional fields get empty defaults), so a newer Asterisk
+that adds fields does not break us. Timestamps stay as Asterisk's strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class MalformedObject(ValueError):
+    """A JSON object from Asterisk lacks a field payivr needs or has the wrong type."""
+
+
+JsonObject = Mapping[str, Any]
+
+
+def _object(data: object, what: str) -> JsonObject:
+    if not isinstance(data, Mapping):
+        raise MalformedObject(f"{what}: expected an object, got {type(data).__name__}")
+    return data
+
+
+def _str(data: JsonObject, key: str, what: str, *, required: bool = True) -> str:
+    value = data.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedObject(f"{what}.{key}: expected a string")
+    return value
+
+
+def _int(data: JsonObject, key: str, what: str, *, default: int | None = None) -> int:
+    value = data.get(key)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedObject(f"{what}.{key}: expected an integer")
+    return value
+
+
+def _str_list(data: JsonObject, key: str, what: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise MalformedObject(f"{what}.{key}: expected a list of strings")
+    return tuple(value)
+
+
+def _str_map(data: JsonObject, key: str, what: str) -> Mapping[str, str]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MalformedObject(f"{what}.{key}: expected an object")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class CallerId:
+    name: str = ""
+    number: str = ""
+
+    @classmethod
+    def from_json(cls, data: object) -> CallerId:
+        if data is None:
+            return cls()
+        obj = _object(data, "CallerID")
+        return cls(name=_str(obj, "name", "CallerID", required=False),
+                   number=_str(obj, "number", "CallerID", required=False))
+
+
+@dataclass(frozen=True)
+class DialplanLocation:
+    """Where the channel is in the dialplan (`app_data` of Stasis holds the app arguments)."""
+
+    context: str = ""
+    exten: str = ""
+    priority: int = 0
+    app_name: str = ""
+    app_data: str = ""
+
+    @classmethod
+    def from_json(cls, data: object) -> DialplanLocation:
+        if data is None:
+            return cls()
+        obj = _object(data, "DialplanCEP")
+        return cls(
+            context=_str(obj, "context", "DialplanCEP", required=False),
+            exten=_str(obj, "exten", "DialplanCEP", required=False),
+            priority=_int(obj, "priority", "DialplanCEP", default=0),
+            app_name=_str(obj, "app_name", "DialplanCEP", required=False),
+            app_data=_str(obj, "app_data", "DialplanCEP", required=False),
+        )
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+    state: str
+    caller: CallerId = field(default_factory=CallerId)
+    connected: CallerId = field(default_factory=CallerId)
+    dialplan: DialplanLocation = field(default_factory=DialplanLocation)
+    language: str = ""
+    accountcode: str = ""
+    protocol_id: str = ""
+    creationtime: str = ""
+    channelvars: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: object) -> Channel:
+        obj = _object(data, "Channel")
+        return cls(
+            id=_str(obj, "id", "Channel"),
+            name=_str(obj, "name", "Channel", required=False),
+            state=_str(obj, "state", "Channel", required=False),
+            caller=CallerId.from_json(obj.get("caller")),
+            connected=CallerId.from_json(obj.get("connected")),
+            dialplan=DialplanLocation.from_json(obj.get("dialplan")),
+            language=_str(obj, "language", "Channel", required=False),
+            accountcode=_str(obj, "accountcode", "Channel", required=False),
+            protocol_id=_str(obj, "protocol_id", "Channel", required=False),
+            creationtime=_str(obj, "creationtime", "Channel", required=False),
+            channelvars=_str_map(obj, "channelvars", "Channel"),
+        )
+
+
+@dataclass(frozen=True)
+class Bridge:
+    id: str
+    bridge_type: str
+    channels: tuple[str, ...] = ()
+    name: str = ""
+    technology: str = ""
+    bridge_class: str = ""
+    creator: str = ""
+    creationtime: str = ""
+
+    @classmethod
+    def from_json(cls, data: object) -> Bridge:
+        obj = _object(data, "Bridge")
+        return cls(
+            id=_str(obj, "id", "Bridge"),
+            bridge_type=_str(obj, "bridge_type", "Bridge", required=False),
+            channels=_str_list(obj, "channels", "Bridge"),
+            name=_str(obj, "name", "Bridge", required=False),
+            technology=_str(obj, "technology", "Bridge", required=False),
+            bridge_class=_str(obj, "bridge_class", "Bridge", required=False),
+            creator=_str(obj, "creator", "Bridge", required=False),
+            creationtime=_str(obj, "creationtime", "Bridge", required=False),
+        )
+
+
+@dataclass(frozen=True)
+class Playback:
+    """A playback; `state` is queued, playing, continuing, done, failed (or cancelled...)."""
+
+    id: str
+    state: str
+    media_uri: str = field(default="", repr=False)
+    next_media_uri: str = field(default="", repr=False)
+    target_uri: str = ""
+    language: str = ""
+
+    @property
+    def channel_id(self) -> str | None:
+        """The channel played to, when the target is a channel (``channel:<id>``)."""
+        scheme, _, target = self.target_uri.partition(":")
+        return target if scheme == "channel" and target else None
+
+    @property
+    def bridge_id(self) -> str | None:
+        scheme, _, target = self.target_uri.partition(":")
+        return target if scheme == "bridge" and target else None
+
+    @classmethod
+    def from_json(cls, data: object) -> Playback:
+        obj = _object(data, "Playback")
+        return cls(
+            id=_str(obj, "id", "Playback"),
+            state=_str(obj, "state", "Playback", required=False),
+            media_uri=_str(obj, "media_uri", "Playback", required=False),
+            next_media_uri=_str(obj, "next_media_uri", "Playback", required=False),
+            target_uri=_str(obj, "target_uri", "Playback", required=False),
+            language=_str(obj, "language", "Playback", required=False),
+        )
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    channel_ids: tuple[str, ...] = ()
+    bridge_ids: tuple[str, ...] = ()
+    endpoint_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: object) -> Application:
+        obj = _object(data, "Application")
+        return cls(
+            name=_str(obj, "name", "Application"),
+            channel_ids=_str_list(obj, "channel_ids", "Application"),
+            bridge_ids=_str_list(obj, "bridge_ids", "Application"),
+            endpoint_ids=_str_list(obj, "endpoint_ids", "Application"),
+        )
+
+
+@dataclass(frozen=True)
+class AsteriskPing:
+    asterisk_id: str
+    timestamp: str = ""
+
+    @classmethod
+    def from_json(cls, data: object) -> AsteriskPing:
+        obj = _object(data, "AsteriskPing")
+        return cls(asterisk_id=_str(obj, "asterisk_id", "AsteriskPing"),
+                   timestamp=_str(obj, "timestamp", "AsteriskPing", required=False))
+
+
+@dataclass(frozen=True)
+class AsteriskInfo:
+    """The parts of GET /asterisk/info payivr reports: version, entity id, start times."""
+
+    version: str = ""
+    entity_id: str = ""
+    startup_time: str = ""
+    last_reload_time: str = ""
+
+    @classmethod
+    def from_json(cls, data: object) -> AsteriskInfo:
+        obj = _object(data, "AsteriskInfo")
+        system = _object(obj.get("system") or {}, "AsteriskInfo.system")
+        status = _object(obj.get("status") or {}, "AsteriskInfo.status")
+        return cls(
+            version=_str(system, "version", "SystemInfo", required=False),
+            entity_id=_str(system, "entity_id", "SystemInfo", required=False),
+            startup_time=_str(status, "startup_time", "StatusInfo", required=False),
+            last_reload_time=_str(status, "last_reload_time", "StatusInfo", required=False),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What Asterisk holds for us right after a (re)connect of the event WebSocket.
+
+    Asterisk keeps no events while we are away: the application compares this with the calls it
+    drives (resume those whose channels are here, finish those whose channels are gone) and
+    destroys leftover bridges.
+    """
+
+    asterisk_id: str
+    application: Application
+    channels: tuple[Channel, ...]
+    """Channels currently in our Stasis application."""
+    bridges: tuple[Bridge, ...]
+    """Bridges whose id starts with payivr's bridge prefix."""
+    connection: int
+    """1 for the first connection of this process, then 2, 3... for each reconnection."""
+
+    @property
+    def channel_ids(self) -> frozenset[str]:
+        return frozenset(channel.id for channel in self.channels)
