@@ -1,0 +1,129 @@
+"""What any payment gateway adapter offers, what it answers, and how that feeds the flow.
+
+Every method takes an idempotency key: the same key with the same request never charges
+twice. Card-taking methods wipe the :class:`CardDetails` they are given, whatever happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from payivr.core.cards import Brand, MaskedCard
+from payivr.core.events import (
+    CardDetails,
+    GatewayApproval,
+    GatewayDecline,
+    GatewayFailure,
+    GatewayOutcomeUnknown,
+)
+
+
+@dataclass(frozen=True)
+class Approved:
+    """Money moved (sale, token sale, void, refund) or a card was stored (tokenize)."""
+
+    reference: str
+    brand: Brand | None = None
+    last_four: str | None = None
+    token: str | None = None
+    token_expiry_month: int | None = None
+    token_expiry_year: int | None = None
+
+    @property
+    def masked_card(self) -> MaskedCard | None:
+        if self.brand is None or self.last_four is None:
+            return None
+        return MaskedCard(self.brand, self.last_four)
+
+
+@dataclass(frozen=True)
+class Declined:
+    """The issuer or gateway said no. ``reason`` is words a person understands."""
+
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """No money moved. ``retryable``: trying again later (same key) may succeed."""
+
+    reason: str
+    retryable: bool
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Sent, but neither the answer nor a status query settled it: needs reconciliation."""
+
+    reason: str = "the gateway did not answer; the payment needs reconciliation"
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """A status query: the gateway has no request with this key (it never arrived)."""
+
+
+GatewayResult = Approved | Declined | Error | Unknown
+StatusResult = GatewayResult | NotFound
+
+
+class Gateway(Protocol):
+    async def sale(
+        self,
+        card: CardDetails,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        store_card: bool = False,
+    ) -> GatewayResult:
+        """Authorize and capture. With ``store_card`` the approval also carries a token."""
+        ...
+
+    async def sale_with_token(
+        self, token: str, amount_minor: int, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        """Charge a card on file."""
+        ...
+
+    async def tokenize(self, card: CardDetails, idempotency_key: str) -> GatewayResult:
+        """Store a card (card on file): the approval carries the token; nothing is charged."""
+        ...
+
+    async def status(self, idempotency_key: str) -> StatusResult:
+        """What became of the request sent with this key."""
+        ...
+
+    async def void(self, reference: str, idempotency_key: str) -> GatewayResult:
+        """Cancel a sale in full before it settles."""
+        ...
+
+    async def refund(
+        self, reference: str, amount_minor: int, idempotency_key: str
+    ) -> GatewayResult:
+        """Give back part or all of a sale."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+NO_RECORD_REASON = "the gateway has no record of this payment; no money moved"
+
+
+def to_flow_event(
+    result: StatusResult,
+) -> GatewayApproval | GatewayDecline | GatewayFailure | GatewayOutcomeUnknown:
+    """The event the payment flow takes back for a gateway result."""
+    match result:
+        case Approved():
+            return GatewayApproval(result.reference, result.brand, result.last_four)
+        case Declined():
+            return GatewayDecline(result.code, result.reason)
+        case Error():
+            return GatewayFailure(result.reason)
+        case Unknown():
+            return GatewayOutcomeUnknown(result.reason)
+        case NotFound():
+            return GatewayFailure(NO_RECORD_REASON)
