@@ -1,0 +1,132 @@
+"""Events out: what call control tells the console, the store and anyone listening.
+
+Events carry only what an agent may see: step statuses, digit counts, brand and last four,
+outcomes and references. Listeners are called in order; one failing never stops the others
+or the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from payivr.core.events import AgentUpdate, Finish
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    call_key: str
+    agent: str | None
+    caller_number: str | None
+    entry: str
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    call_key: str
+    agent: str | None
+
+
+@dataclass(frozen=True)
+class PaymentStarted:
+    payment_id: str
+    call_key: str
+    agent: str
+    item: str
+    amount_minor: int
+    currency: str
+    privacy_mode: str
+    entry: str
+
+
+@dataclass(frozen=True)
+class PaymentStepChanged:
+    payment_id: str
+    call_key: str
+    agent: str
+    update: AgentUpdate
+
+
+@dataclass(frozen=True)
+class PaymentFinished:
+    payment_id: str
+    call_key: str
+    agent: str
+    finish: Finish
+
+
+PaymentEvent = CallStarted | CallEnded | PaymentStarted | PaymentStepChanged | PaymentFinished
+Listener = Callable[[PaymentEvent], Awaitable[None]]
+
+
+def event_json(event: PaymentEvent) -> dict[str, Any]:
+    """The event as the console and the bus show it (nothing an agent may not see)."""
+    if isinstance(event, CallStarted):
+        return {
+            "type": "call_started",
+            "call": event.call_key,
+            "agent": event.agent,
+            "caller_number": event.caller_number,
+            "entry": event.entry,
+        }
+    if isinstance(event, CallEnded):
+        return {"type": "call_ended", "call": event.call_key, "agent": event.agent}
+    if isinstance(event, PaymentStarted):
+        return {
+            "type": "payment_started",
+            "payment": event.payment_id,
+            "call": event.call_key,
+            "agent": event.agent,
+            "item": event.item,
+            "amount_minor": event.amount_minor,
+            "currency": event.currency,
+            "privacy_mode": event.privacy_mode,
+            "entry": event.entry,
+        }
+    if isinstance(event, PaymentStepChanged):
+        update = event.update
+        return {
+            "type": "step",
+            "payment": event.payment_id,
+            "call": event.call_key,
+            "agent": event.agent,
+            "step": update.step.value,
+            "status": update.status.value,
+            "digits_entered": update.digits_entered,
+            "card": str(update.masked_card) if update.masked_card else None,
+            "detail": update.detail,
+        }
+    finish = event.finish
+    return {
+        "type": "payment_finished",
+        "payment": event.payment_id,
+        "call": event.call_key,
+        "agent": event.agent,
+        "outcome": finish.outcome.value,
+        "succeeded": finish.outcome.succeeded,
+        "reason": finish.reason,
+        "reference": finish.reference,
+        "card": str(finish.masked_card) if finish.masked_card else None,
+    }
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; returns the function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def publish(self, event: PaymentEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("listener_failed", event=type(event).__name__)

@@ -1,0 +1,178 @@
+"""Where call control keeps payments: PostgreSQL through the store, or memory (rehearsals).
+
+An outcome is never lost: when the database does not answer, :class:`StoreRecords` keeps
+retrying in the background (with backoff) while the call goes on; the caller is reconnected
+without waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from payivr.core.events import Finish, Outcome, Step, StepStatus
+from payivr.store.models import EntryKind, NewPayment, PrivacyMode
+from payivr.store.payments import PaymentStore
+
+log = structlog.get_logger(__name__)
+
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class PaymentOpening:
+    call_key: str
+    agent: str
+    agent_channel: str | None
+    item: str
+    amount_minor: int
+    currency: str
+    entry: str
+    privacy_mode: str
+    caller_number: str | None
+    crm_record_id: str | None
+
+
+class PaymentRecords(Protocol):
+    async def open(self, opening: PaymentOpening) -> str:
+        """Store the payment before anything is keyed; its id is the idempotency key."""
+
+    async def step(self, payment_id: str, step: Step, status: StepStatus) -> None: ...
+
+    async def card(self, payment_id: str, brand: str, last_four: str) -> None: ...
+
+    async def authorizing(self, payment_id: str) -> None: ...
+
+    async def finish(self, payment_id: str, finish: Finish) -> None:
+        """Record the outcome (and queue its CRM activity). Must not lose it."""
+
+    async def drain(self) -> None:
+        """Wait until every outcome handed to :meth:`finish` is stored."""
+
+
+@dataclass
+class MemoryRecords:
+    """Payments in a dict: for the terminal rehearsal and tests of call control alone."""
+
+    openings: dict[str, PaymentOpening] = field(default_factory=dict)
+    steps: dict[str, dict[Step, StepStatus]] = field(default_factory=dict)
+    outcomes: dict[str, Finish] = field(default_factory=dict)
+
+    async def open(self, opening: PaymentOpening) -> str:
+        payment_id = str(uuid.uuid4())
+        self.openings[payment_id] = opening
+        self.steps[payment_id] = {}
+        return payment_id
+
+    async def step(self, payment_id: str, step: Step, status: StepStatus) -> None:
+        self.steps[payment_id][step] = status
+
+    async def card(self, payment_id: str, brand: str, last_four: str) -> None:
+        """Brand and last four are already in the finish."""
+
+    async def authorizing(self, payment_id: str) -> None:
+        """Nothing to mark in memory."""
+
+    async def finish(self, payment_id: str, finish: Finish) -> None:
+        self.outcomes[payment_id] = finish
+
+    async def drain(self) -> None:
+        """Memory writes are immediate."""
+
+
+class StoreRecords:
+    def __init__(self, store: PaymentStore) -> None:
+        self._store = store
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def open(self, opening: PaymentOpening) -> str:
+        payment_id = await self._store.create_payment(
+            NewPayment(
+                call_id=opening.call_key,
+                agent=opening.agent,
+                item_name=opening.item,
+                amount_minor=opening.amount_minor,
+                currency=opening.currency,
+                entry_kind=EntryKind(opening.entry),
+                privacy_mode=PrivacyMode(opening.privacy_mode.replace("-", "_")),
+                agent_channel=opening.agent_channel,
+                caller_number=opening.caller_number,
+                crm_record_id=opening.crm_record_id,
+            )
+        )
+        return str(payment_id)
+
+    async def step(self, payment_id: str, step: Step, status: StepStatus) -> None:
+        await self._best_effort(self._store.update_step(uuid.UUID(payment_id), step, status))
+
+    async def card(self, payment_id: str, brand: str, last_four: str) -> None:
+        await self._best_effort(
+            self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four)
+        )
+
+    async def authorizing(self, payment_id: str) -> None:
+        await self._best_effort(self._store.mark_authorizing(uuid.UUID(payment_id)))
+
+    async def finish(self, payment_id: str, finish: Finish) -> None:
+        task = asyncio.create_task(self._write_outcome(uuid.UUID(payment_id), finish))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def drain(self) -> None:
+        while self._writes:
+            await asyncio.gather(*list(self._writes))
+
+    async def _write_outcome(self, payment_id: uuid.UUID, finish: Finish) -> None:
+        attempt = 0
+        while True:
+            try:
+                if finish.outcome is Outcome.PENDING:
+                    await self._store.mark_needs_reconciliation(payment_id, finish.reason)
+                else:
+                    await self._store.record_outcome(
+                        payment_id,
+                        finish.outcome,
+                        reason=finish.reason,
+                        gateway_reference=finish.reference,
+                    )
+                return
+            except (OSError, ConnectionError, TimeoutError) as error:
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                log.warning(
+                    "outcome_not_stored_yet",
+                    payment_id=str(payment_id),
+                    error=type(error).__name__,
+                    retry_in=delay,
+                )
+            except Exception as error:
+                if not _is_database_unavailable(error):
+                    log.exception("outcome_refused", payment_id=str(payment_id))
+                    return
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                log.warning(
+                    "outcome_not_stored_yet",
+                    payment_id=str(payment_id),
+                    error=type(error).__name__,
+                    retry_in=delay,
+                )
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _best_effort(self, write: object) -> None:
+        """Step statuses are progress only: a failed write is logged, not retried."""
+        assert asyncio.iscoroutine(write)
+        try:
+            await write
+        except Exception as error:
+            log.warning("progress_not_stored", error=type(error).__name__)
+
+
+def _is_database_unavailable(error: Exception) -> bool:
+    import psycopg
+    import psycopg_pool
+
+    return isinstance(error, psycopg.OperationalError | psycopg_pool.PoolTimeout)

@@ -1,0 +1,46 @@
+"""A payment request: what the agent (console, API, ``*7``) asks the caller to pay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from payivr.config import PRIVACY_MODES
+from payivr.core.prompts import CURRENCIES, LANGUAGES
+
+MAX_ITEM_LENGTH = 200
+
+
+class RequestRefused(ValueError):
+    """The request cannot be sent to the caller; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    item: str
+    amount_minor: int
+    currency: str
+    agent: str
+    privacy_mode: str = "hold"
+    language: str = "en"
+    crm_record_id: str | None = None
+
+    def check(self, max_amount_minor: int) -> None:
+        """Raise :class:`RequestRefused` with a clear reason for any bad field."""
+        if not self.item.strip():
+            raise RequestRefused("the item name is empty")
+        if len(self.item) > MAX_ITEM_LENGTH:
+            raise RequestRefused(f"the item name is longer than {MAX_ITEM_LENGTH} characters")
+        if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
+            raise RequestRefused("the amount must be a whole number of minor units (cents)")
+        if self.amount_minor <= 0:
+            raise RequestRefused("the amount must be more than zero")
+        if self.amount_minor > max_amount_minor:
+            raise RequestRefused(
+                f"the amount is over the maximum of {max_amount_minor} minor units"
+            )
+        if self.currency not in CURRENCIES:
+            raise RequestRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
+        if self.privacy_mode not in PRIVACY_MODES:
+            raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
+        if self.language not in LANGUAGES:
+            raise RequestRefused(f"the language must be one of {', '.join(LANGUAGES)}")

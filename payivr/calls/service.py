@@ -1,0 +1,458 @@
+"""Call control logic: one :class:`CallSession` per call payivr holds in Stasis.
+
+A session owns the caller's leg and, when there is one, the agent's leg, plus one bridge
+(``mixing,dtmf_events``: without ``dtmf_events`` two SIP channels are bridged natively and
+the caller's digits reach the agent). While the caller keys a card it keeps the agent from
+hearing the keys, in one of two privacy modes:
+
+- **hold**: the caller leaves the bridge; the agent is muted both ways and hears music on
+  hold (or silence); the caller is alone with the prompts.
+- **talk-through**: the caller is re-added with ``absorbDTMF=true``: they keep talking, the
+  digits reach payivr but not the bridge; prompts play on the caller's channel only.
+
+Afterwards the caller is put back with the agent. When either leg hangs up outside a
+payment the other is hung up too (as ``Dial()`` would); during a payment the flow decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+
+import structlog
+
+from payivr.ari.client import AriClient
+from payivr.ari.errors import AriError, ChannelGone, NotFound
+from payivr.ari.events import (
+    AriEvent,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
+from payivr.ari.router import Call, CallEnded, Resynced
+from payivr.calls.driver import Authorizer, CallGone, FlowDriver
+from payivr.calls.media import CallerPrompts
+from payivr.calls.notifier import (
+    CallEnded as CallEndedEvent,
+)
+from payivr.calls.notifier import (
+    CallStarted,
+    Notifier,
+    PaymentFinished,
+    PaymentStarted,
+    PaymentStepChanged,
+)
+from payivr.calls.records import PaymentOpening, PaymentRecords
+from payivr.calls.requests import PaymentRequest
+from payivr.config import CallSettings
+from payivr.core.events import (
+    AgentCancellation,
+    AgentHangup,
+    AgentUpdate,
+    CallerHangup,
+    Finish,
+    KeyPress,
+    PromptPart,
+    Step,
+    StepStatus,
+)
+from payivr.core.flow import FlowConfig, PaymentFlow
+
+log = structlog.get_logger(__name__)
+
+BRIDGE_TYPE = ("mixing", "dtmf_events")
+
+
+@dataclass(frozen=True)
+class CallServices:
+    """Everything a session needs, wired once by the application."""
+
+    ari: AriClient
+    app: str
+    calls: CallSettings
+    flow: FlowConfig
+    authorize: Authorizer
+    records: PaymentRecords
+    notifier: Notifier
+    today: Callable[[], date]
+    currency: str = "USD"
+    max_amount_minor: int = 1_000_000
+    bridge_prefix: str = "payivr-"
+
+
+@dataclass(frozen=True)
+class _Command:
+    """Something asked of the session from outside its events (console, AMI, tests)."""
+
+    kind: str
+    request: PaymentRequest | None = None
+    done: asyncio.Future[str] | None = None
+
+
+class PaymentRefused(Exception):
+    """A payment cannot start on this call now; the message says why."""
+
+
+class CallSession:
+    def __init__(
+        self,
+        services: CallServices,
+        call: Call,
+        caller: str,
+        agent: str | None,
+        entry: str,
+        agent_name: str | None,
+        caller_number: str | None,
+    ) -> None:
+        self.services = services
+        self.call = call
+        self.caller = caller
+        self.agent = agent
+        self.entry = entry
+        self.agent_name = agent_name
+        self.caller_number = caller_number
+        self.bridge_id = f"{services.bridge_prefix}{call.key}"
+        self._bridge_made = False
+        self._inbox: asyncio.Queue[AriEvent | Resynced | _Command] = asyncio.Queue()
+        self._payment: _PaymentRun | None = None
+        self._caller_gone = False
+        self._agent_gone = agent is None
+        self.agent_endpoint: str | None = None
+        self.return_to: str | None = None  # warm transfer: the agent endpoint to dial back
+        self.ended = asyncio.Event()
+
+    # ------------------------------------------------------------- outside requests
+
+    async def request_payment(self, request: PaymentRequest) -> str:
+        """Start a payment on this call; returns its id. Raises :class:`PaymentRefused`."""
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(_Command("pay", request, done))
+        return await done
+
+    def cancel_payment(self) -> bool:
+        """The agent cancels the payment in progress; False when there is none."""
+        if self._payment is None:
+            return False
+        self._payment.driver.post(AgentCancellation())
+        return True
+
+    @property
+    def payment_id(self) -> str | None:
+        return self._payment.payment_id if self._payment else None
+
+    # ------------------------------------------------------------- running
+
+    async def run(self, first_request: PaymentRequest | None = None) -> None:
+        ari = self.services.ari
+        pump = asyncio.create_task(self._pump())
+        await self.services.notifier.publish(
+            CallStarted(self.call.key, self.agent_name, self.caller_number, self.entry)
+        )
+        try:
+            self.call.bind_bridge(self.bridge_id)
+            await ari.bridges.create(self.bridge_id, type=BRIDGE_TYPE, name=self.call.key)
+            self._bridge_made = True
+            legs = [self.caller] + ([self.agent] if self.agent else [])
+            await ari.bridges.add_channel(self.bridge_id, legs)
+            if first_request is not None:
+                await self._command(_Command("pay", first_request))
+            while not (self._caller_gone or self._agent_gone) or self._payment is not None:
+                item = await self._inbox.get()
+                await self._handle(item)
+        except ChannelGone:
+            log.info("call_leg_gone_during_setup", call=self.call.key)
+        finally:
+            pump.cancel()
+            await self._tidy()
+            self.ended.set()
+            await self.services.notifier.publish(CallEndedEvent(self.call.key, self.agent_name))
+
+    async def _pump(self) -> None:
+        with contextlib.suppress(CallEnded):
+            while True:
+                self._inbox.put_nowait(await self.call.next_event())
+
+    async def _handle(self, item: AriEvent | Resynced | _Command) -> None:
+        if isinstance(item, _Command):
+            await self._command(item)
+        elif isinstance(item, Resynced):
+            for channel in item.gone:
+                self._leg_gone(channel)
+        elif isinstance(item, ChannelDtmfReceived):
+            if item.channel.id == self.caller and self._payment is not None:
+                self._payment.driver.post(KeyPress(item.digit))
+        elif isinstance(item, PlaybackFinished):
+            if self._payment is not None:
+                await self._payment_media_call(
+                    self._payment.prompts.playback_finished(item.playback.id)
+                )
+        elif isinstance(item, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
+            self._leg_gone(item.channel.id)
+        elif isinstance(item, StasisStart) and item.channel.id == self.agent and self._bridge_made:
+            await self.services.ari.bridges.add_channel(self.bridge_id, item.channel.id)
+
+    async def _payment_media_call(self, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except CallGone:
+            self._leg_gone(self.caller)
+
+    def _leg_gone(self, channel_id: str) -> None:
+        if channel_id == self.caller and not self._caller_gone:
+            self._caller_gone = True
+            if self._payment is not None:
+                self._payment.driver.post(CallerHangup())
+        elif channel_id == self.agent and not self._agent_gone:
+            self._agent_gone = True
+            if self._payment is not None:
+                self._payment.driver.post(AgentHangup())
+
+    async def _command(self, command: _Command) -> None:
+        if command.kind == "pay":
+            assert command.request is not None
+            try:
+                payment_id = await self._start_payment(command.request)
+            except PaymentRefused as refused:
+                if command.done is not None:
+                    command.done.set_exception(refused)
+                return
+            if command.done is not None:
+                command.done.set_result(payment_id)
+        elif command.kind == "payment_over":
+            run = self._payment
+            self._payment = None
+            if run is not None:
+                await run.task
+
+    # ------------------------------------------------------------- a payment
+
+    async def _start_payment(self, request: PaymentRequest) -> str:
+        if self._payment is not None:
+            raise PaymentRefused("a payment is already in progress on this call")
+        if self._caller_gone:
+            raise PaymentRefused("the caller has hung up")
+        services = self.services
+        opening = PaymentOpening(
+            call_key=self.call.key,
+            agent=request.agent,
+            agent_channel=self.agent,
+            item=request.item,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            entry=self.entry,
+            privacy_mode=request.privacy_mode,
+            caller_number=self.caller_number,
+            crm_record_id=request.crm_record_id,
+        )
+        try:
+            payment_id = await services.records.open(opening)
+        except Exception as error:
+            log.warning("payment_not_opened", call=self.call.key, error=type(error).__name__)
+            raise PaymentRefused("payments are unavailable: the database did not answer") from None
+        flow = PaymentFlow(
+            payment_id, request.amount_minor, request.currency, services.flow, services.today()
+        )
+        flow.agent_present = not self._agent_gone or self.return_to is not None
+        run = _PaymentRun(self, payment_id, request, flow)
+        self._payment = run
+        await services.notifier.publish(
+            PaymentStarted(
+                payment_id,
+                self.call.key,
+                request.agent,
+                request.item,
+                request.amount_minor,
+                request.currency,
+                request.privacy_mode,
+                self.entry,
+            )
+        )
+        try:
+            await run.shield_agent()
+        except ChannelGone as gone:
+            log.info("leg_gone_before_payment", call=self.call.key, error=str(gone))
+        run.task = asyncio.create_task(run.drive())
+        return payment_id
+
+    async def dial_back(self, endpoint: str) -> None:
+        """Warm transfer: ring the agent who sent the caller; bridge them on answer."""
+        agent_id = f"payivr-agent-{self.call.key[-24:]}"
+        self.call.bind_channel(agent_id)
+        self.agent = agent_id
+        self._agent_gone = False
+        self.return_to = None
+        await self.services.ari.bridges.add_channel(self.bridge_id, self.caller)
+        try:
+            await self.services.ari.channels.originate(
+                endpoint,
+                channel_id=agent_id,
+                app=self.services.app,
+                app_args=["dialed", self.call.key],
+                dial_timeout=30,
+            )
+        except AriError as error:
+            log.warning("dial_back_failed", call=self.call.key, error=type(error).__name__)
+            self._agent_gone = True
+
+    # ------------------------------------------------------------- the end
+
+    async def _tidy(self) -> None:
+        """Hang up what is left, destroy the bridge: nothing outlives the call."""
+        ari = self.services.ari
+        for channel, gone in ((self.caller, self._caller_gone), (self.agent, self._agent_gone)):
+            if channel is None or gone:
+                continue
+            with contextlib.suppress(AriError):
+                await ari.channels.hangup(channel, reason="normal")
+        if self._bridge_made:
+            with contextlib.suppress(AriError):
+                await ari.bridges.destroy(self.bridge_id)
+        with contextlib.suppress(CallEnded):
+            self.call.unbind_bridge(self.bridge_id)
+
+
+class _PaymentRun:
+    """One payment on a session: the flow's driver, the caller's prompts, the agent's privacy."""
+
+    def __init__(
+        self, session: CallSession, payment_id: str, request: PaymentRequest, flow: PaymentFlow
+    ) -> None:
+        self.session = session
+        self.payment_id = payment_id
+        self.request = request
+        self.services = session.services
+        self.prompts = CallerPrompts(
+            self.services.ari,
+            session.caller,
+            playback_prefix=f"payivr-{payment_id}-",
+            language=request.language,
+            post=lambda event: self.driver.post(event),
+        )
+        self.driver = FlowDriver(flow, self, self.services.authorize, self)
+        self.task: asyncio.Task[None] = asyncio.create_task(asyncio.sleep(0))
+        self._agent_shielded = False
+
+    # ------------------------------------------------------------- privacy
+
+    async def shield_agent(self) -> None:
+        """Keep the agent from hearing the caller's keys (hold or talk-through)."""
+        ari = self.services.ari
+        session = self.session
+        if self.request.privacy_mode == "talk-through":
+            await ari.bridges.remove_channel(session.bridge_id, session.caller)
+            await ari.bridges.add_channel(session.bridge_id, session.caller, absorb_dtmf=True)
+            return
+        await ari.bridges.remove_channel(session.bridge_id, session.caller)
+        if session.agent is not None and not session._agent_gone:
+            self._agent_shielded = True
+            with contextlib.suppress(ChannelGone):
+                await ari.channels.mute(session.agent, "both")
+                moh = self.services.calls.music_on_hold_class
+                if moh:
+                    await ari.channels.start_moh(session.agent, moh)
+                else:
+                    await ari.channels.start_silence(session.agent)
+
+    async def _unshield_agent(self) -> None:
+        ari = self.services.ari
+        session = self.session
+        if self._agent_shielded and session.agent is not None and not session._agent_gone:
+            with contextlib.suppress(ChannelGone):
+                if self.services.calls.music_on_hold_class:
+                    await ari.channels.stop_moh(session.agent)
+                else:
+                    await ari.channels.stop_silence(session.agent)
+                await ari.channels.unmute(session.agent, "both")
+
+    # ------------------------------------------------------------- CallMedia
+
+    async def play(self, parts: tuple[PromptPart, ...], sequence: int) -> None:
+        await self.prompts.play(parts, sequence)
+
+    async def stop(self, sequence: int) -> None:
+        await self.prompts.stop(sequence)
+
+    async def reconnect(self, agent_present: bool) -> None:
+        ari = self.services.ari
+        session = self.session
+        await self._unshield_agent()
+        if agent_present and not session._agent_gone:
+            with contextlib.suppress(NotFound):
+                await ari.bridges.remove_channel(session.bridge_id, session.caller)
+            await ari.bridges.add_channel(session.bridge_id, session.caller)
+            return
+        if agent_present and session.return_to is not None:
+            await session.dial_back(session.return_to)
+            return
+        # The agent is gone: the caller heard the outcome and "goodbye".
+        if self.services.calls.after_agent_hangup == "continue":
+            try:
+                await ari.channels.continue_in_dialplan(
+                    session.caller,
+                    context=self.services.calls.continue_context,
+                    extension="s",
+                    priority=1,
+                )
+            except ChannelGone:
+                raise CallGone(session.caller) from None
+            session._caller_gone = True
+        else:
+            with contextlib.suppress(ChannelGone):
+                await ari.channels.hangup(session.caller, reason="normal")
+
+    # ------------------------------------------------------------- AgentView
+
+    async def step_changed(self, update: AgentUpdate) -> None:
+        records = self.services.records
+        await records.step(self.payment_id, update.step, update.status)
+        if update.masked_card is not None and update.step is Step.CARD_NUMBER:
+            await records.card(
+                self.payment_id, update.masked_card.brand.value, update.masked_card.last_four
+            )
+        await self.services.notifier.publish(
+            PaymentStepChanged(self.payment_id, self.session.call.key, self.request.agent, update)
+        )
+        if update.status is StepStatus.DONE and self._is_last_step(update.step):
+            await records.authorizing(self.payment_id)
+
+    def _is_last_step(self, step: Step) -> bool:
+        return self.services.flow.steps[-1] is step
+
+    async def finished(self, finish: Finish) -> None:
+        await self.services.records.finish(self.payment_id, finish)
+        await self.services.notifier.publish(
+            PaymentFinished(self.payment_id, self.session.call.key, self.request.agent, finish)
+        )
+
+    # ------------------------------------------------------------- driving
+
+    async def drive(self) -> None:
+        try:
+            await self.driver.run()
+        except Exception:
+            log.exception("payment_crashed", payment_id=self.payment_id)
+            with contextlib.suppress(Exception):
+                await self._unshield_agent()
+                if not self.session._caller_gone and not self.session._agent_gone:
+                    await self.services.ari.bridges.add_channel(
+                        self.session.bridge_id, self.session.caller
+                    )
+        finally:
+            self.session._inbox.put_nowait(_Command("payment_over"))
+
+
+async def refuse_channel(ari: AriClient, channel_id: str, prompt: str) -> None:
+    """For a channel payivr cannot serve: back to the dialplan, which plays ``prompt``.
+
+    The dialplan after ``Stasis()`` plays ``sound:payivr/<lang>/${PAYIVR_ERROR}`` when set, so
+    the apology is heard in full and the call goes on there, never dropped.
+    """
+    with contextlib.suppress(AriError):
+        await ari.channels.set_variable(channel_id, "PAYIVR_ERROR", prompt)
+        await ari.channels.continue_in_dialplan(channel_id)

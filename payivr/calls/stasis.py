@@ -1,0 +1,304 @@
+"""Events in: the Stasis application. Channels arrive with ``Stasis(payivr,<entry>,...)``.
+
+Entries (the Stasis arguments):
+
+- ``takeover,caller|agent,<key>``: both legs of a call bridged by ``Dial()``, moved here by
+  one AMI ``Redirect`` (or the dialplan); the key pairs them. A payment request registered
+  for the key (``*7`` with an amount, or the console) starts at once.
+- ``inbound,<agent endpoint>``: payivr answers, dials the agent and bridges them; paying then
+  needs no redirect.
+- ``payline[,<amount minor>[,<reference>]]``: the self-service pay line, no agent.
+- ``transfer,<agent endpoint>[,<amount minor>[,<item>]]``: warm transfer: the caller pays,
+  then payivr dials the same agent back.
+- ``dialed,<key>``: a leg payivr originated itself.
+
+Anything else goes back to the dialplan with an apology, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections.abc import Sequence
+
+import structlog
+
+from payivr.ari.client import AriClient
+from payivr.ari.errors import AriError
+from payivr.ari.events import (
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    StasisEnd,
+    StasisStart,
+)
+from payivr.ari.models import Snapshot
+from payivr.ari.router import Call, CallEnded, EventRouter
+from payivr.calls.requests import PaymentRequest, RequestRefused
+from payivr.calls.service import CallServices, CallSession, PaymentRefused, refuse_channel
+
+log = structlog.get_logger(__name__)
+
+LEG_WAIT_SECONDS = 10.0
+CALL_KEY_VARIABLE = "PAYIVR_CALL"
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+
+
+class UnknownCall(LookupError):
+    """No call payivr holds matches the request."""
+
+
+def endpoint_of(channel_name: str) -> str:
+    """``PJSIP/1001-00000005`` → ``PJSIP/1001``."""
+    return channel_name.rsplit("-", 1)[0] if "-" in channel_name else channel_name
+
+
+class StasisApplication:
+    def __init__(self, services: CallServices) -> None:
+        self.services = services
+        self.router = EventRouter(assign=self._assign, handler=self._run_call)
+        self.sessions: dict[str, CallSession] = {}
+        self._expected: dict[str, PaymentRequest] = {}
+        self._agent_names: dict[str, str] = {}
+
+    @property
+    def ari(self) -> AriClient:
+        return self.services.ari
+
+    # ------------------------------------------------------------- outside requests
+
+    def expect_takeover(self, key: str, request: PaymentRequest | None) -> None:
+        """A takeover with this key is on its way (AMI redirect): start ``request`` on it."""
+        if request is not None:
+            self._expected[key] = request
+
+    def name_agent(self, endpoint: str, name: str) -> None:
+        """Show ``name`` (the agent's login) for calls on ``endpoint`` (e.g. PJSIP/1001)."""
+        self._agent_names[endpoint] = name
+
+    def session_for_agent(self, endpoint: str) -> CallSession | None:
+        for session in self.sessions.values():
+            if session.agent_endpoint == endpoint and not session.ended.is_set():
+                return session
+        return None
+
+    async def request_payment(self, call_key: str, request: PaymentRequest) -> str:
+        """Start a payment on a call payivr holds; returns the payment id."""
+        request.check(self._max_amount())
+        session = self.sessions.get(call_key)
+        if session is None or session.ended.is_set():
+            raise UnknownCall(f"no call {call_key!r} in payivr's hands")
+        return await session.request_payment(request)
+
+    def _max_amount(self) -> int:
+        return int(self.services.max_amount_minor)
+
+    # ------------------------------------------------------------- routing
+
+    def _assign(self, event: StasisStart) -> str | None:
+        args = event.args
+        if len(args) >= 3 and args[0] == "takeover" and _SAFE_KEY.match(args[2]):
+            return f"takeover-{args[2]}"
+        if len(args) >= 2 and args[0] == "dialed":
+            return args[1]
+        return f"call-{event.channel.id}"
+
+    async def _run_call(self, call: Call) -> None:
+        first = await call.next_event()
+        if not isinstance(first, StasisStart):
+            return
+        args = first.args
+        entry = args[0] if args else ""
+        try:
+            if entry == "takeover" and len(args) >= 3 and args[1] in ("caller", "agent"):
+                await self._takeover(call, first)
+            elif entry == "inbound" and len(args) >= 2:
+                await self._inbound(call, first, args[1])
+            elif entry == "payline":
+                await self._payline(call, first, args[1:])
+            elif entry == "transfer" and len(args) >= 2:
+                await self._transfer(call, first, args[1], args[2:])
+            else:
+                log.warning("unknown_stasis_entry", channel=first.channel.id, args_count=len(args))
+                await refuse_channel(self.ari, first.channel.id, "request-not-understood")
+        finally:
+            self.sessions.pop(call.key, None)
+
+    # ------------------------------------------------------------- entries
+
+    async def _takeover(self, call: Call, first: StasisStart) -> None:
+        legs = {first.args[1]: first}
+        try:
+            async with asyncio.timeout(LEG_WAIT_SECONDS):
+                while len(legs) < 2:
+                    event = await call.next_event()
+                    if isinstance(event, StasisStart) and len(event.args) >= 2:
+                        legs[event.args[1]] = event
+                    elif isinstance(event, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
+                        break
+        except TimeoutError:
+            pass
+        if set(legs) != {"caller", "agent"}:
+            log.warning("takeover_incomplete", call=call.key, legs=sorted(legs))
+            for leg in legs.values():
+                await refuse_channel(self.ari, leg.channel.id, "payments-unavailable")
+            return
+        key = first.args[2]
+        caller, agent = legs["caller"].channel, legs["agent"].channel
+        request = self._expected.pop(key, None)
+        session = self._session(
+            call,
+            caller.id,
+            agent.id,
+            "takeover",
+            agent.name,
+            caller.caller.number if caller.caller else None,
+        )
+        await self._mark_legs(session)
+        await session.run(first_request=request)
+
+    async def _inbound(self, call: Call, first: StasisStart, endpoint: str) -> None:
+        caller = first.channel
+        await self.ari.channels.answer(caller.id)
+        agent_id = f"payivr-agent-{uuid.uuid4().hex[:12]}"
+        call.bind_channel(agent_id)
+        try:
+            await self.ari.channels.originate(
+                endpoint,
+                channel_id=agent_id,
+                app=self.services.app,
+                app_args=["dialed", call.key],
+                caller_id=caller.caller.number if caller.caller else None,
+                dial_timeout=30,
+            )
+        except AriError as error:
+            log.warning("agent_dial_failed", call=call.key, error=type(error).__name__)
+            await refuse_channel(self.ari, caller.id, "payments-unavailable")
+            return
+        if not await self._wait_for_answer(call, agent_id, caller.id):
+            await refuse_channel(self.ari, caller.id, "payments-unavailable")
+            return
+        session = self._session(
+            call,
+            caller.id,
+            agent_id,
+            "inbound",
+            endpoint,
+            caller.caller.number if caller.caller else None,
+        )
+        await self._mark_legs(session)
+        await session.run()
+
+    async def _payline(self, call: Call, first: StasisStart, args: Sequence[str]) -> None:
+        caller = first.channel
+        amount = args[0] if args else ""
+        if not amount.isdigit() or int(amount) <= 0:
+            await refuse_channel(self.ari, caller.id, "request-not-understood")
+            return
+        await self.ari.channels.answer(caller.id)
+        reference = args[1] if len(args) > 1 else "Payment"
+        request = PaymentRequest(
+            reference,
+            int(amount),
+            self.services.currency,
+            "pay line",
+            language=self.services.calls.language,
+        )
+        try:
+            request.check(self._max_amount())
+        except RequestRefused:
+            await refuse_channel(self.ari, caller.id, "request-not-understood")
+            return
+        session = self._session(
+            call, caller.id, None, "payline", None, caller.caller.number if caller.caller else None
+        )
+        await session.run(first_request=request)
+
+    async def _transfer(
+        self, call: Call, first: StasisStart, endpoint: str, args: Sequence[str]
+    ) -> None:
+        """The caller pays alone, then payivr dials the agent who transferred them."""
+        caller = first.channel
+        amount = args[0] if args else ""
+        item = args[1] if len(args) > 1 else "Payment"
+        request = self._expected.pop(endpoint, None)
+        if request is None and amount.isdigit() and int(amount) > 0:
+            request = PaymentRequest(
+                item,
+                int(amount),
+                self.services.currency,
+                self._agent_names.get(endpoint, endpoint),
+                language=self.services.calls.language,
+            )
+        if request is None:
+            await refuse_channel(self.ari, caller.id, "request-not-understood")
+            return
+        await self.ari.channels.answer(caller.id)
+        session = self._session(
+            call,
+            caller.id,
+            None,
+            "transfer",
+            endpoint,
+            caller.caller.number if caller.caller else None,
+        )
+        session.return_to = endpoint
+        await session.run(first_request=request)
+
+    # ------------------------------------------------------------- helpers
+
+    def _session(
+        self,
+        call: Call,
+        caller: str,
+        agent: str | None,
+        entry: str,
+        agent_channel: str | None,
+        caller_number: str | None,
+    ) -> CallSession:
+        endpoint = endpoint_of(agent_channel) if agent_channel else None
+        name = self._agent_names.get(endpoint or "", endpoint)
+        session = CallSession(self.services, call, caller, agent, entry, name, caller_number)
+        session.agent_endpoint = endpoint
+        self.sessions[call.key] = session
+        return session
+
+    async def _mark_legs(self, session: CallSession) -> None:
+        """Tag both legs with the call key, so a restarted payivr can pair them again."""
+        for channel in (session.caller, session.agent):
+            if channel is not None:
+                with contextlib.suppress(AriError):
+                    await self.ari.channels.set_variable(
+                        channel, CALL_KEY_VARIABLE, session.call.key
+                    )
+
+    async def _wait_for_answer(self, call: Call, channel_id: str, caller_id: str) -> bool:
+        try:
+            async with asyncio.timeout(35):
+                while True:
+                    event = await call.next_event()
+                    if isinstance(event, StasisStart) and event.channel.id == channel_id:
+                        return True
+                    if isinstance(event, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
+                        return False
+        except (TimeoutError, CallEnded):
+            return False
+
+    # ------------------------------------------------------------- reconnects
+
+    async def reconcile(self, snapshot: Snapshot) -> None:
+        """After each (re)connect: resume what is ours, release what no one owns."""
+        report = self.router.resync(snapshot)
+        keep = {session.bridge_id for session in self.sessions.values()}
+        with contextlib.suppress(AriError):
+            await self.ari.bridges.destroy_leftovers(
+                self.services.bridge_prefix, keep=keep, bridges=report.leftover_bridges
+            )
+        for channel in report.orphan_channels:
+            # Left in Stasis by a payivr that stopped: give the call back to the dialplan.
+            log.info("orphan_channel_released", channel=channel.id)
+            await refuse_channel(self.ari, channel.id, "payments-unavailable")
+
+
+__all__ = ["PaymentRefused", "RequestRefused", "StasisApplication", "UnknownCall"]

@@ -1,0 +1,1 @@
+"""Running payivr on one machine: the terminal rehearsal and the simulated demo."""
