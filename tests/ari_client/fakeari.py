@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 FIXTURES = Path(__file__).parent / "fixtures"
-USER, PASSWORD = "payivr", "s3cret-pw"
+USER, PASSWORD = "ariuser", "s3cret-pw"
 
 
 @dataclass
@@ -111,6 +111,13 @@ class FakeAri:
                 await self._socket_event.wait()
         return self.sockets[-1]
 
+    async def wait_attempts(self, count: int, within: float = 5.0) -> None:
+        """Wait until `count` WebSocket upgrades were attempted, accepted or not."""
+        async with asyncio.timeout(within):
+            while len(self.ws_connects) < count:
+                self._socket_event.clear()
+                await self._socket_event.wait()
+
     async def send(self, *events: dict | str) -> None:
         ws = self.sockets[-1]
         for event in events:
@@ -138,6 +145,7 @@ class FakeAri:
                             authorization=request.headers.get("Authorization"))
         if path == "/events":
             self.ws_connects.append(recorded)
+            self._socket_event.set()
             return await self._websocket(request)
         self.requests.append(recorded)
         peer = request.transport.get_extra_info("peername") if request.transport else None
