@@ -66,9 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _terminal_demo(args: argparse.Namespace, config: Config) -> int:
     import dataclasses
 
+    from payivr.calls.charging import gateway_authorizer
     from payivr.demo.terminal import run_terminal_rehearsal
-    from payivr.gateway.inprocess import in_process_authorizer
+    from payivr.gateway.inprocess import InProcessGateway
+    from payivr.log import configure_logging
 
+    configure_logging("WARNING", json=False)
     try:
         config.validate(("flow",))
         flow_config = dataclasses.replace(
@@ -87,7 +90,7 @@ async def _terminal_demo(args: argparse.Namespace, config: Config) -> int:
     await run_terminal_rehearsal(
         lambda: asyncio.ensure_future(next_line()),
         sys.stdout,
-        in_process_authorizer(),
+        gateway_authorizer(InProcessGateway()),
         flow_config,
         args.amount,
         args.currency,

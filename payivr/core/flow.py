@@ -615,7 +615,7 @@ class PaymentFlow:
             Outcome.APPROVED,
             "approved",
             "payment-approved",
-            SayCharacters(event.reference),
+            SayCharacters(spoken_reference(event.reference)),
         )
 
     def _act_announce_decline(self, event: object) -> None:
@@ -805,6 +805,11 @@ class PaymentFlow:
             self._confirmed.values()
         )
         return any(len(buffer) for buffer in buffers) or self._postal_code is not None
+
+
+def spoken_reference(reference: str) -> str:
+    """What the caller hears of a gateway reference: its last 8 letters and digits."""
+    return "".join(character for character in reference if character.isalnum())[-8:]
 
 
 def _key(event: object) -> str:

@@ -109,7 +109,7 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "invalid-security-code": "Sorry, that security code is not valid.",
         "invalid-postal-code": "Sorry, that zip code is not valid.",
         "processing": "Please wait while we process your payment.",
-        "payment-approved": "Your payment was successful. Your reference is",
+        "payment-approved": "Your payment was successful. Your reference ends in",
         "payment-declined": "Sorry, your payment was declined.",
         "payment-error": "Sorry, we could not process your payment. You have not been charged.",
         "payment-pending": (
@@ -178,7 +178,7 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "invalid-security-code": "Lo sentimos, ese código de seguridad no es válido.",
         "invalid-postal-code": "Lo sentimos, ese código postal no es válido.",
         "processing": "Espere mientras procesamos su pago.",
-        "payment-approved": "Su pago se ha realizado correctamente. Su referencia es",
+        "payment-approved": "Su pago se ha realizado correctamente. Su referencia termina en",
         "payment-declined": "Lo sentimos, su pago ha sido rechazado.",
         "payment-error": "Lo sentimos, no hemos podido procesar su pago. No se le ha cobrado nada.",
         "payment-pending": ("Todavía no podemos confirmar su pago. Su agente se lo confirmará."),

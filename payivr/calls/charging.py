@@ -1,0 +1,19 @@
+"""The flow's ``Authorize`` command served by a payment gateway adapter."""
+
+from __future__ import annotations
+
+from payivr.calls.driver import Authorizer, GatewayAnswer
+from payivr.core.events import Authorize
+from payivr.gateway.interface import Gateway, to_flow_event
+
+
+def gateway_authorizer(gateway: Gateway) -> Authorizer:
+    """Charge once per payment: the idempotency key is the payment id."""
+
+    async def authorize(command: Authorize) -> GatewayAnswer:
+        result = await gateway.sale(
+            command.card, command.amount_minor, command.currency, command.idempotency_key
+        )
+        return to_flow_event(result)
+
+    return authorize
