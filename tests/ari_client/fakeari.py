@@ -64,6 +64,7 @@ class FakeAri:
     ws_silent: bool = False  # accept the WebSocket, then never read (pings go unanswered)
     ws_status: int | None = None  # refuse the WebSocket upgrade with this status
     delay: float = 0.0  # seconds each REST answer waits
+    greeting: list[dict] = field(default_factory=list)  # events sent as soon as a socket opens
     requests: list[Recorded] = field(default_factory=list)
     ws_connects: list[Recorded] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -198,6 +199,8 @@ class FakeAri:
         await ws.prepare(request)
         self.sockets.append(ws)
         self._socket_event.set()
+        for event in self.greeting:
+            await ws.send_str(json.dumps(event))
         try:
             if self.ws_silent:
                 await asyncio.Event().wait()

@@ -110,6 +110,26 @@ async def test_events_delivered_in_order_malformed_and_unknown_skipped(
     assert len(fake.ws_connects) == 1  # the reader survived
 
 
+async def test_reconcile_runs_before_any_event_of_the_new_connection(
+    fake: FakeAri, ari: AriClient,
+) -> None:
+    fake.greeting = [event_json("StasisStart", args=[], channel=channel_json("early"))]
+    order: list[str] = []
+    collector = Collector()
+
+    async def reconcile(snapshot: Snapshot) -> None:
+        await asyncio.sleep(0.05)  # the greeting is already waiting in the socket
+        order.append("reconcile")
+
+    def on_event(event: events.AriEvent) -> None:
+        order.append(type(event).__name__)
+        collector.on_event(event)
+
+    async with running(make_stream(ari, collector, reconcile=reconcile, on_event=on_event)):
+        await collector.wait_for(lambda: len(collector.events) == 1)
+    assert order == ["reconcile", "StasisStart"]
+
+
 async def test_heartbeat_detects_a_silent_server_and_reconnects(fake: FakeAri,
                                                                 ari: AriClient) -> None:
     fake.ws_silent = True  # accepts the socket, then never answers a ping
