@@ -249,7 +249,6 @@ class SandboxProcessor:
                     409,
                     "idempotency_in_flight",
                     "a request with this key is in progress",
-                    **{"Retry-After": "1"},
                 )
             log.info("sandbox.replayed", idempotency_key=key, status=record.answer.status)
             return Answer(record.answer.status, record.answer.body, {wire.REPLAYED_HEADER: "true"})

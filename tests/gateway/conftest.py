@@ -103,8 +103,9 @@ async def make_client(
             "read_timeout": 2.0,
             "retry": FAST_RETRY,
         }
+        extras = {name: overrides.pop(name) for name in ("sleep", "clock") if name in overrides}
         values.update(overrides)
-        client = HttpGateway(HttpGatewayConfig.from_values(**values))
+        client = HttpGateway(HttpGatewayConfig.from_values(**values), **extras)
         clients.append(client)
         return client
 
