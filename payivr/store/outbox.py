@@ -233,9 +233,7 @@ class OutboxWorker:
             endpoint: str = claimed[0]
             adapter = self._adapters[endpoint]
             rows_cursor = conn.cursor(row_factory=dict_row)
-            await rows_cursor.execute(
-                _HEAD_ROWS, {"endpoint": endpoint, "limit": self._batch_size}
-            )
+            await rows_cursor.execute(_HEAD_ROWS, {"endpoint": endpoint, "limit": self._batch_size})
             attempts = 0
             for row in await rows_cursor.fetchall():
                 now = self._clock()
@@ -252,7 +250,9 @@ class OutboxWorker:
                 attempts += 1
                 done = self._clock()
                 first_attempt_at = row["first_attempt_at"] or now
-                if not await self._record(conn, endpoint, row["id"], result, first_attempt_at, done):
+                if not await self._record(
+                    conn, endpoint, row["id"], result, first_attempt_at, done
+                ):
                     return attempts, endpoint, True
             return attempts, endpoint, False
 
@@ -290,22 +290,30 @@ class OutboxWorker:
                 if retry_at is None:
                     await conn.execute(
                         "UPDATE crm_outbox SET attempts = attempts + 1, first_attempt_at = %(first)s,"
-                    " last_attempt_at = %(now)s, status = 'dead',"
+                        " last_attempt_at = %(now)s, status = 'dead',"
                         " last_error = %(error)s WHERE id = %(id)s",
                         {**params, "error": reason},
                     )
-                    logger.error("crm_activity_dead", endpoint=endpoint, message_id=str(row_id),
-                                 reason=reason)
+                    logger.error(
+                        "crm_activity_dead",
+                        endpoint=endpoint,
+                        message_id=str(row_id),
+                        reason=reason,
+                    )
                 else:
                     await conn.execute(
                         "UPDATE crm_outbox SET attempts = attempts + 1, first_attempt_at = %(first)s,"
-                    " last_attempt_at = %(now)s, next_attempt_at = %(next)s,"
+                        " last_attempt_at = %(now)s, next_attempt_at = %(next)s,"
                         " last_error = %(error)s WHERE id = %(id)s",
                         {**params, "error": reason, "next": retry_at},
                     )
-                    logger.warning("crm_delivery_retry", endpoint=endpoint,
-                                   message_id=str(row_id), reason=reason,
-                                   retry_at=retry_at.isoformat())
+                    logger.warning(
+                        "crm_delivery_retry",
+                        endpoint=endpoint,
+                        message_id=str(row_id),
+                        reason=reason,
+                        retry_at=retry_at.isoformat(),
+                    )
                 return False
             case EndpointGone(reason=reason):
                 await conn.execute(
@@ -398,5 +406,3 @@ async def crm_replay(
             await conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_CHANNEL, name))
     logger.info("crm_replay", rows=count, endpoints=sorted(endpoints))
     return count
-
-

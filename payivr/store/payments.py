@@ -167,7 +167,8 @@ class PaymentStore:
         if len(last_four) != 4 or not last_four.isdigit():
             raise ValueError("last_four must be exactly four digits")
         await self._update_unfinished(
-            payment_id, sql.SQL("brand = %(brand)s, last_four = %(last_four)s"),
+            payment_id,
+            sql.SQL("brand = %(brand)s, last_four = %(last_four)s"),
             {"brand": brand, "last_four": last_four},
         )
 
@@ -297,8 +298,17 @@ class PaymentStore:
                     "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind,"
                     " origin, resource, payment_id, detail)"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                    (self._clock(), actor, action, success, origin.kind.value, origin.value,
-                     resource, payment_id, detail),
+                    (
+                        self._clock(),
+                        actor,
+                        action,
+                        success,
+                        origin.kind.value,
+                        origin.value,
+                        resource,
+                        payment_id,
+                        detail,
+                    ),
                 )
             except psycopg.errors.CheckViolation as error:
                 raise _card_data_refused(error) from None

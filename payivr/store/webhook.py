@@ -177,10 +177,16 @@ def aiohttp_send(session: aiohttp.ClientSession, *, timeout: float = 10.0) -> Se
     client_timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def send(request: WebhookRequest) -> WebhookResponse:
-        async with asyncio.timeout(timeout), session.post(
-            request.url, data=request.body, headers=dict(request.headers),
-            timeout=client_timeout, allow_redirects=False,
-        ) as response:
+        async with (
+            asyncio.timeout(timeout),
+            session.post(
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=client_timeout,
+                allow_redirects=False,
+            ) as response,
+        ):
             await response.read()
             return WebhookResponse(response.status, dict(response.headers))
 

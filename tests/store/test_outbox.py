@@ -21,7 +21,9 @@ from payivr.store import (
 )
 
 
-async def test_activity_is_delivered_signed_with_stable_id(store, database, crm, adapter, secret, clock):
+async def test_activity_is_delivered_signed_with_stable_id(
+    store, database, crm, adapter, secret, clock
+):
     payment = await finished_payment(store)
     worker = OutboxWorker(database, [adapter], clock=clock)
 
@@ -77,19 +79,21 @@ async def test_worker_killed_mid_send_is_resent_with_the_same_webhook_id(
 ):
     await finished_payment(store)
     seen: list[str] = []
+    sent = asyncio.Event()
     hang = asyncio.Event()
 
     async def send_then_die(request):
         seen.append(request.headers["webhook-id"])
+        sent.set()
         await hang.wait()  # the CRM got it, but the worker dies before recording that
 
     dying = OutboxWorker(
-        database, [WebhookAdapter("crm", "http://x/", secret, send_then_die, clock=clock)],
+        database,
+        [WebhookAdapter("crm", "http://x/", secret, send_then_die, clock=clock)],
         clock=clock,
     )
     task = asyncio.create_task(dying.run_once())
-    while not seen:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(sent.wait(), timeout=10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -133,7 +137,7 @@ async def test_crm_down_for_a_day_then_everything_arrives_in_order(
     clock.advance(minutes=20)  # the CRM comes back after 24 h
     crm.respond = lambda _: WebhookResponse(200)
     for _ in range(10):
-        head = (await crm_list(database, status=OutboxStatus.PENDING, limit=1))
+        head = await crm_list(database, status=OutboxStatus.PENDING, limit=1)
         if not head:
             break
         clock.advance_to(head[0].next_attempt_at)
@@ -214,14 +218,18 @@ async def test_retry_after_as_http_date(store, database, crm, adapter, clock):
     from email.utils import format_datetime
 
     later = clock.now + timedelta(minutes=7)
-    crm.respond = lambda _: WebhookResponse(503, {"retry-after": format_datetime(later, usegmt=True)})
+    crm.respond = lambda _: WebhookResponse(
+        503, {"retry-after": format_datetime(later, usegmt=True)}
+    )
     await finished_payment(store)
     await OutboxWorker(database, [adapter], clock=clock).run_once()
     [entry] = await crm_list(database)
     assert entry.next_attempt_at == later
 
 
-async def test_transport_errors_and_other_statuses_retry_on_schedule(store, database, secret, clock):
+async def test_transport_errors_and_other_statuses_retry_on_schedule(
+    store, database, secret, clock
+):
     async def refused(_request):
         raise ConnectionRefusedError
 

@@ -100,9 +100,10 @@ async def test_unknown_payment(store):
         await store.record_outcome(unknown, Outcome.APPROVED)
 
 
-async def test_pending_needs_reconciliation_and_queues_no_activity(store, database):
+async def test_pending_needs_reconciliation_and_queues_no_activity(store, database, clock):
     collecting = await store.create_payment(new_payment())
     await store.update_step(collecting, Step.AMOUNT, StepStatus.ENTERING)
+    clock.advance(seconds=1)
     unknown = await store.create_payment(new_payment())
     await store.mark_authorizing(unknown)
     await store.mark_needs_reconciliation(unknown, "gateway timeout")
@@ -112,7 +113,9 @@ async def test_pending_needs_reconciliation_and_queues_no_activity(store, databa
     assert [p.id for p in await store.list_in_flight()] == [collecting, unknown]
     [pending] = await store.list_needing_reconciliation()
     assert (pending.id, pending.outcome, pending.state) == (
-        unknown, Outcome.PENDING, PaymentState.AUTHORIZING
+        unknown,
+        Outcome.PENDING,
+        PaymentState.AUTHORIZING,
     )
     assert await crm_list(database) == []
 
@@ -157,7 +160,9 @@ async def test_store_refuses_values_that_look_like_card_data(store, overrides, f
 
 async def test_identifiers_with_long_digit_runs_that_are_not_cards_are_kept(store):
     payment_id = await store.create_payment(
-        new_payment(call_id="1732222222.42", crm_record_id="51234567890", caller_number="+4915112345678")
+        new_payment(
+            call_id="1732222222.42", crm_record_id="51234567890", caller_number="+4915112345678"
+        )
     )
     assert (await store.get_payment(payment_id)).crm_record_id == "51234567890"
 
@@ -208,18 +213,29 @@ async def test_database_check_refuses_pan_even_from_raw_sql(database_url, column
 async def test_audit_trail_is_appended_and_listed(store, clock):
     payment_id = await store.create_payment(new_payment())
     requested = await store.append_audit(
-        actor="Alice Agent", action="payment.requested", success=True,
-        origin=Origin.ip("192.0.2.10"), resource=f"payment:{payment_id}", payment_id=payment_id,
+        actor="Alice Agent",
+        action="payment.requested",
+        success=True,
+        origin=Origin.ip("192.0.2.10"),
+        resource=f"payment:{payment_id}",
+        payment_id=payment_id,
     )
     clock.advance(seconds=30)
     await store.append_audit(
-        actor="caller", action="payment.card_refused", success=False,
-        origin=Origin.channel("1732222222.42"), resource=f"payment:{payment_id}",
-        payment_id=payment_id, detail="Luhn check failed",
+        actor="caller",
+        action="payment.card_refused",
+        success=False,
+        origin=Origin.channel("1732222222.42"),
+        resource=f"payment:{payment_id}",
+        payment_id=payment_id,
+        detail="Luhn check failed",
     )
     await store.append_audit(
-        actor="payivr", action="system.started", success=True,
-        origin=Origin.system(), resource="instance:a",
+        actor="payivr",
+        action="system.started",
+        success=True,
+        origin=Origin.system(),
+        resource="instance:a",
     )
 
     events = await store.list_audit(payment_id=payment_id)
@@ -230,13 +246,18 @@ async def test_audit_trail_is_appended_and_listed(store, clock):
     assert events[0] == requested
     assert events[0].occurred_at.utcoffset() == timedelta(0)
     assert [e.action for e in await store.list_audit(since=clock.now)] == [
-        "payment.card_refused", "system.started"
+        "payment.card_refused",
+        "system.started",
     ]
     assert [e.action for e in await store.list_audit(actor="payivr")] == ["system.started"]
     with pytest.raises(CardDataRefused):
         await store.append_audit(
-            actor="caller", action="payment.card_refused", success=False,
-            origin=Origin.system(), resource="x", detail="typed 4242424242424242",
+            actor="caller",
+            action="payment.card_refused",
+            success=False,
+            origin=Origin.system(),
+            resource="x",
+            detail="typed 4242424242424242",
         )
 
 
@@ -252,11 +273,15 @@ async def test_audit_trail_is_appended_and_listed(store, clock):
 )
 async def test_database_refuses_to_change_or_remove_audit_events(store, database_url, statement):
     await store.append_audit(
-        actor="Alice Agent", action="payment.requested", success=True,
-        origin=Origin.ip("192.0.2.10"), resource="payment:1",
+        actor="Alice Agent",
+        action="payment.requested",
+        success=True,
+        origin=Origin.ip("192.0.2.10"),
+        resource="payment:1",
     )
-    with psycopg.connect(database_url) as conn, pytest.raises(
-        psycopg.errors.InsufficientPrivilege, match="append-only"
+    with (
+        psycopg.connect(database_url) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
     ):
         conn.execute(statement)
     assert len(await store.list_audit()) == 1
