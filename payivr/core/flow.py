@@ -280,8 +280,12 @@ class FlowConfig:
             raise ValueError("accepted_brands: at least one card brand must be accepted")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        if self.no_input_timeout <= 0 or self.inter_digit_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+        # Written so that NaN fails too.
+        if not all(
+            0 < timeout < float("inf")
+            for timeout in (self.no_input_timeout, self.inter_digit_timeout)
+        ):
+            raise ValueError("timeouts must be positive and finite")
         if not self.postal_code_lengths or not all(
             1 <= length <= 10 for length in self.postal_code_lengths
         ):
@@ -337,7 +341,7 @@ class PaymentFlow:
         config: FlowConfig,
         today: date,
     ) -> None:
-        if not isinstance(amount_minor, int) or amount_minor <= 0:
+        if type(amount_minor) is not int or amount_minor <= 0:  # bool is an int: refuse it
             raise ValueError("amount_minor must be a positive whole number of minor units")
         if currency not in CURRENCIES:
             raise ValueError(
@@ -589,6 +593,7 @@ class PaymentFlow:
         )
 
     def _act_cancel_by_caller(self, _: object) -> None:
+        self._barge_in()
         self._fail_current_step("cancelled by the caller")
         self._conclude(Outcome.CANCELLED, "the caller cancelled the payment", "payment-cancelled")
 
@@ -605,6 +610,7 @@ class PaymentFlow:
 
     def _act_fail_attempts(self, _: object) -> None:
         step = STEP_OF_STATE[self.state]
+        self._barge_in()
         self._fail_current_step("too many invalid entries")
         self._conclude(Outcome.ATTEMPTS_EXHAUSTED, _FAILURE_REASONS[step], "too-many-attempts")
 
@@ -632,6 +638,7 @@ class PaymentFlow:
 
     def _act_note_caller_gone(self, _: object) -> None:
         self.caller_present = False
+        self._playing = None  # it ended with the caller's channel: nothing to stop
         self._cancel_all_timers()
 
     def _act_note_agent_gone(self, _: object) -> None:
@@ -644,6 +651,7 @@ class PaymentFlow:
 
     def _act_finish_caller_gone(self, _: object) -> None:
         self.caller_present = False
+        self._playing = None  # it ended with the caller's channel: nothing to stop
         if self.outcome is None:
             self._fail_current_step("the caller hung up")
             self._finish(Outcome.CALLER_HUNG_UP, "the caller hung up")

@@ -1,0 +1,219 @@
+"""A stand-in for the edges around :class:`PaymentFlow`: it keeps track of what is playing and
+which timers run (from the commands the flow emits) so a test can answer the way the ARI
+edge would: finish the current prompt, fire a running timer, press keys.
+
+No mocks: the flow is the real one; the only addition is that every transition row it
+takes is noted in :data:`FIRED`, so a test can prove that every row of the table ran.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from payivr.core.cards import Brand
+from payivr.core.events import (
+    CancelTimer,
+    Command,
+    Event,
+    Finish,
+    KeyPress,
+    PlayPrompt,
+    Prompt,
+    PromptFinished,
+    StartTimer,
+    StopPrompt,
+    TimerExpiry,
+)
+from payivr.core.flow import FlowConfig, FlowStart, PaymentFlow, State, Transition
+
+TODAY = date(2025, 6, 15)
+PAYMENT_ID = "pay_0001"
+
+# DESIGN.md's test cards that approve: number, brand, a security code of the right length.
+SUCCESS_CARDS: tuple[tuple[str, Brand], ...] = (
+    ("4242424242424242", Brand.VISA),
+    ("5555555555554444", Brand.MASTERCARD),
+    ("2223003122003222", Brand.MASTERCARD),
+    ("378282246310005", Brand.AMEX),
+    ("6011111111111117", Brand.DISCOVER),
+    ("36227206271667", Brand.DINERS),
+    ("3566002020360505", Brand.JCB),
+    ("6200000000000005", Brand.UNIONPAY),
+)
+DECLINE_CARDS: tuple[str, ...] = (
+    "4000000000000002",
+    "4000000000009995",
+    "4000000000009987",
+    "4000000000009979",
+    "4000000000000069",
+    "4000000000000127",
+    "4000000000000119",
+)
+VISA = "4242424242424242"
+AMEX = "378282246310005"
+EXPIRY = "1230"  # December 2030, valid on TODAY
+SECURITY_CODE = "737"
+AMEX_SECURITY_CODE = "7373"
+POSTAL_CODE = "94105"
+
+# Rows taken by any flow built here (see tests/core/test_flow_branches.py).
+FIRED: set[Transition] = set()
+
+
+class RecordingFlow(PaymentFlow):
+    """The real flow, noting each transition row it takes."""
+
+    def _find_row(self, event: object) -> Transition:
+        row = super()._find_row(event)
+        FIRED.add(row)
+        return row
+
+
+class Call:
+    """One payment driven the way the ARI edge drives it, with a log of what came out."""
+
+    def __init__(
+        self,
+        *,
+        amount_minor: int = 13742,
+        currency: str = "USD",
+        today: date = TODAY,
+        start: bool = True,
+        **config: object,
+    ) -> None:
+        self.flow = RecordingFlow(PAYMENT_ID, amount_minor, currency, FlowConfig(**config), today)
+        self.playing: int | None = None
+        self.stopped: list[int] = []  # prompts stopped (their PromptFinished is still due)
+        self.timers: dict[str, int] = {}
+        self.retired_timers: list[tuple[str, int]] = []  # (name, token) cancelled or replaced
+        self.commands: list[Command] = []
+        self.last: list[Command] = []
+        if start:
+            self.send(FlowStart())
+
+    # ------------------------------------------------------------- driving
+
+    def send(self, event: Event | FlowStart) -> list[Command]:
+        commands = self.flow.send(event)
+        for command in commands:
+            self._track(command)
+        self.commands += commands
+        self.last = commands
+        return commands
+
+    def press(self, keys: str) -> list[Command]:
+        """Press each key in turn; the commands of all of them, in order."""
+        out: list[Command] = []
+        for key in keys:
+            out += self.send(KeyPress(key))
+        self.last = out
+        return out
+
+    def prompt_done(self) -> list[Command]:
+        """The prompt now playing reaches its end."""
+        assert self.playing is not None, "no prompt is playing"
+        sequence, self.playing = self.playing, None
+        return self.send(PromptFinished(sequence))
+
+    def stale_prompt_done(self) -> list[Command]:
+        """The edge reports the end of a prompt the flow already stopped."""
+        assert self.stopped, "no prompt was stopped"
+        return self.send(PromptFinished(self.stopped.pop()))
+
+    def fire(self, name: str) -> list[Command]:
+        """The running timer ``name`` expires."""
+        token = self.timers.pop(name)
+        return self.send(TimerExpiry(name, token))
+
+    def fire_stale(self) -> list[Command]:
+        """A timer the flow cancelled or replaced fires anyway (a race at the edge)."""
+        assert self.retired_timers, "no timer was cancelled"
+        name, token = self.retired_timers[-1]
+        return self.send(TimerExpiry(name, token))
+
+    def _track(self, command: Command) -> None:
+        if isinstance(command, PlayPrompt):
+            assert self.playing is None, "the flow started a prompt over another one"
+            self.playing = command.sequence
+        elif isinstance(command, StopPrompt):
+            assert command.sequence == self.playing
+            self.playing = None
+            self.stopped.append(command.sequence)
+        elif isinstance(command, StartTimer):
+            if command.name in self.timers:
+                self.retired_timers.append((command.name, self.timers[command.name]))
+            self.timers[command.name] = command.token
+        elif isinstance(command, CancelTimer):
+            token = self.timers.pop(command.name)
+            self.retired_timers.append((command.name, token))
+
+    # ------------------------------------------------------------- looking
+
+    @property
+    def state(self) -> State:
+        return self.flow.state
+
+    def played(self) -> list[PlayPrompt]:
+        return [c for c in self.commands if isinstance(c, PlayPrompt)]
+
+    def last_prompt_ids(self) -> list[str]:
+        """Prompt ids of the most recent PlayPrompt."""
+        return prompt_ids(self.played()[-1])
+
+    def finish(self) -> Finish:
+        finishes = [c for c in self.commands if isinstance(c, Finish)]
+        assert len(finishes) == 1, finishes
+        assert self.commands[-1] is finishes[0], "Finish must be the last command"
+        return finishes[0]
+
+
+def prompt_ids(play: PlayPrompt) -> list[str]:
+    return [part.id for part in play.parts if isinstance(part, Prompt)]
+
+
+def of_type(commands: list[Command], kind: type) -> list[Command]:
+    return [c for c in commands if isinstance(c, kind)]
+
+
+# ----------------------------------------------------------------- getting somewhere
+
+# From each listening state, the keys of the standard test payment that leave it.
+_PATH: tuple[tuple[State, str], ...] = (
+    (State.CONFIRMING_AMOUNT, "1"),
+    (State.ENTERING_CARD_NUMBER, VISA + "#"),
+    (State.CONFIRMING_CARD_NUMBER, "1"),
+    (State.ENTERING_EXPIRY, EXPIRY),
+    (State.CONFIRMING_EXPIRY, "1"),
+    (State.ENTERING_SECURITY_CODE, SECURITY_CODE),
+    (State.CONFIRMING_SECURITY_CODE, "1"),
+    (State.ENTERING_POSTAL_CODE, POSTAL_CODE + "#"),
+    (State.CONFIRMING_POSTAL_CODE, "1"),
+)
+LISTENING_STATES: tuple[State, ...] = tuple(state for state, _ in _PATH)
+ENTERING_STATES: tuple[State, ...] = tuple(
+    state for state in LISTENING_STATES if state.name.startswith("ENTERING")
+)
+CONFIRMING_STATES: tuple[State, ...] = tuple(
+    state for state in LISTENING_STATES if state.name.startswith("CONFIRMING")
+)
+
+
+def reach(call: Call, target: State, *, card: str = VISA, security_code: str | None = None) -> Call:
+    """Key the standard test payment from where the call is (a listening state with nothing
+    keyed yet) until it is in ``target`` (a listening state or AUTHORIZING). Keys barge in:
+    the prompt of each state is left playing on arrival."""
+    keys = dict(_PATH)
+    keys[State.ENTERING_CARD_NUMBER] = card + "#"
+    if security_code is not None:
+        keys[State.ENTERING_SECURITY_CODE] = security_code
+    while call.state is not target:
+        before = call.state
+        assert before in keys, f"cannot get from {before} to {target}"
+        call.press(keys[before])
+        assert call.state is not before, f"keys did not leave {before}"
+    return call
+
+
+def at(target: State, **options: object) -> Call:
+    """A fresh call (default config unless ``options``) driven to ``target``."""
+    return reach(Call(**options), target)

@@ -1,0 +1,1217 @@
+"""One test per branch of the payment flow: events in, commands out.
+
+Each branch is registered in :data:`BRANCHES` (with its table of cases, when it has one) and
+run as its own test by :func:`test_branch`. :func:`test_every_transition_row_is_taken` runs
+them all again and proves that together they take every row of ``TRANSITIONS``: a row no
+branch reaches is either a missing test or a row that cannot fire.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+import pytest
+
+from payivr.core.cards import Brand, MaskedCard
+from payivr.core.events import (
+    AgentCancellation,
+    AgentHangup,
+    AgentUpdate,
+    Authorize,
+    CallerHangup,
+    CancelTimer,
+    Event,
+    Finish,
+    GatewayApproval,
+    GatewayDecline,
+    GatewayFailure,
+    GatewayOutcomeUnknown,
+    KeyPress,
+    Outcome,
+    PlayPrompt,
+    Prompt,
+    PromptFinished,
+    Reconnect,
+    SayCharacters,
+    SayDigits,
+    SayNumber,
+    StartTimer,
+    Step,
+    StepStatus,
+    StopPrompt,
+    TimerExpiry,
+)
+from payivr.core.flow import (
+    INTER_DIGIT_TIMER,
+    NO_INPUT_TIMER,
+    TRANSITIONS,
+    FlowConfig,
+    FlowFinished,
+    FlowStart,
+    IllegalEvent,
+    PaymentFlow,
+    State,
+)
+
+from . import _harness
+from ._harness import (
+    AMEX,
+    AMEX_SECURITY_CODE,
+    CONFIRMING_STATES,
+    DECLINE_CARDS,
+    ENTERING_STATES,
+    EXPIRY,
+    LISTENING_STATES,
+    PAYMENT_ID,
+    POSTAL_CODE,
+    SECURITY_CODE,
+    SUCCESS_CARDS,
+    TODAY,
+    VISA,
+    Call,
+    at,
+    of_type,
+    prompt_ids,
+    reach,
+)
+
+BRANCHES: dict[str, Callable[[], None]] = {}
+
+
+def branch(
+    cases: Sequence[Any] | None = None, ids: Callable[[Any], str] = str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a branch test, once per case of its table (a case is one argument)."""
+
+    def register(test: Callable[..., None]) -> Callable[..., None]:
+        if cases is None:
+            BRANCHES[test.__name__] = test
+        else:
+            for case in cases:
+                BRANCHES[f"{test.__name__}[{ids(case)}]"] = functools.partial(test, case)
+        return test
+
+    return register
+
+
+def _name(state: State) -> str:
+    return state.name.lower()
+
+
+STEP_OF = {
+    State.CONFIRMING_AMOUNT: Step.AMOUNT,
+    State.ENTERING_CARD_NUMBER: Step.CARD_NUMBER,
+    State.CONFIRMING_CARD_NUMBER: Step.CARD_NUMBER,
+    State.ENTERING_EXPIRY: Step.EXPIRY,
+    State.CONFIRMING_EXPIRY: Step.EXPIRY,
+    State.ENTERING_SECURITY_CODE: Step.SECURITY_CODE,
+    State.CONFIRMING_SECURITY_CODE: Step.SECURITY_CODE,
+    State.ENTERING_POSTAL_CODE: Step.POSTAL_CODE,
+    State.CONFIRMING_POSTAL_CODE: Step.POSTAL_CODE,
+}
+ENTRY_PROMPT = {
+    State.ENTERING_CARD_NUMBER: "enter-card-number",
+    State.ENTERING_EXPIRY: "enter-expiry",
+    State.ENTERING_SECURITY_CODE: "enter-security-code",
+    State.ENTERING_POSTAL_CODE: "enter-postal-code",
+}
+INVALID_PROMPT = {
+    State.ENTERING_CARD_NUMBER: "invalid-card-number",
+    State.ENTERING_EXPIRY: "invalid-expiry",
+    State.ENTERING_SECURITY_CODE: "invalid-security-code",
+    State.ENTERING_POSTAL_CODE: "invalid-postal-code",
+}
+# An invalid entry of each step, and the reason the flow gives.
+INVALID_ENTRY = {
+    State.ENTERING_CARD_NUMBER: ("4242424242424241#", "the card number is not valid (check digit)"),
+    State.ENTERING_EXPIRY: ("1330", "the expiry month must be 01 to 12"),
+    State.ENTERING_SECURITY_CODE: ("73#", "the security code has the wrong number of digits"),
+    State.ENTERING_POSTAL_CODE: ("941#", "the postal code has the wrong number of digits"),
+}
+VALID_ENTRY = {
+    State.ENTERING_CARD_NUMBER: VISA + "#",
+    State.ENTERING_EXPIRY: EXPIRY,
+    State.ENTERING_SECURITY_CODE: SECURITY_CODE,
+    State.ENTERING_POSTAL_CODE: POSTAL_CODE + "#",
+}
+CONFIRMING_OF = {
+    State.ENTERING_CARD_NUMBER: State.CONFIRMING_CARD_NUMBER,
+    State.ENTERING_EXPIRY: State.CONFIRMING_EXPIRY,
+    State.ENTERING_SECURITY_CODE: State.CONFIRMING_SECURITY_CODE,
+    State.ENTERING_POSTAL_CODE: State.CONFIRMING_POSTAL_CODE,
+}
+ENTERING_OF = {confirming: entering for entering, confirming in CONFIRMING_OF.items()}
+FAILURE_REASON = {
+    Step.AMOUNT: "the caller could not confirm the amount",
+    Step.CARD_NUMBER: "too many invalid card numbers",
+    Step.EXPIRY: "too many invalid expiry dates",
+    Step.SECURITY_CODE: "too many invalid security codes",
+    Step.POSTAL_CODE: "too many invalid postal codes",
+}
+AMOUNT_PARTS = (
+    Prompt("amount-is"),
+    SayNumber(137),
+    Prompt("major-dollars"),
+    Prompt("and"),
+    SayNumber(42),
+    Prompt("minor-cents"),
+)
+VISA_CARD = MaskedCard(Brand.VISA, "4242")
+
+
+def _invalid(detail: str) -> str:
+    return f"invalid entry ({detail}); the caller is trying again"
+
+
+def _ends(call: Call, outcome: Outcome, *, agent_present: bool = True) -> Finish:
+    """The announcement ends: the caller goes back to the agent and the payment finishes."""
+    assert call.state is State.ANNOUNCING_RESULT
+    commands = call.prompt_done()
+    assert commands[0] == Reconnect(agent_present=agent_present)
+    assert isinstance(commands[1], Finish)
+    assert len(commands) == 2
+    assert commands[1].outcome is outcome
+    assert call.state is State.DONE
+    assert not call.flow.holds_card_data()
+    return commands[1]
+
+
+# --------------------------------------------------------------------------- happy paths
+
+
+@branch(SUCCESS_CARDS, ids=lambda case: f"{case[1].value}-{case[0][-4:]}")
+def happy_path_per_test_card(case: tuple[str, Brand]) -> None:
+    number, brand = case
+    security_code = AMEX_SECURITY_CODE if brand is Brand.AMEX else SECURITY_CODE
+    call = Call()
+    call.prompt_done()
+    call.press("1")
+    assert call.state is State.ENTERING_CARD_NUMBER
+    call.press(number + "#")
+    assert call.state is State.CONFIRMING_CARD_NUMBER
+    assert call.played()[-1].parts == (
+        Prompt("you-entered"),
+        Prompt(f"brand-{brand.value}"),
+        Prompt("card-ending-in"),
+        SayDigits(number[-4:]),
+        Prompt("confirm-entry"),
+    )
+    masked = MaskedCard(brand, number[-4:])
+    assert AgentUpdate(Step.CARD_NUMBER, StepStatus.DONE, masked_card=masked) in call.press("1")
+    call.press(EXPIRY)
+    assert call.last_prompt_ids() == ["expiry-is", "month-12", "confirm-entry"]
+    assert SayNumber(2030) in call.played()[-1].parts
+    call.press("1")
+    expected_prompt = "enter-security-code-amex" if brand is Brand.AMEX else "enter-security-code"
+    assert call.last_prompt_ids() == [expected_prompt]
+    call.press(security_code)  # completes on its own at the brand's length
+    assert call.state is State.CONFIRMING_SECURITY_CODE
+    assert call.last_prompt_ids() == ["security-code-entered", "confirm-entry"]
+    call.press("1")
+    call.press(POSTAL_CODE + "#")
+    assert call.played()[-1].parts == (
+        Prompt("postal-code-is"),
+        SayDigits(POSTAL_CODE),
+        Prompt("confirm-entry"),
+    )
+    commands = call.press("1")
+    assert call.state is State.AUTHORIZING
+    (authorize,) = of_type(commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    card = authorize.card
+    assert card.number.reveal() == number.encode()
+    assert card.expiry.reveal() == EXPIRY.encode()
+    assert card.security_code is not None
+    assert card.security_code.reveal() == security_code.encode()
+    assert card.postal_code == POSTAL_CODE
+    assert card.brand is brand
+    assert (authorize.amount_minor, authorize.currency, authorize.idempotency_key) == (
+        13742,
+        "USD",
+        PAYMENT_ID,
+    )
+    assert call.last_prompt_ids() == ["processing"]
+    assert call.send(GatewayApproval("ch_TEST")) == [
+        StopPrompt(call.played()[-2].sequence),
+        PlayPrompt(
+            (Prompt("payment-approved"), SayCharacters("chTEST"), Prompt("returning-to-agent")),
+            call.played()[-1].sequence,
+        ),
+    ]
+    assert card.number.wiped and card.expiry.wiped and card.security_code.wiped
+    finish = _ends(call, Outcome.APPROVED)
+    assert finish == Finish(Outcome.APPROVED, "approved", reference="ch_TEST", masked_card=masked)
+
+
+@branch()
+def golden_visa_payment_command_by_command() -> None:
+    """The whole exchange of one payment, every command spelled out."""
+    flow = _harness.RecordingFlow(PAYMENT_ID, 13742, "USD", FlowConfig(), TODAY)
+
+    def keys(digits: str) -> list[object]:
+        out: list[object] = []
+        for digit in digits:
+            out += flow.send(KeyPress(digit))
+        return out
+
+    def entering(step: Step, count: int) -> AgentUpdate:
+        return AgentUpdate(step, StepStatus.ENTERING, digits_entered=count)
+
+    assert flow.start() == [
+        AgentUpdate(Step.AMOUNT, StepStatus.WAITING),
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.WAITING),
+        AgentUpdate(Step.EXPIRY, StepStatus.WAITING),
+        AgentUpdate(Step.SECURITY_CODE, StepStatus.WAITING),
+        AgentUpdate(Step.POSTAL_CODE, StepStatus.WAITING),
+        AgentUpdate(Step.AMOUNT, StepStatus.ENTERING),
+        PlayPrompt((Prompt("intro"), *AMOUNT_PARTS, Prompt("confirm-amount")), 1),
+    ]
+    assert flow.send(PromptFinished(1)) == [StartTimer(NO_INPUT_TIMER, 60.0, 1)]
+    assert keys("1") == [
+        CancelTimer(NO_INPUT_TIMER),
+        AgentUpdate(Step.AMOUNT, StepStatus.DONE),
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING),
+        PlayPrompt((Prompt("enter-card-number"),), 2),
+    ]
+    assert flow.send(PromptFinished(2)) == [StartTimer(NO_INPUT_TIMER, 60.0, 2)]
+    assert keys("4") == [
+        CancelTimer(NO_INPUT_TIMER),
+        entering(Step.CARD_NUMBER, 1),
+        StartTimer(INTER_DIGIT_TIMER, 5.0, 3),
+    ]
+    assert keys("242424242424242") == [
+        command
+        for count in range(2, 17)
+        for command in (
+            entering(Step.CARD_NUMBER, count),
+            StartTimer(INTER_DIGIT_TIMER, 5.0, count + 2),
+        )
+    ]
+    read_back = (
+        Prompt("you-entered"),
+        Prompt("brand-visa"),
+        Prompt("card-ending-in"),
+        SayDigits("4242"),
+        Prompt("confirm-entry"),
+    )
+    assert keys("#") == [CancelTimer(INTER_DIGIT_TIMER), PlayPrompt(read_back, 3)]
+    assert keys("1") == [
+        StopPrompt(3),
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.DONE, masked_card=VISA_CARD),
+        AgentUpdate(Step.EXPIRY, StepStatus.ENTERING),
+        PlayPrompt((Prompt("enter-expiry"),), 4),
+    ]
+    assert keys("123") == [
+        StopPrompt(4),
+        entering(Step.EXPIRY, 1),
+        StartTimer(INTER_DIGIT_TIMER, 5.0, 19),
+        entering(Step.EXPIRY, 2),
+        StartTimer(INTER_DIGIT_TIMER, 5.0, 20),
+        entering(Step.EXPIRY, 3),
+        StartTimer(INTER_DIGIT_TIMER, 5.0, 21),
+    ]
+    assert keys("0") == [
+        entering(Step.EXPIRY, 4),
+        CancelTimer(INTER_DIGIT_TIMER),
+        PlayPrompt(
+            (Prompt("expiry-is"), Prompt("month-12"), SayNumber(2030), Prompt("confirm-entry")), 5
+        ),
+    ]
+    assert keys("1") == [
+        StopPrompt(5),
+        AgentUpdate(Step.EXPIRY, StepStatus.DONE),
+        AgentUpdate(Step.SECURITY_CODE, StepStatus.ENTERING),
+        PlayPrompt((Prompt("enter-security-code"),), 6),
+    ]
+    assert keys("737")[-2:] == [
+        CancelTimer(INTER_DIGIT_TIMER),
+        PlayPrompt((Prompt("security-code-entered"), Prompt("confirm-entry")), 7),
+    ]
+    assert keys("1") == [
+        StopPrompt(7),
+        AgentUpdate(Step.SECURITY_CODE, StepStatus.DONE),
+        AgentUpdate(Step.POSTAL_CODE, StepStatus.ENTERING),
+        PlayPrompt((Prompt("enter-postal-code"),), 8),
+    ]
+    assert keys("94105#")[-2:] == [
+        CancelTimer(INTER_DIGIT_TIMER),
+        PlayPrompt((Prompt("postal-code-is"), SayDigits("94105"), Prompt("confirm-entry")), 9),
+    ]
+    commands = keys("1")
+    assert commands[:3] == [
+        StopPrompt(9),
+        AgentUpdate(Step.POSTAL_CODE, StepStatus.DONE),
+        PlayPrompt((Prompt("processing"),), 10),
+    ]
+    assert len(commands) == 4 and isinstance(commands[3], Authorize)
+    assert flow.send(PromptFinished(10)) == []
+    assert flow.send(GatewayApproval("ch_TEST")) == [
+        PlayPrompt(
+            (Prompt("payment-approved"), SayCharacters("chTEST"), Prompt("returning-to-agent")),
+            11,
+        )
+    ]
+    assert flow.send(PromptFinished(11)) == [
+        Reconnect(agent_present=True),
+        Finish(Outcome.APPROVED, "approved", reference="ch_TEST", masked_card=VISA_CARD),
+    ]
+    assert flow.state is State.DONE
+
+
+# --------------------------------------------------------------------------- the amount
+
+
+@branch([True, False], ids=lambda during: "during-prompt" if during else "after-prompt")
+def amount_rejected_with_2(during_prompt: bool) -> None:
+    call = Call()
+    if not during_prompt:
+        call.prompt_done()
+    commands = call.press("2")
+    failed = AgentUpdate(
+        Step.AMOUNT, StepStatus.FAILED, detail="the caller did not accept the amount"
+    )
+    closing = PlayPrompt((Prompt("amount-rejected"), Prompt("returning-to-agent")), 2)
+    if during_prompt:
+        assert commands == [StopPrompt(1), failed, closing]
+    else:
+        assert commands == [failed, CancelTimer(NO_INPUT_TIMER), closing]
+    finish = _ends(call, Outcome.DECLINED_BY_CALLER)
+    assert finish.reason == "the caller did not accept the amount"
+    assert finish.masked_card is None
+
+
+CURRENCY_CASES = (
+    (
+        13742,
+        "USD",
+        (
+            SayNumber(137),
+            Prompt("major-dollars"),
+            Prompt("and"),
+            SayNumber(42),
+            Prompt("minor-cents"),
+        ),
+    ),
+    (100, "USD", (SayNumber(1), Prompt("major-dollar"))),
+    (5, "USD", (SayNumber(5), Prompt("minor-cents"))),
+    (1, "USD", (SayNumber(1), Prompt("minor-cent"))),
+    (
+        101,
+        "USD",
+        (SayNumber(1), Prompt("major-dollar"), Prompt("and"), SayNumber(1), Prompt("minor-cent")),
+    ),
+    (250000, "EUR", (SayNumber(2500), Prompt("major-euros"))),
+    (
+        199,
+        "GBP",
+        (SayNumber(1), Prompt("major-pound"), Prompt("and"), SayNumber(99), Prompt("minor-pence")),
+    ),
+    (1, "GBP", (SayNumber(1), Prompt("minor-penny"))),
+    (4500, "JPY", (SayNumber(4500), Prompt("major-yen"))),
+    (1, "JPY", (SayNumber(1), Prompt("major-yen"))),
+)
+
+
+@branch(CURRENCY_CASES, ids=lambda case: f"{case[0]}-{case[1]}")
+def amount_read_back_per_currency(case: tuple[int, str, tuple[object, ...]]) -> None:
+    amount_minor, currency, spoken = case
+    call = Call(amount_minor=amount_minor, currency=currency)
+    assert call.played()[0].parts == (
+        Prompt("intro"),
+        Prompt("amount-is"),
+        *spoken,
+        Prompt("confirm-amount"),
+    )
+    reach(call, State.AUTHORIZING)
+    (authorize,) = of_type(call.commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert (authorize.amount_minor, authorize.currency) == (amount_minor, currency)
+
+
+# --------------------------------------------------------------------------- cancel, time out
+
+
+@branch(LISTENING_STATES, ids=_name)
+def star_cancels_in_every_listening_state(state: State) -> None:
+    call = at(state)
+    if state in ENTERING_STATES:
+        call.press("1")  # an entry in progress is abandoned too
+    playing = call.playing
+    commands = call.press("*")
+    if playing is not None:  # barge-in: the prompt stops first
+        assert commands.pop(0) == StopPrompt(playing)
+    assert commands[0] == AgentUpdate(
+        STEP_OF[state], StepStatus.FAILED, detail="cancelled by the caller"
+    )
+    assert prompt_ids(commands[-1]) == ["payment-cancelled", "returning-to-agent"]
+    assert not of_type(commands, StartTimer)
+    assert not call.timers, "every timer is cancelled"
+    assert not call.flow.holds_card_data()
+    finish = _ends(call, Outcome.CANCELLED)
+    assert finish.reason == "the caller cancelled the payment"
+
+
+@branch([State.AUTHORIZING, State.ANNOUNCING_RESULT], ids=_name)
+def keys_are_ignored_while_charging_and_announcing(state: State) -> None:
+    call = at(State.AUTHORIZING)
+    if state is State.ANNOUNCING_RESULT:
+        call.send(GatewayApproval("ch_TEST"))
+    for key in "*#0123456789":
+        assert call.press(key) == []
+        assert call.state is state
+    if state is State.AUTHORIZING:
+        call.send(GatewayApproval("ch_TEST"))
+    _ends(call, Outcome.APPROVED)
+
+
+@branch(LISTENING_STATES, ids=_name)
+def no_key_after_a_prompt_times_out(state: State) -> None:
+    call = at(state, no_input_timeout=30.0)
+    started = call.prompt_done()
+    assert started == [StartTimer(NO_INPUT_TIMER, 30.0, call.timers[NO_INPUT_TIMER])]
+    commands = call.fire(NO_INPUT_TIMER)
+    assert commands == [
+        AgentUpdate(STEP_OF[state], StepStatus.FAILED, detail="no key pressed in time"),
+        PlayPrompt((Prompt("no-input"), Prompt("returning-to-agent")), call.playing or 0),
+    ]
+    finish = _ends(call, Outcome.TIMED_OUT)
+    assert finish.reason == "the caller did not press a key in time"
+
+
+PARTIAL_ENTRY = {
+    State.ENTERING_CARD_NUMBER: "4242",
+    State.ENTERING_EXPIRY: "12",
+    State.ENTERING_SECURITY_CODE: "7",
+    State.ENTERING_POSTAL_CODE: "941",
+}
+
+
+@branch(ENTERING_STATES, ids=_name)
+def inter_digit_timeout_ends_the_entry_as_invalid(state: State) -> None:
+    call = at(state, inter_digit_timeout=3.5)
+    commands = call.press(PARTIAL_ENTRY[state])
+    assert commands[-1] == StartTimer(INTER_DIGIT_TIMER, 3.5, call.timers[INTER_DIGIT_TIMER])
+    assert call.fire(INTER_DIGIT_TIMER) == [
+        AgentUpdate(
+            STEP_OF[state],
+            StepStatus.ENTERING,
+            detail=_invalid("the entry was not finished in time"),
+        ),
+        PlayPrompt((Prompt(INVALID_PROMPT[state]), Prompt(ENTRY_PROMPT[state])), call.playing or 0),
+    ]
+    assert call.state is state
+    # The next entry starts from nothing.
+    assert call.press("1")[1] == AgentUpdate(STEP_OF[state], StepStatus.ENTERING, digits_entered=1)
+    call.fire(INTER_DIGIT_TIMER)
+    call.press(VALID_ENTRY[state])
+    assert call.state is CONFIRMING_OF[state]
+
+
+@branch()
+def complete_card_number_without_hash_times_out_as_invalid() -> None:
+    call = at(State.ENTERING_CARD_NUMBER)
+    call.press(VISA)
+    commands = call.fire(INTER_DIGIT_TIMER)
+    assert call.state is State.ENTERING_CARD_NUMBER
+    assert prompt_ids(commands[-1]) == ["invalid-card-number", "enter-card-number"]
+
+
+# --------------------------------------------------------------------------- attempts
+
+
+ATTEMPT_CASES = [(state, attempts) for state in ENTERING_STATES for attempts in (1, 2, 3, 5)]
+
+
+@branch(ATTEMPT_CASES, ids=lambda case: f"{_name(case[0])}-max{case[1]}")
+def max_attempts_invalid_entries_fail_the_step(case: tuple[State, int]) -> None:
+    state, max_attempts = case
+    keys, detail = INVALID_ENTRY[state]
+    # max_attempts - 1 invalid entries: the caller may try again, and a valid one goes on.
+    call = at(state, max_attempts=max_attempts)
+    for _ in range(max_attempts - 1):
+        commands = call.press(keys)
+        assert AgentUpdate(STEP_OF[state], StepStatus.ENTERING, detail=_invalid(detail)) in commands
+        assert call.last_prompt_ids() == [INVALID_PROMPT[state], ENTRY_PROMPT[state]]
+        assert call.state is state
+    call.press(VALID_ENTRY[state])
+    assert call.state is CONFIRMING_OF[state]
+    # max_attempts invalid entries: the payment fails.
+    call = at(state, max_attempts=max_attempts)
+    for _ in range(max_attempts - 1):
+        call.press(keys)
+    commands = call.press(keys)
+    assert commands[-2:] == [
+        AgentUpdate(STEP_OF[state], StepStatus.FAILED, detail="too many invalid entries"),
+        PlayPrompt((Prompt("too-many-attempts"), Prompt("returning-to-agent")), call.playing or 0),
+    ]
+    finish = _ends(call, Outcome.ATTEMPTS_EXHAUSTED)
+    assert finish.reason == FAILURE_REASON[STEP_OF[state]]
+
+
+@branch()
+def default_is_three_invalid_entries() -> None:
+    call = at(State.ENTERING_CARD_NUMBER)
+    call.press("4242424242424241#" * 2)
+    assert call.state is State.ENTERING_CARD_NUMBER
+    call.press("4242424242424241#")
+    assert call.state is State.ANNOUNCING_RESULT
+    assert _ends(call, Outcome.ATTEMPTS_EXHAUSTED).reason == "too many invalid card numbers"
+
+
+@branch(CONFIRMING_STATES, ids=_name)
+def invalid_choice_while_confirming(state: State) -> None:
+    call = at(state)
+    read_back = call.playing
+    commands = call.press("9")
+    if state is State.CONFIRMING_AMOUNT:
+        again = (Prompt("invalid-choice"), *AMOUNT_PARTS, Prompt("confirm-amount"))
+    else:
+        again = (Prompt("invalid-choice"), Prompt("confirm-entry"))
+    assert commands == [StopPrompt(read_back or 0), PlayPrompt(again, call.playing or 0)]
+    call.prompt_done()
+    assert call.press("0") == [
+        CancelTimer(NO_INPUT_TIMER),
+        PlayPrompt(again, call.playing or 0),
+    ]
+    assert call.state is state
+    call.press("1")  # two wrong keys of three: the caller can still accept
+    assert call.state is not state and call.state is not State.ANNOUNCING_RESULT
+
+    call = at(state)
+    commands = call.press("#3")
+    assert call.state is state
+    commands = call.press("5")
+    assert commands[-2:] == [
+        AgentUpdate(STEP_OF[state], StepStatus.FAILED, detail="too many invalid entries"),
+        PlayPrompt((Prompt("too-many-attempts"), Prompt("returning-to-agent")), call.playing or 0),
+    ]
+    assert _ends(call, Outcome.ATTEMPTS_EXHAUSTED).reason == FAILURE_REASON[STEP_OF[state]]
+
+
+NEW_ENTRY = {
+    State.CONFIRMING_CARD_NUMBER: (
+        AMEX + "#",
+        (
+            Prompt("you-entered"),
+            Prompt("brand-amex"),
+            Prompt("card-ending-in"),
+            SayDigits("0005"),
+            Prompt("confirm-entry"),
+        ),
+    ),
+    State.CONFIRMING_EXPIRY: (
+        "0131",
+        (Prompt("expiry-is"), Prompt("month-01"), SayNumber(2031), Prompt("confirm-entry")),
+    ),
+    State.CONFIRMING_SECURITY_CODE: (
+        "123",
+        (Prompt("security-code-entered"), Prompt("confirm-entry")),
+    ),
+    State.CONFIRMING_POSTAL_CODE: (
+        "941051234#",
+        (Prompt("postal-code-is"), SayDigits("941051234"), Prompt("confirm-entry")),
+    ),
+}
+
+
+@branch([s for s in CONFIRMING_STATES if s is not State.CONFIRMING_AMOUNT], ids=_name)
+def two_enters_the_step_again(state: State) -> None:
+    entering = ENTERING_OF[state]
+    step = STEP_OF[state]
+    call = at(state)
+    read_back = call.playing
+    assert call.press("2") == [
+        StopPrompt(read_back or 0),
+        AgentUpdate(step, StepStatus.ENTERING, detail="the caller is entering it again"),
+        PlayPrompt((Prompt(ENTRY_PROMPT[entering]),), call.playing or 0),
+    ]
+    assert call.state is entering
+    keys, parts = NEW_ENTRY[state]
+    call.press(keys)
+    assert call.state is state
+    assert call.played()[-1].parts == parts
+    # Each entry counts as an attempt: the third "2" (after three entries) fails the step.
+    call.press("2")
+    call.press(keys)
+    commands = call.press("2")
+    assert commands[-1] == PlayPrompt(
+        (Prompt("too-many-attempts"), Prompt("returning-to-agent")), call.playing or 0
+    )
+    assert _ends(call, Outcome.ATTEMPTS_EXHAUSTED).reason == FAILURE_REASON[step]
+
+
+@branch()
+def reentered_card_number_is_the_one_authorized() -> None:
+    call = at(State.CONFIRMING_CARD_NUMBER)
+    call.press("2" + AMEX + "#1" + EXPIRY + "1")
+    assert call.last_prompt_ids() == ["enter-security-code-amex"]
+    call.press(AMEX_SECURITY_CODE + "1" + POSTAL_CODE + "#1")
+    (authorize,) = of_type(call.commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert authorize.card.number.reveal() == AMEX.encode()
+    assert authorize.card.masked == MaskedCard(Brand.AMEX, "0005")
+
+
+# --------------------------------------------------------------------------- barge-in, stale
+
+
+@branch()
+def key_during_a_prompt_stops_it_and_counts() -> None:
+    call = at(State.ENTERING_CARD_NUMBER)
+    prompt = call.playing
+    assert call.press("4") == [
+        StopPrompt(prompt or 0),
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1),
+        StartTimer(INTER_DIGIT_TIMER, 5.0, call.timers[INTER_DIGIT_TIMER]),
+    ]
+    # The same key after the prompt ended: no StopPrompt, the no-input timer is cancelled.
+    call = at(State.ENTERING_CARD_NUMBER)
+    call.prompt_done()
+    assert call.press("4") == [
+        CancelTimer(NO_INPUT_TIMER),
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1),
+        StartTimer(INTER_DIGIT_TIMER, 5.0, call.timers[INTER_DIGIT_TIMER]),
+    ]
+
+
+@branch()
+def hash_during_the_entry_prompt_is_an_empty_entry() -> None:
+    call = at(State.ENTERING_CARD_NUMBER)
+    prompt = call.playing
+    assert call.press("#") == [
+        StopPrompt(prompt or 0),
+        AgentUpdate(
+            Step.CARD_NUMBER, StepStatus.ENTERING, detail=_invalid("the card number is too short")
+        ),
+        PlayPrompt((Prompt("invalid-card-number"), Prompt("enter-card-number")), call.playing or 0),
+    ]
+
+
+def _with_stale_events(state: State) -> Call:
+    """A call in ``state`` with a stopped prompt and a cancelled timer behind it."""
+    if state is State.CONFIRMING_AMOUNT:
+        call = Call()
+        call.prompt_done()
+        call.press("9")  # cancels the no-input timer; plays "invalid choice"
+        call.press("9")  # stops that prompt
+        return call
+    if state in (State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT):
+        call = at(State.AUTHORIZING)
+        if state is State.AUTHORIZING_CALLER_GONE:
+            call.send(CallerHangup())
+        if state is State.ANNOUNCING_RESULT:
+            call.send(GatewayApproval("ch_TEST"))
+        return call
+    call = at(state)
+    call.prompt_done()  # the no-input timer starts...
+    call.press("9" if state in CONFIRMING_STATES else "1")  # ...and a key cancels it
+    if not call.stopped:
+        call.press("9")
+    assert call.state is state
+    return call
+
+
+STALE_STATES = (
+    *LISTENING_STATES,
+    State.AUTHORIZING,
+    State.AUTHORIZING_CALLER_GONE,
+    State.ANNOUNCING_RESULT,
+)
+
+
+@branch(STALE_STATES, ids=_name)
+def stale_prompt_finished_and_timer_are_ignored(state: State) -> None:
+    call = _with_stale_events(state)
+    assert call.stopped and call.retired_timers
+    assert call.stale_prompt_done() == []
+    assert call.state is state
+    assert call.fire_stale() == []
+    assert call.state is state
+
+
+# --------------------------------------------------------------------------- the gateway
+
+
+GATEWAY_CASES = (
+    (
+        GatewayApproval("ch_TEST"),
+        Outcome.APPROVED,
+        "approved",
+        ("payment-approved", "returning-to-agent"),
+    ),
+    (
+        GatewayDecline("insufficient_funds", "the card has insufficient funds"),
+        Outcome.DECLINED,
+        "the card has insufficient funds",
+        ("payment-declined", "returning-to-agent"),
+    ),
+    (
+        GatewayFailure("the gateway refused our key"),
+        Outcome.GATEWAY_ERROR,
+        "the gateway refused our key",
+        ("payment-error", "returning-to-agent"),
+    ),
+    (
+        GatewayOutcomeUnknown(),
+        Outcome.PENDING,
+        "the gateway did not answer",
+        ("payment-pending", "returning-to-agent"),
+    ),
+)
+
+
+@branch(
+    [(case, early) for case in GATEWAY_CASES for early in (False, True)],
+    ids=lambda case: (
+        f"{type(case[0][0]).__name__}-{'prompt-done' if case[1] else 'prompt-playing'}"
+    ),
+)
+def gateway_answer_is_announced_then_reconnect_and_finish(
+    case: tuple[tuple[Event, Outcome, str, tuple[str, ...]], bool],
+) -> None:
+    (answer, outcome, reason, prompts), processing_done = case
+    call = at(State.AUTHORIZING)
+    if processing_done:
+        assert call.prompt_done() == []
+    commands = call.send(answer)
+    assert call.state is State.ANNOUNCING_RESULT
+    assert (of_type(commands, StopPrompt) != []) is not processing_done
+    assert prompt_ids(commands[-1]) == list(prompts)
+    if isinstance(answer, GatewayApproval):
+        assert SayCharacters("chTEST") in commands[-1].parts
+    finish = _ends(call, outcome)
+    assert finish.reason == reason
+    assert finish.masked_card == VISA_CARD
+    assert finish.reference == ("ch_TEST" if outcome is Outcome.APPROVED else None)
+
+
+@branch(DECLINE_CARDS, ids=lambda card: str(card)[-4:])
+def decline_test_cards_reach_the_gateway(card: str) -> None:
+    call = reach(Call(), State.AUTHORIZING, card=card)
+    (authorize,) = of_type(call.commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert authorize.card.number.reveal() == card.encode()
+    call.send(GatewayDecline("card_declined", "the card was declined"))
+    assert _ends(call, Outcome.DECLINED).masked_card == MaskedCard(Brand.VISA, card[-4:])
+
+
+# --------------------------------------------------------------------------- the legs
+
+
+@branch((State.NEW, *LISTENING_STATES, State.AUTHORIZING, State.ANNOUNCING_RESULT), ids=_name)
+def caller_hangup_in_every_state(state: State) -> None:
+    if state is State.NEW:
+        call = Call(start=False)
+        assert call.send(CallerHangup()) == [Finish(Outcome.CALLER_HUNG_UP, "the caller hung up")]
+        return
+    if state is State.AUTHORIZING:
+        call = at(State.AUTHORIZING)
+        assert call.send(CallerHangup()) == []
+        assert call.state is State.AUTHORIZING_CALLER_GONE
+        return  # what follows is in caller_hangup_while_charging
+    if state is State.ANNOUNCING_RESULT:
+        call = at(State.AUTHORIZING)
+        call.send(GatewayApproval("ch_TEST"))
+        assert call.send(CallerHangup()) == [
+            Finish(Outcome.APPROVED, "approved", reference="ch_TEST", masked_card=VISA_CARD)
+        ]
+        assert call.state is State.DONE
+        return
+    call = at(state)
+    if state in ENTERING_STATES:
+        call.press("1")  # an entry in progress, with its inter-digit timer running
+    commands = call.send(CallerHangup())
+    assert commands[0] == AgentUpdate(
+        STEP_OF[state], StepStatus.FAILED, detail="the caller hung up"
+    )
+    assert commands[-1] == Finish(
+        Outcome.CALLER_HUNG_UP,
+        "the caller hung up",
+        masked_card=VISA_CARD if STEP_OF[state] not in (Step.AMOUNT, Step.CARD_NUMBER) else None,
+    )
+    # Nothing is played or stopped to a caller who is gone, nobody is reconnected.
+    assert all(isinstance(c, (AgentUpdate, CancelTimer, Finish)) for c in commands), commands
+    assert not call.timers
+    assert call.state is State.DONE
+    assert not call.flow.holds_card_data()
+
+
+@branch(GATEWAY_CASES, ids=lambda case: type(case[0]).__name__)
+def caller_hangup_while_charging_waits_for_the_gateway(
+    case: tuple[Event, Outcome, str, tuple[str, ...]],
+) -> None:
+    answer, outcome, reason, _ = case
+    call = at(State.AUTHORIZING)
+    (authorize,) = of_type(call.commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert call.send(CallerHangup()) == []
+    assert call.state is State.AUTHORIZING_CALLER_GONE
+    assert not authorize.card.number.wiped, "the gateway still has the card to send"
+    assert call.send(answer) == [
+        Finish(
+            outcome,
+            reason,
+            reference="ch_TEST" if outcome is Outcome.APPROVED else None,
+            masked_card=VISA_CARD,
+        )
+    ]
+    assert call.state is State.DONE
+    assert authorize.card.number.wiped and authorize.card.expiry.wiped
+    assert not call.flow.holds_card_data()
+
+
+@branch(
+    (*LISTENING_STATES, State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT),
+    ids=_name,
+)
+def agent_hangup_lets_the_caller_finish(state: State) -> None:
+    if state is State.AUTHORIZING_CALLER_GONE:
+        call = at(State.AUTHORIZING)
+        call.send(CallerHangup())
+        assert call.send(AgentHangup()) == []
+        assert call.send(GatewayApproval("ch_TEST"))[-1].outcome is Outcome.APPROVED
+        return
+    if state is State.ANNOUNCING_RESULT:
+        call = at(State.AUTHORIZING)
+        call.send(GatewayApproval("ch_TEST"))
+        assert call.send(AgentHangup()) == []
+        _ends(call, Outcome.APPROVED, agent_present=False)
+        return
+    call = at(state)
+    assert call.send(AgentHangup()) == []
+    assert call.state is state
+    reach(call, State.AUTHORIZING)
+    call.send(GatewayApproval("ch_TEST"))
+    assert call.last_prompt_ids() == ["payment-approved", "goodbye"]
+    _ends(call, Outcome.APPROVED, agent_present=False)
+
+
+@branch()
+def agent_hangup_then_star_says_goodbye() -> None:
+    call = at(State.ENTERING_EXPIRY)
+    call.send(AgentHangup())
+    call.press("*")
+    assert call.last_prompt_ids() == ["payment-cancelled", "goodbye"]
+    _ends(call, Outcome.CANCELLED, agent_present=False)
+
+
+@branch(
+    (
+        State.NEW,
+        *LISTENING_STATES,
+        State.AUTHORIZING,
+        State.AUTHORIZING_CALLER_GONE,
+        State.ANNOUNCING_RESULT,
+    ),
+    ids=_name,
+)
+def agent_cancellation(state: State) -> None:
+    if state is State.NEW:
+        call = Call(start=False)
+        assert call.send(AgentCancellation()) == [
+            Finish(Outcome.AGENT_CANCELLED, "the agent cancelled the payment before it started")
+        ]
+        return
+    if state in (State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT):
+        # Too late: the card is with the gateway, or the result is being read out.
+        call = _with_stale_events(state)
+        assert call.send(AgentCancellation()) == []
+        assert call.state is state
+        return
+    call = at(state)
+    commands = call.send(AgentCancellation())
+    assert commands[0] == AgentUpdate(
+        STEP_OF[state], StepStatus.FAILED, detail="cancelled by the agent"
+    )
+    assert prompt_ids(commands[-1]) == ["payment-cancelled", "returning-to-agent"]
+    assert not call.flow.holds_card_data()
+    assert _ends(call, Outcome.AGENT_CANCELLED).reason == "the agent cancelled the payment"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@branch()
+def brand_not_in_accepted_brands_is_refused() -> None:
+    call = at(State.ENTERING_CARD_NUMBER, accepted_brands=frozenset({Brand.VISA, Brand.MASTERCARD}))
+    commands = call.press(AMEX + "#")
+    assert (
+        AgentUpdate(
+            Step.CARD_NUMBER, StepStatus.ENTERING, detail=_invalid("this card type is not accepted")
+        )
+        in commands
+    )
+    assert call.last_prompt_ids() == ["brand-not-accepted", "enter-card-number"]
+    call.press("5555555555554444#")
+    assert call.state is State.CONFIRMING_CARD_NUMBER
+    assert call.last_prompt_ids()[1] == "brand-mastercard"
+
+
+@branch()
+def unknown_brand_and_bad_luhn_are_invalid_numbers() -> None:
+    call = at(State.ENTERING_CARD_NUMBER)
+    call.press("1234567812345670#")  # passes Luhn, no brand starts with 1
+    assert call.last_prompt_ids() == ["invalid-card-number", "enter-card-number"]
+    assert call.commands[-2] == AgentUpdate(
+        Step.CARD_NUMBER, StepStatus.ENTERING, detail=_invalid("the card type is not recognised")
+    )
+
+
+OPTIONAL_STEP_CASES = (
+    (True, True, State.ENTERING_SECURITY_CODE),
+    (False, True, State.ENTERING_POSTAL_CODE),
+    (True, False, State.ENTERING_SECURITY_CODE),
+    (False, False, State.AUTHORIZING),
+)
+
+
+@branch(
+    OPTIONAL_STEP_CASES,
+    ids=lambda c: f"security-{'on' if c[0] else 'off'}-postal-{'on' if c[1] else 'off'}",
+)
+def optional_steps(case: tuple[bool, bool, State]) -> None:
+    ask_security, ask_postal, after_expiry = case
+    call = at(State.CONFIRMING_EXPIRY, ask_security_code=ask_security, ask_postal_code=ask_postal)
+    starts = call.commands[:5]
+    assert starts[3] == AgentUpdate(
+        Step.SECURITY_CODE, StepStatus.WAITING if ask_security else StepStatus.SKIPPED
+    )
+    assert starts[4] == AgentUpdate(
+        Step.POSTAL_CODE, StepStatus.WAITING if ask_postal else StepStatus.SKIPPED
+    )
+    call.press("1")
+    assert call.state is after_expiry
+    if ask_security:
+        call.press(SECURITY_CODE + "1")
+        assert call.state is (State.ENTERING_POSTAL_CODE if ask_postal else State.AUTHORIZING)
+    reach(call, State.AUTHORIZING)
+    (authorize,) = of_type(call.commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert (authorize.card.security_code is not None) is ask_security
+    assert (authorize.card.postal_code is not None) is ask_postal
+    call.send(GatewayApproval("ch_TEST"))
+    _ends(call, Outcome.APPROVED)
+
+
+@branch()
+def amex_asks_for_a_four_digit_code() -> None:
+    call = reach(Call(), State.ENTERING_SECURITY_CODE, card=AMEX)
+    assert call.last_prompt_ids() == ["enter-security-code-amex"]
+    call.press("737#")
+    assert call.last_prompt_ids() == ["invalid-security-code", "enter-security-code-amex"]
+    call.press("7373")
+    assert call.state is State.CONFIRMING_SECURITY_CODE
+
+
+EXPIRY_CASES = (
+    ("0525", "card-expired", "the card has expired"),
+    ("1224", "card-expired", "the card has expired"),
+    ("0745", "invalid-expiry", "the expiry date is too far in the future"),
+    ("1330", "invalid-expiry", "the expiry month must be 01 to 12"),
+    ("0030", "invalid-expiry", "the expiry month must be 01 to 12"),
+    ("12#", "invalid-expiry", "the expiry date must be four digits, MMYY"),
+    ("#", "invalid-expiry", "the expiry date must be four digits, MMYY"),
+)
+
+
+@branch(EXPIRY_CASES, ids=lambda case: str(case[0]).replace("#", "H"))
+def expiry_is_checked_against_today(case: tuple[str, str, str]) -> None:
+    keys, prompt, detail = case
+    call = at(State.ENTERING_EXPIRY)
+    call.press(keys)
+    assert call.state is State.ENTERING_EXPIRY
+    assert call.last_prompt_ids() == [prompt, "enter-expiry"]
+    assert call.commands[-2] == AgentUpdate(
+        Step.EXPIRY, StepStatus.ENTERING, detail=_invalid(detail)
+    )
+
+
+@branch([("0625", "month-06", 2025), ("0645", "month-06", 2045)], ids=lambda case: str(case[0]))
+def expiry_this_month_and_twenty_years_ahead_are_valid(case: tuple[str, str, int]) -> None:
+    keys, month, year = case
+    call = at(State.ENTERING_EXPIRY)
+    call.press(keys)
+    assert call.state is State.CONFIRMING_EXPIRY
+    assert call.played()[-1].parts == (
+        Prompt("expiry-is"),
+        Prompt(month),
+        SayNumber(year),
+        Prompt("confirm-entry"),
+    )
+
+
+@branch()
+def twentieth_card_digit_ends_the_entry_as_invalid() -> None:
+    call = at(State.ENTERING_CARD_NUMBER)
+    commands = call.press("4" * 19)
+    assert call.state is State.ENTERING_CARD_NUMBER
+    assert not of_type(commands, PlayPrompt)
+    commands = call.press("4")
+    assert commands[0] == AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=20)
+    assert CancelTimer(INTER_DIGIT_TIMER) in commands
+    assert commands[-2] == AgentUpdate(
+        Step.CARD_NUMBER, StepStatus.ENTERING, detail=_invalid("the card number is too long")
+    )
+    assert call.last_prompt_ids() == ["invalid-card-number", "enter-card-number"]
+    assert call.press("4")[-1] == StartTimer(INTER_DIGIT_TIMER, 5.0, call.timers[INTER_DIGIT_TIMER])
+    assert call.commands[-2] == AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1)
+
+
+@branch()
+def nineteen_digit_visa_is_accepted() -> None:
+    number = _luhn_complete("424242424242424242")
+    call = at(State.ENTERING_CARD_NUMBER)
+    call.press(number + "#")
+    assert call.state is State.CONFIRMING_CARD_NUMBER
+    assert call.played()[-1].parts[3] == SayDigits(number[-4:])
+
+
+def _luhn_complete(prefix: str) -> str:
+    for check in "0123456789":
+        digits = [int(d) for d in prefix + check]
+        total = sum(
+            (d * 2 - 9 if d * 2 > 9 else d * 2) if i % 2 else d
+            for i, d in enumerate(reversed(digits))
+        )
+        if total % 10 == 0:
+            return prefix + check
+    raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------- wrong use
+
+
+@branch()
+def events_after_done_raise_flow_finished() -> None:
+    call = Call()
+    call.press("*")
+    call.prompt_done()
+    assert call.state is State.DONE
+    for event in (
+        KeyPress("1"),
+        PromptFinished(1),
+        TimerExpiry(NO_INPUT_TIMER, 1),
+        GatewayApproval("ch_TEST"),
+        CallerHangup(),
+        AgentHangup(),
+        AgentCancellation(),
+    ):
+        with pytest.raises(FlowFinished):
+            call.flow.send(event)
+    assert issubclass(FlowFinished, IllegalEvent)
+
+
+ILLEGAL_CASES = (
+    (State.NEW, KeyPress("1")),
+    (State.NEW, PromptFinished(1)),
+    (State.NEW, AgentHangup()),
+    (State.ENTERING_CARD_NUMBER, GatewayApproval("ch_TEST")),
+    (State.CONFIRMING_AMOUNT, GatewayDecline("x", "y")),
+    (State.CONFIRMING_EXPIRY, FlowStart()),
+    (State.AUTHORIZING, FlowStart()),
+    (State.AUTHORIZING_CALLER_GONE, KeyPress("1")),
+    (State.AUTHORIZING_CALLER_GONE, CallerHangup()),
+    (State.ANNOUNCING_RESULT, GatewayApproval("ch_TEST")),
+)
+
+
+@branch(ILLEGAL_CASES, ids=lambda case: f"{_name(case[0])}-{type(case[1]).__name__}")
+def illegal_event_raises_and_changes_nothing(case: tuple[State, object]) -> None:
+    state, event = case
+    if state is State.NEW:
+        call = Call(start=False)
+    elif state in (State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT):
+        call = _with_stale_events(state)
+    else:
+        call = at(state)
+    with pytest.raises(IllegalEvent) as raised:
+        call.flow.send(event)
+    assert not isinstance(raised.value, FlowFinished)
+    assert call.state is state
+    assert not any(ch.isdigit() for ch in str(raised.value))
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@pytest.mark.parametrize("name", list(BRANCHES))
+def test_branch(name: str) -> None:
+    BRANCHES[name]()
+
+
+def test_every_transition_row_is_taken() -> None:
+    _harness.FIRED.clear()
+    for run in BRANCHES.values():
+        run()
+    missing = [row for row in TRANSITIONS if row not in _harness.FIRED]
+    assert missing == [], "rows no branch takes:\n" + "\n".join(map(str, missing))
+
+
+def test_transition_rows_are_unique_and_reachable_from_new() -> None:
+    assert len(set(TRANSITIONS)) == len(TRANSITIONS)
+    reachable, frontier = {State.NEW}, [State.NEW]
+    while frontier:
+        source = frontier.pop()
+        for row in TRANSITIONS:
+            if row.source is source and row.target not in reachable:
+                reachable.add(row.target)
+                frontier.append(row.target)
+    assert reachable == set(State)
+
+
+# --------------------------------------------------------------------------- construction
+
+
+@pytest.mark.parametrize("amount", [0, -1, 1.5, "100", True])
+def test_amount_must_be_a_positive_whole_number(amount: object) -> None:
+    with pytest.raises(ValueError, match="amount_minor"):
+        PaymentFlow(PAYMENT_ID, amount, "USD", FlowConfig(), TODAY)
+
+
+@pytest.mark.parametrize("currency", ["XXX", "usd", ""])
+def test_unknown_currency_is_refused(currency: str) -> None:
+    with pytest.raises(ValueError, match="currency"):
+        PaymentFlow(PAYMENT_ID, 100, currency, FlowConfig(), TODAY)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"accepted_brands": frozenset()}, "accepted_brands"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"no_input_timeout": 0}, "timeouts"),
+        ({"inter_digit_timeout": -1}, "timeouts"),
+        ({"no_input_timeout": float("nan")}, "timeouts"),
+        ({"inter_digit_timeout": float("inf")}, "timeouts"),
+        ({"postal_code_lengths": frozenset()}, "postal_code_lengths"),
+        ({"postal_code_lengths": frozenset({0, 5})}, "postal_code_lengths"),
+        ({"postal_code_lengths": frozenset({11})}, "postal_code_lengths"),
+    ],
+)
+def test_flow_config_is_validated(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FlowConfig(**options)
+
+
+def test_flow_config_steps() -> None:
+    assert FlowConfig().steps == tuple(Step)
+    assert FlowConfig(ask_security_code=False, ask_postal_code=False).steps == (
+        Step.AMOUNT,
+        Step.CARD_NUMBER,
+        Step.EXPIRY,
+    )
+
+
+def test_flow_repr_shows_no_card_data() -> None:
+    call = at(State.CONFIRMING_CARD_NUMBER)
+    assert repr(call.flow) == f"<PaymentFlow {PAYMENT_ID} confirming_card_number>"
+    assert "4242" not in repr(KeyPress("4"))
+
+
+def test_today_is_injected() -> None:
+    call = at(State.ENTERING_EXPIRY, today=date(2031, 1, 1))
+    call.press(EXPIRY)
+    assert call.last_prompt_ids() == ["card-expired", "enter-expiry"]
