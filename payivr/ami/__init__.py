@@ -1,0 +1,79 @@
+"""Asterisk Manager Interface and FastAGI edges of payivr, and an AMI simulator for tests.
+
+- :class:`AmiClient` (client.py): panoramisk-based client: PayIVRRequest events, channel and
+  bridge look-ups, Setvar/Getvar, the dual Redirect into ``payivr-takeover``.
+- :class:`FastAgiServer` (fastagi.py): ``AGI(agi://payivr:4573/pay,...)`` as another trigger.
+- :class:`TakeoverRequest` (takeover.py): what both triggers produce.
+- :class:`AmiSimulator` (simulator.py) on a :class:`PbxModel` (pbx.py).
+"""
+
+from payivr.ami.client import ActiveCall, AmiClient, channel_from_headers, pick_call
+from payivr.ami.errors import (
+    AmiActionError,
+    AmiConnectionError,
+    AmiError,
+    AmiLoginFailed,
+    AmiTimeout,
+    InvalidTakeoverRequest,
+)
+from payivr.ami.fastagi import AgiError, AgiRequest, AgiSession, FastAgiServer, takeover_route
+from payivr.ami.pbx import (
+    BridgeSnapshot,
+    ChannelSnapshot,
+    ChannelState,
+    DialplanLocation,
+    InMemoryPbx,
+    NoSuchChannel,
+    PbxModel,
+    UserEventRaised,
+)
+from payivr.ami.simulator import AmiSimulator
+from payivr.ami.takeover import (
+    AGENT_LOCATION,
+    CALLER_LOCATION,
+    KEY_VARIABLE,
+    PEER_VARIABLE,
+    REQUEST_EVENT,
+    TAKEOVER_CONTEXT,
+    RequestSource,
+    TakeoverRequest,
+    endpoint_of_channel,
+    parse_user_event,
+)
+
+__all__ = [
+    "AGENT_LOCATION",
+    "CALLER_LOCATION",
+    "KEY_VARIABLE",
+    "PEER_VARIABLE",
+    "REQUEST_EVENT",
+    "TAKEOVER_CONTEXT",
+    "ActiveCall",
+    "AgiError",
+    "AgiRequest",
+    "AgiSession",
+    "AmiActionError",
+    "AmiClient",
+    "AmiConnectionError",
+    "AmiError",
+    "AmiLoginFailed",
+    "AmiSimulator",
+    "AmiTimeout",
+    "BridgeSnapshot",
+    "ChannelSnapshot",
+    "ChannelState",
+    "DialplanLocation",
+    "FastAgiServer",
+    "InMemoryPbx",
+    "InvalidTakeoverRequest",
+    "NoSuchChannel",
+    "PbxModel",
+    "RequestSource",
+    "TakeoverRequest",
+    "UserEventRaised",
+    "channel_from_headers",
+    "endpoint_of_channel",
+    "parse_user_event",
+    "pick_call",
+    "takeover_route",
+]

@@ -1,0 +1,259 @@
+"""What the AMI simulator needs to know about a PBX, and a small in-memory PBX that provides it.
+
+The AMI simulator (``payivr.ami.simulator``) speaks the wire protocol; everything it reports
+or changes (channels, bridges, variables, redirects, UserEvents raised by the dialplan) goes
+through the :class:`PbxModel` protocol, so it can sit on the ARI simulator (see
+``payivr.ami.pbx_adapter``) or on :class:`InMemoryPbx` in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+from typing import Protocol
+
+
+class ChannelState(IntEnum):
+    """Asterisk's ``ast_channel_state``, as AMI reports it (``ChannelState``/``...Desc``)."""
+
+    DOWN = 0
+    RSRVD = 1
+    OFFHOOK = 2
+    DIALING = 3
+    RING = 4
+    RINGING = 5
+    UP = 6
+    BUSY = 7
+
+    @property
+    def description(self) -> str:
+        return {
+            ChannelState.DOWN: "Down",
+            ChannelState.RSRVD: "Rsrvd",
+            ChannelState.OFFHOOK: "OffHook",
+            ChannelState.DIALING: "Dialing",
+            ChannelState.RING: "Ring",
+            ChannelState.RINGING: "Ringing",
+            ChannelState.UP: "Up",
+            ChannelState.BUSY: "Busy",
+        }[self]
+
+
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    """One channel as AMI lists it (``CoreShowChannel``, ``BridgeInfoChannel``, events)."""
+
+    name: str
+    uniqueid: str
+    linkedid: str
+    state: ChannelState = ChannelState.UP
+    caller_id_num: str = "<unknown>"
+    caller_id_name: str = "<unknown>"
+    connected_line_num: str = "<unknown>"
+    connected_line_name: str = "<unknown>"
+    language: str = "en"
+    account_code: str = ""
+    context: str = ""
+    exten: str = ""
+    priority: int = 1
+    application: str = ""
+    application_data: str = ""
+    duration_seconds: int = 0
+    bridge_id: str = ""
+
+
+@dataclass(frozen=True)
+class BridgeSnapshot:
+    uniqueid: str
+    channels: tuple[str, ...]
+    bridge_type: str = "basic"
+    technology: str = "simple_bridge"
+    creator: str = "<unknown>"
+    name: str = "<unknown>"
+    video_source_mode: str = "none"
+
+
+@dataclass(frozen=True)
+class DialplanLocation:
+    context: str
+    exten: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class UserEventRaised:
+    """``UserEvent(name,Key: value,...)`` ran on ``channel`` (snapshot taken at that moment)."""
+
+    channel: ChannelSnapshot
+    name: str
+    fields: tuple[tuple[str, str], ...]
+
+
+class NoSuchChannel(LookupError):
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
+
+
+UserEventListener = Callable[[UserEventRaised], None]
+
+
+class PbxModel(Protocol):
+    """The PBX behind an AMI simulator. Channel arguments are channel names, as on AMI."""
+
+    def channels(self) -> Sequence[ChannelSnapshot]: ...
+
+    def bridges(self) -> Sequence[BridgeSnapshot]: ...
+
+    async def redirect(
+        self,
+        channel: str,
+        target: DialplanLocation,
+        extra_channel: str | None = None,
+        extra_target: DialplanLocation | None = None,
+    ) -> None:
+        """Move ``channel`` (and ``extra_channel``) out of their bridge into the dialplan.
+
+        Raises :class:`NoSuchChannel` naming the first channel that does not exist; checks
+        both before moving either.
+        """
+
+    def setvar(self, channel: str | None, name: str, value: str) -> None:
+        """Set a channel variable (a global one when ``channel`` is None)."""
+
+    def getvar(self, channel: str | None, name: str) -> str | None: ...
+
+    def add_user_event_listener(self, listener: UserEventListener) -> Callable[[], None]:
+        """Call ``listener`` for every UserEvent the dialplan raises; returns an unsubscriber."""
+
+
+@dataclass
+class _Channel:
+    snapshot: ChannelSnapshot
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+class InMemoryPbx:
+    """A :class:`PbxModel` holding channels and bridges in dictionaries.
+
+    It runs no dialplan: a redirect only moves the channel (``redirects`` records each one and
+    ``on_redirect`` hooks can act on it, e.g. put the channel into Stasis).
+    """
+
+    def __init__(self) -> None:
+        self._channels: dict[str, _Channel] = {}
+        self._bridges: dict[str, BridgeSnapshot] = {}
+        self._globals: dict[str, str] = {}
+        self._listeners: list[UserEventListener] = []
+        self.redirects: list[tuple[str, DialplanLocation]] = []
+        self.on_redirect: list[Callable[[ChannelSnapshot], None]] = []
+
+    # -- building the scene -------------------------------------------------------------
+    def add_channel(self, snapshot: ChannelSnapshot) -> None:
+        self._channels[snapshot.name] = _Channel(snapshot)
+
+    def remove_channel(self, name: str) -> None:
+        self._leave_bridge(name)
+        del self._channels[name]
+
+    def add_bridge(self, uniqueid: str, channels: Sequence[str], **details: str) -> None:
+        for name in channels:
+            self._leave_bridge(name)
+            self._update(name, bridge_id=uniqueid)
+        self._bridges[uniqueid] = BridgeSnapshot(uniqueid, tuple(channels), **details)
+
+    def move(self, name: str, location: DialplanLocation, application: str = "") -> None:
+        self._update(
+            name,
+            context=location.context,
+            exten=location.exten,
+            priority=location.priority,
+            application=application,
+        )
+
+    def channel(self, name: str) -> ChannelSnapshot:
+        try:
+            return self._channels[name].snapshot
+        except KeyError:
+            raise NoSuchChannel(name) from None
+
+    def raise_user_event(
+        self, channel: str, name: str, fields: Sequence[tuple[str, str]]
+    ) -> None:
+        """What ``UserEvent(name,Key: value,...)`` in the dialplan of ``channel`` does."""
+        event = UserEventRaised(self.channel(channel), name, tuple(fields))
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- PbxModel -----------------------------------------------------------------------
+    def channels(self) -> Sequence[ChannelSnapshot]:
+        return [c.snapshot for c in self._channels.values()]
+
+    def bridges(self) -> Sequence[BridgeSnapshot]:
+        return list(self._bridges.values())
+
+    async def redirect(
+        self,
+        channel: str,
+        target: DialplanLocation,
+        extra_channel: str | None = None,
+        extra_target: DialplanLocation | None = None,
+    ) -> None:
+        moves = [(channel, target)]
+        if extra_channel is not None:
+            moves.append((extra_channel, extra_target or target))
+        for name, _ in moves:
+            self.channel(name)
+        for name, location in moves:
+            self._leave_bridge(name)
+            self.move(name, location)
+            self.redirects.append((name, location))
+        for name, _ in moves:
+            for hook in list(self.on_redirect):
+                hook(self.channel(name))
+
+    def setvar(self, channel: str | None, name: str, value: str) -> None:
+        if channel is None:
+            self._globals[name] = value
+            return
+        self._get(channel).variables[name] = value
+
+    def getvar(self, channel: str | None, name: str) -> str | None:
+        if channel is None:
+            return self._globals.get(name)
+        return self._get(channel).variables.get(name, self._globals.get(name))
+
+    def add_user_event_listener(self, listener: UserEventListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # -- internals ----------------------------------------------------------------------
+    def _get(self, name: str) -> _Channel:
+        try:
+            return self._channels[name]
+        except KeyError:
+            raise NoSuchChannel(name) from None
+
+    def _update(self, name: str, **changes: object) -> None:
+        channel = self._get(name)
+        channel.snapshot = replace(channel.snapshot, **changes)  # type: ignore[arg-type]
+
+    def _leave_bridge(self, name: str) -> None:
+        bridge_id = self._get(name).snapshot.bridge_id
+        if not bridge_id:
+            return
+        self._update(name, bridge_id="")
+        bridge = self._bridges.get(bridge_id)
+        if bridge is None:
+            return
+        remaining = tuple(c for c in bridge.channels if c != name)
+        if remaining:
+            self._bridges[bridge_id] = replace(bridge, channels=remaining)
+        else:
+            del self._bridges[bridge_id]

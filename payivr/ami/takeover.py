@@ -1,0 +1,101 @@
+"""A request to take an agent's call over for a payment, and where the dialplan expects it.
+
+The ``*7`` feature code raises ``UserEvent(PayIVRRequest,Agent: ${CHANNEL},Peer: ${BRIDGEPEER},
+Amount: <cents>)`` (dialplan/payivr.conf). payivr answers it by setting ``PAYIVR_KEY`` on both
+legs and ``PAYIVR_PEER`` on the caller's, then one ``Redirect`` with ``ExtraChannel`` sends the
+caller to ``payivr-takeover,caller,1`` and the agent to ``payivr-takeover,agent,1``, where
+``Stasis(payivr,takeover,caller|agent,<key>)`` runs: the key pairs both StasisStarts with the
+request.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from payivr.ami.errors import InvalidTakeoverRequest
+from payivr.ami.pbx import DialplanLocation
+
+REQUEST_EVENT = "PayIVRRequest"
+TAKEOVER_CONTEXT = "payivr-takeover"
+CALLER_LOCATION = DialplanLocation(TAKEOVER_CONTEXT, "caller", 1)
+AGENT_LOCATION = DialplanLocation(TAKEOVER_CONTEXT, "agent", 1)
+KEY_VARIABLE = "PAYIVR_KEY"
+PEER_VARIABLE = "PAYIVR_PEER"
+MAX_AMOUNT_DIGITS = 9
+
+_DIGITS = re.compile(r"[0-9]+")
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
+
+
+class RequestSource(Enum):
+    FEATURE_CODE = "feature_code"
+    FASTAGI = "fastagi"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True)
+class TakeoverRequest:
+    """Move ``caller_channel`` and ``agent_channel`` into payivr's Stasis app, paired by ``key``."""
+
+    agent_channel: str
+    caller_channel: str
+    key: str
+    amount_minor: int | None = None
+    source: RequestSource = RequestSource.CONSOLE
+
+    @classmethod
+    def new(
+        cls,
+        agent_channel: str,
+        caller_channel: str,
+        amount_minor: int | None = None,
+        source: RequestSource = RequestSource.CONSOLE,
+    ) -> TakeoverRequest:
+        return cls(agent_channel, caller_channel, new_key(), amount_minor, source)
+
+
+def new_key() -> str:
+    """A pairing key: hex only, so it is safe as a Stasis() argument."""
+    return secrets.token_hex(8)
+
+
+def parse_amount(text: str) -> int | None:
+    """The agent's optional amount in minor units: digits only, positive; otherwise none."""
+    text = text.strip()
+    if not _DIGITS.fullmatch(text) or len(text) > MAX_AMOUNT_DIGITS or int(text) == 0:
+        return None
+    return int(text)
+
+
+def request_from_fields(
+    agent: str, peer: str, amount: str, source: RequestSource
+) -> TakeoverRequest:
+    agent, peer = agent.strip(), peer.strip()
+    if not agent:
+        raise InvalidTakeoverRequest("the request names no agent channel")
+    if not peer:
+        raise InvalidTakeoverRequest(f"{agent} is not bridged to a caller")
+    if "," in peer or peer == agent:
+        raise InvalidTakeoverRequest(f"{agent} is not in a two-party call")
+    return TakeoverRequest.new(agent, peer, parse_amount(amount), source)
+
+
+def parse_user_event(event: Mapping[str, str]) -> TakeoverRequest:
+    """A TakeoverRequest from the AMI ``UserEvent`` headers (case-insensitive mapping)."""
+    if event.get("UserEvent") != REQUEST_EVENT:
+        raise InvalidTakeoverRequest(f"not a {REQUEST_EVENT} event")
+    return request_from_fields(
+        event.get("Agent") or event.get("Channel") or "",
+        event.get("Peer") or "",
+        event.get("Amount") or "",
+        RequestSource.FEATURE_CODE,
+    )
+
+
+def endpoint_of_channel(channel: str) -> str:
+    """``PJSIP/1001-0000002a`` -> ``PJSIP/1001``; ``Local/agent@ctx-0000000d;1`` -> ``Local/agent@ctx``."""
+    return _CHANNEL_SUFFIX.sub("", channel)
