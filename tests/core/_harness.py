@@ -171,6 +171,24 @@ def prompt_ids(play: PlayPrompt) -> list[str]:
     return [part.id for part in play.parts if isinstance(part, Prompt)]
 
 
+def luhn_complete(prefix: str) -> str:
+    """``prefix`` followed by the check digit that makes it pass Luhn."""
+    for check in "0123456789":
+        digits = [int(d) for d in prefix + check]
+        total = sum(
+            (d * 2 - 9 if d * 2 > 9 else d * 2) if position % 2 else d
+            for position, d in enumerate(reversed(digits))
+        )
+        if total % 10 == 0:
+            return prefix + check
+    raise AssertionError("unreachable: one check digit always fits")
+
+
+def card_number(prefix: str, length: int) -> str:
+    """A Luhn-valid number of ``length`` digits starting with ``prefix``."""
+    return luhn_complete(prefix.ljust(length - 1, "0"))
+
+
 def of_type(commands: list[Command], kind: type) -> list[Command]:
     return [c for c in commands if isinstance(c, kind)]
 
