@@ -125,7 +125,7 @@ async def test_asterisk_errors_are_raised_with_their_message(client: AmiClient) 
 
 async def test_failed_login_is_a_clear_error_and_does_not_retry(sim: AmiSimulator) -> None:
     ami = client_for(sim, secret="wrong")
-    with pytest.raises(AmiLoginFailed, match="rejected AMI user 'payivr'.*Authentication failed"):
+    with pytest.raises(AmiLoginFailed, match=r"rejected AMI user 'payivr'.*Authentication failed"):
         await ami.connect()
     assert "wrong" not in repr(ami)
     await asyncio.sleep(0.2)  # four reconnect delays: none may happen
