@@ -332,6 +332,17 @@ class HttpGateway:
             return Unknown("the gateway is still processing this payment")
         return answer
 
+    async def check(self) -> Error | None:
+        """Probe the gateway (TLS, client certificate, signature) with a status query for a
+        key that cannot exist: ``None`` when all is well, else what is wrong. Call it at
+        start, so a bad setup shows before a caller keys a card."""
+        answer = await self._query_status("payivr-connectivity-check")
+        if isinstance(answer, NotFound):
+            return None
+        if isinstance(answer, Error):
+            return answer
+        return Error("the gateway answered the connectivity check unexpectedly", False)
+
     # ----------------------------------------------------------------- retries
 
     async def _post(self, path: str, payload: dict[str, Any], key: str) -> GatewayResult:

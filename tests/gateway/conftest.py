@@ -86,9 +86,7 @@ async def sandbox(keys: Keys, pki: Pki) -> AsyncIterator[RunningSandbox]:
 
 
 @pytest.fixture
-async def make_client(
-    sandbox: RunningSandbox, keys: Keys, pki: Pki
-) -> AsyncIterator[MakeClient]:
+async def make_client(sandbox: RunningSandbox, keys: Keys, pki: Pki) -> AsyncIterator[MakeClient]:
     """New clients for the sandbox (each one is like a fresh payivr process)."""
     clients: list[HttpGateway] = []
 

@@ -131,7 +131,9 @@ async def test_still_unknown_after_status_queries_means_reconciliation_not_a_new
     make_client: MakeClient, sandbox: RunningSandbox
 ):
     sandbox.faults.latency = 0.3
-    client = make_client(read_timeout=0.05, retry=RetryPolicy(status_queries=2, status_interval=0.01))
+    client = make_client(
+        read_timeout=0.05, retry=RetryPolicy(status_queries=2, status_interval=0.01)
+    )
     result = await client.sale(card("4242424242424242"), 100, "GBP", "pay-unknown")
 
     assert isinstance(result, Unknown) and "reconciliation" in result.reason

@@ -75,7 +75,9 @@ def test_tampering_with_any_part_is_detected(keys: Keys, part: int):
     parts = encrypt_compact(b'{"number":"4242424242424242"}', keys.encryption_key).split(".")
     raw = bytearray(b64url_decode(parts[part]))
     if part == 0:
-        raw = bytearray(json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": keys.kid, "x": 1}).encode())
+        raw = bytearray(
+            json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": keys.kid, "x": 1}).encode()
+        )
     else:
         raw[0] ^= 1
     parts[part] = b64url(raw)
@@ -170,8 +172,12 @@ def test_interoperates_with_joserfc(keys: Keys):
     token = encrypt_compact(b'{"number":"4111"}', keys.encryption_key)
     request = {"private_pem": keys.private_pem.read_text(), "token": token, "kid": keys.kid}
     done = subprocess.run(
-        [python, "-c", _INTEROP], input=json.dumps(request), capture_output=True, text=True,
-        check=True, timeout=30,
+        [python, "-c", _INTEROP],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     )
     answer = json.loads(done.stdout)
     assert answer["plaintext"] == '{"number":"4111"}'

@@ -85,14 +85,12 @@ async def test_409_in_flight_is_retried_until_the_stored_answer(
     make_client: MakeClient, sandbox: RunningSandbox
 ):
     sandbox.faults.latency = 0.1
-    first = asyncio.create_task(
-        make_client().sale(card("4242424242424242"), 100, "GBP", "p409")
-    )
+    first = asyncio.create_task(make_client().sale(card("4242424242424242"), 100, "GBP", "p409"))
     while sale_posts(sandbox) == 0:
         await asyncio.sleep(0.005)
-    second = await make_client(
-        retry=RetryPolicy(attempts=20, backoff=0.02, max_backoff=0.02)
-    ).sale(card("4242424242424242"), 100, "GBP", "p409")
+    second = await make_client(retry=RetryPolicy(attempts=20, backoff=0.02, max_backoff=0.02)).sale(
+        card("4242424242424242"), 100, "GBP", "p409"
+    )
 
     assert isinstance(second, Approved) and second == await first
     assert sale_posts(sandbox) >= 3
@@ -139,7 +137,9 @@ async def test_signature_timestamp_and_replay_are_checked(sandbox: RunningSandbo
         sandbox, pki, "GET", "/v1/requests/x", timestamp_offset=-301
     )
     assert (status, body["error"]) == (401, "bad_signature")
-    status, _, _ = await signed_request(sandbox, pki, "GET", "/v1/requests/x", timestamp_offset=-290)
+    status, _, _ = await signed_request(
+        sandbox, pki, "GET", "/v1/requests/x", timestamp_offset=-290
+    )
     assert status == 404  # within the 5-minute tolerance
     status, _, _ = await signed_request(
         sandbox, pki, "GET", "/v1/requests/x", secret="whsec_" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJC"

@@ -1,0 +1,58 @@
+"""Only the encrypted token reaches the gateway; no digits in any log, record or result."""
+
+import logging
+
+import pytest
+import structlog
+from _gateway_helpers import TEST_PANS, MakeClient, card
+
+from payivr.gateway import Approved
+from payivr.gateway.sandbox import RunningSandbox
+from payivr.gateway.testcards import DECLINE_CARDS, SUCCESS_CARDS
+
+
+async def test_no_card_digits_anywhere_but_inside_the_token(
+    make_client: MakeClient,
+    sandbox: RunningSandbox,
+    keys,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.DEBUG)
+    client = make_client()
+    results = []
+    sandbox.faults.drop_responses = 1  # include the unknown-outcome path
+    with structlog.testing.capture_logs() as events:
+        for index, number in enumerate([*SUCCESS_CARDS, *DECLINE_CARDS]):
+            results.append(await client.sale(card(number), 100 + index, "GBP", f"scan-{index}"))
+        stored = await client.tokenize(card("4242424242424242"), "scan-token")
+        results.append(stored)
+        assert isinstance(stored, Approved) and stored.token
+        results.append(await client.sale_with_token(stored.token, 100, "GBP", "scan-cof"))
+
+    arrivals = sandbox.processor.arrivals
+    card_arrivals = [a for a in arrivals if "card" in a]
+    assert len(card_arrivals) == len(SUCCESS_CARDS) + len(DECLINE_CARDS) + 1
+    for arrival in card_arrivals:
+        assert arrival["card"]["kid"] == keys.kid
+        assert arrival["card"]["token_length"] > 300
+        assert set(arrival) == {"method", "path", "idempotency_key", "fields", "card"}
+
+    received = [e for e in events if e["event"] == "sandbox.request_received"]
+    assert len(received) == len(arrivals)
+
+    out = capsys.readouterr()
+    haystack = "\n".join(
+        [
+            repr(events),
+            repr(arrivals),
+            repr(sandbox.processor.ledger.as_list()),
+            repr(results),
+            out.out,
+            out.err,
+            caplog.text,
+        ]
+    )
+    for pan in TEST_PANS:
+        assert pan not in haystack
+        assert pan[:6] + "******" not in haystack  # not even a masked-but-long form
