@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import Callable
@@ -96,3 +97,9 @@ async def signed_request(
         ) as response,
     ):
         return response.status, dict(response.headers), await response.json()
+
+
+async def until(condition: Callable[[], bool], step: float = 0.005) -> None:
+    """Wait for something another task does at the sandbox (no hook to wait on there)."""
+    while not condition():  # noqa: ASYNC110
+        await asyncio.sleep(step)

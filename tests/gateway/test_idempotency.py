@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from _gateway_helpers import Keys, MakeClient, Pki, card, signed_request
+from _gateway_helpers import Keys, MakeClient, Pki, card, signed_request, until
 
 from payivr.core.events import GatewayFailure
 from payivr.gateway import Approved, NotFound, RetryPolicy, Unknown, to_flow_event
@@ -23,11 +23,6 @@ def posts(sandbox: RunningSandbox, key: str) -> int:
         for arrival in sandbox.processor.arrivals
         if arrival["method"] == "POST" and arrival["idempotency_key"] == key
     )
-
-
-async def until(condition, step: float = 0.005) -> None:
-    while not condition():
-        await asyncio.sleep(step)
 
 
 async def test_same_key_same_request_gets_the_stored_answer(

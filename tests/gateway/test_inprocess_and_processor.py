@@ -162,7 +162,7 @@ async def test_keygen_and_run_sandbox_work_together(tmp_path, pki: Pki):
     )
     try:
         async with HttpGateway(config) as client:
-            while (problem := await client.check()) is not None:
+            while await client.check() is not None:
                 assert not server.done(), server
                 await asyncio.sleep(0.02)
             result = await client.sale(card("3566002020360505"), 100, "JPY", "cli-1")
@@ -171,4 +171,4 @@ async def test_keygen_and_run_sandbox_work_together(tmp_path, pki: Pki):
         server.cancel()
         with pytest.raises(asyncio.CancelledError):
             await server
-    assert SECRET != secret
+    assert secret != SECRET

@@ -5,7 +5,7 @@ import socket
 import time
 
 import pytest
-from _gateway_helpers import SECRET, Keys, MakeClient, Pki, buffers, card, signed_request
+from _gateway_helpers import SECRET, Keys, MakeClient, Pki, buffers, card, signed_request, until
 
 from payivr.gateway import Approved, Error, RetryPolicy, signing
 from payivr.gateway.sandbox import RunningSandbox, set_faults
@@ -86,8 +86,7 @@ async def test_409_in_flight_is_retried_until_the_stored_answer(
 ):
     sandbox.faults.latency = 0.1
     first = asyncio.create_task(make_client().sale(card("4242424242424242"), 100, "GBP", "p409"))
-    while sale_posts(sandbox) == 0:
-        await asyncio.sleep(0.005)
+    await until(lambda: sale_posts(sandbox) > 0)
     second = await make_client(retry=RetryPolicy(attempts=20, backoff=0.02, max_backoff=0.02)).sale(
         card("4242424242424242"), 100, "GBP", "p409"
     )
