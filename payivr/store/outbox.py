@@ -13,6 +13,7 @@ or after the last offset (24 h) makes the row dead, for ``payivr crm replay``.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import psycopg
 import structlog
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import PoolTimeout
 
 from payivr.store.crm import (
     CrmAdapter,
@@ -165,6 +167,7 @@ class OutboxWorker:
         self._clock = clock
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._backoff = 1.0
 
     async def register_endpoints(self) -> None:
         """Make sure every adapter has its endpoint row (new endpoints start enabled)."""
@@ -192,18 +195,28 @@ class OutboxWorker:
                 failed.append(endpoint)
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
+        """Deliver until cancelled; survives database restarts (reconnects with backoff)."""
+        logger.info("outbox_worker_started", endpoints=self._names)
+        while True:
+            try:
+                await self._listen_and_deliver()
+            except (psycopg.OperationalError, PoolTimeout) as error:
+                logger.warning(
+                    "outbox_worker_database_error",
+                    error=type(error).__name__,
+                    retry_in=self._backoff,
+                )
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, self._poll_interval)
+
+    async def _listen_and_deliver(self) -> None:
         listener = await self._db.dedicated_connection()
         try:
             await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(OUTBOX_CHANNEL)))
-            logger.info("outbox_worker_started", endpoints=self._names)
+            self._backoff = 1.0
             while True:
-                try:
-                    await self.run_once()
-                    delay = await self._seconds_until_next_due()
-                except psycopg.OperationalError as error:
-                    logger.warning("outbox_worker_database_error", error=type(error).__name__)
-                    delay = self._poll_interval
+                await self.run_once()
+                delay = await self._seconds_until_next_due()
                 async for _ in listener.notifies(timeout=delay, stop_after=1):
                     pass
         finally:

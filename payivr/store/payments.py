@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -36,8 +37,20 @@ from payivr.store.models import (
 
 logger = structlog.get_logger(__name__)
 
+_DIGIT_RUN = re.compile(r"[0-9]{7,}")
+
 OUTBOX_CHANNEL = "payivr_crm_outbox"
 """NOTIFY channel that wakes the delivery workers when an activity is added."""
+
+
+def _mask_digit_runs(reason: str | None) -> str | None:
+    """A reason comes from gateways and code paths we do not control: rather than lose an
+    outcome over it, digit runs that could be card data are removed before storing."""
+    if not has_digit_run(reason):
+        return reason
+    assert reason is not None
+    logger.warning("reason_digits_removed")
+    return _DIGIT_RUN.sub("[removed]", reason)
 
 
 def _refuse_card_data(free_text: dict[str, str | None], identifiers: dict[str, str | None]) -> None:
@@ -176,10 +189,10 @@ class PaymentStore:
         """The charge is about to be sent: from here a crash leaves an unknown outcome."""
         await self._update_unfinished(payment_id, sql.SQL("state = 'authorizing'"), {})
 
-    async def mark_needs_reconciliation(self, payment_id: UUID, reason: str) -> None:
+    async def mark_needs_reconciliation(self, payment_id: UUID, reason: str | None) -> None:
         """The gateway's answer is unknown (timeout, crash): ask it by idempotency key later,
         never charge again. No CRM activity until the outcome is known."""
-        _refuse_card_data({"reason": reason}, {})
+        reason = _mask_digit_runs(reason)
         await self._update_unfinished(
             payment_id,
             sql.SQL("needs_reconciliation = true, outcome = 'pending', reason = %(reason)s"),
@@ -194,10 +207,17 @@ class PaymentStore:
         reason: str | None = None,
         gateway_reference: str | None = None,
     ) -> Payment:
-        """Finish the payment and queue its CRM activity in the same transaction."""
+        """Finish the payment and queue its CRM activity in the same transaction.
+
+        Digit runs in ``reason`` that could be card data are removed (the outcome is kept);
+        a ``gateway_reference`` that is a card number raises CardDataRefused.
+        Raises PaymentAlreadyFinished if an outcome was already recorded (for example by an
+        earlier attempt whose reply was lost).
+        """
         if outcome is Outcome.PENDING:
             raise ValueError("pending is not an outcome; use mark_needs_reconciliation")
-        _refuse_card_data({"reason": reason}, {"gateway_reference": gateway_reference})
+        reason = _mask_digit_runs(reason)
+        _refuse_card_data({}, {"gateway_reference": gateway_reference})
         now = self._clock()
         async with self._db.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)

@@ -167,10 +167,26 @@ async def test_identifiers_with_long_digit_runs_that_are_not_cards_are_kept(stor
     assert (await store.get_payment(payment_id)).crm_record_id == "51234567890"
 
 
-async def test_reason_that_looks_like_a_card_is_refused(store):
+async def test_digit_runs_in_a_reason_are_removed_and_the_outcome_kept(store, database):
+    payment_id = await store.create_payment(new_payment())
+    await store.mark_needs_reconciliation(payment_id, "timeout on 4000000000000002")
+    assert (await store.get_payment(payment_id)).reason == "timeout on [removed]"
+
+    payment = await store.record_outcome(
+        payment_id, Outcome.DECLINED, reason="bad card 4000000000000002 (code 1234567)"
+    )
+
+    assert payment.outcome is Outcome.DECLINED
+    assert payment.reason == "bad card [removed] (code [removed])"
+    assert len(await crm_list(database)) == 1
+
+
+async def test_gateway_reference_that_is_a_card_number_is_refused(store):
     payment_id = await store.create_payment(new_payment())
     with pytest.raises(CardDataRefused):
-        await store.record_outcome(payment_id, Outcome.DECLINED, reason="bad card 4000000000000002")
+        await store.record_outcome(
+            payment_id, Outcome.APPROVED, gateway_reference="4242424242424242"
+        )
     assert (await store.get_payment(payment_id)).outcome is None
 
 
