@@ -20,6 +20,7 @@ from payivr.gateway.interface import (
     NotFound,
     StatusResult,
     Unknown,
+    authorize,
     to_flow_event,
 )
 from payivr.gateway.processor import Faults
@@ -40,5 +41,6 @@ __all__ = [
     "StatusResult",
     "Timeouts",
     "Unknown",
+    "authorize",
     "to_flow_event",
 ]

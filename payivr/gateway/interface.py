@@ -11,6 +11,7 @@ from typing import Protocol
 
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import (
+    Authorize,
     CardDetails,
     GatewayApproval,
     GatewayDecline,
@@ -127,3 +128,17 @@ def to_flow_event(
             return GatewayOutcomeUnknown(result.reason)
         case NotFound():
             return GatewayFailure(NO_RECORD_REASON)
+
+
+async def authorize(
+    gateway: Gateway, command: Authorize
+) -> GatewayApproval | GatewayDecline | GatewayFailure | GatewayOutcomeUnknown:
+    """Serve the flow's :class:`Authorize` command: one sale, keyed by the payment id.
+
+    The card is wiped by the gateway whatever happens. Programming errors (a bad amount
+    or currency) still raise, after the wipe.
+    """
+    result = await gateway.sale(
+        command.card, command.amount_minor, command.currency, command.idempotency_key
+    )
+    return to_flow_event(result)

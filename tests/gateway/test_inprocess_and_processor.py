@@ -9,6 +9,7 @@ from _gateway_helpers import SECRET, Pki, buffers, card
 
 from payivr.core.cards import Brand
 from payivr.core.events import (
+    Authorize,
     GatewayApproval,
     GatewayDecline,
     GatewayFailure,
@@ -24,6 +25,7 @@ from payivr.gateway import (
     InProcessGateway,
     NotFound,
     Unknown,
+    authorize,
     to_flow_event,
 )
 from payivr.gateway.jwe import DecryptionKeys, EncryptionKey, encrypt_card
@@ -55,8 +57,14 @@ async def test_in_process_sandbox_answers_like_the_http_one(in_process_key):
     assert await gateway.status("ip-none") == NotFound()
 
 
+async def no_wait(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
 async def test_in_process_faults_and_card_on_file(in_process_key):
-    gateway = InProcessGateway(private_key=in_process_key, faults=Faults(drop_responses=1))
+    gateway = InProcessGateway(
+        private_key=in_process_key, faults=Faults(drop_responses=1), sleep=no_wait
+    )
     dropped = await gateway.sale(card("4242424242424242"), 100, "GBP", "ip-drop")
     assert isinstance(dropped, Approved)
     assert gateway.processor.ledger.charges("ip-drop") == 1
@@ -74,6 +82,17 @@ async def test_in_process_faults_and_card_on_file(in_process_key):
     assert await gateway.sale(card("4242424242424242"), 1, "GBP", "ip-y") == Error(
         "the payment service failed (500)", retryable=True
     )
+
+
+async def test_authorize_command_is_served_with_one_sale(in_process_key):
+    gateway = InProcessGateway(private_key=in_process_key)
+    details = card("2223003122003222")
+    command = Authorize(details, 1250, "GBP", "payment-42")
+    event = await authorize(gateway, command)
+    assert isinstance(event, GatewayApproval)
+    assert (event.brand, event.last_four) == (Brand.MASTERCARD, "3222")
+    assert all(buffer.wiped for buffer in buffers(details))
+    assert gateway.processor.ledger.charges("payment-42") == 1
 
 
 def test_results_map_to_flow_events():
