@@ -197,7 +197,6 @@ async def _on_headers_sent(session: Any, ctx: SimpleNamespace, params: Any) -> N
 def _trace_config() -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
     trace.on_connection_create_end.append(_on_connected)
-    trace.on_connection_reuseconn.append(_on_connected)
     trace.on_request_headers_sent.append(_on_headers_sent)
     trace.freeze()
     return trace
@@ -265,8 +264,11 @@ class HttpGateway:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
+            # A fresh connection per request: a pooled keep-alive connection that the
+            # gateway closed while idle fails *after* the request was written, which would
+            # turn a harmless race into an unknown outcome. A handshake costs milliseconds.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32, force_close=True),
                 trace_configs=[_trace_config()],
                 timeout=aiohttp.ClientTimeout(total=None),
                 trust_env=False,
