@@ -12,9 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import psycopg
+import psycopg_pool
 import structlog
 
 from payivr.core.events import Finish, Outcome, Step, StepStatus
+from payivr.store.errors import PaymentAlreadyFinished
 from payivr.store.models import EntryKind, NewPayment, PrivacyMode
 from payivr.store.payments import PaymentStore
 
@@ -140,7 +143,9 @@ class StoreRecords:
                         gateway_reference=finish.reference,
                     )
                 return
-            except (OSError, ConnectionError, TimeoutError) as error:
+            except PaymentAlreadyFinished:
+                return  # an earlier attempt was committed but its answer was lost
+            except (OSError, psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 log.warning(
                     "outcome_not_stored_yet",
@@ -148,17 +153,9 @@ class StoreRecords:
                     error=type(error).__name__,
                     retry_in=delay,
                 )
-            except Exception as error:
-                if not _is_database_unavailable(error):
-                    log.exception("outcome_refused", payment_id=str(payment_id))
-                    return
-                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-                log.warning(
-                    "outcome_not_stored_yet",
-                    payment_id=str(payment_id),
-                    error=type(error).__name__,
-                    retry_in=delay,
-                )
+            except Exception:
+                log.exception("outcome_refused", payment_id=str(payment_id))
+                return
             attempt += 1
             await asyncio.sleep(delay)
 
@@ -170,9 +167,3 @@ class StoreRecords:
         except Exception as error:
             log.warning("progress_not_stored", error=type(error).__name__)
 
-
-def _is_database_unavailable(error: Exception) -> bool:
-    import psycopg
-    import psycopg_pool
-
-    return isinstance(error, psycopg.OperationalError | psycopg_pool.PoolTimeout)
