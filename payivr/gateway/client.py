@@ -377,7 +377,7 @@ class HttpGateway:
                     if not isinstance(result, wire.Retry):
                         return result
                     reason = result.reason
-                    ask_status_at_end = exchange.status != 429
+                    ask_status_at_end = ask_status_at_end or exchange.status != 429
                     if result.retry_after is not None:
                         if result.retry_after > policy.max_retry_after:
                             break

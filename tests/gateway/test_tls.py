@@ -39,15 +39,6 @@ async def test_bad_certificates_are_refused_before_anything_is_sent(
         assert all(buffer.wiped for buffer in buffers(details))
 
 
-async def test_the_host_name_is_checked_even_with_a_trusted_certificate(
-    keys: Keys, pki: Pki, make_client: MakeClient, sandbox: RunningSandbox
-):
-    # The good certificate names localhost and 127.0.0.1, not this alias.
-    url = sandbox.url.replace("localhost", "127.0.0.2")
-    result = await make_client(url=url).status("anything")
-    assert isinstance(result, Error)
-
-
 def test_plain_http_is_a_configuration_error(keys: Keys):
     for url in ("http://localhost:8443", "localhost:8443", "ftp://x", "https://"):
         with pytest.raises(GatewayConfigError, match="https"):
