@@ -54,6 +54,16 @@ class SecretDigits:
             raise CardDataExposure("this card buffer was wiped")
         return bytes(self._buffer)
 
+    def reveal_into(self, buffer: bytearray, start: int = 0, stop: int | None = None) -> None:
+        """Append digits ``start:stop`` to ``buffer`` without making an immutable copy.
+
+        The gateway's encryption step builds its plaintext this way, so the only copies of
+        the digits are bytearrays that it wipes.
+        """
+        if self._wiped:
+            raise CardDataExposure("this card buffer was wiped")
+        buffer += memoryview(self._buffer)[start:stop]
+
     def last_four(self) -> str:
         return self._buffer[-4:].decode("ascii")
 

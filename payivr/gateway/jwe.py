@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from payivr.core.cards import SecretDigits
 from payivr.core.events import CardDetails
 
 ALG = "RSA-OAEP-256"
@@ -232,9 +233,11 @@ def decrypt_compact(
     return header, plaintext
 
 
-def _append_json_string(buffer: bytearray, name: bytes, value: bytes | bytearray) -> None:
+def _append_json_digits(
+    buffer: bytearray, name: bytes, digits: SecretDigits, start: int = 0, stop: int | None = None
+) -> None:
     buffer += b'"' + name + b'":"'
-    buffer += value
+    digits.reveal_into(buffer, start, stop)
     buffer += b'"'
 
 
@@ -247,18 +250,17 @@ def encrypt_card(card: CardDetails, key: EncryptionKey) -> str:
     plaintext = bytearray()
     try:
         plaintext += b"{"
-        _append_json_string(plaintext, b"number", card.number.reveal())
-        expiry = card.expiry.reveal()
-        if len(expiry) != 4:
+        _append_json_digits(plaintext, b"number", card.number)
+        if len(card.expiry) != 4:
             raise ValueError("the expiry must be MMYY")
         plaintext += b","
-        _append_json_string(plaintext, b"exp_month", expiry[:2])
-        plaintext += b","
-        _append_json_string(plaintext, b"exp_year", b"20" + expiry[2:])
-        del expiry
+        _append_json_digits(plaintext, b"exp_month", card.expiry, 0, 2)
+        plaintext += b',"exp_year":"20'
+        card.expiry.reveal_into(plaintext, 2, 4)
+        plaintext += b'"'
         if card.security_code is not None:
             plaintext += b","
-            _append_json_string(plaintext, b"cvc", card.security_code.reveal())
+            _append_json_digits(plaintext, b"cvc", card.security_code)
         if card.postal_code is not None:
             plaintext += b',"postal_code":' + json.dumps(card.postal_code).encode("ascii")
         plaintext += b"}"
