@@ -1,0 +1,130 @@
+"""Simulated phones: the caller's and the agent's handsets that a test or the demo drives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .model import Channel
+
+
+class PhoneError(Exception):
+    """A test asked a phone for something a real handset could not do (we broke it)."""
+
+
+class SimPhone:
+    """One handset on one endpoint (``PJSIP/1001`` by default).
+
+    It records what reached it: ``heard`` (media URIs and ``moh:<class>`` in order),
+    ``heard_voices`` (``(speaker, text)`` said by other phones it could hear) and
+    ``received_dtmf`` (digits that reached the handset). ``technology="local"`` makes a
+    Local-like phone, whose channel never bridges natively.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        endpoint: str,
+        technology: str,
+        auto_answer: bool,
+        answer_delay: float,
+    ) -> None:
+        if technology not in ("sip", "local"):
+            raise PhoneError(f"technology must be 'sip' or 'local', not {technology!r}")
+        if "/" not in endpoint:
+            raise PhoneError(f"endpoint {endpoint!r} is not tech/resource")
+        self._engine = engine
+        self.name = name
+        self.endpoint = endpoint
+        self.technology = technology
+        self.auto_answer = auto_answer
+        self.answer_delay = answer_delay
+        self.heard: list[str] = []
+        self.heard_voices: list[tuple[str, str]] = []
+        self.received_dtmf = ""
+        self.continued_to: tuple[str, str, int] | None = None
+        self.channel: Channel | None = None
+        self.ringing = False
+        self._waiters: list[tuple[Callable[[SimPhone], bool], asyncio.Future[None]]] = []
+
+    def __repr__(self) -> str:
+        return f"SimPhone({self.name!r}, {self.endpoint!r}, channel={self.channel_id!r})"
+
+    @property
+    def resource(self) -> str:
+        return self.endpoint.split("/", 1)[1]
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.channel.id if self.channel is not None else None
+
+    @property
+    def in_call(self) -> bool:
+        return self.channel is not None and self.channel.state == "Up"
+
+    async def answer(self) -> None:
+        """Pick up a ringing call."""
+        if self.channel is None or not self.ringing:
+            raise PhoneError(f"{self.name} is not ringing")
+        self._engine.device_answered(self.channel)
+
+    async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
+        """Key ``digits``, each held ``duration_ms`` with ``gap_ms`` between (simulated ms)."""
+        for index, digit in enumerate(digits):
+            if digit not in "0123456789*#ABCD":
+                raise PhoneError(f"{digit!r} is not a DTMF digit")
+            if index:
+                await self._engine.clock.sleep(gap_ms / 1000)
+            await self._engine.clock.sleep(duration_ms / 1000)
+            if self.channel is None:
+                raise PhoneError(f"{self.name} has no call")
+            self._engine.device_dtmf(self.channel, digit, duration_ms)
+
+    async def say(self, text: str) -> None:
+        """Speak; every phone that can hear this one records ``(self.name, text)``."""
+        if self.channel is None:
+            raise PhoneError(f"{self.name} has no call")
+        for listener in self._engine.audible_phones(self.channel):
+            listener.heard_voices.append((self.name, text))
+            listener.changed()
+
+    def can_hear(self, other: SimPhone) -> bool:
+        """Whether ``other``'s voice reaches this phone right now."""
+        if other.channel is None or self.channel is None:
+            return False
+        return self in self._engine.audible_phones(other.channel)
+
+    async def hangup(self) -> None:
+        """Hang up (a far-end hangup, as a softphone's BYE)."""
+        if self.channel is None:
+            raise PhoneError(f"{self.name} has no call")
+        self._engine.device_hangup(self.channel)
+
+    async def call(self, exten: str, context: str = "sim-phones") -> str:
+        """Place a call into the dialplan at ``exten@context``; returns the channel id."""
+        if self.channel is not None:
+            raise PhoneError(f"{self.name} is already in a call")
+        return self._engine.device_call(self, context, exten).id
+
+    async def wait_for(self, predicate: Callable[[SimPhone], bool], within: float = 5.0) -> None:
+        """Wait up to ``within`` real seconds until ``predicate(self)`` holds; no polling."""
+        if predicate(self):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (predicate, future)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(future, within)
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
+    def changed(self) -> None:
+        """Wake the waiters whose condition now holds (called by the engine)."""
+        for predicate, future in list(self._waiters):
+            if not future.done() and predicate(self):
+                future.set_result(None)
