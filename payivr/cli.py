@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
 
 from payivr.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from payivr.ari.client import AriClient
+    from payivr.ari.stream import EventStream
+    from payivr.calls.notifier import Notifier
+    from payivr.calls.stasis import StasisApplication
+    from payivr.store import Database, PaymentStore
 
 
 def _amount_minor(text: str) -> int:
@@ -40,6 +52,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("flow-diagram", help="print the payment flow's state diagram (Mermaid)")
+    commands.add_parser("serve", help="run payivr against a real Asterisk (ARI + AMI)")
+    commands.add_parser("migrate", help="apply the database migrations and exit")
+
+    keygen = commands.add_parser("keygen", help="make a gateway key pair and signing secret")
+    keygen.add_argument("directory", type=Path)
+    keygen.add_argument("--overwrite", action="store_true")
+
+    sandbox = commands.add_parser("sandbox-gateway", help="run the sandbox payment gateway")
+    sandbox.add_argument("--listen", default="127.0.0.1:8443", help="HOST:PORT")
+    sandbox.add_argument("--keys", type=Path, required=True, help="directory made by keygen")
+    sandbox.add_argument(
+        "--tls-dir", type=Path, help="where its test CA and certificate go (default: --keys)"
+    )
+
+    crm = commands.add_parser("crm", help="CRM activity outbox")
+    crm_commands = crm.add_subparsers(dest="crm_command", required=True, metavar="ACTION")
+    crm_list = crm_commands.add_parser("list", help="show queued, failed and dead activities")
+    crm_list.add_argument("--failed", action="store_true", help="only failed or dead ones")
+    crm_list.add_argument("--limit", type=int, default=50)
+    replay = crm_commands.add_parser("replay", help="send activities again")
+    replay.add_argument("ids", nargs="*", help="outbox ids (default: every dead one)")
     return parser
 
 
@@ -55,12 +88,253 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(mermaid_diagram())
         return 0
+    if args.command == "keygen":
+        return _keygen(args)
+    if args.command == "sandbox-gateway":
+        return asyncio.run(_sandbox_gateway(args))
+    if args.command == "migrate":
+        return asyncio.run(_migrate(config))
+    if args.command == "crm":
+        return asyncio.run(_crm(args, config))
+    if args.command == "serve":
+        return asyncio.run(_serve(config))
     if args.command == "demo":
         if args.terminal:
             return asyncio.run(_terminal_demo(args, config))
         print("payivr: the full simulated demo is not built yet: use --terminal", file=sys.stderr)
         return 2
     raise AssertionError(args.command)
+
+
+def _fail(message: object) -> int:
+    print(f"payivr: {message}", file=sys.stderr)
+    return 2
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from payivr.gateway.sandbox import keygen
+
+    try:
+        files = keygen(args.directory, overwrite=args.overwrite)
+    except FileExistsError as error:
+        return _fail(f"{error} (use --overwrite to replace)")
+    print(f"gateway private key (keep it with the gateway): {files.private_key}")
+    print(f"payivr: gateway.public_key = {files.public_key_pem} (or {files.public_jwk})")
+    print(f"payivr: gateway.signing_secret from {files.signing_secret}")
+    return 0
+
+
+async def _sandbox_gateway(args: argparse.Namespace) -> int:
+    from payivr.gateway.sandbox import read_secret, start_sandbox
+    from payivr.log import configure_logging
+
+    configure_logging("INFO", json=False)
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        return _fail(f"--listen {args.listen!r} is not HOST:PORT")
+    keys: Path = args.keys
+    if not (keys / "gateway-private.pem").is_file():
+        return _fail(f"no gateway-private.pem in {keys}: run 'payivr keygen {keys}' first")
+    sandbox = await start_sandbox(
+        host,
+        int(port),
+        keys / "gateway-private.pem",
+        signing_secret=read_secret(keys / "signing-secret"),
+        tls=args.tls_dir or keys,
+    )
+    print(
+        f"sandbox gateway on {sandbox.url}; payivr trusts it with gateway.ca_bundle = "
+        f"{sandbox.ca_file}",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.close()
+    return 0
+
+
+async def _open_database(config: Config) -> Database:
+    from payivr.store import Database
+    from payivr.store.embedded import start_embedded
+
+    url = config.database.url
+    if url is None:
+        data_dir = Path(config.database.data_dir) if config.database.data_dir else None
+        url = await asyncio.to_thread(start_embedded, data_dir)
+    return await Database.connect(url)
+
+
+async def _migrate(config: Config) -> int:
+    from payivr.store import migrate
+    from payivr.store.embedded import start_embedded
+
+    try:
+        config.validate(("database",))
+    except ConfigError as error:
+        return _fail(error)
+    url = config.database.url
+    if url is None:
+        data_dir = Path(config.database.data_dir) if config.database.data_dir else None
+        url = await asyncio.to_thread(start_embedded, data_dir)
+    applied = await migrate(url)
+    for migration in applied:
+        print(f"applied {migration.version:04d} {migration.name}")
+    print("database is up to date" if not applied else f"{len(applied)} migration(s) applied")
+    return 0
+
+
+async def _crm(args: argparse.Namespace, config: Config) -> int:
+    import uuid
+
+    from payivr.store import crm_list, crm_replay
+
+    try:
+        config.validate(("database",))
+        ids = [uuid.UUID(value) for value in getattr(args, "ids", [])]
+    except (ConfigError, ValueError) as error:
+        return _fail(error)
+    db = await _open_database(config)
+    try:
+        if args.crm_command == "list":
+            entries = await crm_list(db, failed=args.failed, limit=args.limit)
+            for entry in entries:
+                print(
+                    f"{entry.id}  {entry.status.value:9}  attempts={entry.attempts}  "
+                    f"created={entry.created_at:%Y-%m-%d %H:%M:%S}  "
+                    f"{entry.activity.get('Transaction ID', '')}  {entry.last_error or ''}"
+                )
+            if not entries:
+                print("no activities")
+        else:
+            print(f"{await crm_replay(db, ids=ids)} activit(y/ies) queued again")
+    finally:
+        await db.close()
+    return 0
+
+
+async def _serve(config: Config) -> int:
+    from payivr.ari.errors import StartupError
+    from payivr.gateway.client import GatewayConfigError
+    from payivr.log import configure_logging
+
+    try:
+        config.validate()
+    except ConfigError as error:
+        return _fail(error)
+    configure_logging(config.log.level, config.log.json)
+    try:
+        async with running_payivr(config) as _:
+            await _until_stopped()
+    except (StartupError, GatewayConfigError, StartupProblem) as error:
+        return _fail(error)
+    return 0
+
+
+class StartupProblem(Exception):
+    """Something payivr depends on is not usable at start; the message says what."""
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+@dataclass
+class Running:
+    """payivr's parts once started; the demo and tests reach into them."""
+
+    stasis: StasisApplication
+    ari: AriClient
+    events: EventStream
+    store: PaymentStore
+    database: Database
+    notifier: Notifier
+
+
+@contextlib.asynccontextmanager
+async def running_payivr(config: Config) -> AsyncIterator[Running]:
+    """Start every part of payivr from ``config``; stop them all on exit."""
+    from payivr.ari.client import AriClient
+    from payivr.ari.stream import EventStream
+    from payivr.calls.charging import gateway_authorizer
+    from payivr.calls.notifier import Notifier
+    from payivr.calls.records import StoreRecords
+    from payivr.calls.service import CallServices
+    from payivr.calls.stasis import StasisApplication
+    from payivr.gateway.client import HttpGateway, HttpGatewayConfig
+    from payivr.store import OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
+
+    async with contextlib.AsyncExitStack() as stack:
+        database = await _open_database(config)
+        stack.push_async_callback(database.close)
+        crm_endpoints = ["crm"] if config.crm.webhook_url else []
+        store = PaymentStore(database, crm_endpoints=crm_endpoints)
+        tasks: list[asyncio.Task[None]] = []
+        if config.crm.webhook_url and config.crm.webhook_secret:
+            session = aiohttp.ClientSession()
+            stack.push_async_callback(session.close)
+            adapter = WebhookAdapter(
+                "crm", config.crm.webhook_url, config.crm.webhook_secret, aiohttp_send(session)
+            )
+            worker = OutboxWorker(database, [adapter])
+            tasks.append(asyncio.create_task(worker.run(), name="crm-outbox"))
+
+        gateway = HttpGateway(
+            HttpGatewayConfig.from_values(
+                url=config.gateway.url,
+                public_key=config.gateway.public_key,
+                signing_secret=config.gateway.signing_secret,
+                kid=config.gateway.key_id or None,
+                ca_bundle=config.gateway.ca_bundle,
+                client_cert=config.gateway.client_cert,
+                client_key=config.gateway.client_key,
+                connect_timeout=config.gateway.connect_timeout,
+                read_timeout=config.gateway.read_timeout,
+            )
+        )
+        stack.push_async_callback(gateway.close)
+        problem = await gateway.check()
+        if problem is not None:
+            raise StartupProblem(f"the payment gateway at {config.gateway.url}: {problem.reason}")
+
+        ari = AriClient(
+            config.ari.url, config.ari.user, config.ari.password, pool_limit=config.ari.pool_size
+        )
+        stack.push_async_callback(ari.close)
+        await ari.check_api()
+        notifier = Notifier()
+        services = CallServices(
+            ari=ari,
+            app=config.ari.app,
+            calls=config.calls,
+            flow=config.flow.flow_config(),
+            authorize=gateway_authorizer(gateway),
+            records=StoreRecords(store),
+            notifier=notifier,
+            today=lambda: datetime.now(UTC).date(),
+            currency=config.flow.currency,
+            max_amount_minor=config.flow.max_amount_minor,
+        )
+        stasis = StasisApplication(services)
+        stack.push_async_callback(stasis.router.aclose)
+        events = EventStream(
+            ari, config.ari.app, on_event=stasis.router.dispatch, reconcile=stasis.reconcile
+        )
+        tasks.append(asyncio.create_task(events.run(), name="ari-events"))
+        try:
+            yield Running(stasis, ari, events, store, database, notifier)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.records.drain()
 
 
 async def _terminal_demo(args: argparse.Namespace, config: Config) -> int:

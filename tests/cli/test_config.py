@@ -1,0 +1,99 @@
+"""The configuration object: file, environment, secret files, and clear errors."""
+
+from pathlib import Path
+
+import pytest
+
+from payivr.config import ConfigError, load_config
+
+
+def test_defaults_load_without_a_file() -> None:
+    config = load_config(None, {})
+    assert config.ari.url == "http://127.0.0.1:8088"
+    assert config.ari.app == "payivr"
+    assert config.database.url is None
+    assert config.flow.flow_config().max_attempts == 3
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "payivr.toml"
+    path.write_text('[ari]\nurl = "http://pbx:8088"\npassword = "file"\n[flow]\nmax_attempts = 5\n')
+    config = load_config(path, {"PAYIVR_ARI_PASSWORD": "env", "PAYIVR_FLOW_ASK_POSTAL_CODE": "no"})
+    assert config.ari.url == "http://pbx:8088"
+    assert config.ari.password == "env"
+    assert config.flow.max_attempts == 5
+    assert config.flow.ask_postal_code is False
+
+
+def test_secret_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "ari-password"
+    secret.write_text("s3cret\n")
+    config = load_config(None, {"PAYIVR_ARI_PASSWORD_FILE": str(secret)})
+    assert config.ari.password == "s3cret"
+
+
+def test_lists_from_the_environment() -> None:
+    config = load_config(None, {"PAYIVR_FLOW_ACCEPTED_BRANDS": "visa, mastercard"})
+    assert config.flow.accepted_brands == ("visa", "mastercard")
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"PAYIVR_AMI_PORT": "five"}, "ami.port (PAYIVR_AMI_PORT): expected a whole number"),
+        ({"PAYIVR_LOG_JSON": "maybe"}, "log.json (PAYIVR_LOG_JSON): expected true or false"),
+    ],
+)
+def test_wrong_types_name_the_setting(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, environ)
+    assert named in str(raised.value)
+
+
+def test_unknown_settings_and_sections_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "payivr.toml"
+    path.write_text("[ari]\nurl2 = 1\n[nope]\nx = 1\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {})
+    assert "ari.url2: unknown setting" in str(raised.value)
+    assert "[nope]: unknown section" in str(raised.value)
+
+
+def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "payivr.toml"
+    path.write_text("[ari\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path, {})
+
+
+def test_validation_lists_every_problem_with_its_setting() -> None:
+    config = load_config(
+        None,
+        {
+            "PAYIVR_ARI_URL": "ftp://pbx",
+            "PAYIVR_GATEWAY_URL": "http://gateway.example",
+            "PAYIVR_CALLS_PRIVACY_MODE": "shout",
+            "PAYIVR_FLOW_ACCEPTED_BRANDS": "visa,diamond",
+            "PAYIVR_CONSOLE_LISTEN": "8080",
+        },
+    )
+    with pytest.raises(ConfigError) as raised:
+        config.validate()
+    message = str(raised.value)
+    for expected in (
+        "ari.url (PAYIVR_ARI_URL): must be an http:// or https:// URL",
+        "ari.password (PAYIVR_ARI_PASSWORD): is required",
+        "ami.secret (PAYIVR_AMI_SECRET): is required",
+        "gateway.url (PAYIVR_GATEWAY_URL): must be an https:// URL",
+        "calls.privacy_mode: 'shout'",
+        "flow.accepted_brands: unknown ['diamond']",
+        "console.listen (PAYIVR_CONSOLE_LISTEN): '8080' is not HOST:PORT",
+    ):
+        assert expected in message
+
+
+def test_credentials_in_a_url_are_not_echoed() -> None:
+    config = load_config(None, {"PAYIVR_DATABASE_URL": "mysql://user:hunter2@db/payivr"})
+    with pytest.raises(ConfigError) as raised:
+        config.validate(("database",))
+    assert "hunter2" not in str(raised.value)
