@@ -1,0 +1,18 @@
+# payivr's container image (used by asterisk/docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN useradd --system --uid 10001 --user-group --create-home payivr \
+    && mkdir -p /var/lib/payivr/gateway /etc/payivr \
+    && chown -R payivr:payivr /var/lib/payivr
+
+WORKDIR /opt/payivr/src
+COPY pyproject.toml README.md ./
+COPY payivr ./payivr
+RUN pip install .
+
+USER payivr
+WORKDIR /home/payivr
+# 8080: the agents' console; 4573: FastAGI (the *7 variant of dialplan [payivr-feature-agi]).
+EXPOSE 8080 4573
+CMD ["payivr", "--config", "/etc/payivr/payivr.toml", "run"]

@@ -1,0 +1,143 @@
+"""asterisk/: the compose file parses, everything it mounts exists, secrets are generated."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from payivr.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+ASTERISK = ROOT / "asterisk"
+SECRET_NAMES = (
+    "ami_secret", "ari_password", "postgres_password", "sip_1001_password", "sip_1002_password",
+)  # fmt: skip
+
+
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ASTERISK / "docker-compose.yml").read_text())
+    return document
+
+
+def init_secrets(out: Path, **env: str) -> None:
+    subprocess.run(
+        ["sh", str(ASTERISK / "init-secrets.sh")],
+        env={**os.environ, "PAYIVR_SECRETS_DIR": str(out), **env},
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("secrets")
+    init_secrets(out)
+    return out
+
+
+def source(path: str, secrets: Path) -> Path:
+    """A compose path (relative to asterisk/); ./.secrets is the generated directory."""
+    if path.startswith("./.secrets"):
+        return secrets / path.removeprefix("./.secrets").lstrip("/")
+    return (ASTERISK / path).resolve()
+
+
+def test_every_bind_mount_and_secret_file_exists(secrets_dir: Path) -> None:
+    document = compose()
+    mounts = 0
+    for name, service in document["services"].items():
+        for volume in service.get("volumes", []):
+            host, _, _ = volume.partition(":")
+            if host in document["volumes"]:
+                continue  # a named volume
+            assert source(host, secrets_dir).exists(), f"{name}: {host}"
+            mounts += 1
+        if "build" in service:
+            context = ASTERISK / service["build"]["context"]
+            assert (context / service["build"]["dockerfile"]).is_file()
+        for secret in service.get("secrets", []):
+            assert secret in document["secrets"], f"{name}: {secret}"
+    for secret in document["secrets"].values():
+        assert source(secret["file"], secrets_dir).is_file()
+    assert mounts >= 20
+
+
+def test_asterisk_config_includes_resolve_inside_the_container(secrets_dir: Path) -> None:
+    asterisk = compose()["services"]["asterisk"]
+    in_container = {}
+    for volume in asterisk["volumes"]:
+        host, _, rest = volume.partition(":")
+        in_container[rest.split(":")[0]] = source(host, secrets_dir)
+    etc = {path: host for path, host in in_container.items() if path.startswith("/etc/asterisk")}
+    includes = 0
+    for path, host in etc.items():
+        if host.is_dir():
+            continue
+        for included in re.findall(r'^#include "([^"]+)"', host.read_text(), re.MULTILINE):
+            target = f"/etc/asterisk/{included}"
+            directory, _, leaf = target.rpartition("/")
+            assert target in etc or (directory in etc and (etc[directory] / leaf).is_file()), (
+                f"{path} includes {included}"
+            )
+            includes += 1
+    assert includes >= 8
+
+
+def test_asterisk_runs_without_debug_and_never_reports_dtmf() -> None:
+    asterisk = compose()["services"]["asterisk"]
+    assert not any(re.fullmatch(r"-v*d+v*d*", arg) for arg in asterisk["command"])
+    logger = (ASTERISK / "logger.conf").read_text()
+    assert not re.search(r"^\s*[^;].*=>.*\bdtmf\b", logger, re.MULTILINE)
+    manager = (ASTERISK / "manager.conf").read_text()
+    read = re.findall(r"^read\s*=\s*(.*)$", manager, re.MULTILINE)
+    assert read and all("dtmf" not in line and "all" not in line for line in read)
+    pjsip = (ASTERISK / "pjsip.conf").read_text()
+    assert "dtmf_mode = rfc4733" in pjsip and "direct_media = no" in pjsip
+    assert "enable = no" in (ASTERISK / "cdr.conf").read_text()
+
+
+def test_no_password_is_committed() -> None:
+    for path in ASTERISK.iterdir():
+        if path.is_file() and path.suffix in (".conf", ".toml", ".yml"):
+            for line in path.read_text().splitlines():
+                if re.match(r"^\s*(secret|password)\s*=", line):
+                    assert "YOUR-PROVIDER" in line, f"{path.name}: {line}"
+
+
+def test_init_secrets_makes_distinct_secrets_once_and_renders_snippets(tmp_path: Path) -> None:
+    init_secrets(tmp_path)
+    first = {name: (tmp_path / name).read_text().strip() for name in SECRET_NAMES}
+    assert all(re.fullmatch(r"[0-9a-f]{48}", value) for value in first.values())
+    assert len(set(first.values())) == len(first)
+    init_secrets(tmp_path, ASTERISK_EXTERNAL_ADDRESS="203.0.113.7")
+    assert {name: (tmp_path / name).read_text().strip() for name in SECRET_NAMES} == first
+    snippets = tmp_path / "asterisk"
+    assert (snippets / "ami-payivr.conf").read_text() == f"secret = {first['ami_secret']}\n"
+    assert (snippets / "ari-payivr.conf").read_text() == f"password = {first['ari_password']}\n"
+    assert "external_media_address = 203.0.113.7" in (snippets / "pjsip-transport.conf").read_text()
+    assert (tmp_path / "database_url").read_text().strip() == (
+        f"postgresql://payivr:{first['postgres_password']}@postgres:5432/payivr"
+    )
+
+
+def test_payivr_config_of_the_container_loads_with_its_secret_files(secrets_dir: Path) -> None:
+    payivr = compose()["services"]["payivr"]
+    environ = {
+        key: str(secrets_dir / Path(value).name) if value.startswith("/run/secrets/") else value
+        for key, value in payivr["environment"].items()
+        if not value.startswith("/var/lib/payivr/")
+    }
+    config = load_config(ASTERISK / "payivr.toml", environ)
+    assert config.ami.secret == (secrets_dir / "ami_secret").read_text().strip()
+    assert config.ari.password == (secrets_dir / "ari_password").read_text().strip()
+    assert config.database.url is not None and config.database.url.endswith("@postgres:5432/payivr")
+    config.validate(("ari", "ami", "database", "console", "calls"))
+    assert f"[{config.ari.user}]" in (ASTERISK / "ari.conf").read_text()
+    assert f"[{config.ami.user}]" in (ASTERISK / "manager.conf").read_text()
