@@ -1,0 +1,136 @@
+"""The ARI simulator as the PBX behind the AMI simulator: one simulated Asterisk, two APIs.
+
+    sim = AriSimulator("payivr", secret)
+    ami = AmiSimulator(AriSimulatorPbx(sim), users={"payivr": ami_secret})
+
+The ARI simulator runs the dialplan itself: a phone keying ``*7`` on a call bridged by
+``Dial()`` runs the feature's Gosub, whose ``UserEvent`` reaches AMI sessions through
+:meth:`AriSimulatorPbx.add_user_event_listener`; an AMI ``Redirect`` moves the channels into
+``payivr-takeover``, whose ``Stasis()`` hands them to the ARI application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from payivr.ami.pbx import (
+    BridgeSnapshot,
+    ChannelSnapshot,
+    ChannelState,
+    DialplanLocation,
+    NoSuchChannel,
+    UserEventListener,
+    UserEventRaised,
+)
+from payivr.ari.simulator import AriSimulator, ChannelNotFound, SimulatorEvent
+from payivr.ari.simulator import UserEventRaised as AriUserEventRaised
+from payivr.ari.simulator.model import Bridge, Channel
+
+_STATES = {state.description: state for state in ChannelState}
+
+
+class AriSimulatorPbx:
+    """A :class:`payivr.ami.pbx.PbxModel` over an :class:`AriSimulator`."""
+
+    def __init__(self, sim: AriSimulator) -> None:
+        self.sim = sim
+        self._listeners: list[UserEventListener] = []
+        sim.add_listener(self._on_simulator_event)
+
+    # -- PbxModel -----------------------------------------------------------------------
+    def channels(self) -> Sequence[ChannelSnapshot]:
+        return [self._snapshot(channel) for channel in self.sim.channels.values()]
+
+    def bridges(self) -> Sequence[BridgeSnapshot]:
+        return [_bridge_snapshot(bridge) for bridge in self.sim.bridges.values()]
+
+    async def redirect(
+        self,
+        channel: str,
+        target: DialplanLocation,
+        extra_channel: str | None = None,
+        extra_target: DialplanLocation | None = None,
+    ) -> None:
+        extra = extra_target or target
+        try:
+            await self.sim.redirect(
+                channel,
+                target.context,
+                target.exten,
+                target.priority,
+                extra_channel=extra_channel,
+                extra_context=extra.context if extra_channel else None,
+                extra_exten=extra.exten if extra_channel else None,
+                extra_priority=extra.priority if extra_channel else None,
+            )
+        except ChannelNotFound as exc:
+            raise NoSuchChannel(str(exc)) from None
+
+    def setvar(self, channel: str | None, name: str, value: str) -> None:
+        if channel is None:
+            self.sim.engine.global_variables[name] = value
+            return
+        try:
+            self.sim.set_variable(channel, name, value)
+        except ChannelNotFound:
+            raise NoSuchChannel(channel) from None
+
+    def getvar(self, channel: str | None, name: str) -> str | None:
+        globals_ = self.sim.engine.global_variables
+        if channel is None:
+            return globals_.get(name)
+        try:
+            found = self.sim.find_channel(channel)
+        except ChannelNotFound:
+            raise NoSuchChannel(channel) from None
+        return found.variables.get(name, globals_.get(name))
+
+    def add_user_event_listener(self, listener: UserEventListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # -- translation --------------------------------------------------------------------
+    def _on_simulator_event(self, event: SimulatorEvent) -> None:
+        if not isinstance(event, AriUserEventRaised):
+            return
+        raised = UserEventRaised(
+            self._snapshot(event.channel), event.name, tuple(event.fields.items())
+        )
+        for listener in list(self._listeners):
+            listener(raised)
+
+    def _snapshot(self, channel: Channel) -> ChannelSnapshot:
+        return ChannelSnapshot(
+            name=channel.name,
+            uniqueid=channel.id,
+            linkedid=channel.variables.get("LINKEDID", channel.id),
+            state=_STATES.get(channel.state, ChannelState.DOWN),
+            caller_id_num=channel.caller_number or "<unknown>",
+            caller_id_name=channel.caller_name or "<unknown>",
+            connected_line_num=channel.connected_number or "<unknown>",
+            connected_line_name=channel.connected_name or "<unknown>",
+            language=channel.language,
+            context=channel.context,
+            exten=channel.exten,
+            priority=channel.priority,
+            application=channel.app_name,
+            application_data=channel.app_data,
+            duration_seconds=max(0, int(self.sim.clock.now() - channel.created)),
+            bridge_id=channel.bridge.id if channel.bridge is not None else "",
+        )
+
+
+def _bridge_snapshot(bridge: Bridge) -> BridgeSnapshot:
+    return BridgeSnapshot(
+        uniqueid=bridge.id,
+        channels=tuple(channel.name for channel in bridge.channels),
+        bridge_type="stasis" if bridge.stasis else "basic",
+        technology=bridge.technology,
+        creator="Stasis" if bridge.stasis else "<unknown>",
+        name=bridge.name or "<unknown>",
+    )
