@@ -74,7 +74,9 @@ class DatabaseSettings:
     def problems(self) -> list[str]:
         if self.url is None:
             return []
-        return _url_problems("database.url", self.url, ("postgresql", "postgres"))
+        if "://" in self.url and urlparse(self.url).scheme not in ("postgresql", "postgres"):
+            return ["database.url (PAYIVR_DATABASE_URL): must be a postgresql:// URL"]
+        return _conninfo_problems(self.url)
 
 
 @dataclass
@@ -331,11 +333,22 @@ def _coerce(raw: object, hint: object) -> object:
     raise ValueError(f"unsupported setting type {hint!r}")
 
 
+def _conninfo_problems(conninfo: str) -> list[str]:
+    """A libpq keyword string (``host=... dbname=...``) is as good as a URL."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(conninfo)
+    except Exception:
+        return ["database.url (PAYIVR_DATABASE_URL): not a postgresql:// URL nor a libpq string"]
+    return []
+
+
 def _url_problems(name: str, value: str, schemes: tuple[str, ...]) -> list[str]:
     env_name = "PAYIVR_" + name.replace(".", "_").upper()
     parsed = urlparse(value)
     if parsed.scheme not in schemes or not parsed.hostname:
         allowed = " or ".join(f"{scheme}://" for scheme in schemes)
         shown = value if "@" not in value else "<url with credentials>"
-        return [f"{name} ({env_name}): must be an {allowed} URL, got {shown!r}"]
+        return [f"{name} ({env_name}): must be a URL starting with {allowed}, got {shown!r}"]
     return []

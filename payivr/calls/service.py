@@ -25,7 +25,7 @@ from datetime import date
 import structlog
 
 from payivr.ari.client import AriClient
-from payivr.ari.errors import AriError, ChannelGone, NotFound
+from payivr.ari.errors import AriError, ChannelGone, NotFound, Unprocessable
 from payivr.ari.events import (
     AriEvent,
     ChannelDestroyed,
@@ -351,9 +351,12 @@ class _PaymentRun:
         await ari.bridges.remove_channel(session.bridge_id, session.caller)
         if session.agent is not None and not session._agent_gone:
             self._agent_shielded = True
+            moh = self.services.calls.music_on_hold_class
             with contextlib.suppress(ChannelGone):
-                await ari.channels.mute(session.agent, "both")
-                moh = self.services.calls.music_on_hold_class
+                # Muting "out" would silence the music too (it is written to the agent's
+                # channel): with music the agent is muted inbound only; the caller is out of
+                # the bridge either way, so nothing of theirs can reach the agent.
+                await ari.channels.mute(session.agent, "in" if moh else "both")
                 if moh:
                     await ari.channels.start_moh(session.agent, moh)
                 else:
@@ -363,12 +366,13 @@ class _PaymentRun:
         ari = self.services.ari
         session = self.session
         if self._agent_shielded and session.agent is not None and not session._agent_gone:
+            moh = self.services.calls.music_on_hold_class
             with contextlib.suppress(ChannelGone):
-                if self.services.calls.music_on_hold_class:
+                if moh:
                     await ari.channels.stop_moh(session.agent)
                 else:
                     await ari.channels.stop_silence(session.agent)
-                await ari.channels.unmute(session.agent, "both")
+                await ari.channels.unmute(session.agent, "in" if moh else "both")
 
     # ------------------------------------------------------------- CallMedia
 
@@ -383,8 +387,10 @@ class _PaymentRun:
         session = self.session
         await self._unshield_agent()
         if agent_present and not session._agent_gone:
-            with contextlib.suppress(NotFound):
-                await ari.bridges.remove_channel(session.bridge_id, session.caller)
+            if self.request.privacy_mode == "talk-through":
+                # Re-added without absorbDTMF: keys reach the bridge again.
+                with contextlib.suppress(NotFound, Unprocessable):
+                    await ari.bridges.remove_channel(session.bridge_id, session.caller)
             await ari.bridges.add_channel(session.bridge_id, session.caller)
             return
         if agent_present and session.return_to is not None:

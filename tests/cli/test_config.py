@@ -81,10 +81,10 @@ def test_validation_lists_every_problem_with_its_setting() -> None:
         config.validate()
     message = str(raised.value)
     for expected in (
-        "ari.url (PAYIVR_ARI_URL): must be an http:// or https:// URL",
+        "ari.url (PAYIVR_ARI_URL): must be a URL starting with http:// or https://",
         "ari.password (PAYIVR_ARI_PASSWORD): is required",
         "ami.secret (PAYIVR_AMI_SECRET): is required",
-        "gateway.url (PAYIVR_GATEWAY_URL): must be an https:// URL",
+        "gateway.url (PAYIVR_GATEWAY_URL): must be a URL starting with https://",
         "calls.privacy_mode: 'shout'",
         "flow.accepted_brands: unknown ['diamond']",
         "console.listen (PAYIVR_CONSOLE_LISTEN): '8080' is not HOST:PORT",

@@ -1,0 +1,87 @@
+"""Fixtures of the end-to-end tests (see harness.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from payivr.ari.simulator import AriSimulator
+from payivr.calls.notifier import PaymentEvent, event_json
+from payivr.cli import running_payivr
+from payivr.gateway.pki import write_test_tls
+from payivr.gateway.sandbox import KeyFiles, keygen, read_secret, start_sandbox
+from tests.e2e.harness import ROOT, TIME_SCALE, CrmInbox, System, system_config
+
+
+@pytest.fixture(scope="session")
+def gateway_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
+    directory = tmp_path_factory.mktemp("gateway-keys")
+    files = keygen(directory, bits=2048)
+    write_test_tls(directory)
+    return files
+
+
+@pytest.fixture
+async def crm_inbox() -> AsyncIterator[CrmInbox]:
+    received: list[dict[str, Any]] = []
+    headers: list[dict[str, str]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.read()))
+        headers.append(
+            {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("webhook-")}
+        )
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/activities", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield CrmInbox(f"http://127.0.0.1:{port}/activities", received, headers)
+    await runner.cleanup()
+
+
+@pytest.fixture
+def flow_settings() -> dict[str, Any]:
+    """Override in a test module to change the flow's settings (e.g. short timeouts)."""
+    return {}
+
+
+@pytest.fixture
+async def system(
+    database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox, flow_settings: dict[str, Any]
+) -> AsyncIterator[System]:
+    sim = AriSimulator("payivr", "sim-secret", time_scale=TIME_SCALE)
+    sim.mount_sounds("payivr", ROOT / "sounds")
+    sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text())
+    sim_url = await sim.start()
+    sandbox = await start_sandbox(
+        "127.0.0.1",
+        0,
+        gateway_keys.private_key,
+        signing_secret=read_secret(gateway_keys.signing_secret),
+        tls=Path(gateway_keys.private_key).parent,
+    )
+    config = system_config(sim_url, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings)
+    events: list[dict[str, Any]] = []
+    try:
+        async with running_payivr(config) as running:
+
+            async def record(event: PaymentEvent) -> None:
+                events.append(event_json(event))
+
+            running.notifier.subscribe(record)
+            await asyncio.wait_for(running.events.connected.wait(), 10)
+            yield System(sim, running, sandbox, crm_inbox, config, events, sim.requests)
+    finally:
+        await sandbox.close()
+        await sim.stop()
