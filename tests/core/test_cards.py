@@ -428,3 +428,16 @@ def test_safe_views() -> None:
     assert secret.last_four() == "4242"
     assert secret.prefix(8) == "424242"  # never more than the six-digit IIN
     assert secret.reveal() == PAN.encode()
+
+
+def test_reveal_into_appends_a_slice_and_leaves_the_buffer_wipeable() -> None:
+    secret = SecretDigits(PAN)
+    plaintext = bytearray(b"n=")
+    secret.reveal_into(plaintext, 0, 6)
+    assert plaintext == bytearray(b"n=424242")
+    secret.reveal_into(plaintext)
+    assert plaintext.endswith(PAN.encode())
+    secret.wipe()  # no buffer export is left behind to block the wipe
+    assert secret.wiped
+    with pytest.raises(CardDataExposure):
+        secret.reveal_into(bytearray())
