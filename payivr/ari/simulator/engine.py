@@ -1031,8 +1031,7 @@ class Engine:
         channel.stasis_app = app
         channel.stasis_args = list(args)
         channel.stasis_exit = self.clock.loop.create_future()
-        self._emit(self._channel_apps(channel), "StasisStart",
-                   {"args": list(args), "channel": channel.snapshot()})
+        self._emit({app}, "StasisStart", {"args": list(args), "channel": channel.snapshot()})
         _touch(channel)
         exit_to = await channel.stasis_exit
         if not channel.hanging_up and not channel.destroyed:
@@ -1044,7 +1043,7 @@ class Engine:
         if app is None:
             return
         self._stop_all_playbacks(channel)
-        self._emit(self._channel_apps(channel), "StasisEnd", {"channel": channel.snapshot()})
+        self._emit({app}, "StasisEnd", {"channel": channel.snapshot()})
         channel.stasis_app = None
         channel.stasis_args = []
         if channel.stasis_exit is not None and not channel.stasis_exit.done():
@@ -1094,11 +1093,11 @@ class Engine:
         if channel.bridge is not None:
             self._leave_bridge(channel)
         self._stop_all_playbacks(channel)
-        self._emit(self._channel_apps(channel), "StasisEnd", {"channel": channel.snapshot()})
+        if old is not None:
+            self._emit({old}, "StasisEnd", {"channel": channel.snapshot()})
         channel.stasis_app = app
         channel.stasis_args = list(app_args)
-        self._emit(self._channel_apps(channel), "StasisStart",
-                   {"args": list(app_args), "channel": channel.snapshot()})
+        self._emit({app}, "StasisStart", {"args": list(app_args), "channel": channel.snapshot()})
 
     # -- dialplan (pbx) -------------------------------------------------------------------
 
