@@ -19,10 +19,12 @@ import aiohttp
 from payivr.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from payivr.ami.client import AmiClient
     from payivr.ari.client import AriClient
     from payivr.ari.stream import EventStream
     from payivr.calls.notifier import Notifier
     from payivr.calls.stasis import StasisApplication
+    from payivr.calls.takeover import Takeovers
     from payivr.store import Database, PaymentStore
 
 
@@ -214,6 +216,7 @@ async def _crm(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _serve(config: Config) -> int:
+    from payivr.ami.errors import AmiError
     from payivr.ari.errors import StartupError
     from payivr.gateway.client import GatewayConfigError
     from payivr.log import configure_logging
@@ -226,7 +229,7 @@ async def _serve(config: Config) -> int:
     try:
         async with running_payivr(config) as _:
             await _until_stopped()
-    except (StartupError, GatewayConfigError, StartupProblem) as error:
+    except (StartupError, GatewayConfigError, StartupProblem, AmiError) as error:
         return _fail(error)
     return 0
 
@@ -256,11 +259,15 @@ class Running:
     store: PaymentStore
     database: Database
     notifier: Notifier
+    takeovers: Takeovers
+    ami: AmiClient | None
 
 
 @contextlib.asynccontextmanager
 async def running_payivr(config: Config) -> AsyncIterator[Running]:
     """Start every part of payivr from ``config``; stop them all on exit."""
+    from payivr.ami.client import AmiClient
+    from payivr.ami.fastagi import FastAgiServer, takeover_route
     from payivr.ari.client import AriClient
     from payivr.ari.stream import EventStream
     from payivr.calls.charging import gateway_authorizer
@@ -268,6 +275,8 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.calls.records import StoreRecords
     from payivr.calls.service import CallServices
     from payivr.calls.stasis import StasisApplication
+    from payivr.calls.takeover import Takeovers
+    from payivr.config import split_listen
     from payivr.gateway.client import HttpGateway, HttpGatewayConfig
     from payivr.store import OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
 
@@ -328,8 +337,29 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             ari, config.ari.app, on_event=stasis.router.dispatch, reconcile=stasis.reconcile
         )
         tasks.append(asyncio.create_task(events.run(), name="ari-events"))
+
+        ami = None
+        if config.ami.enabled:
+            ami = AmiClient(
+                host=config.ami.host,
+                port=config.ami.port,
+                username=config.ami.user,
+                secret=config.ami.secret,
+            )
+            stack.push_async_callback(ami.close)
+            await ami.connect()
+        takeovers = Takeovers(stasis, ami, config.calls, config.flow.currency)
+        if ami is not None:
+            ami.on_takeover_request(takeovers.on_feature_code)
+        if config.fastagi.enabled:
+            if ami is None:
+                raise StartupProblem("fastagi needs ami.enabled: the takeover is an AMI Redirect")
+            agi = FastAgiServer({"pay": takeover_route(takeovers.on_feature_code)})
+            host, port = split_listen(config.fastagi.listen)
+            await agi.start(host, port)
+            stack.push_async_callback(agi.close)
         try:
-            yield Running(stasis, ari, events, store, database, notifier)
+            yield Running(stasis, ari, events, store, database, notifier, takeovers, ami)
         finally:
             for task in tasks:
                 task.cancel()

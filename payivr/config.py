@@ -67,6 +67,19 @@ class AmiSettings:
 
 
 @dataclass
+class FastAgiSettings:
+    """The FastAGI listener, an alternative to AMI for the ``*7`` trigger."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:4573"
+
+    def problems(self) -> list[str]:
+        if not self.enabled:
+            return []
+        return _listen_problems("fastagi.listen", self.listen)
+
+
+@dataclass
 class DatabaseSettings:
     url: str | None = None  # None: start an embedded PostgreSQL in data_dir
     data_dir: str | None = None
@@ -215,6 +228,7 @@ class LogSettings:
 class Config:
     ari: AriSettings = field(default_factory=AriSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
+    fastagi: FastAgiSettings = field(default_factory=FastAgiSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
@@ -331,6 +345,19 @@ def _coerce(raw: object, hint: object) -> object:
             raise ValueError(f"expected text, got {raw!r}")
         return raw
     raise ValueError(f"unsupported setting type {hint!r}")
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _listen_problems(name: str, listen: str) -> list[str]:
+    env_name = "PAYIVR_" + name.replace(".", "_").upper()
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return [f"{name} ({env_name}): {listen!r} is not HOST:PORT"]
+    return []
 
 
 def _conninfo_problems(conninfo: str) -> list[str]:

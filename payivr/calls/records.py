@@ -166,4 +166,3 @@ class StoreRecords:
             await write
         except Exception as error:
             log.warning("progress_not_stored", error=type(error).__name__)
-

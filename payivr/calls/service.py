@@ -148,7 +148,11 @@ class CallSession:
 
     # ------------------------------------------------------------- running
 
-    async def run(self, first_request: PaymentRequest | None = None) -> None:
+    async def run(
+        self,
+        first_request: PaymentRequest | None = None,
+        first_started: asyncio.Future[str] | None = None,
+    ) -> None:
         ari = self.services.ari
         pump = asyncio.create_task(self._pump())
         await self.services.notifier.publish(
@@ -161,12 +165,14 @@ class CallSession:
             legs = [self.caller] + ([self.agent] if self.agent else [])
             await ari.bridges.add_channel(self.bridge_id, legs)
             if first_request is not None:
-                await self._command(_Command("pay", first_request))
+                await self._command(_Command("pay", first_request, first_started))
             while not (self._caller_gone or self._agent_gone) or self._payment is not None:
                 item = await self._inbox.get()
                 await self._handle(item)
         except ChannelGone:
             log.info("call_leg_gone_during_setup", call=self.call.key)
+            if first_started is not None and not first_started.done():
+                first_started.set_exception(PaymentRefused("the call ended before the payment"))
         finally:
             pump.cancel()
             await self._tidy()
@@ -219,10 +225,10 @@ class CallSession:
             try:
                 payment_id = await self._start_payment(command.request)
             except PaymentRefused as refused:
-                if command.done is not None:
+                if command.done is not None and not command.done.done():
                     command.done.set_exception(refused)
                 return
-            if command.done is not None:
+            if command.done is not None and not command.done.done():
                 command.done.set_result(payment_id)
         elif command.kind == "payment_over":
             run = self._payment

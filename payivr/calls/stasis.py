@@ -59,7 +59,7 @@ class StasisApplication:
         self.services = services
         self.router = EventRouter(assign=self._assign, handler=self._run_call)
         self.sessions: dict[str, CallSession] = {}
-        self._expected: dict[str, PaymentRequest] = {}
+        self._expected: dict[str, tuple[PaymentRequest | None, asyncio.Future[str]]] = {}
         self._agent_names: dict[str, str] = {}
 
     @property
@@ -68,10 +68,20 @@ class StasisApplication:
 
     # ------------------------------------------------------------- outside requests
 
-    def expect_takeover(self, key: str, request: PaymentRequest | None) -> None:
-        """A takeover with this key is on its way (AMI redirect): start ``request`` on it."""
-        if request is not None:
-            self._expected[key] = request
+    def expect_takeover(self, key: str, request: PaymentRequest | None) -> asyncio.Future[str]:
+        """A takeover with this key is on its way (AMI redirect): start ``request`` on it.
+
+        The future gets the payment id once the payment started (or the reason it did not).
+        """
+        started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._expected[key] = (request, started)
+        return started
+
+    def forget_takeover(self, key: str) -> None:
+        self._expected.pop(key, None)
+
+    def agent_name(self, endpoint: str) -> str:
+        return self._agent_names.get(endpoint, endpoint)
 
     def name_agent(self, endpoint: str, name: str) -> None:
         """Show ``name`` (the agent's login) for calls on ``endpoint`` (e.g. PJSIP/1001)."""
@@ -139,14 +149,16 @@ class StasisApplication:
                         break
         except TimeoutError:
             pass
+        key = first.args[2]
+        request, started = self._expected.pop(key, (None, None))
         if set(legs) != {"caller", "agent"}:
             log.warning("takeover_incomplete", call=call.key, legs=sorted(legs))
+            if started is not None and not started.done():
+                started.set_exception(PaymentRefused("only one leg of the call reached payivr"))
             for leg in legs.values():
                 await refuse_channel(self.ari, leg.channel.id, "payments-unavailable")
             return
-        key = first.args[2]
         caller, agent = legs["caller"].channel, legs["agent"].channel
-        request = self._expected.pop(key, None)
         session = self._session(
             call,
             caller.id,
@@ -156,7 +168,7 @@ class StasisApplication:
             caller.caller.number if caller.caller else None,
         )
         await self._mark_legs(session)
-        await session.run(first_request=request)
+        await session.run(first_request=request, first_started=started)
 
     async def _inbound(self, call: Call, first: StasisStart, endpoint: str) -> None:
         caller = first.channel
@@ -222,8 +234,8 @@ class StasisApplication:
         caller = first.channel
         amount = args[0] if args else ""
         item = args[1] if len(args) > 1 else "Payment"
-        request = self._expected.pop(endpoint, None)
-        if request is None and amount.isdigit() and int(amount) > 0:
+        request = None
+        if amount.isdigit() and int(amount) > 0:
             request = PaymentRequest(
                 item,
                 int(amount),

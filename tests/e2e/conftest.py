@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from payivr.ami import AmiSimulator
+from payivr.ami.pbx_adapter import AriSimulatorPbx
 from payivr.ari.simulator import AriSimulator
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
@@ -64,6 +66,10 @@ async def system(
     sim.mount_sounds("payivr", ROOT / "sounds")
     sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text())
     sim_url = await sim.start()
+    pbx = AriSimulatorPbx(sim)
+    pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "0")  # *7 without an amount: the console asks
+    ami = AmiSimulator(pbx, users={"payivr": "ami-secret"})
+    await ami.start()
     sandbox = await start_sandbox(
         "127.0.0.1",
         0,
@@ -71,7 +77,9 @@ async def system(
         signing_secret=read_secret(gateway_keys.signing_secret),
         tls=Path(gateway_keys.private_key).parent,
     )
-    config = system_config(sim_url, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings)
+    config = system_config(
+        ami.port, sim_url, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
+    )
     events: list[dict[str, Any]] = []
     try:
         async with running_payivr(config) as running:
@@ -84,4 +92,5 @@ async def system(
             yield System(sim, running, sandbox, crm_inbox, config, events, sim.requests)
     finally:
         await sandbox.close()
+        await ami.close()
         await sim.stop()

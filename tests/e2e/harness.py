@@ -48,23 +48,18 @@ class System:
             self.sim.add_phone("agent", endpoint=agent_endpoint),
         )
 
-    async def takeover(
-        self, caller: SimPhone, agent: SimPhone, request: PaymentRequest | None, key: str = "k1"
-    ) -> None:
-        """What payivr's AMI side does on ``*7``: Setvar the key on both legs, one Redirect."""
-        call = await self.sim.dial(caller, agent)
-        if request is not None:
-            self.running.stasis.expect_takeover(key, request)
-        self.sim.set_variable(call.caller_channel_id, "PAYIVR_KEY", key)
-        self.sim.set_variable(call.agent_channel_id, "PAYIVR_KEY", key)
-        await self.sim.redirect(
-            call.caller_channel_id,
-            "payivr-takeover",
-            "caller",
-            1,
-            extra_channel=call.agent_channel_id,
-            extra_exten="agent",
+    async def feature_code(self, caller: SimPhone, agent: SimPhone) -> None:
+        """The agent keys ``*7`` on a call bridged by Dial(): AMI UserEvent, Redirect, Stasis."""
+        await self.sim.dial(caller, agent)
+        await agent.press("*7")
+        await self.wait_event(
+            lambda e: e["type"] == "call_started" and e["agent"] == agent.endpoint
         )
+
+    async def takeover(self, caller: SimPhone, agent: SimPhone, request: PaymentRequest) -> str:
+        """``*7``, then the agent's *Request payment* (console/API); returns the payment id."""
+        await self.feature_code(caller, agent)
+        return await self.running.takeovers.request_for_agent(agent.endpoint, request)
 
     async def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 10
@@ -92,6 +87,7 @@ async def answer_prompt(phone: SimPhone, prompt: str, keys: str) -> None:
 
 
 def system_config(
+    ami_port: int,
     sim_url: str,
     database_url: str,
     sandbox: RunningSandbox,
@@ -104,7 +100,9 @@ def system_config(
         {
             "PAYIVR_ARI_URL": sim_url,
             "PAYIVR_ARI_PASSWORD": "sim-secret",
-            "PAYIVR_AMI_ENABLED": "false",
+            "PAYIVR_AMI_HOST": "127.0.0.1",
+            "PAYIVR_AMI_PORT": str(ami_port),
+            "PAYIVR_AMI_SECRET": "ami-secret",
             "PAYIVR_DATABASE_URL": database_url,
             "PAYIVR_GATEWAY_URL": sandbox.url,
             "PAYIVR_GATEWAY_PUBLIC_KEY": str(keys.public_key_pem),

@@ -1,0 +1,108 @@
+"""Taking over a call bridged by ``Dial()``: the ``*7`` feature code, FastAGI and the console.
+
+Either way the same thing happens: payivr registers the payment request under a fresh key,
+then one AMI ``Redirect`` (with ``ExtraChannel``) moves both legs into
+``Stasis(payivr,takeover,caller|agent,<key>)``, where the key pairs them with the request.
+A call payivr already holds in Stasis needs no redirect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import structlog
+
+from payivr.ami.client import ActiveCall
+from payivr.ami.errors import AmiError, InvalidTakeoverRequest
+from payivr.ami.takeover import RequestSource, TakeoverRequest, endpoint_of_channel
+from payivr.calls.requests import PaymentRequest
+from payivr.calls.service import PaymentRefused
+from payivr.calls.stasis import StasisApplication, UnknownCall
+from payivr.config import CallSettings
+
+log = structlog.get_logger(__name__)
+
+TAKEOVER_SECONDS = 15.0
+FEATURE_CODE_ITEM = "Payment"
+
+
+class AmiTakeover(Protocol):
+    async def find_call(self, endpoint: str) -> ActiveCall | None: ...
+
+    async def take_over(self, request: TakeoverRequest) -> None: ...
+
+
+class Takeovers:
+    def __init__(
+        self,
+        stasis: StasisApplication,
+        ami: AmiTakeover | None,
+        calls: CallSettings,
+        currency: str,
+    ) -> None:
+        self._stasis = stasis
+        self._ami = ami
+        self._calls = calls
+        self._currency = currency
+
+    async def on_feature_code(self, takeover: TakeoverRequest) -> None:
+        """``*7`` (AMI UserEvent or FastAGI): take the call over; with an amount, start paying.
+
+        Without an amount the call is taken over and the console asks the agent for item and
+        amount (the agent's screen shows the call as ready for a payment).
+        """
+        endpoint = endpoint_of_channel(takeover.agent_channel)
+        request = None
+        if takeover.amount_minor is not None and takeover.amount_minor > 0:
+            request = PaymentRequest(
+                FEATURE_CODE_ITEM,
+                takeover.amount_minor,
+                self._currency,
+                self._stasis.agent_name(endpoint),
+                privacy_mode=self._calls.privacy_mode,
+                language=self._calls.language,
+            )
+        try:
+            await self._redirect(takeover, request)
+        except (PaymentRefused, AmiError) as error:
+            log.warning("feature_code_takeover_failed", key=takeover.key, error=str(error))
+
+    async def request_for_agent(self, endpoint: str, request: PaymentRequest) -> str:
+        """Start ``request`` on the agent's current call; returns the payment id.
+
+        Raises :class:`UnknownCall` when the agent is on no call payivr can take over, and
+        :class:`PaymentRefused` when the payment cannot start.
+        """
+        session = self._stasis.session_for_agent(endpoint)
+        if session is not None:
+            return await self._stasis.request_payment(session.call.key, request)
+        if self._ami is None:
+            raise UnknownCall(f"{endpoint} is on no call payivr holds (and AMI is off)")
+        try:
+            call = await self._ami.find_call(endpoint)
+        except InvalidTakeoverRequest as error:
+            raise UnknownCall(str(error)) from None
+        except AmiError as error:
+            raise PaymentRefused(f"Asterisk's manager interface did not answer: {error}") from None
+        if call is None:
+            raise UnknownCall(f"{endpoint} is on no two-party call right now")
+        takeover = TakeoverRequest.new(call.agent.name, call.peer.name, None, RequestSource.CONSOLE)
+        return await self._redirect(takeover, request)
+
+    async def _redirect(self, takeover: TakeoverRequest, request: PaymentRequest | None) -> str:
+        assert self._ami is not None
+        started = self._stasis.expect_takeover(takeover.key, request)
+        try:
+            await self._ami.take_over(takeover)
+        except AmiError:
+            self._stasis.forget_takeover(takeover.key)
+            raise
+        if request is None:
+            return ""
+        try:
+            async with asyncio.timeout(TAKEOVER_SECONDS):
+                return await started
+        except TimeoutError:
+            self._stasis.forget_takeover(takeover.key)
+            raise PaymentRefused("the call did not reach payivr after the redirect") from None
