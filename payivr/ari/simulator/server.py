@@ -185,6 +185,9 @@ class AriFront:
         try:
             arguments = self.spec.parse_arguments(operation, route.path_arguments, query, body)
         except RequestRejected as rejected:
+            if operation.websocket and rejected.message.endswith(": app"):
+                # the events WebSocket answers a missing app with a MissingParams message
+                return await self._websocket(request, {"app": []})
             self.requests.append((request.method, operation.path, rejected.status))
             raise _Response(rejected.status, {"message": rejected.message}) from None
         if operation.websocket:
