@@ -6,12 +6,18 @@ INSTALLED := $(VENV)/.installed
 APT_PACKAGES := chromium espeak-ng sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install system-packages lint test demo demo-terminal bench flow-diagram sounds clean
+COMPOSE := docker compose -f asterisk/docker-compose.yml
+
+.PHONY: help install system-packages lint test demo demo-terminal bench flow-diagram sounds \
+	up down test-asterisk clean
 
 help:
-	@echo "make demo       run payivr on this machine with simulators (embedded defaults)"
-	@echo "make test       install everything, then ruff, mypy --strict and the test suite"
-	@echo "make bench      benchmarks (not tests)"
+	@echo "make demo           run payivr on this machine with simulators (embedded defaults)"
+	@echo "make demo-terminal  rehearse the caller's side of a payment in the terminal"
+	@echo "make test           install everything, then ruff, mypy --strict and the test suite"
+	@echo "make bench          benchmarks (not tests)"
+	@echo "make up / down      a real Asterisk 22 + PostgreSQL + payivr with Docker compose"
+	@echo "make test-asterisk  the end-to-end suite against the compose Asterisk"
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +56,21 @@ bench: $(INSTALLED)
 
 sounds: install
 	$(BIN)/python sounds/generate.py
+
+# A real Asterisk: needs Docker with compose (not available on every machine).
+up:
+	sh asterisk/init-secrets.sh
+	$(COMPOSE) up -d --build
+
+down:
+	$(COMPOSE) down
+
+test-asterisk: $(INSTALLED)
+	PAYIVR_TEST_ARI_URL=http://127.0.0.1:8088 PAYIVR_TEST_ARI_USER=payivr \
+	PAYIVR_TEST_ARI_PASSWORD="$$(cat asterisk/.secrets/ari_password)" \
+	PAYIVR_TEST_AMI_HOST=127.0.0.1 PAYIVR_TEST_AMI_PORT=5038 PAYIVR_TEST_AMI_USER=payivr \
+	PAYIVR_TEST_AMI_SECRET="$$(cat asterisk/.secrets/ami_secret)" \
+	$(BIN)/pytest -q tests/e2e
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
