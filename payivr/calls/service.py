@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import structlog
 
@@ -125,6 +125,7 @@ class CallSession:
         self._agent_gone = agent is None
         self.agent_endpoint: str | None = None
         self.return_to: str | None = None  # warm transfer: the agent endpoint to dial back
+        self.started_at = datetime.now(UTC)
         self.ended = asyncio.Event()
 
     # ------------------------------------------------------------- outside requests
