@@ -1,0 +1,558 @@
+"""The REST API ``/api/v1`` and the event WebSocket; the browser console uses the same API.
+
+Authorization is the same whichever way the caller signed in: an agent sees and acts on
+their own calls and payments only (their softphone endpoint, their name on the payment); a
+supervisor sees all calls, the whole history and the audit trail. Another agent's call or
+payment answers 404, exactly as one that does not exist. Every action is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
+from payivr.calls.service import PaymentRefused
+from payivr.config import PRIVACY_MODES
+from payivr.console.accounts import AccountError, Accounts, LoginRefused, check_name
+from payivr.console.amounts import format_minor, parse_amount
+from payivr.console.live import EventHub
+from payivr.console.metrics import Metrics
+from payivr.console.ports import CallControl, CallInfo, HealthCheck
+from payivr.console.security import (
+    ApiError,
+    Caller,
+    authenticate,
+    check_same_origin,
+    clear_session_cookie,
+    origin_of,
+    set_session_cookie,
+)
+from payivr.core.prompts import CURRENCIES
+from payivr.store.database import Database
+from payivr.store.errors import PaymentNotFound
+from payivr.store.models import Origin, Payment
+from payivr.store.payments import PaymentStore
+
+log = structlog.get_logger(__name__)
+
+MAX_LIST = 500
+WS_HEARTBEAT = 30.0
+_DIGIT_RUN = re.compile(r"[0-9]{7,}")
+_CALL_KEY = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+
+
+@dataclass
+class Console:
+    """Everything the handlers share (one per application)."""
+
+    db: Database
+    accounts: Accounts
+    store: PaymentStore
+    calls: CallControl
+    hub: EventHub
+    metrics: Metrics
+    checks: dict[str, HealthCheck]
+    currency: str
+    max_amount_minor: int
+    privacy_mode: str
+    language: str
+    check_timeout: float = 3.0
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        success: bool,
+        request: web.Request,
+        resource: str,
+        *,
+        payment_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        await self.store.append_audit(
+            actor=actor,
+            action=action,
+            success=success,
+            origin=Origin.ip(origin_of(request)),
+            resource=_DIGIT_RUN.sub("[number]", resource),
+            payment_id=uuid.UUID(payment_id) if payment_id else None,
+            detail=_DIGIT_RUN.sub("[number]", detail) if detail else None,
+        )
+
+
+CONSOLE_KEY = web.AppKey("console", Console)
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[CONSOLE_KEY]
+
+
+async def _caller(request: web.Request) -> Caller:
+    console = _console(request)
+    try:
+        caller = await authenticate(request, console.accounts)
+    except ApiError as error:
+        if request.headers.get("Authorization"):
+            await console.audit("unknown", "api_token.refused", False, request, request.path)
+        raise error
+    if caller.via == "token":
+        await console.audit(
+            caller.account.name, "api_token.used", True, request, f"{request.method} {request.path}"
+        )
+    structlog.contextvars.bind_contextvars(actor=caller.account.name)
+    return caller
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ApiError(415, "not_json", "send the request body as application/json")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the request body must be a JSON object")
+    return body
+
+
+def _optional_string(body: dict[str, Any], name: str, limit: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_request", f"{name} must be a string")
+    if len(value) > limit:
+        raise ApiError(422, "invalid_request", f"{name} must have at most {limit} characters")
+    return value
+
+
+def _limit(request: web.Request) -> int:
+    text = request.query.get("limit", "100")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIST:
+        raise ApiError(422, "invalid_request", f"limit must be a whole number from 1 to {MAX_LIST}")
+    return int(text)
+
+
+# ------------------------------------------------------------------ JSON shapes
+
+
+def call_json(info: CallInfo) -> dict[str, Any]:
+    return {
+        "call": info.call_key,
+        "agent_endpoint": info.agent_endpoint,
+        "caller_number": info.caller_number,
+        "started_at": info.started_at.isoformat(),
+        "payment": info.payment_id,
+    }
+
+
+def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any]:
+    live = hub.live_payment(str(payment.id)) if hub is not None else None
+    steps: dict[str, dict[str, Any]] = {}
+    for step, status in payment.steps.items():
+        shown: dict[str, Any] = {"status": status.value, "digits_entered": 0, "detail": None}
+        if live is not None and step.value in live.steps:
+            shown = {
+                key: live.steps[step.value][key] for key in ("status", "digits_entered", "detail")
+            }
+        steps[step.value] = shown
+    card = None
+    if payment.brand and payment.last_four:
+        card = f"{payment.brand.title()} ending {payment.last_four}"
+    return {
+        "id": str(payment.id),
+        "call": payment.call_id,
+        "agent": payment.agent,
+        "item": payment.item_name,
+        "amount_minor": payment.amount_minor,
+        "amount": format_minor(payment.amount_minor, payment.currency),
+        "currency": payment.currency,
+        "privacy_mode": payment.privacy_mode.value.replace("_", "-"),
+        "state": payment.state.value,
+        "steps": steps,
+        "card": card,
+        "outcome": payment.outcome.value if payment.outcome else None,
+        "succeeded": payment.outcome.succeeded if payment.outcome else None,
+        "reason": payment.reason,
+        "transaction_id": payment.gateway_reference,
+        "needs_reconciliation": payment.needs_reconciliation,
+        "created_at": payment.created_at.isoformat(),
+        "finished_at": payment.finished_at.isoformat() if payment.finished_at else None,
+    }
+
+
+# ------------------------------------------------------------------ sign in and out
+
+
+async def login(request: web.Request) -> web.Response:
+    console = _console(request)
+    check_same_origin(request)
+    body = await _json_object(request)
+    name, password = body.get("name"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
+        raise ApiError(422, "invalid_request", "give a name and a password")
+    try:
+        check_name(name)
+    except AccountError:
+        await console.audit("unknown", "login.failed", False, request, "console")
+        raise ApiError(401, "login_failed", "wrong name or password") from None
+    try:
+        session = await console.accounts.login(name, password, origin_of(request))
+    except LoginRefused as refused:
+        if refused.locked:
+            await console.audit(name, "login.locked", False, request, "console")
+            raise ApiError(
+                403,
+                "locked",
+                "this account is locked for 30 minutes after too many failed sign-ins",
+            ) from None
+        await console.audit(name, "login.failed", False, request, "console")
+        raise ApiError(401, "login_failed", "wrong name or password") from None
+    await console.audit(name, "login.ok", True, request, "console")
+    response = web.json_response(_me(console, session.account, session.csrf_token))
+    set_session_cookie(request, response, session.token)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    if caller.session_token is not None:
+        await console.accounts.logout(caller.session_token)
+    await console.audit(caller.account.name, "logout", True, request, "console")
+    response = web.json_response({"signed_out": True})
+    clear_session_cookie(request, response)
+    return response
+
+
+def _me(console: Console, account: Any, csrf_token: str | None) -> dict[str, Any]:
+    return {
+        "name": account.name,
+        "role": account.role.value,
+        "endpoint": account.endpoint,
+        "csrf_token": csrf_token,
+        "currency": console.currency,
+        "currencies": sorted(CURRENCIES),
+        "privacy_mode": console.privacy_mode,
+        "privacy_modes": list(PRIVACY_MODES),
+        "max_amount": format_minor(console.max_amount_minor, console.currency),
+        "max_item_length": MAX_ITEM_LENGTH,
+    }
+
+
+async def me(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    return web.json_response(_me(_console(request), caller.account, caller.csrf_token))
+
+
+# ------------------------------------------------------------------ calls
+
+
+async def current_call(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    endpoint = caller.account.endpoint
+    info = await console.calls.current_call(endpoint) if endpoint else None
+    live = None
+    if info is not None and info.payment_id is not None:
+        payment = console.hub.live_payment(info.payment_id)
+        live = payment.as_json() if payment else None
+    return web.json_response({"call": call_json(info) if info else None, "live_payment": live})
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    account = caller.account
+    calls = await console.calls.active_calls()
+    if not account.is_supervisor:
+        calls = [info for info in calls if info.agent_endpoint == account.endpoint]
+    return web.json_response({"calls": [call_json(info) for info in calls]})
+
+
+# ------------------------------------------------------------------ payments
+
+
+def _payment_request(console: Console, body: dict[str, Any], agent: str) -> PaymentRequest:
+    item = body.get("item")
+    if not isinstance(item, str):
+        raise RequestRefused(
+            "the item name is empty" if item is None else "the item name must be text"
+        )
+    currency = body.get("currency", console.currency)
+    if not isinstance(currency, str) or currency not in CURRENCIES:
+        raise RequestRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
+    if "amount" not in body:
+        raise RequestRefused("the amount is missing")
+    amount_minor = parse_amount(body["amount"], currency)
+    if currency == console.currency and amount_minor > console.max_amount_minor:
+        limit = format_minor(console.max_amount_minor, console.currency)
+        raise RequestRefused(f"the amount is over the maximum of {limit}")
+    privacy_mode = body.get("privacy_mode", console.privacy_mode)
+    if not isinstance(privacy_mode, str):
+        raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
+    crm_record_id = _optional_string(body, "crm_record_id", 200)
+    request = PaymentRequest(
+        item.strip() if item.strip() else item,
+        amount_minor,
+        currency,
+        agent,
+        privacy_mode=privacy_mode,
+        language=console.language,
+        crm_record_id=crm_record_id,
+    )
+    request.check(console.max_amount_minor)
+    return request
+
+
+async def request_payment(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    account = caller.account
+    body = await _json_object(request)
+    target = body.get("call", "current")
+    if not isinstance(target, str) or not (target == "current" or _CALL_KEY.match(target)):
+        raise ApiError(422, "invalid_request", "call must be 'current' or a call key")
+    resource = f"call:{target}"
+    try:
+        payment = _payment_request(console, body, account.name)
+    except RequestRefused as refused:
+        await console.audit(
+            account.name, "payment.request", False, request, resource, detail=str(refused)
+        )
+        raise ApiError(422, "invalid_request", str(refused)) from None
+    try:
+        if target == "current":
+            if account.endpoint is None:
+                raise ApiError(409, "no_endpoint", "your account has no softphone endpoint")
+            info = await console.calls.current_call(account.endpoint)
+            if info is None:
+                raise ApiError(409, "no_call", "you are not on a call right now")
+            resource = f"call:{info.call_key}"
+            structlog.contextvars.bind_contextvars(call_id=info.call_key)
+            payment_id = await console.calls.request_for_agent(account.endpoint, payment)
+        else:
+            info = await console.calls.call(target)
+            if info is None or not (
+                account.is_supervisor or info.agent_endpoint == account.endpoint
+            ):
+                raise ApiError(404, "unknown_call", "there is no such call")
+            structlog.contextvars.bind_contextvars(call_id=info.call_key)
+            payment_id = await console.calls.request_on_call(target, payment)
+    except ApiError as error:
+        await console.audit(
+            account.name, "payment.request", False, request, resource, detail=error.message
+        )
+        raise
+    except RequestRefused as refused:
+        await console.audit(
+            account.name, "payment.request", False, request, resource, detail=str(refused)
+        )
+        raise ApiError(422, "invalid_request", str(refused)) from None
+    except PaymentRefused as refused:
+        await console.audit(
+            account.name, "payment.request", False, request, resource, detail=str(refused)
+        )
+        raise ApiError(409, "payment_refused", str(refused)) from None
+    except LookupError:
+        await console.audit(
+            account.name, "payment.request", False, request, resource, detail="unknown call"
+        )
+        raise ApiError(404, "unknown_call", "the call has ended or is not known") from None
+    structlog.contextvars.bind_contextvars(payment_id=payment_id)
+    await console.audit(
+        account.name,
+        "payment.requested",
+        True,
+        request,
+        resource,
+        payment_id=payment_id,
+        detail=f"{format_minor(payment.amount_minor, payment.currency)} via {caller.via}",
+    )
+    log.info("payment_requested_from_console", via=caller.via)
+    return web.json_response(
+        {
+            "payment": payment_id,
+            "call": info.call_key,
+            "status_url": f"/api/v1/payments/{payment_id}",
+        },
+        status=201,
+    )
+
+
+async def _visible_payment(request: web.Request, caller: Caller) -> Payment:
+    console = _console(request)
+    text = request.match_info["payment_id"]
+    try:
+        payment_id = uuid.UUID(text)
+    except ValueError:
+        raise ApiError(404, "unknown_payment", "there is no such payment") from None
+    try:
+        payment = await console.store.get_payment(payment_id)
+    except PaymentNotFound:
+        raise ApiError(404, "unknown_payment", "there is no such payment") from None
+    if not caller.account.is_supervisor and payment.agent != caller.account.name:
+        await console.audit(
+            caller.account.name,
+            "payment.denied",
+            False,
+            request,
+            f"payment:{payment_id}",
+            payment_id=str(payment_id),
+        )
+        raise ApiError(404, "unknown_payment", "there is no such payment")
+    structlog.contextvars.bind_contextvars(payment_id=str(payment.id), call_id=payment.call_id)
+    return payment
+
+
+async def payment_status(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    payment = await _visible_payment(request, caller)
+    return web.json_response(payment_json(payment, console.hub))
+
+
+async def cancel_payment(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    payment = await _visible_payment(request, caller)
+    payment_id = str(payment.id)
+    resource = f"payment:{payment_id}"
+    if payment.outcome is not None and not payment.needs_reconciliation:
+        await console.audit(
+            caller.account.name,
+            "payment.cancel",
+            False,
+            request,
+            resource,
+            payment_id=payment_id,
+            detail="already finished",
+        )
+        raise ApiError(409, "payment_finished", "the payment has already finished")
+    cancelled = await console.calls.cancel_payment(payment_id)
+    await console.audit(
+        caller.account.name,
+        "payment.cancel",
+        cancelled,
+        request,
+        resource,
+        payment_id=payment_id,
+        detail=f"via {caller.via}" if cancelled else "not in progress",
+    )
+    if not cancelled:
+        raise ApiError(409, "payment_not_in_progress", "the payment is not in progress any more")
+    log.info("payment_cancel_requested", via=caller.via)
+    return web.json_response({"payment": payment_id, "cancelling": True}, status=202)
+
+
+async def history(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    account = caller.account
+    limit = _limit(request)
+    agent: str | None = account.name
+    if account.is_supervisor:
+        agent = request.query.get("agent") or None
+    payments = await console.store.list_payments(agent=agent, limit=limit)
+    await console.audit(account.name, "history.viewed", True, request, f"payments:{agent or 'all'}")
+    return web.json_response({"payments": [payment_json(p) for p in payments]})
+
+
+async def audit_trail(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    account = caller.account
+    if not account.is_supervisor:
+        await console.audit(account.name, "audit.viewed", False, request, "audit")
+        raise ApiError(403, "forbidden", "only supervisors can see the audit trail")
+    limit = _limit(request)
+    events = await console.store.list_audit(limit=limit, since=None)
+    await console.audit(account.name, "audit.viewed", True, request, "audit")
+    return web.json_response(
+        {
+            "events": [
+                {
+                    "id": event.id,
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "actor": event.actor,
+                    "action": event.action,
+                    "success": event.success,
+                    "origin": event.origin.value,
+                    "resource": event.resource,
+                    "payment": str(event.payment_id) if event.payment_id else None,
+                    "detail": event.detail,
+                }
+                for event in events
+            ]
+        }
+    )
+
+
+# ------------------------------------------------------------------ events
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """WebSocket: a ``hello`` with the payments in progress, then every event one may see."""
+    console = _console(request)
+    check_same_origin(request)  # a WebSocket is not covered by SameSite on every browser
+    caller = await _caller(request)
+    socket = web.WebSocketResponse(heartbeat=WS_HEARTBEAT)
+    await socket.prepare(request)
+    await console.audit(caller.account.name, "events.subscribed", True, request, "events")
+    async with console.hub.listen(caller.account) as queue:
+        await socket.send_json(
+            {"type": "hello", "live_payments": console.hub.live_payments(caller.account)}
+        )
+        reader = asyncio.create_task(_drain_client(socket))
+        try:
+            while not reader.done():
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                event = getter.result()
+                if event is None:
+                    await socket.close(code=1013, message=b"too slow")
+                    break
+                await socket.send_json(event)
+        except (ConnectionResetError, RuntimeError):
+            pass
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    await socket.close()
+    return socket
+
+
+async def _drain_client(socket: web.WebSocketResponse) -> None:
+    """The client sends nothing we use; read until it closes."""
+    async for message in socket:
+        if message.type == WSMsgType.ERROR:
+            break
+
+
+def route_table() -> list[web.RouteDef]:
+    return [
+        web.post("/api/v1/login", login),
+        web.post("/api/v1/logout", logout),
+        web.get("/api/v1/me", me),
+        web.get("/api/v1/calls", list_calls),
+        web.get("/api/v1/calls/current", current_call),
+        web.post("/api/v1/payments", request_payment),
+        web.get("/api/v1/payments", history),
+        web.get("/api/v1/payments/{payment_id}", payment_status),
+        web.post("/api/v1/payments/{payment_id}/cancel", cancel_payment),
+        web.get("/api/v1/audit", audit_trail),
+        web.get("/api/v1/events", events),
+    ]

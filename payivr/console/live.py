@@ -1,0 +1,126 @@
+"""Live console events: who may see which, and the fan-out to open WebSockets.
+
+Events arrive as :func:`payivr.calls.notifier.event_json` dicts, from the local notifier or
+from the :class:`~payivr.store.ConsoleBus` (every instance's calls). Each event names the
+agent (login name or softphone endpoint) and the call; an agent sees the events of their own
+calls only, a supervisor sees all. The hub also keeps the latest state of each payment in
+progress, so a console that (re)connects mid-payment shows the steps at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from payivr.console.accounts import Account
+
+QUEUE_LIMIT = 256
+
+
+@dataclass
+class LivePayment:
+    """What an agent may see of a payment in progress."""
+
+    payment: str
+    call: str
+    agent: str | None
+    started: dict[str, Any]
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.started, "steps": self.steps}
+
+
+class _Listener:
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_LIMIT)
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self._listeners: set[_Listener] = set()
+        self._call_agents: dict[str, str | None] = {}
+        self._payments: dict[str, LivePayment] = {}
+
+    # -------------------------------------------------------------- visibility
+
+    def may_see(self, account: Account, event: dict[str, Any]) -> bool:
+        if account.is_supervisor:
+            return True
+        labels = account.labels
+        if event.get("agent") in labels:
+            return True
+        return self._call_agents.get(str(event.get("call"))) in labels
+
+    def owns_call(self, account: Account, call_key: str) -> bool:
+        return account.is_supervisor or self._call_agents.get(call_key) in account.labels
+
+    # -------------------------------------------------------------- events in
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        """Take one event: update the live state, then hand it to those who may see it."""
+        self._remember(event)
+        for listener in list(self._listeners):
+            if not self.may_see(listener.account, event):
+                continue
+            try:
+                listener.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # A console that stopped reading is dropped rather than hold memory.
+                self._listeners.discard(listener)
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    listener.queue.get_nowait()
+                listener.queue.put_nowait(None)
+        if event.get("type") == "call_ended":
+            self._call_agents.pop(str(event.get("call")), None)
+
+    def _remember(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        call = str(event.get("call"))
+        if kind == "call_started":
+            self._call_agents[call] = event.get("agent")
+        elif kind == "payment_started":
+            payment = str(event.get("payment"))
+            self._payments[payment] = LivePayment(payment, call, event.get("agent"), dict(event))
+            self._call_agents.setdefault(call, event.get("agent"))
+        elif kind == "step":
+            live = self._payments.get(str(event.get("payment")))
+            if live is not None:
+                live.steps[str(event.get("step"))] = {
+                    "status": event.get("status"),
+                    "digits_entered": event.get("digits_entered"),
+                    "card": event.get("card"),
+                    "detail": event.get("detail"),
+                }
+        elif kind == "payment_finished":
+            self._payments.pop(str(event.get("payment")), None)
+
+    # -------------------------------------------------------------- state out
+
+    def live_payment(self, payment_id: str) -> LivePayment | None:
+        return self._payments.get(payment_id)
+
+    def live_payments(self, account: Account) -> list[dict[str, Any]]:
+        return [
+            live.as_json()
+            for live in self._payments.values()
+            if self.may_see(account, {"agent": live.agent, "call": live.call})
+        ]
+
+    @contextlib.asynccontextmanager
+    async def listen(self, account: Account) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
+        """A queue of the events ``account`` may see; ``None`` means the listener was dropped."""
+        listener = _Listener(account)
+        self._listeners.add(listener)
+        try:
+            yield listener.queue
+        finally:
+            self._listeners.discard(listener)
+
+    @property
+    def listener_count(self) -> int:
+        return len(self._listeners)

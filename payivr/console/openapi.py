@@ -1,0 +1,388 @@
+"""The OpenAPI 3.0 document of ``/api/v1``, written by hand next to the handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payivr.calls.requests import MAX_ITEM_LENGTH
+from payivr.config import PRIVACY_MODES
+from payivr.console.api import MAX_LIST
+from payivr.core.events import Outcome, Step, StepStatus
+from payivr.core.prompts import CURRENCIES
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "The body is not valid JSON.",
+        401: "Not signed in, or the API token is not valid.",
+        403: "Not allowed (CSRF token missing, another site, not a supervisor, locked).",
+        404: "No such call or payment (another agent's counts as none).",
+        409: "The payment cannot start or be cancelled now.",
+        415: "The body is not application/json.",
+        422: "A field is wrong; the message says which and why.",
+        503: "The database is not answering.",
+    }
+    return {str(status): _json(_ref("Error"), texts[status]) for status in statuses}
+
+
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 100},
+}
+_PAYMENT_ID = {
+    "name": "payment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Login": {
+        "type": "object",
+        "required": ["name", "password"],
+        "properties": {"name": {"type": "string"}, "password": {"type": "string"}},
+    },
+    "Me": {
+        "type": "object",
+        "required": ["name", "role", "currency", "privacy_modes", "currencies"],
+        "properties": {
+            "name": {"type": "string"},
+            "role": {"type": "string", "enum": ["agent", "supervisor"]},
+            "endpoint": _NULLABLE_STRING,
+            "csrf_token": {
+                **_NULLABLE_STRING,
+                "description": "Send as X-CSRF-Token on every POST made with the session cookie.",
+            },
+            "currency": {"type": "string"},
+            "currencies": {"type": "array", "items": {"type": "string"}},
+            "privacy_mode": {"type": "string"},
+            "privacy_modes": {"type": "array", "items": {"type": "string"}},
+            "max_amount": {"type": "string"},
+            "max_item_length": {"type": "integer"},
+        },
+    },
+    "Call": {
+        "type": "object",
+        "required": ["call", "started_at"],
+        "properties": {
+            "call": {"type": "string"},
+            "agent_endpoint": _NULLABLE_STRING,
+            "caller_number": _NULLABLE_STRING,
+            "started_at": _DATE_TIME,
+            "payment": _NULLABLE_STRING,
+        },
+    },
+    "PaymentRequest": {
+        "type": "object",
+        "required": ["item", "amount"],
+        "properties": {
+            "call": {
+                "type": "string",
+                "default": "current",
+                "description": "'current' (the agent's call now) or a call key.",
+            },
+            "item": {"type": "string", "minLength": 1, "maxLength": MAX_ITEM_LENGTH},
+            "amount": {
+                "oneOf": [{"type": "string", "example": "12.34"}, {"type": "number"}],
+                "description": "In major units with at most the currency's decimals.",
+            },
+            "currency": {"type": "string", "enum": sorted(CURRENCIES)},
+            "privacy_mode": {"type": "string", "enum": list(PRIVACY_MODES)},
+            "crm_record_id": {"type": "string", "maxLength": 200},
+        },
+    },
+    "PaymentCreated": {
+        "type": "object",
+        "required": ["payment", "call", "status_url"],
+        "properties": {
+            "payment": {"type": "string"},
+            "call": {"type": "string"},
+            "status_url": {"type": "string"},
+        },
+    },
+    "Step": {
+        "type": "object",
+        "required": ["status", "digits_entered"],
+        "properties": {
+            "status": {"type": "string", "enum": [status.value for status in StepStatus]},
+            "digits_entered": {"type": "integer", "nullable": True},
+            "detail": _NULLABLE_STRING,
+        },
+    },
+    "Payment": {
+        "type": "object",
+        "required": ["id", "call", "agent", "item", "amount_minor", "currency", "state", "steps"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "call": {"type": "string"},
+            "agent": {"type": "string"},
+            "item": {"type": "string"},
+            "amount_minor": {"type": "integer"},
+            "amount": {"type": "string"},
+            "currency": {"type": "string"},
+            "privacy_mode": {"type": "string"},
+            "state": {
+                "type": "string",
+                "enum": ["requested", "collecting", "authorizing", "finished"],
+            },
+            "steps": {
+                "type": "object",
+                "properties": {step.value: _ref("Step") for step in Step},
+            },
+            "card": {**_NULLABLE_STRING, "description": "Brand and last four at most."},
+            "outcome": {
+                "type": "string",
+                "nullable": True,
+                "enum": [*(outcome.value for outcome in Outcome), None],
+            },
+            "succeeded": {"type": "boolean", "nullable": True},
+            "reason": _NULLABLE_STRING,
+            "transaction_id": _NULLABLE_STRING,
+            "needs_reconciliation": {"type": "boolean"},
+            "created_at": _DATE_TIME,
+            "finished_at": {**_DATE_TIME, "nullable": True},
+        },
+    },
+    "AuditEvent": {
+        "type": "object",
+        "required": ["id", "occurred_at", "actor", "action", "success"],
+        "properties": {
+            "id": {"type": "integer"},
+            "occurred_at": _DATE_TIME,
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "success": {"type": "boolean"},
+            "origin": {"type": "string"},
+            "resource": {"type": "string"},
+            "payment": _NULLABLE_STRING,
+            "detail": _NULLABLE_STRING,
+        },
+    },
+}
+
+_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/api/v1/login": {
+            "post": {
+                "summary": "Sign in (browsers); sets the session cookie",
+                "operationId": "login",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("Login")}},
+                },
+                "responses": {
+                    "200": _json(_ref("Me"), "Signed in."),
+                    **_errors(400, 401, 403, 415, 422),
+                },
+            }
+        },
+        "/api/v1/logout": {
+            "post": {
+                "summary": "Sign out",
+                "operationId": "logout",
+                "security": _AUTH,
+                "responses": {
+                    "200": _json({"type": "object"}, "Signed out."),
+                    **_errors(401, 403),
+                },
+            }
+        },
+        "/api/v1/me": {
+            "get": {
+                "summary": "Who am I, and the request defaults",
+                "operationId": "me",
+                "security": _AUTH,
+                "responses": {"200": _json(_ref("Me"), "The account."), **_errors(401)},
+            }
+        },
+        "/api/v1/calls": {
+            "get": {
+                "summary": "Calls in progress (an agent's own; all for supervisors)",
+                "operationId": "listCalls",
+                "security": _AUTH,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["calls"],
+                            "properties": {"calls": {"type": "array", "items": _ref("Call")}},
+                        },
+                        "The calls.",
+                    ),
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/v1/calls/current": {
+            "get": {
+                "summary": "The signed-in agent's call now (null when none)",
+                "operationId": "currentCall",
+                "security": _AUTH,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["call"],
+                            "properties": {
+                                "call": {**_ref("Call"), "nullable": True},
+                                "live_payment": {"type": "object", "nullable": True},
+                            },
+                        },
+                        "The call, if any.",
+                    ),
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/v1/payments": {
+            "post": {
+                "summary": "Request a payment on a call (the agent's current call by default)",
+                "operationId": "requestPayment",
+                "security": _AUTH,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("PaymentRequest")}},
+                },
+                "responses": {
+                    "201": _json(_ref("PaymentCreated"), "The caller is being asked to pay."),
+                    **_errors(400, 401, 403, 404, 409, 415, 422),
+                },
+            },
+            "get": {
+                "summary": "Payment history, newest first (own for agents; all for supervisors)",
+                "operationId": "listPayments",
+                "security": _AUTH,
+                "parameters": [
+                    _LIMIT,
+                    {
+                        "name": "agent",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "Supervisors: only this agent's payments.",
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["payments"],
+                            "properties": {"payments": {"type": "array", "items": _ref("Payment")}},
+                        },
+                        "The payments.",
+                    ),
+                    **_errors(401, 422),
+                },
+            },
+        },
+        "/api/v1/payments/{payment_id}": {
+            "get": {
+                "summary": "A payment's status: steps, outcome, transaction id",
+                "operationId": "getPayment",
+                "security": _AUTH,
+                "parameters": [_PAYMENT_ID],
+                "responses": {"200": _json(_ref("Payment"), "The payment."), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/payments/{payment_id}/cancel": {
+            "post": {
+                "summary": "Cancel a payment in progress (the caller returns to the agent)",
+                "operationId": "cancelPayment",
+                "security": _AUTH,
+                "parameters": [_PAYMENT_ID],
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "required": ["payment", "cancelling"],
+                            "properties": {
+                                "payment": {"type": "string"},
+                                "cancelling": {"type": "boolean"},
+                            },
+                        },
+                        "Cancelling; the outcome follows on the event stream.",
+                    ),
+                    **_errors(401, 403, 404, 409),
+                },
+            }
+        },
+        "/api/v1/audit": {
+            "get": {
+                "summary": "The audit trail, oldest first (supervisors)",
+                "operationId": "listAudit",
+                "security": _AUTH,
+                "parameters": [_LIMIT],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["events"],
+                            "properties": {
+                                "events": {"type": "array", "items": _ref("AuditEvent")}
+                            },
+                        },
+                        "The events.",
+                    ),
+                    **_errors(401, 403, 422),
+                },
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "payivr console API",
+            "version": "1",
+            "description": (
+                "Request and follow card payments taken over the phone. Agents act on their own"
+                " calls only; supervisors see every call, the history and the audit trail."
+                " Live events: a WebSocket at /api/v1/events (same authentication) sends a"
+                " 'hello' with the payments in progress, then call_started, call_ended,"
+                " payment_started, step (status and digit count only) and payment_finished."
+                " Card data never appears in any answer."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from 'payivr agent token NAME'.",
+                },
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "payivr_session"},
+            },
+        },
+    }

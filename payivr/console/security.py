@@ -1,0 +1,142 @@
+"""Who is asking, and the browser protections every answer carries.
+
+Two ways in: a session cookie (browsers; HttpOnly, SameSite=Strict, Secure under TLS) or a
+Bearer API token (integrations). With a cookie, every state-changing request must carry the
+session's CSRF token in ``X-CSRF-Token`` (synchronizer token) and, when the browser sends
+one, an ``Origin`` matching the host. Bearer requests carry no ambient credential, so they
+need no CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from payivr.console.accounts import Account, Accounts
+
+SESSION_COOKIE = "payivr_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "media-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+
+class ApiError(Exception):
+    """An answer for the client: HTTP status, a stable code and a message for a person."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated account behind a request and how it proved itself."""
+
+    account: Account
+    via: str  # "session" or "token"
+    csrf_token: str | None = None
+    session_token: str | None = None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def origin_of(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        _protect(request, error)
+        raise
+    _protect(request, response)
+    return response
+
+
+def _protect(request: web.Request, response: web.StreamResponse) -> None:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if not request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+    if request.secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+async def authenticate(request: web.Request, accounts: Accounts) -> Caller:
+    """The caller of ``request``, or :class:`ApiError` 401; enforces CSRF for cookies."""
+    authorization = request.headers.get("Authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "use 'Authorization: Bearer <token>'")
+        account = await accounts.account_for_token(token.strip())
+        if account is None:
+            raise ApiError(401, "unauthorized", "the API token is not valid")
+        return Caller(account, "token")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = await accounts.session(cookie) if cookie else None
+    if session is None:
+        raise ApiError(401, "unauthorized", "please sign in")
+    caller = Caller(session.account, "session", session.csrf_token, cookie)
+    if request.method not in SAFE_METHODS:
+        check_csrf(request, session.csrf_token)
+    return caller
+
+
+def check_same_origin(request: web.Request) -> None:
+    """Refuse a browser request sent from another site's page."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    expected = f"{request.scheme}://{request.host}"
+    if origin != expected:
+        raise ApiError(403, "cross_origin", "requests from other sites are refused")
+
+
+def check_csrf(request: web.Request, expected: str) -> None:
+    check_same_origin(request)
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise ApiError(403, "csrf", f"missing or wrong {CSRF_HEADER} header; reload the page")
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+    )
+
+
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/", samesite="Strict", secure=request.secure)

@@ -1,0 +1,91 @@
+"""Accounts, signed-in clients and waiting helpers shared by the console tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from _console_calls import RehearsalCalls
+from aiohttp.test_utils import TestServer
+
+from payivr.calls.notifier import Notifier
+from payivr.console import Metrics
+from payivr.console.accounts import Accounts
+from payivr.store.database import Database
+
+ALICE = "Alice Agent"
+BOB = "Bob Agent"
+SAM = "Sam Supervisor"
+PASSWORD = "correct horse battery"
+
+# The caller's keys for a successful payment: accept the amount, Visa test card, expiry
+# 12/30, security code, postal code, each confirmed with 1.
+GOOD_KEYS = "1" + "4242424242424242#" + "1" + "1230" + "1" + "737" + "1" + "94105#" + "1"
+
+
+@dataclass
+class Console:
+    db: Database
+    accounts: Accounts
+    calls: RehearsalCalls
+    notifier: Notifier
+    metrics: Metrics
+    server: TestServer
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/"))
+
+    def client(self, **headers: str) -> Client:
+        """A browser-like client: its own cookie jar, not signed in."""
+        return Client(
+            aiohttp.ClientSession(
+                base_url=self.url, cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers
+            )
+        )
+
+    async def signed_in(self, name: str, password: str = PASSWORD) -> Client:
+        client = self.client()
+        response = await client.post("/api/v1/login", json={"name": name, "password": password})
+        assert response.status == 200, await response.text()
+        client.csrf = (await response.json())["csrf_token"]
+        return client
+
+
+class Client:
+    """An HTTP session that, once signed in, sends its CSRF token with :meth:`send`."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.csrf = ""
+
+    async def get(self, path: str, **options: Any) -> aiohttp.ClientResponse:
+        return await self.session.get(path, **options)
+
+    async def post(self, path: str, **options: Any) -> aiohttp.ClientResponse:
+        return await self.session.post(path, **options)
+
+    async def send(self, path: str, body: Any = None) -> aiohttp.ClientResponse:
+        """POST with the CSRF token, as the console page does."""
+        headers = {"X-CSRF-Token": self.csrf}
+        if body is None:
+            return await self.post(path, headers=headers)
+        return await self.post(path, json=body, headers=headers)
+
+    async def json(self, path: str, status: int = 200) -> Any:
+        response = await self.get(path)
+        assert response.status == status, await response.text()
+        return await response.json()
+
+    def ws(self, path: str = "/api/v1/events", **options: Any) -> Any:
+        return self.session.ws_connect(path, **options)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
