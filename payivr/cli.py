@@ -261,6 +261,7 @@ class Running:
     notifier: Notifier
     takeovers: Takeovers
     ami: AmiClient | None
+    console_url: str
 
 
 @contextlib.asynccontextmanager
@@ -269,16 +270,21 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.ami.client import AmiClient
     from payivr.ami.fastagi import FastAgiServer, takeover_route
     from payivr.ari.client import AriClient
+    from payivr.ari.models import Snapshot
     from payivr.ari.stream import EventStream
     from payivr.calls.charging import gateway_authorizer
+    from payivr.calls.control import CallDesk
     from payivr.calls.notifier import Notifier
     from payivr.calls.records import StoreRecords
     from payivr.calls.service import CallServices
     from payivr.calls.stasis import StasisApplication
     from payivr.calls.takeover import Takeovers
     from payivr.config import split_listen
+    from payivr.console.app import create_console_app, start_console
+    from payivr.console.metrics import Metrics
+    from payivr.console.ports import HealthCheck
     from payivr.gateway.client import HttpGateway, HttpGatewayConfig
-    from payivr.store import OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
+    from payivr.store import ConsoleBus, OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
 
     async with contextlib.AsyncExitStack() as stack:
         database = await _open_database(config)
@@ -319,12 +325,13 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         stack.push_async_callback(ari.close)
         await ari.check_api()
         notifier = Notifier()
+        metrics = Metrics()
         services = CallServices(
             ari=ari,
             app=config.ari.app,
             calls=config.calls,
             flow=config.flow.flow_config(),
-            authorize=gateway_authorizer(gateway),
+            authorize=gateway_authorizer(gateway, metrics.gateway_latency.observe),
             records=StoreRecords(store),
             notifier=notifier,
             today=lambda: datetime.now(UTC).date(),
@@ -333,8 +340,14 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         )
         stasis = StasisApplication(services)
         stack.push_async_callback(stasis.router.aclose)
+
+        async def reconcile(snapshot: Snapshot) -> None:
+            if snapshot.connection > 1:
+                metrics.reconnected("ari")
+            await stasis.reconcile(snapshot)
+
         events = EventStream(
-            ari, config.ari.app, on_event=stasis.router.dispatch, reconcile=stasis.reconcile
+            ari, config.ari.app, on_event=stasis.router.dispatch, reconcile=reconcile
         )
         tasks.append(asyncio.create_task(events.run(), name="ari-events"))
 
@@ -358,8 +371,32 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             host, port = split_listen(config.fastagi.listen)
             await agi.start(host, port)
             stack.push_async_callback(agi.close)
+        checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping}
+        if ami is not None:
+            checks["ami"] = ami.ping
+        console_app = create_console_app(
+            db=database,
+            calls=CallDesk(stasis, takeovers, ami),
+            notifier=notifier,
+            bus=ConsoleBus(database),
+            metrics=metrics,
+            checks=checks,
+            currency=config.flow.currency,
+            max_amount_minor=config.flow.max_amount_minor,
+            privacy_mode=config.calls.privacy_mode,
+            language=config.calls.language,
+        )
+        console = await start_console(
+            console_app,
+            config.console.listen,
+            tls_cert=config.console.tls_cert,
+            tls_key=config.console.tls_key,
+        )
+        stack.push_async_callback(console.stop)
         try:
-            yield Running(stasis, ari, events, store, database, notifier, takeovers, ami)
+            yield Running(
+                stasis, ari, events, store, database, notifier, takeovers, ami, console.url
+            )
         finally:
             for task in tasks:
                 task.cancel()

@@ -110,6 +110,7 @@ def system_config(
             "PAYIVR_GATEWAY_CA_BUNDLE": str(sandbox.ca_file),
             "PAYIVR_CRM_WEBHOOK_URL": crm.url,
             "PAYIVR_CRM_WEBHOOK_SECRET": generate_secret(),
+            "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
             "PAYIVR_LOG_LEVEL": "DEBUG",
         },
     )
