@@ -217,7 +217,9 @@ class Accounts:
     async def login(self, name: str, password: str, origin: str) -> Session:
         """Check the password and open a session; raises :class:`LoginRefused`."""
         now = self._clock()
+        refused: LoginRefused | None = None
         async with self._db.pool.connection() as conn, conn.transaction():
+            # The refusal is raised after the transaction commits, so the count is kept.
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
                 "SELECT * FROM console_accounts WHERE name = %s AND NOT disabled FOR UPDATE",
@@ -226,10 +228,10 @@ class Accounts:
             row = await cursor.fetchone()
             if row is None:
                 await asyncio.to_thread(verify_password, password, _UNKNOWN_ACCOUNT_HASH)
-                raise LoginRefused(locked=False)
-            if row["locked_until"] is not None and row["locked_until"] > now:
-                raise LoginRefused(locked=True)
-            if not await asyncio.to_thread(verify_password, password, row["password_hash"]):
+                refused = LoginRefused(locked=False)
+            elif row["locked_until"] is not None and row["locked_until"] > now:
+                refused = LoginRefused(locked=True)
+            elif not await asyncio.to_thread(verify_password, password, row["password_hash"]):
                 failures = row["failed_logins"] + 1
                 locked_until = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
                 await conn.execute(
@@ -237,26 +239,32 @@ class Accounts:
                     " WHERE id = %s",
                     (0 if locked_until else failures, locked_until, row["id"]),
                 )
-                raise LoginRefused(locked=locked_until is not None)
-            await conn.execute(
-                "UPDATE console_accounts SET failed_logins = 0, locked_until = NULL WHERE id = %s",
-                (row["id"],),
-            )
-            token = secrets.token_urlsafe(32)
-            csrf = secrets.token_urlsafe(32)
-            await conn.execute(
-                "INSERT INTO console_sessions (token_hash, account_id, csrf_token, origin,"
-                " created_at, last_seen_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    token_digest(token),
-                    row["id"],
-                    csrf,
-                    origin,
-                    now,
-                    now,
-                    now + self._session_lifetime,
-                ),
-            )
+                refused = LoginRefused(locked=locked_until is not None)
+            else:
+                token = secrets.token_urlsafe(32)
+                csrf = secrets.token_urlsafe(32)
+                await conn.execute(
+                    "UPDATE console_accounts SET failed_logins = 0, locked_until = NULL"
+                    " WHERE id = %s",
+                    (row["id"],),
+                )
+                await conn.execute(
+                    "INSERT INTO console_sessions (token_hash, account_id, csrf_token, origin,"
+                    " created_at, last_seen_at, expires_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        token_digest(token),
+                        row["id"],
+                        csrf,
+                        origin,
+                        now,
+                        now,
+                        now + self._session_lifetime,
+                    ),
+                )
+        if refused is not None:
+            raise refused
+        assert row is not None
         return Session(_account(row), csrf, token)
 
     async def session(self, token: str) -> Session | None:

@@ -1,5 +1,5 @@
 // payivr agent console. Plain JavaScript, no build step. Every piece of data reaches the page
-// through textContent (never innerHTML), so item names and reasons are shown, not run.
+// through textContent (never as HTML), so item names and reasons are shown, not run.
 "use strict";
 
 const STEPS = [
