@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 BUS_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+BUS_START_SECONDS = 5.0
 STATIC = resources.files("payivr.console").joinpath("static")
 
 _STATUS_CODES = {
@@ -128,7 +129,14 @@ def _event_feed(notifier: Notifier, bus: ConsoleBus | None) -> Any:
                 await bus.publish(shown)
 
         unsubscribe = notifier.subscribe(local)
-        relay = asyncio.create_task(_relay(bus, console.hub)) if bus is not None else None
+        relay = None
+        if bus is not None:
+            listening = asyncio.Event()
+            relay = asyncio.create_task(_relay(bus, console.hub, listening))
+            # Serve once the bus is heard, so no event published after start is missed.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BUS_START_SECONDS):
+                    await listening.wait()
         try:
             yield
         finally:
@@ -141,13 +149,14 @@ def _event_feed(notifier: Notifier, bus: ConsoleBus | None) -> Any:
     return feed
 
 
-async def _relay(bus: ConsoleBus, hub: EventHub) -> None:
+async def _relay(bus: ConsoleBus, hub: EventHub, listening: asyncio.Event) -> None:
     """Every instance's events from the bus into this console's hub; reconnects forever."""
     failures = 0
     while True:
         try:
             async with bus.subscribe() as events:
                 failures = 0
+                listening.set()
                 async for event in events:
                     await hub.publish(event)
         except (psycopg.Error, OSError) as error:

@@ -39,11 +39,7 @@ class Console:
 
     def client(self, **headers: str) -> Client:
         """A browser-like client: its own cookie jar, not signed in."""
-        return Client(
-            aiohttp.ClientSession(
-                base_url=self.url, cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers
-            )
-        )
+        return Client.plain(self.url, **headers)
 
     async def signed_in(self, name: str, password: str = PASSWORD) -> Client:
         client = self.client()
@@ -59,6 +55,11 @@ class Client:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
         self.csrf = ""
+
+    @classmethod
+    def plain(cls, url: str, **headers: str) -> Client:
+        jar = aiohttp.CookieJar(unsafe=True)
+        return cls(aiohttp.ClientSession(base_url=url, cookie_jar=jar, headers=headers))
 
     async def get(self, path: str, **options: Any) -> aiohttp.ClientResponse:
         return await self.session.get(path, **options)

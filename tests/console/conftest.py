@@ -41,7 +41,7 @@ async def console(database: Database, password_hash: str) -> AsyncIterator[Conso
     accounts = Accounts(database)
     await _add_accounts(database, password_hash)
     notifier = Notifier()
-    calls = RehearsalCalls(PaymentStore(database), notifier)
+    calls = RehearsalCalls(PaymentStore(database, crm_endpoints=["crm"]), notifier)
     metrics = Metrics()
     app = create_console_app(
         db=database, calls=calls, notifier=notifier, metrics=metrics, max_amount_minor=1_000_000
