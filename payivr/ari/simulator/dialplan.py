@@ -116,6 +116,9 @@ class Dialplan:
             if key == "exten":
                 pattern, _, rest = value.partition(",")
                 current = context.extension(pattern.strip())
+                if rest.strip().startswith("1,"):  # a new definition replaces an older one
+                    current.steps.clear()
+                    current.labels.clear()
             elif current is None:
                 raise DialplanError(f"line {number}: 'same' without an 'exten'")
             else:
@@ -137,6 +140,26 @@ class Dialplan:
             if label:
                 current.labels[label] = priority
             last_priority = priority
+
+    def load_features(self, text: str) -> None:
+        """The ``[applicationmap]`` of a ``features.conf``: ``name => digits,self,Gosub(c,e,p)``."""
+        in_map = False
+        for raw_line in text.splitlines():
+            line = _strip_comment(raw_line).strip()
+            if line.startswith("["):
+                in_map = line.lower().startswith("[applicationmap]")
+                continue
+            if not in_map or "=>" not in line:
+                continue
+            name, _, value = line.partition("=>")
+            parts = split_arguments(value.strip())
+            if len(parts) < 3:
+                raise DialplanError(f"bad applicationmap entry: {line}")
+            app, data = split_application(parts[2].strip())
+            if app.lower() != "gosub":
+                raise DialplanError(f"only Gosub features are simulated: {line}")
+            context, exten, priority = split_arguments(data)
+            self.features[name.strip()] = (parts[0].strip(), context, exten, int(priority))
 
     def add(self, context: str, exten: str, *applications: str) -> None:
         """Add priorities 1..n of ``exten`` in ``context``, e.g. ``add("c", "s", "Answer()")``."""

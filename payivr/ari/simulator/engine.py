@@ -1151,9 +1151,12 @@ class Engine:
         while not channel.destroyed:
             extension = self.dialplan.find_extension(context, exten)
             step = extension.steps.get(priority) if extension is not None else None
-            if step is None or step.app.lower() == "return":
+            if step is None:
                 break
             channel.context, channel.exten, channel.priority = context, exten, priority
+            if step.app.lower() == "return":
+                self._set_var(channel, "GOSUB_RETVAL", self.expand(channel, step.data))
+                break
             outcome = await self._execute(channel, step.app, self.expand(channel, step.data))
             if outcome is None:
                 priority += 1
@@ -1261,6 +1264,9 @@ class Engine:
             return exit_to
         if name == "dial":
             await self._dial_app(channel, args)
+            return None
+        if name == "bridge":
+            await self._bridge_app(channel, args[0])
             return None
         if name == "playback":
             await self._answer(channel)
@@ -1390,6 +1396,32 @@ class Engine:
         self._set_var(channel, "DIALEDPEERNAME", peer.name)
         self._set_var(channel, "DIALEDPEERNUMBER", resource)
         self._emit_dial(channel, peer, "ANSWER", "")
+        bridge = Bridge(id=str(uuid.uuid4()), name="", types=frozenset({"mixing"}),
+                        created=self.clock.now(), stasis=False)
+        self.bridges[bridge.id] = bridge
+        ended: asyncio.Future[None] = self.clock.loop.create_future()
+        self._dial_bridge_ends[bridge.id] = ended
+        self._join_bridge(bridge, channel)
+        self._join_bridge(bridge, peer)
+        await ended
+
+    async def _bridge_app(self, channel: Channel, target_name: str) -> None:
+        """``Bridge(channel)``: pull the named channel out of its dialplan into a basic bridge
+        with this one; ``BRIDGERESULT`` says how it went."""
+        try:
+            peer = self.find_channel(target_name)
+        except ChannelNotFound:
+            self._set_var(channel, "BRIDGERESULT", "NONEXISTENT")
+            return
+        if peer is channel or peer.stasis_app is not None or peer.hanging_up:
+            self._set_var(channel, "BRIDGERESULT", "FAILURE")
+            return
+        if peer.pbx_task is not None and not peer.pbx_task.done():
+            peer.pbx_task.cancel()
+        peer.moh_class = None
+        if peer.bridge is not None:
+            self._leave_bridge(peer)
+        self._set_var(channel, "BRIDGERESULT", "SUCCESS")
         bridge = Bridge(id=str(uuid.uuid4()), name="", types=frozenset({"mixing"}),
                         created=self.clock.now(), stasis=False)
         self.bridges[bridge.id] = bridge

@@ -128,7 +128,8 @@ class AriFront:
         self.session_limit = session_limit
         self.sockets: list[EventSocket] = []
         self.faults: list[Fault] = []
-        self.requests: list[tuple[str, str, int]] = []  # method, operation path, status
+        # method, operation path, status of the latest requests (bounded for long demos)
+        self.requests: deque[tuple[str, str, int]] = deque(maxlen=100_000)
         self._handlers: dict[str, Handler] = self._build_handlers()
 
     def make_server(self) -> _LimitedServer:

@@ -183,8 +183,8 @@ class AriSimulator:
 
     @property
     def requests(self) -> list[tuple[str, str, int]]:
-        """Every REST request answered: ``(method, operation path, status)``."""
-        return self._front.requests
+        """REST requests answered (the latest 100,000): ``(method, operation path, status)``."""
+        return list(self._front.requests)
 
     # -- faults ---------------------------------------------------------------------------------
 
