@@ -78,6 +78,32 @@ Behaviour taken from the recordings:
 
 Stricter than Asterisk on purpose: unknown parameters, malformed integers and booleans, and
 values outside ``allowableValues`` get 400 (Asterisk ignores or zeroes them).
+
+Not modelled (or simplified):
+
+- audio itself: media is symbolic (URIs, ``moh:<class>``, ``say()`` voices); ``number:`` and
+  ``digits:`` last 0.6 s per digit; ``tone:`` plays until stopped; pause/forward/reverse of a
+  playback only move its timer; inband DTMF, codecs, jitter, direct media;
+- recordings (channel/bridge ``record``, stored/live recordings: empty or 404),
+  ``externalMedia``, channel ``redirect`` (SIP REFER), ``transfer_progress``, video source,
+  mailboxes, device-state updates, ``asterisk/config|modules|logging``, ``events/user``,
+  ``events/claim``, ``eventFilter``, ``rtp_statistics``: they answer 501 "Not implemented by the
+  payivr ARI simulator"; REST over the events WebSocket; event filters;
+- events payivr never sees: ``ChannelCreated``, ``BridgeCreated``, ``ChannelCallerId``,
+  ``ChannelConnectedLine``, ``ChannelTalking*``, ``Dial`` with ``RINGING``/``PROGRESS``,
+  endpoint/contact/peer status, text messages, transfers;
+- the dialplan is a subset: Answer, Wait, Set, NoOp, Goto, GotoIf, Gosub/Return, ExecIf,
+  Hangup, UserEvent, Stasis, Dial (first target, timeout, ``b()`` pre-dial handler only; no
+  ``g``: when the callee hangs up the caller is hung up), Bridge, Playback, MusicOnHold, Read,
+  Progress/Ringing; functions IF, CUT, LEN, CHANNEL, CALLERID, CONNECTEDLINE, LOCAL (not
+  scoped); no ``h``/``i`` extensions, no ``/n``-less Local optimisation; an unknown application
+  hangs the channel up; ``enter_stasis`` that fails leaves the channel where it was;
+- hangup event sequences follow the recordings for SIP and Local channels; other cases
+  (ringing channels rejected, Snoop) are plausible, not recorded; multi-party ``BRIDGEPEER``
+  lists follow Asterisk's rule but were not recorded;
+- native bridging is decided by: two SIP channels, no ``dtmf_events``/``proxy_media``, no
+  mute, no DTMF feature hooks (Dial bridges with ``DYNAMIC_FEATURES``); nothing else (codecs,
+  ``direct_media``, NAT) is considered.
 """
 
 from .dialplan import Dialplan

@@ -229,7 +229,9 @@ class Engine:
         apps = set(channel.subscribers)
         if channel.stasis_app is not None:
             apps.add(channel.stasis_app)
-        apps.update(a.name for a in self.apps.values() if a.subscribe_all)
+        endpoint = channel.phone.endpoint if channel.phone is not None else None
+        apps.update(a.name for a in self.apps.values()
+                    if a.subscribe_all or (endpoint and endpoint in a.endpoint_ids))
         return apps
 
     def _bridge_apps(self, bridge: Bridge) -> set[str]:
@@ -389,6 +391,7 @@ class Engine:
         )
         if technology is Technology.SIP:
             channel.protocol_id = str(uuid.uuid4())
+        channel.linkedid = channel.id
         self.channels[channel.id] = channel
         if phone is not None:
             phone.channel = channel
@@ -916,6 +919,7 @@ class Engine:
                                        f"Local/{exten}@{context}-{number:08x};2",
                                        second_id, "Ring")
             first.local_peer, second.local_peer = second, first
+            second.linkedid = first.linkedid
             first.context = second.context = context
             first.exten = second.exten = exten
             second.caller_number = first.caller_number
@@ -1368,6 +1372,9 @@ class Engine:
                 peer.variables[key[2:]] = value
             elif key.startswith("_"):
                 peer.variables[key[1:]] = value
+        peer.linkedid = channel.linkedid
+        if peer.local_peer is not None:
+            peer.local_peer.linkedid = channel.linkedid
         peer.caller_number = peer.caller_number or channel.caller_number
         peer.connected_number = channel.caller_number
         channel.connected_number = peer.caller_number

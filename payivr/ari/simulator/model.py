@@ -157,6 +157,7 @@ class Channel:
     destroyed: bool = False
     hangup_cause: int = 16
     continued_to: tuple[str, str, int] | None = None
+    linkedid: str = ""  # AMI's Linkedid: the first channel of the call
     # Read(): (variable, max digits, done) while the dialplan collects digits
     reading: tuple[str, int, asyncio.Future[None]] | None = None
 
