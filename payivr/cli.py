@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-input-timeout", type=float, default=60.0, help="seconds of silence that fail"
     )
+    demo.add_argument("--console-listen", default="127.0.0.1:8080", help="HOST:PORT")
+    demo.add_argument("--phones-listen", default="127.0.0.1:8081", help="HOST:PORT")
+    demo.add_argument(
+        "--ready-file", type=Path, help="write the URLs and logins here (JSON) once started"
+    )
 
     commands.add_parser("flow-diagram", help="print the payment flow's state diagram (Mermaid)")
     commands.add_parser("serve", help="run payivr against a real Asterisk (ARI + AMI)")
@@ -103,8 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         if args.terminal:
             return asyncio.run(_terminal_demo(args, config))
-        print("payivr: the full simulated demo is not built yet: use --terminal", file=sys.stderr)
-        return 2
+        return asyncio.run(_demo(args, config, _prepare_demo_files()))
     raise AssertionError(args.command)
 
 
@@ -402,6 +406,147 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await services.records.drain()
+
+
+DEMO_AGENTS = (("alice", "PJSIP/1001", "agent"), ("sam", None, "supervisor"))
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    sounds: Path
+    dialplan: str
+    gateway_keys: Path
+
+
+def _prepare_demo_files() -> DemoFiles:
+    """The checkout's sounds and dialplan, and the demo gateway's keys (made once)."""
+    from payivr.gateway.pki import write_test_tls
+    from payivr.gateway.sandbox import keygen
+    from payivr.store.embedded import default_data_dir
+
+    root = Path(__file__).resolve().parents[1]
+    keys_dir = default_data_dir().parent / "demo" / "gateway"
+    if not (keys_dir / "gateway-private.pem").is_file():
+        keygen(keys_dir, overwrite=True)
+    write_test_tls(keys_dir)
+    dialplan = (root / "dialplan" / "payivr.conf").read_text("utf-8")
+    return DemoFiles(root / "sounds", dialplan, keys_dir)
+
+
+async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> int:
+    """The whole product on one machine: simulated Asterisk (ARI + AMI), the TLS sandbox
+    gateway, embedded PostgreSQL, payivr with its console, demo phones and a CRM inbox."""
+    import json
+    import secrets
+
+    from aiohttp import web
+
+    from payivr.ami import AmiSimulator
+    from payivr.ami.pbx_adapter import AriSimulatorPbx
+    from payivr.ari.simulator import AriSimulator
+    from payivr.console.accounts import AccountError, add_agent, set_agent_password
+    from payivr.demo.phones import CrmInbox, DemoPhones
+    from payivr.gateway.sandbox import read_secret, start_sandbox
+    from payivr.log import configure_logging
+    from payivr.store import generate_secret
+
+    configure_logging("WARNING", json=False)
+    for name, listen in (
+        ("--console-listen", args.console_listen),
+        ("--phones-listen", args.phones_listen),
+    ):
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit():
+            return _fail(f"{name} {listen!r} is not HOST:PORT")
+    keys_dir = files.gateway_keys
+    signing_secret = read_secret(keys_dir / "signing-secret")
+    async with contextlib.AsyncExitStack() as stack:
+        ari_password = secrets.token_urlsafe(16)
+        sim = AriSimulator("payivr", ari_password)
+        sim.mount_sounds("payivr", files.sounds)
+        sim.dialplan.load(files.dialplan)
+        sim_url = await sim.start()
+        stack.push_async_callback(sim.stop)
+        pbx = AriSimulatorPbx(sim)
+        pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "0")  # *7 alone: the console asks
+        ami_secret = secrets.token_urlsafe(16)
+        ami = AmiSimulator(pbx, users={"payivr": ami_secret})
+        await ami.start()
+        stack.push_async_callback(ami.close)
+        sandbox = await start_sandbox(
+            "127.0.0.1",
+            0,
+            keys_dir / "gateway-private.pem",
+            signing_secret=read_secret(keys_dir / "signing-secret"),
+            tls=keys_dir,
+        )
+        stack.push_async_callback(sandbox.close)
+
+        crm = CrmInbox(generate_secret())
+        phones = DemoPhones(sim, files.sounds, crm)
+        phones_runner = web.AppRunner(phones.app(), access_log=None)
+        await phones_runner.setup()
+        phones_host, _, phones_port = args.phones_listen.rpartition(":")
+        await web.TCPSite(phones_runner, phones_host, int(phones_port)).start()
+        stack.push_async_callback(phones_runner.cleanup)
+        bound = phones_runner.addresses[0]
+        phones_url = f"http://{bound[0]}:{bound[1]}"
+
+        config.ari.url, config.ari.password = sim_url, ari_password
+        config.ami.enabled, config.ami.host, config.ami.port = True, "127.0.0.1", ami.port
+        config.ami.secret = ami_secret
+        config.gateway.url = sandbox.url
+        config.gateway.public_key = str(keys_dir / "gateway-public.pem")
+        config.gateway.signing_secret = signing_secret
+        config.gateway.ca_bundle = str(sandbox.ca_file)
+        config.crm.webhook_url = f"{phones_url}/crm/activities"
+        config.crm.webhook_secret = crm.secret
+        config.console.listen = args.console_listen
+        try:
+            config.validate()
+        except ConfigError as error:
+            return _fail(error)
+        running = await stack.enter_async_context(running_payivr(config))
+        logins = {}
+        for name, endpoint, role in DEMO_AGENTS:
+            password = secrets.token_urlsafe(12)
+            try:
+                await add_agent(running.database, name, endpoint, role, password)
+            except AccountError:
+                await set_agent_password(running.database, name, password)
+            logins[name] = password
+            if endpoint:
+                running.stasis.name_agent(endpoint, name)
+        ready = {
+            "console": running.console_url,
+            "phones": phones_url,
+            "crm": f"{phones_url}/crm",
+            "logins": logins,
+        }
+        print(
+            f"""
+payivr demo is running (Ctrl-C stops everything).
+
+  Agent console   {running.console_url}
+                  agent:      alice / {logins["alice"]}   (softphone PJSIP/1001)
+                  supervisor: sam / {logins["sam"]}
+  Demo phones     {phones_url}
+  CRM inbox       {phones_url}/crm
+
+1. Open the phones page and click "Customer calls the agent".
+2. Sign in to the console as alice: the call shows up. Fill in Request payment and send it
+   (or press *7 on the agent's phone first).
+3. Key the card on the customer's keypad: 1 to accept the amount, 4242424242424242 #, 1,
+   an expiry such as 1230, 1, a security code such as 123, 1, a zip such as 90210 #, 1.
+4. Watch the console fill in, hear the outcome, and see the activity in the CRM inbox.
+""",
+            flush=True,
+        )
+        if args.ready_file:
+            await asyncio.to_thread(args.ready_file.write_text, json.dumps(ready), "utf-8")
+        await _until_stopped()
+    print("payivr demo stopped.")
+    return 0
 
 
 async def _terminal_demo(args: argparse.Namespace, config: Config) -> int:
