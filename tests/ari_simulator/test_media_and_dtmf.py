@@ -233,3 +233,16 @@ async def test_music_on_hold_is_heard_when_only_the_microphone_is_muted(
     await client.request("POST", f"/channels/{agent_id}/mute", {"direction": "in"})
     await client.request("POST", f"/channels/{agent_id}/moh", {"mohClass": "jazz"})
     assert agent.heard == ["moh:jazz"]
+
+
+async def test_a_holding_bridge_keeps_its_participants_apart(sim: AriSimulator,
+                                                             client: AriTestClient) -> None:
+    caller, agent, caller_id, agent_id, events = await _takeover(sim, client)
+    await client.request("POST", "/bridges", {"type": "holding", "bridgeId": "wait"})
+    await client.request("POST", "/bridges/wait/addChannel",
+                         {"channel": f"{caller_id},{agent_id}"})
+    await client.request("POST", "/bridges/wait/moh", {"mohClass": "default"})
+    assert not caller.can_hear(agent) and caller.heard == agent.heard == ["moh:default"]
+    await caller.press("7")
+    await events.wait_for(lambda e: e["type"] == "ChannelDtmfReceived")
+    assert agent.received_dtmf == ""

@@ -508,7 +508,7 @@ class Engine:
 
     def _dtmf_into_bridge(self, channel: Channel, digit: str, duration_ms: int) -> None:
         bridge = channel.bridge
-        if bridge is None or channel.absorb_dtmf:
+        if bridge is None or channel.absorb_dtmf or bridge.holding:
             return
         for other in list(bridge.channels):
             if other is not channel:
@@ -589,8 +589,8 @@ class Engine:
             return
         seen.add(channel.id)
         bridge = channel.bridge
-        if bridge is None or channel.bridge_muted or bridge.moh_class:
-            return
+        if bridge is None or channel.bridge_muted or bridge.moh_class or bridge.holding:
+            return  # a holding bridge's participants do not hear each other
         for other in bridge.channels:
             if other is not channel and self._listens_to_bridge(other):
                 self._audio_to(other, found, seen)
