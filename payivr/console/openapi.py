@@ -106,7 +106,14 @@ SCHEMAS: dict[str, Any] = {
             },
             "item": {"type": "string", "minLength": 1, "maxLength": MAX_ITEM_LENGTH},
             "amount": {
-                "oneOf": [{"type": "string", "example": "12.34"}, {"type": "number"}],
+                "oneOf": [
+                    {
+                        "type": "string",
+                        "pattern": "^[0-9]{1,12}([.][0-9]{1,2})?$",
+                        "example": "12.34",
+                    },
+                    {"type": "number", "minimum": 0},
+                ],
                 "description": "In major units with at most the currency's decimals.",
             },
             "currency": {"type": "string", "enum": sorted(CURRENCIES)},
