@@ -43,7 +43,7 @@ test: install lint
 	$(BIN)/pytest -q
 
 demo: install
-	$(BIN)/payivr demo --terminal
+	$(BIN)/payivr demo
 
 demo-terminal: $(INSTALLED)
 	$(BIN)/payivr demo --terminal

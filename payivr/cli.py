@@ -468,7 +468,6 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
         sim_url = await sim.start()
         stack.push_async_callback(sim.stop)
         pbx = AriSimulatorPbx(sim)
-        pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "0")  # *7 alone: the console asks
         ami_secret = secrets.token_urlsafe(16)
         ami = AmiSimulator(pbx, users={"payivr": ami_secret})
         await ami.start()
