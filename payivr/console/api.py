@@ -38,7 +38,7 @@ from payivr.console.security import (
 from payivr.core.prompts import CURRENCIES
 from payivr.store.database import Database
 from payivr.store.errors import PaymentNotFound
-from payivr.store.models import Origin, Payment
+from payivr.store.models import Origin, Payment, has_digit_run, has_pan
 from payivr.store.payments import PaymentStore
 
 log = structlog.get_logger(__name__)
@@ -301,6 +301,11 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     if not isinstance(privacy_mode, str):
         raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
     crm_record_id = _optional_string(body, "crm_record_id", 200)
+    # What could be a card number is never stored, so it is refused here with a reason.
+    if has_digit_run(item):
+        raise RequestRefused("the item name cannot contain 7 or more digits in a row")
+    if has_pan(crm_record_id):
+        raise RequestRefused("the CRM record id looks like a card number")
     request = PaymentRequest(
         item.strip() if item.strip() else item,
         amount_minor,

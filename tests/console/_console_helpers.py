@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +12,10 @@ from _console_calls import RehearsalCalls
 from aiohttp.test_utils import TestServer
 
 from payivr.calls.notifier import Notifier
-from payivr.console import Metrics
-from payivr.console.accounts import Accounts
+from payivr.console import Metrics, create_console_app
+from payivr.console.accounts import Accounts, Role
 from payivr.store.database import Database
+from payivr.store.payments import PaymentStore
 
 ALICE = "Alice Agent"
 BOB = "Bob Agent"
@@ -90,3 +93,41 @@ class Client:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _add_accounts(db: Database, password_hash: str) -> None:
+    async with db.pool.connection() as conn:
+        for name, endpoint, role in (
+            (ALICE, "PJSIP/1001", Role.AGENT),
+            (BOB, "PJSIP/1002", Role.AGENT),
+            (SAM, None, Role.SUPERVISOR),
+        ):
+            await conn.execute(
+                "INSERT INTO console_accounts (name, endpoint, role, password_hash, created_at,"
+                " password_set_at) VALUES (%s, %s, %s, %s, now(), now())",
+                (name, endpoint, role.value, password_hash),
+            )
+
+
+@contextlib.asynccontextmanager
+async def running_console(db: Database, password_hash: str) -> AsyncIterator[Console]:
+    """A console with Alice and Bob (agents on PJSIP/1001 and 1002) and Sam (supervisor).
+
+    ``password_hash`` is PASSWORD's hash, computed once per session (the accounts are
+    inserted directly; ``Accounts.add`` is tested on its own).
+    """
+    await _add_accounts(db, password_hash)
+    notifier = Notifier()
+    calls = RehearsalCalls(PaymentStore(db, crm_endpoints=["crm"]), notifier)
+    metrics = Metrics()
+    app = create_console_app(
+        db=db, calls=calls, notifier=notifier, metrics=metrics, max_amount_minor=1_000_000
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield Console(db, Accounts(db), calls, notifier, metrics, server)
+    finally:
+        for key in list(calls.calls):
+            await calls.hang_up(key)
+        await server.close()

@@ -138,6 +138,12 @@ async def test_no_current_call_is_a_clear_conflict(alice: Client) -> None:
         ({"item": "   "}, "the item name is empty"),
         ({"item": "x" * 201}, "the item name is longer than 200 characters"),
         ({"item": 7}, "the item name must be text"),
+        (
+            {"item": "Order 4242424242424242"},
+            "the item name cannot contain 7 or more digits in a row",
+        ),
+        ({"crm_record_id": "4242424242424242"}, "the CRM record id looks like a card number"),
+        ({"crm_record_id": 5}, "crm_record_id must be a string"),
         ({"currency": "XXX"}, "the currency must be one of AUD, CAD, EUR, GBP, JPY, USD"),
         ({"privacy_mode": "open"}, "the privacy mode must be one of hold, talk-through"),
         ({"call": "no-such-call"}, "there is no such call"),
