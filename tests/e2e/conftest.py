@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from payivr.ami import AmiSimulator
-from payivr.ami.pbx_adapter import AriSimulatorPbx
 from payivr.ari.simulator import AriSimulator
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import KeyFiles, keygen, read_secret, start_sandbox
-from tests.e2e.harness import ROOT, TIME_SCALE, CrmInbox, System, system_config
+from tests.e2e.harness import CrmInbox, System, system_config
+from tests.e2e.targets import SimulatorTarget, Target, target_from_environment
 
 
 @pytest.fixture(scope="session")
@@ -59,17 +58,32 @@ def flow_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    """The Asterisk under test: the simulators, or the real one PAYIVR_TEST_ARI_URL names."""
+    chosen = target_from_environment()
+    await chosen.start()
+    try:
+        yield chosen
+    finally:
+        await chosen.close()
+
+
+@pytest.fixture
+def sim(target: Target) -> AriSimulator:
+    """The ARI simulator, for tests that need it (skipped against a real Asterisk)."""
+    if not isinstance(target, SimulatorTarget):
+        pytest.skip("needs the ARI simulator")
+    return target.sim
+
+
+@pytest.fixture
 async def system(
-    database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox, flow_settings: dict[str, Any]
+    target: Target,
+    database_url: str,
+    gateway_keys: KeyFiles,
+    crm_inbox: CrmInbox,
+    flow_settings: dict[str, Any],
 ) -> AsyncIterator[System]:
-    sim = AriSimulator("payivr", "sim-secret", time_scale=TIME_SCALE)
-    sim.mount_sounds("payivr", ROOT / "sounds")
-    sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text())
-    sim_url = await sim.start()
-    pbx = AriSimulatorPbx(sim)
-    pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "0")  # *7 without an amount: the console asks
-    ami = AmiSimulator(pbx, users={"payivr": "ami-secret"})
-    await ami.start()
     sandbox = await start_sandbox(
         "127.0.0.1",
         0,
@@ -78,7 +92,7 @@ async def system(
         tls=Path(gateway_keys.private_key).parent,
     )
     config = system_config(
-        ami.port, sim_url, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
+        target.access, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
     )
     events: list[dict[str, Any]] = []
     try:
@@ -89,8 +103,6 @@ async def system(
 
             running.notifier.subscribe(record)
             await asyncio.wait_for(running.events.connected.wait(), 10)
-            yield System(sim, running, sandbox, crm_inbox, config, events, sim.requests)
+            yield System(target, running, sandbox, crm_inbox, config, events)
     finally:
         await sandbox.close()
-        await ami.close()
-        await sim.stop()

@@ -1,24 +1,56 @@
-"""Helpers for the end-to-end tests. payivr end to end: the real wiring (``running_payivr``) against the ARI simulator, the TLS
-sandbox gateway, a PostgreSQL database and a CRM receiver, all on 127.0.0.1."""
+"""payivr end to end: the real wiring (``running_payivr``) against an Asterisk (the ARI and AMI
+simulators by default, see :mod:`tests.e2e.targets`), the TLS sandbox gateway, a PostgreSQL
+database and a CRM receiver, all on 127.0.0.1.
+
+Scenario vocabulary:
+
+- :meth:`System.start_payment` brings a call to the start of a payment through one of the
+  entries (:data:`ENTRY_MODES`), as a person would: ``*7`` then the console, the console alone,
+  a call routed through payivr, the pay line, a warm transfer.
+- :func:`answer_prompt` waits for a prompt then keys; :func:`key_card` keys a whole card.
+- :meth:`System.check_after_payment` checks what must hold after every payment: stored
+  outcome, CRM activity, at most one charge, no digit at the agent's phone, the bridges.
+- :meth:`System.check_nothing_left` checks that no channel or bridge outlives the call.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from payivr.ari.simulator import AriSimulator
-from payivr.ari.simulator.phones import SimPhone
 from payivr.calls.requests import PaymentRequest
 from payivr.cli import Running
 from payivr.config import Config, load_config
+from payivr.core.events import Outcome
 from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret
 from payivr.store import generate_secret
+from tests.e2e.phones import Phone, prompts
+from tests.e2e.targets import BRIDGE_PREFIX, ROOT, TIME_SCALE, PbxAccess, Target
 
-ROOT = Path(__file__).resolve().parents[2]
-TIME_SCALE = 0.02  # real seconds per simulated second: prompts play 50 times faster
+__all__ = ["ROOT", "TIME_SCALE"]
+
+VISA = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
+LUHN_FAILURE = "4242424242424241"
+AMOUNT_MINOR = 13742
+ITEM = "Annual plan"
+
+ENTRY_MODES = {
+    # name: (entry, privacy mode)
+    "star7-hold": ("takeover", "hold"),
+    "star7-talk-through": ("takeover", "talk-through"),
+    "console-hold": ("takeover", "hold"),
+    "console-talk-through": ("takeover", "talk-through"),
+    "inbound-hold": ("inbound", "hold"),
+    "inbound-talk-through": ("inbound", "talk-through"),
+    "payline": ("payline", "hold"),
+    "transfer": ("transfer", "hold"),
+}
+"""Every way a payment starts, with the privacy mode while the caller keys. The pay line and
+the transfer have no agent on the line during the payment."""
 
 
 @dataclasses.dataclass
@@ -31,35 +63,91 @@ class CrmInbox:
 
 
 @dataclasses.dataclass
+class Call:
+    """A call under test: its phones, how it started, and its payment once started."""
+
+    mode: str
+    caller: Phone
+    agent: Phone | None
+    payment_id: str = ""
+
+    @property
+    def entry(self) -> str:
+        return ENTRY_MODES[self.mode][0]
+
+    @property
+    def privacy(self) -> str:
+        return ENTRY_MODES[self.mode][1]
+
+    @property
+    def agent_on_line(self) -> bool:
+        """Whether an agent is in the call while the caller keys."""
+        return self.entry in ("takeover", "inbound")
+
+
+@dataclasses.dataclass
 class System:
-    sim: AriSimulator
+    target: Target
     running: Running
     sandbox: RunningSandbox
     crm: CrmInbox
     config: Config
     events: list[dict[str, Any]]
-    requests_seen: list[tuple[str, str, int]]
 
-    def phones(
-        self, caller_endpoint: str = "PJSIP/1002", agent_endpoint: str = "PJSIP/1001"
-    ) -> tuple[SimPhone, SimPhone]:
+    # ------------------------------------------------------------- phones and calls
+
+    def phones(self, index: int = 0) -> tuple[Phone, Phone]:
+        """A customer's phone (``1102``, ``1202``...) and an agent's (``1101``, ``1201``...)."""
+        base = 1000 + 100 * (index + 1)
+        suffix = f"-{index}" if index else ""
         return (
-            self.sim.add_phone("caller", endpoint=caller_endpoint),
-            self.sim.add_phone("agent", endpoint=agent_endpoint),
+            self.target.caller_phone(f"caller{suffix}", str(base + 2)),
+            self.target.agent_phone(f"agent{suffix}", str(base + 1)),
         )
 
-    async def feature_code(self, caller: SimPhone, agent: SimPhone) -> None:
+    async def feature_code(self, caller: Phone, agent: Phone) -> None:
         """The agent keys ``*7`` on a call bridged by Dial(): AMI UserEvent, Redirect, Stasis."""
-        await self.sim.dial(caller, agent)
+        await self.target.connect(caller, agent)
         await agent.press("*7")
         await self.wait_event(
             lambda e: e["type"] == "call_started" and e["agent"] == agent.endpoint
         )
 
-    async def takeover(self, caller: SimPhone, agent: SimPhone, request: PaymentRequest) -> str:
+    async def takeover(self, caller: Phone, agent: Phone, request: PaymentRequest) -> str:
         """``*7``, then the agent's *Request payment* (console/API); returns the payment id."""
         await self.feature_code(caller, agent)
         return await self.running.takeovers.request_for_agent(agent.endpoint, request)
+
+    async def start_payment(self, mode: str, index: int = 0) -> Call:
+        """Bring a new call to the start of a payment through ``mode`` (see ENTRY_MODES)."""
+        entry, privacy = ENTRY_MODES[mode]
+        caller, agent = self.phones(index)
+        call = Call(mode, caller, None if entry == "payline" else agent)
+        request = PaymentRequest(ITEM, AMOUNT_MINOR, "USD", "alice", privacy_mode=privacy)
+        if mode.startswith("star7"):
+            call.payment_id = await self.takeover(caller, agent, request)
+        elif mode.startswith("console"):
+            await self.target.connect(caller, agent)
+            call.payment_id = await self.running.takeovers.request_for_agent(
+                agent.endpoint, request
+            )
+        elif entry == "inbound":
+            await self.target.call_entry(caller, "inbound", agent)
+            await self.wait_bridged(caller, agent)
+            call.payment_id = await self.running.takeovers.request_for_agent(
+                agent.endpoint, request
+            )
+        else:
+            await self.target.call_entry(caller, entry, agent if entry == "transfer" else None)
+            started = await self.wait_event(
+                lambda e: e["type"] == "payment_started" and e["entry"] == entry
+                and e["payment"] not in self._payments_seen
+            )
+            call.payment_id = started["payment"]
+        self._payments_seen.add(call.payment_id)
+        return call
+
+    # ------------------------------------------------------------- waiting
 
     async def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 10
@@ -71,24 +159,160 @@ class System:
                         return event
                 await asyncio.sleep(0.01)
 
-    async def finished(self, within: float = 15) -> dict[str, Any]:
-        return await self.wait_event(lambda e: e["type"] == "payment_finished", within)
+    async def finished(self, call: Call | None = None, within: float = 15) -> dict[str, Any]:
+        return await self.wait_event(
+            lambda e: e["type"] == "payment_finished"
+            and (call is None or e["payment"] == call.payment_id),
+            within,
+        )
+
+    async def call_ended(self, call: Call, within: float = 10) -> None:
+        await self.wait_event(
+            lambda e: e["type"] == "call_ended" and e["call"] == self._call_key(call), within
+        )
+
+    def _call_key(self, call: Call) -> str:
+        started = next(
+            e for e in self.events
+            if e["type"] == "payment_started" and e["payment"] == call.payment_id
+        )
+        return str(started["call"])
+
+    async def bridge_of(self, phone: Phone) -> str | None:
+        for bridge in await self.target.bridges():
+            if phone.leg is not None and phone.leg in bridge.channels:
+                return bridge.id
+        return None
+
+    async def bridged(self, caller: Phone, agent: Phone) -> bool:
+        """Caller and agent in one bridge, the caller's keys reaching it again."""
+        for bridge in await self.target.bridges():
+            if {caller.leg, agent.leg} <= bridge.channels:
+                return bridge.absorbing is None or caller.leg not in bridge.absorbing
+        return False
+
+    async def wait_bridged(self, caller: Phone, agent: Phone, within: float = 5) -> None:
+        await self.wait_until(lambda: self.bridged(caller, agent), within)
+
+    async def wait_until(self, check: Callable[[], Any], within: float = 5) -> None:
+        """Poll ``check`` (sync, or returning an awaitable) until it is truthy."""
+        async with asyncio.timeout(within):
+            while True:
+                result = check()
+                if asyncio.iscoroutine(result):
+                    result = await result
+                if result:
+                    return
+                await asyncio.sleep(0.01)
+
+    # ------------------------------------------------------------- checks
+
+    async def check_after_payment(self, call: Call, outcome: Outcome) -> None:
+        """What holds after every payment, whatever its outcome."""
+        finished = await self.finished(call)
+        assert finished["outcome"] == outcome.value
+        payment = await self._stored(call.payment_id, outcome)
+        assert payment.amount_minor == AMOUNT_MINOR
+        assert payment.entry_kind.value == call.entry
+        charges = self.sandbox.processor.ledger.charges(call.payment_id)
+        assert charges == 1 if outcome is Outcome.APPROVED else charges <= 1
+        activity = await self.crm_activity(call.payment_id)
+        assert activity["Payment Status"] == ("Success" if outcome is Outcome.APPROVED else "Failed")
+        assert activity["Amount Charged"] == "$137.42"
+        assert activity["Product Name"] in (ITEM, "INV-1001")
+        if outcome is Outcome.APPROVED:
+            assert activity["Transaction ID"] == payment.gateway_reference
+        if call.agent is not None:
+            assert call.agent.received_dtmf == ""  # none of the caller's keys, in any mode
+
+    async def _stored(self, payment_id: str, outcome: Outcome) -> Any:
+        """The payment as PostgreSQL has it, once its outcome is written."""
+        store = self.running.store
+        async with asyncio.timeout(10):
+            while True:
+                payment = await store.get_payment(uuid.UUID(payment_id))
+                if payment.outcome is not None:
+                    assert payment.outcome is outcome
+                    assert payment.brand in (None, "visa")
+                    return payment
+                await asyncio.sleep(0.02)
+
+    async def crm_activity(self, payment_id: str, within: float = 10) -> dict[str, Any]:
+        async with asyncio.timeout(within):
+            while True:
+                for envelope in self.crm.received:
+                    activity: dict[str, Any] = envelope["data"]
+                    if activity.get("Payment ID") == payment_id:
+                        assert set(activity) >= {
+                            "Agent", "Product Name", "Transaction ID", "Amount Charged",
+                            "Payment Status", "Timestamp",
+                        }
+                        return activity
+                await asyncio.sleep(0.02)
+
+    async def check_reconnected(self, call: Call) -> None:
+        """Caller and agent talk again, in a ``dtmf_events`` bridge, the agent unshielded."""
+        assert call.agent is not None
+        await self.wait_bridged(call.caller, call.agent)
+        bridge_id = await self.bridge_of(call.caller)
+        assert bridge_id is not None and bridge_id.startswith(BRIDGE_PREFIX)
+        for bridge in await self.target.bridges():
+            if bridge.id == bridge_id and bridge.types is not None:
+                assert {"mixing", "dtmf_events"} <= bridge.types
+                assert bridge.technology != "native_rtp"
+
+    async def hang_up_all(self, *phones: Phone | None) -> None:
+        for phone in phones:
+            if phone is not None and phone.leg is not None:
+                await phone.hangup()
+
+    async def check_nothing_left(self) -> None:
+        """No channel in payivr's application and no payivr bridge is left behind."""
+
+        async def clean() -> bool:
+            bridges = [b for b in await self.target.bridges() if b.id.startswith(BRIDGE_PREFIX)]
+            channels = await self.target.stasis_channels()
+            return not bridges and not channels and not self.running.stasis.sessions
+
+        await self.wait_until(clean, within=5)
+        if self.target.simulated:
+            created = getattr(self.target, "created_bridge_types", {})
+            for bridge_id, types in created.items():
+                assert "dtmf_events" in types, f"{bridge_id} was made without dtmf_events"
+
+    def __post_init__(self) -> None:
+        self._payments_seen: set[str] = set()
 
 
-async def heard(phone: SimPhone, prompt: str, within: float = 10) -> None:
-    uri = f"sound:payivr/en/{prompt}"
-    await phone.wait_for(lambda p: uri in p.heard, within=within)
+async def heard(phone: Phone, prompt: str, within: float = 10) -> None:
+    await phone.wait_for(lambda p: prompt in prompts(p), within=within)
 
 
-async def answer_prompt(phone: SimPhone, prompt: str, keys: str) -> None:
-    """Wait until the phone hears ``prompt`` (its last occurrence being new), then key."""
+async def answer_prompt(phone: Phone, prompt: str, keys: str) -> None:
+    """Wait until the phone hears ``prompt``, then key ``keys``."""
     await heard(phone, prompt)
     await phone.press(keys, duration_ms=80, gap_ms=120)
 
 
+async def heard_again(phone: Phone, prompt: str, times: int, within: float = 10) -> None:
+    await phone.wait_for(lambda p: prompts(p).count(prompt) >= times, within=within)
+
+
+async def key_card(caller: Phone, pan: str = VISA) -> None:
+    """Confirm the amount and key a whole card, confirming each entry."""
+    await answer_prompt(caller, "confirm-amount", "1")
+    await answer_prompt(caller, "enter-card-number", pan + "#")
+    await answer_prompt(caller, "card-ending-in", "1")
+    await answer_prompt(caller, "enter-expiry", "1230")
+    await answer_prompt(caller, "expiry-is", "1")
+    await answer_prompt(caller, "enter-security-code", "123")
+    await answer_prompt(caller, "security-code-entered", "1")
+    await answer_prompt(caller, "enter-postal-code", "90210#")
+    await answer_prompt(caller, "postal-code-is", "1")
+
+
 def system_config(
-    ami_port: int,
-    sim_url: str,
+    access: PbxAccess,
     database_url: str,
     sandbox: RunningSandbox,
     keys: KeyFiles,
@@ -98,11 +322,13 @@ def system_config(
     config = load_config(
         None,
         {
-            "PAYIVR_ARI_URL": sim_url,
-            "PAYIVR_ARI_PASSWORD": "sim-secret",
-            "PAYIVR_AMI_HOST": "127.0.0.1",
-            "PAYIVR_AMI_PORT": str(ami_port),
-            "PAYIVR_AMI_SECRET": "ami-secret",
+            "PAYIVR_ARI_URL": access.ari_url,
+            "PAYIVR_ARI_USER": access.ari_user,
+            "PAYIVR_ARI_PASSWORD": access.ari_password,
+            "PAYIVR_AMI_HOST": access.ami_host,
+            "PAYIVR_AMI_PORT": str(access.ami_port),
+            "PAYIVR_AMI_USER": access.ami_user,
+            "PAYIVR_AMI_SECRET": access.ami_secret,
             "PAYIVR_DATABASE_URL": database_url,
             "PAYIVR_GATEWAY_URL": sandbox.url,
             "PAYIVR_GATEWAY_PUBLIC_KEY": str(keys.public_key_pem),
@@ -110,7 +336,6 @@ def system_config(
             "PAYIVR_GATEWAY_CA_BUNDLE": str(sandbox.ca_file),
             "PAYIVR_CRM_WEBHOOK_URL": crm.url,
             "PAYIVR_CRM_WEBHOOK_SECRET": generate_secret(),
-            "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
             "PAYIVR_LOG_LEVEL": "DEBUG",
         },
     )

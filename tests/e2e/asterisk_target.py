@@ -1,0 +1,272 @@
+"""The end-to-end suite against a real Asterisk (``make test-asterisk``, compose setup).
+
+Phones are Local channels, as in the recorded traces: the harness's own Stasis application
+(``harness``) owns the far half of each, so it can key DTMF into the call (``POST
+/channels/{id}/dtmf`` on its half is read by the other half), see the digits that reach the
+phone (``ChannelDtmfReceived`` on its half) and what payivr plays to the phone (it subscribes to
+the half payivr handles and records ``PlaybackStarted``). The contexts are in
+``asterisk/test-dialplan.conf``:
+
+- caller: ``Local/s@sim-dial/n`` (``;1`` is the phone, ``;2`` runs ``Dial()`` to the agent),
+  or ``Local/s@sim-<entry>/n`` for the inbound, pay-line and transfer entries;
+- agent: ``Local/agent@sim-agent/n``; its ``;2`` enters ``Stasis(harness,agentphone)`` and is
+  the phone; its ``;1`` is the agent's leg (where ``*7`` is detected).
+
+Environment: ``PAYIVR_TEST_ARI_URL``/``_USER``/``_PASSWORD`` and
+``PAYIVR_TEST_AMI_HOST``/``_PORT``/``_USER``/``_SECRET``. Only one agent phone exists in that
+dialplan, so scenarios needing several agents at once run on the simulator only. The payivr
+under test runs inside pytest: stop the compose ``payivr`` service first (one application
+name, one owner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+
+import pytest
+
+from payivr.ari.client import AriClient
+from payivr.ari.errors import AriError
+from payivr.ari.events import (
+    AriEvent,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    PlaybackStarted,
+    StasisEnd,
+    StasisStart,
+)
+from payivr.ari.stream import EventStream
+from tests.e2e.phones import Phone
+from tests.e2e.targets import APP, BridgeView, PbxAccess
+
+HARNESS_APP = "harness"
+AGENT_ENDPOINT = "Local/agent@sim-agent/n"
+CONNECT_SECONDS = 15.0
+
+
+class LocalPhone:
+    """A :class:`~tests.e2e.phones.Phone` made of a Local channel half the harness owns."""
+
+    def __init__(self, target: AsteriskTarget, name: str, endpoint: str) -> None:
+        self._target = target
+        self.name = name
+        self._endpoint = endpoint
+        self.own: str | None = None  # the half in the harness application
+        self._leg: str | None = None  # the half payivr (or Dial()) handles
+        self._heard: list[str] = []
+        self._dtmf = ""
+        self._changed = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"LocalPhone({self.name!r}, own={self.own!r}, leg={self._leg!r})"
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def leg(self) -> str | None:
+        return self._leg
+
+    @property
+    def heard(self) -> Sequence[str]:
+        return self._heard
+
+    @property
+    def received_dtmf(self) -> str:
+        return self._dtmf
+
+    async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
+        if self.own is None:
+            raise RuntimeError(f"{self.name} has no call")
+        await self._target.ari.channels.send_dtmf(
+            self.own, digits, duration=duration_ms, between=gap_ms
+        )
+        await asyncio.sleep((len(digits) * (duration_ms + gap_ms)) / 1000)
+
+    async def hangup(self) -> None:
+        if self.own is None:
+            raise RuntimeError(f"{self.name} has no call")
+        await self._target.ari.channels.hangup(self.own)
+
+    async def wait_for(self, predicate: Callable[[Phone], bool], within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+    # ------------------------------------------------------------- fed by the target
+
+    async def attach(self, own: str, leg: str) -> None:
+        self.own, self._leg = own, leg
+        await self._target.subscribe(leg)
+        self.changed()
+
+    def detach(self) -> None:
+        self.own = self._leg = None
+        self.changed()
+
+    def played(self, media_uri: str) -> None:
+        self._heard.append(media_uri)
+        self.changed()
+
+    def dtmf(self, digit: str) -> None:
+        self._dtmf += digit
+        self.changed()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+
+class AsteriskTarget:
+    simulated = False
+
+    def __init__(self, access: PbxAccess) -> None:
+        self.access = access
+        self.ari = AriClient(access.ari_url, access.ari_user, access.ari_password)
+        self._stream = EventStream(self.ari, HARNESS_APP, on_event=self._on_event)
+        self._stream_task: asyncio.Task[None] | None = None
+        self._phones: dict[str, LocalPhone] = {}  # by the id of either half
+        self._agent: LocalPhone | None = None
+        self._numbers = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> AsteriskTarget:
+        def need(name: str) -> str:
+            value = environ.get(name)
+            if not value:
+                raise pytest.UsageError(f"{name} must be set with PAYIVR_TEST_ARI_URL")
+            return value
+
+        return cls(
+            PbxAccess(
+                ari_url=need("PAYIVR_TEST_ARI_URL"),
+                ari_user=need("PAYIVR_TEST_ARI_USER"),
+                ari_password=need("PAYIVR_TEST_ARI_PASSWORD"),
+                ami_host=need("PAYIVR_TEST_AMI_HOST"),
+                ami_port=int(environ.get("PAYIVR_TEST_AMI_PORT") or "5038"),
+                ami_user=need("PAYIVR_TEST_AMI_USER"),
+                ami_secret=need("PAYIVR_TEST_AMI_SECRET"),
+            )
+        )
+
+    async def start(self) -> None:
+        self._stream_task = asyncio.create_task(self._stream.run())
+        await asyncio.wait_for(self._stream.connected.wait(), CONNECT_SECONDS)
+
+    async def close(self) -> None:
+        for phone in {id(p): p for p in self._phones.values()}.values():
+            if phone.own is not None:
+                with contextlib.suppress(AriError):
+                    await self.ari.channels.hangup(phone.own)
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            await asyncio.gather(self._stream_task, return_exceptions=True)
+        await self.ari.close()
+
+    # ------------------------------------------------------------- Target
+
+    def caller_phone(self, name: str, number: str) -> LocalPhone:
+        return LocalPhone(self, name, "Local/s@sim-dial/n")
+
+    def agent_phone(self, name: str, number: str) -> LocalPhone:
+        if self._agent is not None:
+            pytest.skip("test-dialplan.conf has one agent phone (Local/agent@sim-agent)")
+        self._agent = LocalPhone(self, name, AGENT_ENDPOINT)
+        return self._agent
+
+    async def connect(self, caller: Phone, agent: Phone) -> None:
+        await self._originate_caller(caller, "sim-dial")
+        await agent.wait_for(lambda p: p.leg is not None, within=CONNECT_SECONDS)
+
+    async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
+        await self._originate_caller(caller, f"sim-{entry}")
+
+    async def bridges(self) -> list[BridgeView]:
+        return [
+            BridgeView(bridge.id, frozenset(bridge.channels), bridge.technology, None, None)
+            for bridge in await self.ari.bridges.list()
+        ]
+
+    async def stasis_channels(self) -> list[str]:
+        application = await self.ari.applications.get(APP)
+        return list(application.channel_ids)
+
+    async def drop_event_sockets(self) -> None:
+        pytest.skip("a real Asterisk cannot be told to drop payivr's WebSocket")
+
+    def fail_next(self, method: str, path: str, count: int = 1, status: int = 500) -> None:
+        pytest.skip("fault injection needs the ARI simulator")
+
+    # ------------------------------------------------------------- the harness application
+
+    async def subscribe(self, channel_id: str) -> None:
+        """See the playbacks payivr starts on the half it handles."""
+        await self.ari.request(
+            "POST",
+            "applications",
+            HARNESS_APP,
+            "subscription",
+            params={"eventSource": f"channel:{channel_id}"},
+        )
+
+    async def _originate_caller(self, caller: Phone, context: str) -> None:
+        assert isinstance(caller, LocalPhone)
+        own = f"harness-{caller.name}-{next(self._numbers)}"
+        self._phones[own] = caller
+        self._phones[f"{own};2"] = caller
+        await self.ari.channels.originate(
+            f"Local/s@{context}/n",
+            channel_id=own,
+            other_channel_id=f"{own};2",
+            app=HARNESS_APP,
+            app_args="callerphone",
+        )
+        await caller.wait_for(lambda p: p.leg is not None, within=CONNECT_SECONDS)
+
+    def _on_event(self, event: AriEvent) -> None:
+        if isinstance(event, StasisStart) and event.channel.id not in self._phones:
+            if event.args[:1] == ("agentphone",) and self._agent is not None:
+                self._phones[event.channel.id] = self._agent
+                self._spawn(self._attach_agent(event.channel.name))
+            return
+        if isinstance(event, StasisStart) and event.args[:1] == ("callerphone",):
+            caller = self._phones[event.channel.id]
+            leg = f"{event.channel.id};2"  # chosen as other_channel_id when originating
+            self._spawn(caller.attach(event.channel.id, leg))
+            return
+        if isinstance(event, PlaybackStarted):
+            channel_id = event.playback.channel_id
+            phone = self._phones.get(channel_id or "")
+            if phone is not None and channel_id == phone.leg:
+                phone.played(event.playback.media_uri)
+            return
+        if isinstance(event, ChannelDtmfReceived):
+            phone = self._phones.get(event.channel.id)
+            if phone is not None and event.channel.id == phone.own:
+                phone.dtmf(event.digit)
+            return
+        if isinstance(event, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
+            phone = self._phones.get(event.channel.id)
+            if phone is not None and event.channel.id == phone.own:
+                phone.detach()
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _attach_agent(self, own_name: str) -> None:
+        """The agent phone's half is ``...;2``; the agent's leg is its ``;1`` sibling."""
+        assert self._agent is not None
+        leg_name = own_name[: -len(";2")] + ";1"
+        own = next(c.id for c in await self.ari.channels.list() if c.name == own_name)
+        leg = next(c.id for c in await self.ari.channels.list() if c.name == leg_name)
+        self._phones[leg] = self._agent
+        await self._agent.attach(own, leg)
+

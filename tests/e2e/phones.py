@@ -1,0 +1,83 @@
+"""The phones a scenario drives, whichever Asterisk answers them.
+
+Scenarios only use :class:`Phone`. On the ARI simulator a phone is a simulated SIP handset
+(:class:`SimulatedPhone`); against a real Asterisk it is the harness-owned half of a Local
+channel (:class:`tests.e2e.asterisk_target.LocalPhone`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from payivr.ari.simulator.phones import SimPhone
+
+PROMPT_PREFIX = "sound:payivr/en/"
+
+
+class Phone(Protocol):
+    name: str
+
+    @property
+    def endpoint(self) -> str:
+        """What Dial() or payivr dials to ring this phone (``PJSIP/1001``, ``Local/...``)."""
+
+    @property
+    def leg(self) -> str | None:
+        """Id of the channel payivr handles for this phone (None when not in a call)."""
+
+    @property
+    def heard(self) -> Sequence[str]:
+        """Media played to this phone, in order (``sound:payivr/en/intro``, ``number:137``)."""
+
+    @property
+    def received_dtmf(self) -> str:
+        """Digits that reached the handset."""
+
+    async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+    async def wait_for(self, predicate: Callable[[Phone], bool], within: float = 5.0) -> None:
+        """Wait until ``predicate(self)`` holds (real seconds)."""
+
+
+def prompts(phone: Phone) -> list[str]:
+    """The payivr prompt ids the phone heard, in order (numbers, digits, music left out)."""
+    return [uri.removeprefix(PROMPT_PREFIX) for uri in phone.heard if uri.startswith(PROMPT_PREFIX)]
+
+
+class SimulatedPhone:
+    """A :class:`Phone` on the ARI simulator: a SIP handset (bridged natively when allowed)."""
+
+    def __init__(self, phone: SimPhone) -> None:
+        self.sim_phone = phone
+        self.name = phone.name
+
+    def __repr__(self) -> str:
+        return f"SimulatedPhone({self.name!r}, {self.endpoint!r})"
+
+    @property
+    def endpoint(self) -> str:
+        return self.sim_phone.endpoint
+
+    @property
+    def leg(self) -> str | None:
+        return self.sim_phone.channel_id
+
+    @property
+    def heard(self) -> Sequence[str]:
+        return self.sim_phone.heard
+
+    @property
+    def received_dtmf(self) -> str:
+        return self.sim_phone.received_dtmf
+
+    async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
+        await self.sim_phone.press(digits, duration_ms=duration_ms, gap_ms=gap_ms)
+
+    async def hangup(self) -> None:
+        await self.sim_phone.hangup()
+
+    async def wait_for(self, predicate: Callable[[Phone], bool], within: float = 5.0) -> None:
+        await self.sim_phone.wait_for(lambda _: predicate(self), within=within)

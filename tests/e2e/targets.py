@@ -1,0 +1,168 @@
+"""Where the end-to-end suite finds its Asterisk: the simulators (default) or a real one.
+
+A :class:`Target` gives scenarios phones and the few things a test does to the PBX itself
+(place calls, look at bridges, break things). :func:`target_from_environment` picks the
+simulators unless ``PAYIVR_TEST_ARI_URL`` names a real Asterisk (see
+:mod:`tests.e2e.asterisk_target`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from payivr.ami import AmiSimulator
+from payivr.ami.pbx_adapter import AriSimulatorPbx
+from payivr.ari.simulator import AriSimulator
+from tests.e2e.phones import Phone, SimulatedPhone
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+TIME_SCALE = 0.02  # real seconds per simulated second: prompts play 50 times faster
+APP = "payivr"
+BRIDGE_PREFIX = "payivr-"
+
+ENTRIES = ("takeover", "inbound", "payline", "transfer")
+
+
+@dataclass(frozen=True)
+class PbxAccess:
+    """How payivr reaches the target's ARI and AMI."""
+
+    ari_url: str
+    ari_user: str
+    ari_password: str
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+
+
+@dataclass(frozen=True)
+class BridgeView:
+    """A bridge as the test sees it. ``types`` and ``absorbing`` are None where the target
+    cannot tell (a real Asterisk shows neither ``dtmf_events`` nor ``absorbDTMF``)."""
+
+    id: str
+    channels: frozenset[str]
+    technology: str
+    types: frozenset[str] | None
+    absorbing: frozenset[str] | None
+
+
+class Target(Protocol):
+    simulated: bool
+    access: PbxAccess
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def caller_phone(self, name: str, number: str) -> Phone:
+        """A new idle customer phone with extension ``number`` (e.g. ``1002``)."""
+
+    def agent_phone(self, name: str, number: str) -> Phone:
+        """A new idle agent phone with extension ``number`` (e.g. ``1001``)."""
+
+    async def connect(self, caller: Phone, agent: Phone) -> None:
+        """``caller`` calls ``agent`` through ``Dial()`` (with *7 enabled on the agent's leg);
+        returns once both are up and bridged, outside payivr."""
+
+    async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
+        """``caller`` dials a payivr entry: ``inbound`` (through payivr to ``agent``),
+        ``payline`` (13742 cents, INV-1001) or ``transfer`` (sent by ``agent``, 13742 cents,
+        item "Annual plan")."""
+
+    async def bridges(self) -> list[BridgeView]: ...
+
+    async def stasis_channels(self) -> list[str]:
+        """Ids of the channels in payivr's Stasis application now."""
+
+    async def drop_event_sockets(self) -> None:
+        """Break payivr's event WebSocket (the client must notice and reconnect)."""
+
+    def fail_next(self, method: str, path: str, count: int = 1, status: int = 500) -> None:
+        """Make the next ``count`` matching ARI requests fail (simulator only)."""
+
+
+class SimulatorTarget:
+    """The ARI simulator with payivr's dialplan, and the AMI simulator on top of it."""
+
+    simulated = True
+
+    def __init__(self) -> None:
+        self.sim = AriSimulator(APP, "sim-secret", time_scale=TIME_SCALE)
+        self.sim.mount_sounds("payivr", ROOT / "sounds")
+        self.sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text())
+        self.sim.dialplan.load((HERE / "sim-dialplan.conf").read_text())
+        self.pbx = AriSimulatorPbx(self.sim)
+        self.pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "0")  # *7 alone: the console asks
+        self.ami = AmiSimulator(self.pbx, users={"payivr": "ami-secret"})
+        self.access = PbxAccess("", APP, "sim-secret", "127.0.0.1", 0, "payivr", "ami-secret")
+        self.created_bridge_types: dict[str, frozenset[str]] = {}
+
+    async def start(self) -> None:
+        url = await self.sim.start()
+        await self.ami.start()
+        self.access = PbxAccess(
+            url, APP, "sim-secret", "127.0.0.1", self.ami.port, "payivr", "ami-secret"
+        )
+        self.sim.add_event_observer(self._note_bridges)
+
+    async def close(self) -> None:
+        await self.ami.close()
+        await self.sim.stop()
+
+    def _note_bridges(self, app: str, event: Mapping[str, Any]) -> None:
+        """Remember the type of every bridge payivr makes (seen on its first event)."""
+        for bridge in self.sim.bridges.values():
+            if bridge.stasis and bridge.id not in self.created_bridge_types:
+                self.created_bridge_types[bridge.id] = bridge.types
+
+    def caller_phone(self, name: str, number: str) -> SimulatedPhone:
+        return SimulatedPhone(self.sim.add_phone(name, endpoint=f"PJSIP/{number}"))
+
+    def agent_phone(self, name: str, number: str) -> SimulatedPhone:
+        return SimulatedPhone(self.sim.add_phone(name, endpoint=f"PJSIP/{number}"))
+
+    async def connect(self, caller: Phone, agent: Phone) -> None:
+        assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
+        await self.sim.dial(caller.sim_phone, agent.sim_phone)
+
+    async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
+        assert isinstance(caller, SimulatedPhone)
+        number = agent.endpoint.split("/", 1)[1] if agent is not None else "7290"
+        await caller.sim_phone.call(number, context=f"sim-{entry}")
+
+    async def bridges(self) -> list[BridgeView]:
+        return [
+            BridgeView(
+                bridge.id,
+                frozenset(c.id for c in bridge.channels),
+                bridge.technology,
+                bridge.types,
+                frozenset(c.id for c in bridge.channels if c.absorb_dtmf),
+            )
+            for bridge in self.sim.bridges.values()
+        ]
+
+    async def stasis_channels(self) -> list[str]:
+        return [channel.id for channel in self.sim.stasis_channels(APP)]
+
+    async def drop_event_sockets(self) -> None:
+        await self.sim.drop_websockets(APP, mode="abort")
+
+    def fail_next(self, method: str, path: str, count: int = 1, status: int = 500) -> None:
+        self.sim.fail_next(method, path, count=count, status=status)
+
+
+def target_from_environment(environ: Mapping[str, str] = os.environ) -> Target:
+    """The simulators, or the real Asterisk that ``PAYIVR_TEST_ARI_URL`` & co. name."""
+    if not environ.get("PAYIVR_TEST_ARI_URL"):
+        return SimulatorTarget()
+    from tests.e2e.asterisk_target import AsteriskTarget
+
+    return AsteriskTarget.from_environment(environ)
