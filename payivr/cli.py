@@ -73,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-dir", type=Path, help="where its test CA and certificate go (default: --keys)"
     )
 
+    agent = commands.add_parser("agent", help="console accounts")
+    agent_commands = agent.add_subparsers(dest="agent_command", required=True, metavar="ACTION")
+    agent_add = agent_commands.add_parser("add", help="add an agent or a supervisor")
+    agent_add.add_argument("name")
+    agent_add.add_argument("--endpoint", help="the agent's softphone, e.g. PJSIP/1001")
+    agent_add.add_argument("--role", choices=("agent", "supervisor"), default="agent")
+    agent_password = agent_commands.add_parser("password", help="set a password (and unlock)")
+    agent_password.add_argument("name")
+
     crm = commands.add_parser("crm", help="CRM activity outbox")
     crm_commands = crm.add_subparsers(dest="crm_command", required=True, metavar="ACTION")
     crm_list = crm_commands.add_parser("list", help="show queued, failed and dead activities")
@@ -103,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_migrate(config))
     if args.command == "crm":
         return asyncio.run(_crm(args, config))
+    if args.command == "agent":
+        return asyncio.run(_agent(args, config, _read_password()))
     if args.command == "serve":
         return asyncio.run(_serve(config))
     if args.command == "demo":
@@ -169,6 +180,44 @@ async def _open_database(config: Config) -> Database:
         data_dir = Path(config.database.data_dir) if config.database.data_dir else None
         url = await asyncio.to_thread(start_embedded, data_dir)
     return await Database.connect(url)
+
+
+def _read_password() -> str:
+    """From the terminal (asked twice) or, when piped, the first line of standard input."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("Again: ") != first:
+        return ""
+    return first
+
+
+async def _agent(args: argparse.Namespace, config: Config, password: str) -> int:
+    from payivr.console.accounts import AccountError, add_agent, set_agent_password
+
+    if not password:
+        return _fail("no password given (or the two did not match)")
+    try:
+        config.validate(("database",))
+    except ConfigError as error:
+        return _fail(error)
+    db = await _open_database(config)
+    try:
+        if args.agent_command == "add":
+            await add_agent(db, args.name, args.endpoint, args.role, password)
+            print(
+                f"{args.role} {args.name} added" + (f" on {args.endpoint}" if args.endpoint else "")
+            )
+        else:
+            await set_agent_password(db, args.name, password)
+            print(f"password of {args.name} set; the account is unlocked")
+    except AccountError as error:
+        return _fail(error)
+    finally:
+        await db.close()
+    return 0
 
 
 async def _migrate(config: Config) -> int:

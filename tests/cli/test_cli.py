@@ -89,3 +89,27 @@ def test_terminal_rehearsal_times_out() -> None:
         check=False,
     )
     assert "Payment FAILED: timed_out" in result.stdout
+
+
+def test_agent_accounts_from_the_command_line(database_url: str) -> None:
+    environment = {"PATH": "/usr/bin:/bin", "PAYIVR_DATABASE_URL": database_url}
+
+    def agent(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "payivr.cli", "agent", *args],
+            input=password + "\n", capture_output=True, text=True, timeout=60, env=environment,
+            check=False,
+        )  # fmt: skip
+
+    added = agent("add", "alice", "--endpoint", "PJSIP/1001", password="correct horse battery")
+    assert added.returncode == 0, added.stderr
+    assert "agent alice added on PJSIP/1001" in added.stdout
+    short = agent("add", "bob", "--endpoint", "PJSIP/1003", password="short")
+    assert short.returncode == 2
+    assert "12 characters" in short.stderr
+    again = agent("password", "alice", password="another long password")
+    assert again.returncode == 0, again.stderr
+    assert "correct horse" not in added.stdout + added.stderr
+    no_phone = agent("add", "carol", password="a long enough password")
+    assert no_phone.returncode == 2
+    assert "needs a softphone endpoint" in no_phone.stderr
