@@ -130,6 +130,7 @@ class AriFront:
         self.faults: list[Fault] = []
         # method, operation path, status of the latest requests (bounded for long demos)
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=100_000)
+        self.request_observers: list[Callable[[str, str, bytes], None]] = []
         self._handlers: dict[str, Handler] = self._build_handlers()
 
     def make_server(self) -> _LimitedServer:
@@ -138,6 +139,10 @@ class AriFront:
     # -- the request pipeline ---------------------------------------------------------------
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self.request_observers:
+            content = await request.read()  # cached: the pipeline reads it again
+            for observer in self.request_observers:
+                observer(request.method, request.raw_path, content)
         raw_path = request.raw_path.split("?", 1)[0]
         if raw_path != "/ari" and not raw_path.startswith("/ari/"):
             return web.Response(status=404, text=_NOT_FOUND_PAGE, content_type="text/html")

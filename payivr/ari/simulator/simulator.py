@@ -168,6 +168,11 @@ class AriSimulator:
         """Called with ``(app, event)`` for every ARI event emitted, socket or not."""
         self.engine.add_event_observer(callback)
 
+    def add_request_observer(self, callback: Callable[[str, str, bytes], None]) -> None:
+        """Called with ``(method, path with its query string, body)`` of every HTTP request
+        received, before it is answered (what a client sent, secrets included)."""
+        self._front.request_observers.append(callback)
+
     def mount_sounds(self, prefix: str, directory: str | Path) -> None:
         """``sound:<prefix>/...`` plays files from ``directory`` (e.g. ``payivr`` -> sounds/)."""
         self.sounds.mount(prefix, Path(directory))
