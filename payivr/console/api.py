@@ -480,26 +480,34 @@ async def audit_trail(request: web.Request) -> web.Response:
         await console.audit(account.name, "audit.viewed", False, request, "audit")
         raise ApiError(403, "forbidden", "only supervisors can see the audit trail")
     limit = _limit(request)
-    events = await console.store.list_audit(limit=limit, since=None)
+    events = await _latest_audit(console.db, limit)
     await console.audit(account.name, "audit.viewed", True, request, "audit")
-    return web.json_response(
+    return web.json_response({"events": events})
+
+
+async def _latest_audit(db: Database, limit: int) -> list[dict[str, Any]]:
+    """The newest audit events first (the store lists oldest first, for exports)."""
+    async with db.pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT id, occurred_at, actor, action, success, origin, resource, payment_id, detail"
+            " FROM audit_events ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        rows = await cursor.fetchall()
+    return [
         {
-            "events": [
-                {
-                    "id": event.id,
-                    "occurred_at": event.occurred_at.isoformat(),
-                    "actor": event.actor,
-                    "action": event.action,
-                    "success": event.success,
-                    "origin": event.origin.value,
-                    "resource": event.resource,
-                    "payment": str(event.payment_id) if event.payment_id else None,
-                    "detail": event.detail,
-                }
-                for event in events
-            ]
+            "id": row[0],
+            "occurred_at": row[1].isoformat(),
+            "actor": row[2],
+            "action": row[3],
+            "success": row[4],
+            "origin": row[5],
+            "resource": row[6],
+            "payment": str(row[7]) if row[7] else None,
+            "detail": row[8],
         }
-    )
+        for row in rows
+    ]
 
 
 # ------------------------------------------------------------------ events
@@ -527,7 +535,10 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break
                 event = getter.result()
                 if event is None:
-                    await socket.close(code=1013, message=b"too slow")
+                    if console.hub.closing:
+                        await socket.close(code=1001, message=b"server shutting down")
+                    else:
+                        await socket.close(code=1013, message=b"too slow")
                     break
                 await socket.send_json(event)
         except (ConnectionResetError, RuntimeError):

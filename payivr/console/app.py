@@ -110,6 +110,7 @@ def create_console_app(
     app.router.add_get("/", _index)
     app.router.add_static("/static/", Path(str(STATIC)), follow_symlinks=False)
     app.cleanup_ctx.append(_event_feed(notifier, bus))
+    app.on_shutdown.append(_close_event_streams)
     return app
 
 
@@ -164,6 +165,11 @@ async def _relay(bus: ConsoleBus, hub: EventHub, listening: asyncio.Event) -> No
             failures += 1
             log.warning("console_bus_lost", error=type(error).__name__, retry_in=delay)
             await asyncio.sleep(delay)
+
+
+async def _close_event_streams(app: web.Application) -> None:
+    """Open WebSockets end at once on shutdown instead of holding it up."""
+    app[CONSOLE_KEY].hub.close()
 
 
 # ------------------------------------------------------------------ middlewares

@@ -45,6 +45,16 @@ class EventHub:
         self._listeners: set[_Listener] = set()
         self._call_agents: dict[str, str | None] = {}
         self._payments: dict[str, LivePayment] = {}
+        self.closing = False
+
+    def close(self) -> None:
+        """Shutting down: every listener gets ``None`` (end of stream) now."""
+        self.closing = True
+        for listener in list(self._listeners):
+            self._listeners.discard(listener)
+            with contextlib.suppress(asyncio.QueueEmpty):
+                listener.queue.get_nowait()
+            listener.queue.put_nowait(None)
 
     # -------------------------------------------------------------- visibility
 
@@ -113,7 +123,7 @@ class EventHub:
 
     @contextlib.asynccontextmanager
     async def listen(self, account: Account) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
-        """A queue of the events ``account`` may see; ``None`` means the listener was dropped."""
+        """A queue of the events ``account`` may see; ``None`` ends it (too slow, or closing)."""
         listener = _Listener(account)
         self._listeners.add(listener)
         try:

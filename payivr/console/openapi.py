@@ -342,7 +342,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/audit": {
             "get": {
-                "summary": "The audit trail, oldest first (supervisors)",
+                "summary": "The audit trail, newest first (supervisors)",
                 "operationId": "listAudit",
                 "security": _AUTH,
                 "parameters": [_LIMIT],

@@ -429,7 +429,7 @@ async function loadHistory() {
 async function loadAudit() {
   const data = await api("GET", "/api/v1/audit?limit=500");
   $("audit-rows").replaceChildren(
-    ...data.events.reverse().map((e) =>
+    ...data.events.map((e) =>
       row([when(e.occurred_at), e.actor, e.action, e.success ? ["ok", "ok"] : ["refused", "bad"], e.origin, e.resource, e.detail || ""])),
   );
 }
