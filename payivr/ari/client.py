@@ -58,6 +58,9 @@ DEFAULT_BRIDGE_TYPE = ("mixing", "dtmf_events")
 natively and the caller's digits reach the agent whatever `absorbDTMF` says."""
 
 Params = Mapping[str, str | int | bool | Sequence[str] | None]
+RequestObserver = Callable[[str, tuple[str, ...]], None]
+"""Told ``(method, path segments)`` just before each request goes out (for measurements).
+Ids only, as in the logs: the query string, which can carry DTMF or media, is not passed."""
 
 
 class Direction(enum.StrEnum):
@@ -163,6 +166,7 @@ class AriClient:
         self.playbacks = Playbacks(self)
         self.applications = Applications(self)
         self.asterisk = AsteriskResource(self)
+        self._request_observers: list[RequestObserver] = []
 
     def __repr__(self) -> str:
         return f"AriClient({str(self.base_url)!r}, user={self.username!r})"
@@ -182,6 +186,12 @@ class AriClient:
     def authorization(self) -> str:
         """The Basic auth header value (for the event WebSocket)."""
         return self._authorization
+
+    def add_request_observer(self, observer: RequestObserver) -> Callable[[], None]:
+        """Call ``observer`` before every request (it must be quick and must not raise);
+        returns a function that removes it."""
+        self._request_observers.append(observer)
+        return lambda: self._request_observers.remove(observer)
 
     def events_url(self, app: str, *, subscribe_all: bool = False) -> URL:
         """The event WebSocket URL for `app`: no credentials in it, by design."""
@@ -215,6 +225,8 @@ class AriClient:
         query = _query(params)
         url = URL(f"{self.base_url}{path}" + (f"?{query}" if query else ""), encoded=True)
         logged_path = "/" + "/".join(segments)
+        for observer in self._request_observers:
+            observer(method, segments)
         started = time.monotonic()
         try:
             async with self._http().request(method, url, json=body) as response:

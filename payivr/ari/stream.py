@@ -42,6 +42,9 @@ log = structlog.get_logger(__name__)
 DEFAULT_BRIDGE_PREFIX = "payivr-"
 
 Reconcile = Callable[[Snapshot], Awaitable[None]]
+EventObserver = Callable[[AriEvent, float], None]
+"""Told each parsed event and when its message was taken off the socket (``time.monotonic()``),
+before it is dispatched (for measurements)."""
 
 
 class Backoff:
@@ -101,6 +104,13 @@ class EventStream:
         """Connections made so far (each followed by a snapshot and reconcile)."""
         self.connected = asyncio.Event()
         """Set while a connection is up and reconciled; cleared when it drops."""
+        self._observers: list[EventObserver] = []
+
+    def add_observer(self, observer: EventObserver) -> Callable[[], None]:
+        """Call ``observer`` with every event before it is dispatched (it must be quick and
+        must not raise); returns a function that removes it."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer)
 
     async def run(self) -> None:
         """Connect, reconcile, read; on any failure wait and start again. Runs until cancelled."""
@@ -183,6 +193,7 @@ class EventStream:
                 return f"closed by server ({ws.close_code})"
 
     def _handle(self, raw: str) -> None:
+        received = time.monotonic()
         event_type: str | None = None
         try:
             data = decode_message(raw)
@@ -199,6 +210,8 @@ class EventStream:
             log.error("ari.application_replaced", app=self.app,
                       hint="another client opened a WebSocket for this application")
             raise _ConnectionEnded("application replaced by another client")
+        for observer in self._observers:
+            observer(event, received)
         try:
             self.on_event(event)
         except Exception:

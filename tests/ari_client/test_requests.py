@@ -238,3 +238,17 @@ def test_events_url_has_app_and_no_credentials() -> None:
     client = AriClient("https://pbx.example:8089", USER, PASSWORD)
     url = client.events_url("payivr")
     assert str(url) == "wss://pbx.example:8089/ari/events?app=payivr&subscribeAll=false"
+
+
+async def test_request_observers_get_method_and_ids_only(fake: FakeAri, ari: AriClient) -> None:
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    remove = ari.add_request_observer(lambda method, path: seen.append((method, path)))
+    fake.routes[("POST", "/channels/c1/play")] = (201, {"id": "pb-1", "state": "queued"})
+
+    await ari.channels.play("c1", media.digits("4242"), playback_id="pb-1")
+    await ari.channels.send_dtmf("c1", "987")
+    remove()
+    await ari.channels.answer("c1")
+
+    assert seen == [("POST", ("channels", "c1", "play")), ("POST", ("channels", "c1", "dtmf"))]
+    assert len(fake.requests) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -263,3 +264,30 @@ def test_default_heartbeat_detects_a_drop_within_ten_seconds() -> None:
 
 def test_event_json_helper_is_valid() -> None:
     assert json.loads(json.dumps(event_json("StasisEnd")))["application"] == "payivr"
+
+
+async def test_observers_see_each_event_before_dispatch_with_its_arrival_time(
+    fake: FakeAri, ari: AriClient,
+) -> None:
+    collector = Collector()
+    seen: list[tuple[str, float, int]] = []
+    stream = make_stream(ari, collector)
+    remove = stream.add_observer(
+        lambda event, at: seen.append((type(event).__name__, at, len(collector.events)))
+    )
+    async with running(stream):
+        await asyncio.wait_for(stream.connected.wait(), 5)
+        before = time.monotonic()
+        await fake.send(
+            event_json("ChannelDtmfReceived", digit="5", duration_ms=100,
+                       channel=channel_json("c1")),
+            "this is not json",
+        )
+        await collector.wait_for(lambda: len(collector.events) == 1)
+        remove()
+        await fake.send(event_json("StasisEnd", channel=channel_json("c1")))
+        await collector.wait_for(lambda: len(collector.events) == 2)
+
+    ((name, at, dispatched_before),) = seen
+    assert name == "ChannelDtmfReceived" and dispatched_before == 0
+    assert before <= at <= time.monotonic()
