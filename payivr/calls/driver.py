@@ -82,7 +82,7 @@ class FlowDriver:
         self._authorize = authorize
         self._agent_view = agent_view
         self._queue: asyncio.Queue[Event | FlowStart] = asyncio.Queue()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, tuple[asyncio.TimerHandle, StartTimer]] = {}
         self._authorization: asyncio.Task[None] | None = None
         self._finish: Finish | None = None
         self.keys_dropped = 0
@@ -109,7 +109,7 @@ class FlowDriver:
                 for command in self.flow.send(event):
                     await self._execute(command)
         finally:
-            for handle in self._timers.values():
+            for handle, _ in self._timers.values():
                 handle.cancel()
             self._timers.clear()
             if self._authorization is not None and not self._authorization.done():
@@ -121,9 +121,9 @@ class FlowDriver:
         if isinstance(command, StartTimer):
             self._start_timer(command)
         elif isinstance(command, CancelTimer):
-            handle = self._timers.pop(command.name, None)
-            if handle is not None:
-                handle.cancel()
+            running = self._timers.pop(command.name, None)
+            if running is not None:
+                running[0].cancel()
         elif isinstance(command, PlayPrompt):
             await self._media_call(self._media.play(command.parts, command.sequence))
         elif isinstance(command, StopPrompt):
@@ -138,13 +138,23 @@ class FlowDriver:
             self._finish = command
             await self._agent_view.finished(command)
 
+    def restart_timers(self) -> None:
+        """Run every running timer again from its start.
+
+        After a gap in the events the caller's keys of the gap are lost: they get the whole
+        time again rather than fail for keys payivr never saw.
+        """
+        for _, command in list(self._timers.values()):
+            self._start_timer(command)
+
     def _start_timer(self, command: StartTimer) -> None:
         previous = self._timers.pop(command.name, None)
         if previous is not None:
-            previous.cancel()
+            previous[0].cancel()
         event = TimerExpiry(command.name, command.token)
         loop = asyncio.get_running_loop()
-        self._timers[command.name] = loop.call_later(command.seconds, self.post, event)
+        handle = loop.call_later(command.seconds, self.post, event)
+        self._timers[command.name] = (handle, command)
 
     async def _media_call(self, call: Awaitable[None]) -> None:
         try:

@@ -72,6 +72,23 @@ class CallerPrompts:
         with contextlib.suppress(NotFound):
             await self._ari.playbacks.stop(playing.playback_id)
 
+    async def resync(self) -> None:
+        """After a gap in the events: a part that ended unseen is treated as ended.
+
+        Asterisk keeps no events while the WebSocket is down, so the ``PlaybackFinished`` of
+        the part playing may be lost; asking for the playback tells (404: it is over).
+        """
+        playing = self._playing
+        if playing is None or not playing.playback_id:
+            return
+        try:
+            await self._ari.playbacks.get(playing.playback_id)
+        except ChannelGone:
+            raise CallGone(self.channel_id) from None
+        except NotFound:
+            if self._playing is playing:
+                await self._next()
+
     def owns(self, playback_id: str) -> bool:
         return playback_id.startswith(self._prefix)
 

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 import structlog
 
 from payivr.ari.client import AriClient
-from payivr.ari.errors import AriError, ChannelGone, NotFound, Unprocessable
+from payivr.ari.errors import AriError, ChannelGone, Conflict, NotFound, Unprocessable
 from payivr.ari.events import (
     AriEvent,
     ChannelDestroyed,
@@ -125,6 +125,7 @@ class CallSession:
         self._agent_gone = agent is None
         self.agent_endpoint: str | None = None
         self.return_to: str | None = None  # warm transfer: the agent endpoint to dial back
+        self._agent_ringing = False  # dialled back, not bridged yet
         self.started_at = datetime.now(UTC)
         self.ended = asyncio.Event()
 
@@ -189,8 +190,7 @@ class CallSession:
         if isinstance(item, _Command):
             await self._command(item)
         elif isinstance(item, Resynced):
-            for channel in item.gone:
-                self._leg_gone(channel)
+            await self._resynced(item)
         elif isinstance(item, ChannelDtmfReceived):
             if item.channel.id == self.caller and self._payment is not None:
                 self._payment.driver.post(KeyPress(item.digit))
@@ -202,7 +202,24 @@ class CallSession:
         elif isinstance(item, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
             self._leg_gone(item.channel.id)
         elif isinstance(item, StasisStart) and item.channel.id == self.agent and self._bridge_made:
+            self._agent_ringing = False
             await self.services.ari.bridges.add_channel(self.bridge_id, item.channel.id)
+
+    async def _resynced(self, resynced: Resynced) -> None:
+        """The event WebSocket came back: what happened in the gap was not seen.
+
+        Legs that left are hung up for us; a dialled-back agent who answered meanwhile is
+        bridged; a payment re-issues what it was waiting for (the prompt's end, the timers).
+        """
+        for channel in resynced.gone:
+            self._leg_gone(channel)
+        if self._agent_ringing and self.agent in resynced.present:
+            with contextlib.suppress(Conflict, Unprocessable):
+                await self.services.ari.bridges.add_channel(self.bridge_id, self.agent)
+                self._agent_ringing = False
+        if self._payment is not None and not self._caller_gone:
+            self._payment.driver.restart_timers()
+            await self._payment_media_call(self._payment.prompts.resync())
 
     async def _payment_media_call(self, call: Awaitable[None]) -> None:
         try:
@@ -293,6 +310,7 @@ class CallSession:
         self.call.bind_channel(agent_id)
         self.agent = agent_id
         self._agent_gone = False
+        self._agent_ringing = True
         self.return_to = None
         await self.services.ari.bridges.add_channel(self.bridge_id, self.caller)
         try:
