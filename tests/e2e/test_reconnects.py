@@ -1,0 +1,89 @@
+"""payivr's event WebSocket drops in the middle of a payment (issue 3 §1 and §5).
+
+Asterisk keeps no events while payivr is away, so whatever happened in the gap is lost (here:
+the end of the prompt the caller was hearing). payivr reconnects, reconciles (the call's
+channels are still there: the call goes on) and re-issues what it was waiting for: the
+payment still ends as it should.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from payivr.core.events import Outcome
+from tests.e2e.harness import System, answer_prompt, heard
+from tests.e2e.phones import prompts
+from tests.e2e.test_hangups import CARD_STEPS, key
+
+MODES = [
+    "star7-hold",
+    "star7-talk-through",
+    "inbound-hold",
+    "inbound-talk-through",
+    "payline",
+    "transfer",
+]
+
+
+async def drop_and_reconnect(system: System) -> None:
+    connections = system.running.events.connections
+    await system.target.drop_event_sockets()
+    await system.wait_until(
+        lambda: (
+            system.running.events.connections > connections
+            and system.running.events.connected.is_set()
+        )
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_dropped_while_a_prompt_plays(system: System, mode: str) -> None:
+    """The prompt ends during the gap; the caller keys the card once payivr is back."""
+    call = await system.start_payment(mode)
+    await answer_prompt(call.caller, "confirm-amount", "1")
+    await heard(call.caller, "enter-card-number")
+    await drop_and_reconnect(system)
+    for prompt, keys in CARD_STEPS[1:]:
+        await key(call.caller, prompt, keys)
+    closing = "goodbye" if call.agent is None else "returning-to-agent"
+    await heard(call.caller, closing)
+    if call.agent is not None:
+        await system.check_reconnected(call)
+    await system.check_after_payment(call, Outcome.APPROVED)
+    await system.hang_up_all(call.caller, call.agent)
+    await system.check_nothing_left()
+
+
+@pytest.mark.parametrize("flow_settings", [{"no_input_timeout": 0.5}])
+@pytest.mark.parametrize("mode", ["star7-hold", "payline"])
+async def test_dropped_then_silence_still_times_out(
+    system: System, mode: str, flow_settings: dict[str, Any]
+) -> None:
+    """The no-input timer waits for the prompt's end, which was lost: payivr must notice."""
+    call = await system.start_payment(mode)
+    await answer_prompt(call.caller, "confirm-amount", "1")
+    await heard(call.caller, "enter-card-number")
+    await drop_and_reconnect(system)
+    await system.check_after_payment(call, Outcome.TIMED_OUT)
+    assert "no-input" in prompts(call.caller)
+    await system.hang_up_all(call.caller, call.agent)
+    await system.check_nothing_left()
+
+
+@pytest.mark.parametrize("mode", ["star7-talk-through", "inbound-hold", "payline", "transfer"])
+async def test_dropped_while_the_result_is_announced(system: System, mode: str) -> None:
+    """The announcement ends during the gap: the caller must still go back to the agent."""
+    call = await system.start_payment(mode)
+    for prompt, keys in CARD_STEPS:
+        await key(call.caller, prompt, keys)
+    await heard(call.caller, "payment-approved")
+    await drop_and_reconnect(system)
+    await system.check_after_payment(call, Outcome.APPROVED)
+    if call.agent is not None:
+        await system.check_reconnected(call)
+    else:
+        await call.caller.wait_for(lambda p: p.leg is None)  # pay line: hung up after goodbye
+    await system.hang_up_all(call.caller, call.agent)
+    await system.check_nothing_left()
