@@ -1,0 +1,664 @@
+"""A Stripe adapter: the :class:`~payivr.gateway.interface.Gateway` over Stripe's
+PaymentIntents API (https://docs.stripe.com/api/payment_intents).
+
+What it sends (form-encoded POSTs to ``https://api.stripe.com/v1``, ``Authorization:
+Bearer <secret key>``, ``Stripe-Version`` pinned, ``Idempotency-Key`` = payivr's payment id):
+
+* sale: ``POST /v1/payment_intents`` with ``confirm=true``, ``capture_method=automatic``,
+  ``payment_method_types[]=card``, the card as ``payment_method_data[card][...]``,
+  ``metadata[payivr_payment_id]`` and ``expand[]=latest_charge`` (brand and last four);
+  ``payment_method_options[card][moto]=true`` when the account may flag phone orders as MOTO.
+  With ``store_card`` a Customer is created first and the PaymentIntent gets ``customer`` and
+  ``setup_future_usage=off_session``; the token is ``"<cus_...>:<pm_...>"``.
+* tokenize: a Customer, then a confirmed SetupIntent (``usage=off_session``) with the card.
+* sale_with_token: a PaymentIntent with ``customer``, ``payment_method``, ``off_session=true``,
+  ``confirm=true`` (a merchant-initiated charge of a card on file).
+* void: ``POST /v1/payment_intents/{id}/cancel``; a PaymentIntent that already succeeded
+  (automatic capture: every approved sale) cannot be cancelled, so it is refunded in full.
+* refund: ``POST /v1/refunds`` with ``payment_intent`` and ``amount``.
+* status: the Search API, ``metadata['payivr_payment_id']:'<key>'``.
+
+Raw card data and PCI DSS. Stripe accepts card numbers from a server only once it has
+enabled "raw card data APIs" for the account, which it does after seeing proof of PCI DSS
+compliance; until then every sale answers "Sending credit card numbers directly to the
+Stripe API is generally unsafe" (mapped to a clear :class:`Error`). Sending raw card data puts
+payivr's host in scope for PCI DSS as a system that processes cardholder data (SAQ D for
+merchants, not the smaller questionnaires hosted payment pages allow). Unlike the encrypted
+connector, the digits pass through TLS and the HTTP client's buffers in clear inside the
+process; payivr wipes its own copies (the card and the form body) but cannot wipe
+aiohttp's or OpenSSL's. Flagging payments as MOTO also needs Stripe's approval.
+
+Never charging twice: Stripe stores the answer to the first request with a key for at least
+24 hours and replays it to any request with the same key and the same parameters
+(https://docs.stripe.com/api/idempotent_requests). So, unlike the generic connector, this
+adapter *does* send a request again after a lost answer (timeout or dropped connection
+after sending): with the same key and body, that is Stripe's own way of asking what became
+of it, and it cannot charge twice. The same holds for 409 (same key in flight), 429 (the
+rate limiter runs before the idempotency layer) and 5xx, which are retried as Stripe's
+SDKs do (``Stripe-Should-Retry`` honoured). The form body is kept, wiped in ``finally``,
+only until the call returns. If no answer comes back at all, the Search API is asked; a
+PaymentIntent is searchable within about a minute, so an unanswered search means
+:class:`Unknown` (reconciliation), never "no money moved".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import structlog
+
+from payivr.core.events import CardDetails
+from payivr.gateway import stripe_wire as wire
+from payivr.gateway.client import (
+    GatewayConfigError,
+    RetryPolicy,
+    Timeouts,
+    _Attempt,
+    _trace_config,
+)
+from payivr.gateway.interface import (
+    Declined,
+    Error,
+    GatewayResult,
+    NotFound,
+    StatusResult,
+    Unknown,
+)
+
+log = structlog.get_logger(__name__)
+
+API_BASE = "https://api.stripe.com"
+API_VERSION = "2025-03-31.basil"
+"""Pinned, so Stripe's answers keep the shape this adapter reads."""
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class StripeConfig:
+    secret_key: str = field(repr=False)
+    api_base: str = API_BASE
+    api_version: str = API_VERSION
+    moto: bool = False
+    """Flag card sales and stored cards as MOTO (telephone orders, out of scope for SCA).
+    Stripe enables this per account; without it Stripe refuses the flag."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    search_lag: float = 120.0
+    """Seconds after sending a request during which a search that does not find it means
+    "not indexed yet" rather than "not there" (Stripe: searchable in under a minute)."""
+
+    def __post_init__(self) -> None:
+        problem = secret_key_problem(self.secret_key) or api_base_problem(self.api_base)
+        if problem:
+            raise GatewayConfigError(problem)
+        if not self.api_version.strip():
+            raise GatewayConfigError("the Stripe API version must not be empty")
+        if self.search_lag < 0:
+            raise GatewayConfigError("the Stripe search lag must not be negative")
+
+    @classmethod
+    def from_values(
+        cls,
+        *,
+        secret_key: str,
+        api_base: str = API_BASE,
+        api_version: str = API_VERSION,
+        moto: bool = False,
+        connect_timeout: float = 5.0,
+        send_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> StripeConfig:
+        return cls(
+            secret_key=secret_key.strip(),
+            api_base=api_base,
+            api_version=api_version,
+            moto=moto,
+            timeouts=Timeouts(connect_timeout, send_timeout, read_timeout),
+            retry=retry or RetryPolicy(),
+        )
+
+
+def secret_key_problem(secret_key: str) -> str | None:
+    """Why ``secret_key`` cannot be a Stripe server key, or ``None``."""
+    if not secret_key:
+        return "the Stripe secret key is required"
+    if secret_key.startswith("pk_"):
+        return "the Stripe key is a publishable key (pk_...); payivr needs the secret key (sk_...)"
+    if not secret_key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        return "the Stripe secret key must start with sk_test_, sk_live_, rk_test_ or rk_live_"
+    if not secret_key.isascii() or not secret_key.isprintable() or " " in secret_key:
+        return "the Stripe secret key has characters a key cannot have"
+    return None
+
+
+def api_base_problem(api_base: str) -> str | None:
+    """Card data only over https; plain http only to this machine (stripe-mock, tests)."""
+    parts = urlsplit(api_base)
+    if not parts.hostname or parts.query or parts.fragment or parts.username:
+        return f"the Stripe API base must be https://host[:port] (got {api_base!r})"
+    if parts.path not in ("", "/"):
+        return "the Stripe API base has no path (payivr adds /v1/...)"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+        return None
+    return "the Stripe API base must start with https:// (http:// only for 127.0.0.1/localhost)"
+
+
+# --------------------------------------------------------------------------- transport
+
+
+@dataclass(frozen=True, repr=False)
+class StripeRequest:
+    """One HTTP request to Stripe. ``body`` may hold card digits: it is never logged, and
+    payivr wipes it after the call."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytearray | None
+
+    def __repr__(self) -> str:
+        return f"<StripeRequest {self.method} {self.path.partition('?')[0]}>"
+
+
+@dataclass(frozen=True)
+class StripeResponse:
+    status: int
+    headers: Mapping[str, str]
+    """Names in lower case."""
+    body: bytes
+
+
+class TransportFailure(Exception):
+    """No complete answer; ``reason`` says why in words a person understands."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotSent(TransportFailure):
+    """Failed before any byte of the request was written."""
+
+
+class AnswerLost(TransportFailure):
+    """The request may have reached Stripe, but no (complete) answer came back."""
+
+
+class Refused(TransportFailure):
+    """TLS verification failed: no request goes to this server, now or on a retry."""
+
+
+Send = Callable[[StripeRequest], Awaitable[StripeResponse]]
+
+
+class AiohttpTransport:
+    """Sends :class:`StripeRequest` over aiohttp, certificate verification always on."""
+
+    def __init__(self, api_base: str, timeouts: Timeouts) -> None:
+        self._base = api_base.rstrip("/")
+        self._timeouts = timeouts
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            context = ssl.create_default_context()
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            # Pooled keep-alive connections are fine here: a request that fails after it
+            # was written is sent again with the same Idempotency-Key.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context, limit=32),
+                trace_configs=[_trace_config()],
+                timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=False,
+            )
+        return self._session
+
+    async def __call__(self, request: StripeRequest) -> StripeResponse:
+        attempt = _Attempt(self._timeouts, asyncio.get_running_loop())
+        try:
+            async with asyncio.timeout(None) as deadline:
+                attempt.deadline = deadline
+                attempt.enter("connect", self._timeouts.connect)
+                async with self._http().request(
+                    request.method,
+                    self._base + request.path,
+                    data=request.body,
+                    headers=dict(request.headers),
+                    allow_redirects=False,
+                    trace_request_ctx=attempt,
+                ) as response:
+                    body = await response.read()
+                    headers = {name.lower(): value for name, value in response.headers.items()}
+                    return StripeResponse(response.status, headers, body)
+        except TimeoutError:
+            raise self._failure(attempt, f"no answer within the {attempt.phase} timeout") from None
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError):
+            raise Refused("Stripe's TLS certificate could not be verified") from None
+        except aiohttp.ClientConnectorError:
+            raise NotSent("Stripe could not be reached") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise self._failure(attempt, f"the connection failed ({type(exc).__name__})") from None
+
+    @staticmethod
+    def _failure(attempt: _Attempt, reason: str) -> TransportFailure:
+        return AnswerLost(reason) if attempt.sent else NotSent(reason)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+# --------------------------------------------------------------------------- the gateway
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: Any
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Unanswered:
+    """No final answer. ``reached``: Stripe may have started on it (outcome unknown)."""
+
+    reason: str
+    reached: bool
+    refused: bool = False
+
+
+class StripeGateway:
+    """The :class:`~payivr.gateway.interface.Gateway` over Stripe. ``send`` replaces the
+    HTTP transport (tests); use ``async with`` or call :meth:`close`."""
+
+    def __init__(
+        self,
+        config: StripeConfig,
+        *,
+        send: Send | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._transport: AiohttpTransport | None = None
+        if send is None:
+            self._transport = AiohttpTransport(config.api_base, config.timeouts)
+            send = self._transport
+        self._send = send
+        self._sleep = sleep
+        self._clock = clock
+        self._sent_at: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"<StripeGateway {self._config.api_base} version={self._config.api_version}>"
+
+    async def __aenter__(self) -> StripeGateway:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+
+    # ----------------------------------------------------------------- the Gateway API
+
+    async def sale(
+        self,
+        card: CardDetails,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        store_card: bool = False,
+    ) -> GatewayResult:
+        form = wire.Form()
+        try:
+            _check_amount(amount_minor, currency)
+            wire.check_idempotency_key(idempotency_key)
+            form.add_card(card)
+        except BaseException:
+            form.wipe()
+            raise
+        finally:
+            card.wipe()
+        try:
+            customer: str | None = None
+            if store_card:
+                found = await self._create_customer(idempotency_key)
+                if not isinstance(found, str):
+                    return found
+                customer = found
+            self._intent_fields(form, amount_minor, currency, idempotency_key)
+            if customer is not None:
+                form.add("customer", customer).add("setup_future_usage", "off_session")
+            if self._config.moto:
+                form.add("payment_method_options[card][moto]", True)
+            return await self._charge(form, idempotency_key)
+        finally:
+            form.wipe()
+
+    async def sale_with_token(
+        self, token: str, amount_minor: int, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        _check_amount(amount_minor, currency)
+        wire.check_idempotency_key(idempotency_key)
+        customer, payment_method = wire.split_token(token)
+        form = wire.Form()
+        try:
+            self._intent_fields(form, amount_minor, currency, idempotency_key)
+            form.add("customer", customer).add("payment_method", payment_method)
+            form.add("off_session", True)
+            return await self._charge(form, idempotency_key)
+        finally:
+            form.wipe()
+
+    async def tokenize(self, card: CardDetails, idempotency_key: str) -> GatewayResult:
+        form = wire.Form()
+        try:
+            wire.check_idempotency_key(idempotency_key)
+            form.add_card(card)
+        except BaseException:
+            form.wipe()
+            raise
+        finally:
+            card.wipe()
+        try:
+            customer = await self._create_customer(idempotency_key)
+            if not isinstance(customer, str):
+                return customer
+            form.add("customer", customer).add("confirm", True).add("usage", "off_session")
+            form.add("payment_method_types[]", "card")
+            form.add(f"metadata[{wire.METADATA_KEY}]", idempotency_key)
+            form.add("expand[]", "payment_method")
+            if self._config.moto:
+                form.add("payment_method_options[card][moto]", True)
+            answer = await self._post("/v1/setup_intents", form, idempotency_key)
+            return self._final(answer, wire.setup_result, idempotency_key)
+        finally:
+            form.wipe()
+
+    async def void(self, reference: str, idempotency_key: str) -> GatewayResult:
+        wire.check_stripe_id(reference, "pi_", "a sale's reference")
+        wire.check_idempotency_key(idempotency_key)
+        form = wire.Form().add("cancellation_reason", "requested_by_customer")
+        path = f"/v1/payment_intents/{quote(reference, safe='')}/cancel"
+        answer = await self._post(path, form, idempotency_key)
+        error = _error_of(answer) if isinstance(answer, _Reply) else None
+        if error is not None:
+            already_captured = (
+                error.code == "payment_intent_unexpected_state"
+                and error.payment_intent is not None
+                and error.payment_intent.get("status") == "succeeded"
+            )
+            if already_captured:
+                log.info("stripe.void_as_refund", idempotency_key=idempotency_key)
+                refund = wire.Form().add("payment_intent", reference)
+                refund.add(f"metadata[{wire.METADATA_KEY}]", idempotency_key)
+                answer = await self._post("/v1/refunds", refund, f"{idempotency_key}:refund")
+                return self._final(answer, wire.refund_result, idempotency_key)
+        return self._final(answer, wire.cancel_result, idempotency_key)
+
+    async def refund(
+        self, reference: str, amount_minor: int, idempotency_key: str
+    ) -> GatewayResult:
+        wire.check_stripe_id(reference, "pi_", "a sale's reference")
+        wire.check_idempotency_key(idempotency_key)
+        if isinstance(amount_minor, bool) or amount_minor <= 0:
+            raise ValueError("a refund amount is a positive number of minor units")
+        form = wire.Form().add("payment_intent", reference).add("amount", amount_minor)
+        form.add(f"metadata[{wire.METADATA_KEY}]", idempotency_key)
+        answer = await self._post("/v1/refunds", form, idempotency_key)
+        return self._final(answer, wire.refund_result, idempotency_key)
+
+    async def status(self, idempotency_key: str) -> StatusResult:
+        """What became of the charge (sale or token sale) sent with this key, from the
+        Search API. A miss is :class:`NotFound` only when this adapter did not send the key
+        within ``search_lag`` seconds: Stripe's search index trails by up to a minute."""
+        wire.check_idempotency_key(idempotency_key)
+        found = await self._search(idempotency_key)
+        if isinstance(found, Error):
+            return found
+        if found is not None:
+            return wire.intent_result(found)
+        sent_at = self._sent_at.get(idempotency_key)
+        if sent_at is not None and self._clock() - sent_at < self._config.search_lag:
+            return Unknown("Stripe's search does not show this payment yet; ask again later")
+        return NotFound()
+
+    async def check(self) -> Error | None:
+        """Probe Stripe (TLS, the secret key, the API version) with a search that finds
+        nothing: ``None`` when all is well, else what is wrong. Call it at start."""
+        found = await self._search("payivr-connectivity-check")
+        if isinstance(found, Error):
+            return found
+        return None
+
+    # ----------------------------------------------------------------- requests
+
+    def _intent_fields(self, form: wire.Form, amount: int, currency: str, key: str) -> None:
+        form.add("amount", amount).add("currency", currency.lower())
+        form.add("confirm", True).add("capture_method", "automatic")
+        form.add("payment_method_types[]", "card")
+        form.add(f"metadata[{wire.METADATA_KEY}]", key)
+        form.add("expand[]", "latest_charge")
+
+    async def _create_customer(self, key: str) -> str | GatewayResult:
+        """A Customer to hold a stored card. Nothing is charged, so a failure is an Error."""
+        form = wire.Form().add(f"metadata[{wire.METADATA_KEY}]", key)
+        answer = await self._post("/v1/customers", form, f"{key}:customer")
+        if isinstance(answer, _Unanswered):
+            return Error(answer.reason, retryable=not answer.refused)
+        if answer.status != 200:
+            return self._refusal(answer, key)
+        try:
+            return wire.object_id(answer.body, "customer")
+        except wire.ProtocolError as exc:
+            return Error(str(exc), retryable=True)
+
+    async def _charge(self, form: wire.Form, key: str) -> GatewayResult:
+        answer = await self._post("/v1/payment_intents", form, key)
+        if isinstance(answer, _Unanswered) and answer.reached:
+            return await self._settle(key, answer.reason)
+        if isinstance(answer, _Reply) and answer.status == 200:
+            try:
+                return wire.intent_result(answer.body)
+            except wire.ProtocolError as exc:
+                log.warning("stripe.unreadable_answer", idempotency_key=key, problem=str(exc))
+                return await self._settle(key, str(exc))
+        return self._final(answer, wire.intent_result, key)
+
+    def _final(
+        self, answer: _Reply | _Unanswered, read: Callable[[Any], GatewayResult], key: str
+    ) -> GatewayResult:
+        if isinstance(answer, _Unanswered):
+            if answer.reached:
+                log.error("stripe.needs_reconciliation", idempotency_key=key, reason=answer.reason)
+                return Unknown(f"{answer.reason}; the request needs reconciliation")
+            return Error(answer.reason, retryable=not answer.refused)
+        if answer.status == 200:
+            try:
+                return read(answer.body)
+            except wire.ProtocolError as exc:
+                log.error("stripe.needs_reconciliation", idempotency_key=key, reason=str(exc))
+                return Unknown(f"{exc}; the request needs reconciliation")
+        return self._refusal(answer, key)
+
+    def _refusal(self, answer: _Reply, key: str | None) -> Declined | Error:
+        """A final 4xx: nothing happened (https://docs.stripe.com/error-low-level)."""
+        error = _error_of(answer)
+        if error is None:
+            return Error(f"Stripe refused the request ({answer.status})", retryable=False)
+        result = wire.error_result(error)
+        log.info(
+            "stripe.refused" if isinstance(result, Error) else "stripe.declined",
+            idempotency_key=key,
+            **error.log_fields,
+        )
+        return result
+
+    async def _post(self, path: str, form: wire.Form, key: str) -> _Reply | _Unanswered:
+        """Send until Stripe gives a final answer, always with the same key and body."""
+        policy = self._config.retry
+        reason = "Stripe could not be reached"
+        reached = False
+        self._remember(key)
+        for attempt in range(1, policy.attempts + 1):
+            wait = policy.wait(attempt)
+            try:
+                response = await self._exchange("POST", path, form.body, key)
+            except Refused as exc:
+                return _Unanswered(exc.reason, reached, refused=True)
+            except AnswerLost as exc:
+                log.warning("stripe.answer_lost", idempotency_key=key, problem=exc.reason)
+                reason, reached = exc.reason, True
+            except NotSent as exc:
+                reason = exc.reason
+            else:
+                should_retry = response.headers.get("stripe-should-retry")
+                status = response.status
+                if status == 429:
+                    reason = "Stripe asked us to slow down"
+                elif status == 409 or status >= 500 or should_retry == "true":
+                    reason, reached = f"Stripe failed ({status})", True
+                else:
+                    return self._reply(response)
+                if should_retry == "false":
+                    break
+                retry_after = _retry_after(response.headers.get("retry-after"))
+                if retry_after is not None:
+                    if retry_after > policy.max_retry_after:
+                        break
+                    wait = max(wait, retry_after)
+            if attempt < policy.attempts:
+                log.info(
+                    "stripe.retrying",
+                    idempotency_key=key,
+                    attempt=attempt,
+                    wait=round(wait, 3),
+                    reason=reason,
+                )
+                await self._sleep(wait)
+        return _Unanswered(reason, reached)
+
+    async def _settle(self, key: str, reason: str) -> GatewayResult:
+        """No final answer to a charge: look for it with the Search API."""
+        policy = self._config.retry
+        for query in range(policy.status_queries):
+            if query:
+                await self._sleep(policy.status_interval * 2 ** (query - 1))
+            found = await self._search(key)
+            if isinstance(found, dict):
+                result = wire.intent_result(found)
+                log.info(
+                    "stripe.outcome_settled", idempotency_key=key, outcome=type(result).__name__
+                )
+                return result
+        log.error("stripe.needs_reconciliation", idempotency_key=key, reason=reason)
+        return Unknown(f"{reason}; the payment needs reconciliation")
+
+    async def _search(self, key: str) -> dict[str, Any] | Error | None:
+        """The PaymentIntent carrying ``key``; a search changes nothing, so it is retried."""
+        policy = self._config.retry
+        reason = "Stripe could not be reached"
+        for attempt in range(1, policy.attempts + 1):
+            wait = policy.wait(attempt)
+            try:
+                response = await self._exchange("GET", wire.search_path(key), None, None)
+            except Refused as exc:
+                return Error(exc.reason, retryable=False)
+            except TransportFailure as exc:
+                reason = exc.reason
+            else:
+                if response.status == 200:
+                    try:
+                        return wire.searched_intent(wire.parse_json(response.body))
+                    except wire.ProtocolError as exc:
+                        return Error(str(exc), retryable=True)
+                if response.status != 429 and response.status < 500:
+                    refusal = self._refusal(self._reply(response), None)
+                    return Error(refusal.reason, retryable=False)
+                reason = f"Stripe's search failed ({response.status})"
+            if attempt < policy.attempts:
+                await self._sleep(wait)
+        return Error(reason, retryable=True)
+
+    # ----------------------------------------------------------------- one exchange
+
+    async def _exchange(
+        self, method: str, path: str, body: bytearray | None, key: str | None
+    ) -> StripeResponse:
+        headers = {
+            "Authorization": f"Bearer {self._config.secret_key}",
+            "Stripe-Version": self._config.api_version,
+            "Accept": "application/json",
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        response = await self._send(StripeRequest(method, path, headers, body))
+        log.info(
+            "stripe.answer",
+            method=method,
+            path=path.partition("?")[0],
+            idempotency_key=key,
+            status=response.status,
+            request_id=response.headers.get("request-id"),
+            replayed=response.headers.get("idempotent-replayed") == "true",
+        )
+        return response
+
+    @staticmethod
+    def _reply(response: StripeResponse) -> _Reply:
+        try:
+            body = wire.parse_json(response.body)
+        except wire.ProtocolError:
+            body = None
+        replayed = response.headers.get("idempotent-replayed") == "true"
+        return _Reply(response.status, body, replayed)
+
+    def _remember(self, key: str) -> None:
+        now = self._clock()
+        horizon = now - self._config.search_lag
+        for old in [k for k, at in self._sent_at.items() if at < horizon]:
+            del self._sent_at[old]
+        self._sent_at.setdefault(key, now)
+
+
+def _error_of(reply: _Reply) -> wire.StripeError | None:
+    if reply.status < 400:
+        return None
+    try:
+        return wire.parse_error(reply.status, reply.body)
+    except wire.ProtocolError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
+
+
+def _check_amount(amount_minor: int, currency: str) -> None:
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise ValueError("an amount is a positive number of minor units")
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValueError("a currency is a 3-letter ISO 4217 code")
