@@ -328,31 +328,22 @@ class StripeGateway:
         *,
         store_card: bool = False,
     ) -> GatewayResult:
-        form = wire.Form()
-        try:
-            _check_amount(amount_minor, currency)
-            wire.check_idempotency_key(idempotency_key)
-            form.add_card(card)
-        except BaseException:
-            form.wipe()
-            raise
-        finally:
-            card.wipe()
-        try:
-            customer: str | None = None
-            if store_card:
-                found = await self._create_customer(idempotency_key)
-                if not isinstance(found, str):
-                    return found
-                customer = found
+        with wire.Form() as form:
+            try:
+                _check_amount(amount_minor, currency)
+                wire.check_idempotency_key(idempotency_key)
+                form.add_card(card)
+            finally:
+                card.wipe()
+            customer = await self._create_customer(idempotency_key) if store_card else None
+            if customer is not None and not isinstance(customer, str):
+                return customer
             self._intent_fields(form, amount_minor, currency, idempotency_key)
             if customer is not None:
                 form.add("customer", customer).add("setup_future_usage", "off_session")
             if self._config.moto:
                 form.add("payment_method_options[card][moto]", True)
             return await self._charge(form, idempotency_key)
-        finally:
-            form.wipe()
 
     async def sale_with_token(
         self, token: str, amount_minor: int, currency: str, idempotency_key: str
@@ -360,26 +351,19 @@ class StripeGateway:
         _check_amount(amount_minor, currency)
         wire.check_idempotency_key(idempotency_key)
         customer, payment_method = wire.split_token(token)
-        form = wire.Form()
-        try:
+        with wire.Form() as form:
             self._intent_fields(form, amount_minor, currency, idempotency_key)
             form.add("customer", customer).add("payment_method", payment_method)
             form.add("off_session", True)
             return await self._charge(form, idempotency_key)
-        finally:
-            form.wipe()
 
     async def tokenize(self, card: CardDetails, idempotency_key: str) -> GatewayResult:
-        form = wire.Form()
-        try:
-            wire.check_idempotency_key(idempotency_key)
-            form.add_card(card)
-        except BaseException:
-            form.wipe()
-            raise
-        finally:
-            card.wipe()
-        try:
+        with wire.Form() as form:
+            try:
+                wire.check_idempotency_key(idempotency_key)
+                form.add_card(card)
+            finally:
+                card.wipe()
             customer = await self._create_customer(idempotency_key)
             if not isinstance(customer, str):
                 return customer
@@ -390,30 +374,30 @@ class StripeGateway:
             if self._config.moto:
                 form.add("payment_method_options[card][moto]", True)
             answer = await self._post("/v1/setup_intents", form, idempotency_key)
-            return self._final(answer, wire.setup_result, idempotency_key)
-        finally:
-            form.wipe()
+        return self._final(answer, wire.setup_result, idempotency_key)
 
     async def void(self, reference: str, idempotency_key: str) -> GatewayResult:
         wire.check_stripe_id(reference, "pi_", "a sale's reference")
         wire.check_idempotency_key(idempotency_key)
-        form = wire.Form().add("cancellation_reason", "requested_by_customer")
         path = f"/v1/payment_intents/{quote(reference, safe='')}/cancel"
-        answer = await self._post(path, form, idempotency_key)
+        with wire.Form() as form:
+            form.add("cancellation_reason", "requested_by_customer")
+            answer = await self._post(path, form, idempotency_key)
         error = _error_of(answer) if isinstance(answer, _Reply) else None
-        if error is not None:
-            already_captured = (
-                error.code == "payment_intent_unexpected_state"
-                and error.payment_intent is not None
-                and error.payment_intent.get("status") == "succeeded"
-            )
-            if already_captured:
-                log.info("stripe.void_as_refund", idempotency_key=idempotency_key)
-                refund = wire.Form().add("payment_intent", reference)
-                refund.add(f"metadata[{wire.METADATA_KEY}]", idempotency_key)
-                answer = await self._post("/v1/refunds", refund, f"{idempotency_key}:refund")
-                return self._final(answer, wire.refund_result, idempotency_key)
-        return self._final(answer, wire.cancel_result, idempotency_key)
+        already_captured = (
+            error is not None
+            and error.code == "payment_intent_unexpected_state"
+            and error.payment_intent is not None
+            and error.payment_intent.get("status") == "succeeded"
+        )
+        if not already_captured:
+            return self._final(answer, wire.cancel_result, idempotency_key)
+        log.info("stripe.void_as_refund", idempotency_key=idempotency_key)
+        with wire.Form() as form:
+            form.add("payment_intent", reference)
+            form.add(f"metadata[{wire.METADATA_KEY}]", idempotency_key)
+            answer = await self._post("/v1/refunds", form, f"{idempotency_key}:refund")
+        return self._final(answer, wire.refund_result, idempotency_key)
 
     async def refund(
         self, reference: str, amount_minor: int, idempotency_key: str
@@ -422,9 +406,10 @@ class StripeGateway:
         wire.check_idempotency_key(idempotency_key)
         if isinstance(amount_minor, bool) or amount_minor <= 0:
             raise ValueError("a refund amount is a positive number of minor units")
-        form = wire.Form().add("payment_intent", reference).add("amount", amount_minor)
-        form.add(f"metadata[{wire.METADATA_KEY}]", idempotency_key)
-        answer = await self._post("/v1/refunds", form, idempotency_key)
+        with wire.Form() as form:
+            form.add("payment_intent", reference).add("amount", amount_minor)
+            form.add(f"metadata[{wire.METADATA_KEY}]", idempotency_key)
+            answer = await self._post("/v1/refunds", form, idempotency_key)
         return self._final(answer, wire.refund_result, idempotency_key)
 
     async def status(self, idempotency_key: str) -> StatusResult:
@@ -461,8 +446,9 @@ class StripeGateway:
 
     async def _create_customer(self, key: str) -> str | GatewayResult:
         """A Customer to hold a stored card. Nothing is charged, so a failure is an Error."""
-        form = wire.Form().add(f"metadata[{wire.METADATA_KEY}]", key)
-        answer = await self._post("/v1/customers", form, f"{key}:customer")
+        with wire.Form() as form:
+            form.add(f"metadata[{wire.METADATA_KEY}]", key)
+            answer = await self._post("/v1/customers", form, f"{key}:customer")
         if isinstance(answer, _Unanswered):
             return Error(answer.reason, retryable=not answer.refused)
         if answer.status != 200:

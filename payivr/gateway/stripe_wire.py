@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from payivr.core.cards import Brand, SecretDigits
+from payivr.core.cards import Brand, CardDataExposure, SecretDigits
 from payivr.core.events import CardDetails
 from payivr.gateway.interface import Approved, Declined, Error, GatewayResult, Unknown
 from payivr.gateway.testcards import DeclineCode
@@ -79,7 +79,8 @@ def split_token(token: str) -> tuple[str, str]:
 
 class Form:
     """A form body built in one ``bytearray``, so card digits are only ever in buffers
-    payivr wipes. Never logged; its ``repr`` shows only the size."""
+    payivr wipes (``with Form() as form:`` wipes it on the way out, whatever happens).
+    Never logged; its ``repr`` shows only the size."""
 
     __slots__ = ("_body",)
 
@@ -103,6 +104,8 @@ class Form:
 
     def add_card(self, card: CardDetails) -> Form:
         """The card as Stripe's raw card data fields, under ``payment_method_data``."""
+        if card.number.wiped or card.expiry.wiped:
+            raise CardDataExposure("this card was wiped and cannot be sent")
         if len(card.expiry) != 4:
             raise ValueError("the expiry must be MMYY")
         self.add("payment_method_data[type]", "card")
@@ -126,6 +129,12 @@ class Form:
     @property
     def body(self) -> bytearray:
         return self._body
+
+    def __enter__(self) -> Form:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wipe()
 
     def wipe(self) -> None:
         self._body[:] = bytes(len(self._body))

@@ -48,6 +48,13 @@ def load(name: str) -> list[dict[str, Any]]:
     return exchanges
 
 
+def empty_search(key: str) -> dict[str, Any]:
+    """The recorded empty search result, as the answer to a search for ``key``."""
+    [exchange] = load("search_empty")
+    exchange["request"]["query"]["query"] = f"metadata['payivr_payment_id']:'{key}'"
+    return exchange
+
+
 class Mismatch(AssertionError):
     """The adapter sent something other than what the recording shows."""
 
@@ -180,7 +187,9 @@ class FakeStripe:
         if seen.form != recorded.get("form", {}):
             raise Mismatch(f"form {seen.form} != recorded {recorded.get('form', {})}")
         if recorded.get("card_last4") != seen.card_last4:
-            raise Mismatch(f"card ending {seen.card_last4} != recorded {recorded.get('card_last4')}")
+            raise Mismatch(
+                f"card ending {seen.card_last4} != recorded {recorded.get('card_last4')}"
+            )
 
 
 def _pairs(encoded: str) -> dict[str, str]:
@@ -201,9 +210,7 @@ def _saved_by_stripe(response: dict[str, Any]) -> bool:
     status = response["status"]
     if status in (409, 429):
         return False
-    should_retry = {k.lower(): v for k, v in response["headers"].items()}.get(
-        "stripe-should-retry"
-    )
+    should_retry = {k.lower(): v for k, v in response["headers"].items()}.get("stripe-should-retry")
     return not (status >= 500 and should_retry == "true")
 
 
