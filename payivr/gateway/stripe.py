@@ -270,7 +270,6 @@ class AiohttpTransport:
 class _Reply:
     status: int
     body: Any
-    replayed: bool
 
 
 @dataclass(frozen=True)
@@ -421,7 +420,7 @@ class StripeGateway:
         if isinstance(found, Error):
             return found
         if found is not None:
-            return wire.intent_result(found)
+            return _read_found(found)
         sent_at = self._sent_at.get(idempotency_key)
         if sent_at is not None and self._clock() - sent_at < self._config.search_lag:
             return Unknown("Stripe's search does not show this payment yet; ask again later")
@@ -551,7 +550,7 @@ class StripeGateway:
                 await self._sleep(policy.status_interval * 2 ** (query - 1))
             found = await self._search(key)
             if isinstance(found, dict):
-                result = wire.intent_result(found)
+                result = _read_found(found)
                 log.info(
                     "stripe.outcome_settled", idempotency_key=key, outcome=type(result).__name__
                 )
@@ -617,8 +616,7 @@ class StripeGateway:
             body = wire.parse_json(response.body)
         except wire.ProtocolError:
             body = None
-        replayed = response.headers.get("idempotent-replayed") == "true"
-        return _Reply(response.status, body, replayed)
+        return _Reply(response.status, body)
 
     def _remember(self, key: str) -> None:
         now = self._clock()
@@ -626,6 +624,13 @@ class StripeGateway:
         for old in [k for k, at in self._sent_at.items() if at < horizon]:
             del self._sent_at[old]
         self._sent_at.setdefault(key, now)
+
+
+def _read_found(intent: dict[str, Any]) -> GatewayResult:
+    try:
+        return wire.intent_result(intent)
+    except wire.ProtocolError as exc:
+        return Unknown(f"{exc}; the payment needs reconciliation")
 
 
 def _error_of(reply: _Reply) -> wire.StripeError | None:

@@ -429,7 +429,8 @@ def object_id(body: Any, kind: str) -> str:
 
 
 def searched_intent(body: Any) -> dict[str, Any] | None:
-    """The newest PaymentIntent in a search result, or ``None`` when none matched."""
+    """The PaymentIntent a search found, or ``None`` when none matched. With the key in use
+    twice (after Stripe pruned it, 24 h on), a succeeded one wins, then the newest."""
     if not isinstance(body, dict) or body.get("object") != "search_result":
         raise ProtocolError("Stripe's answer is not a search result")
     data = body.get("data")
@@ -438,4 +439,7 @@ def searched_intent(body: Any) -> dict[str, Any] | None:
     intents = [item for item in data if isinstance(item, dict)]
     if not intents:
         return None
-    return max(intents, key=lambda item: _int(item.get("created")) or 0)
+    return max(
+        intents,
+        key=lambda item: (item.get("status") == "succeeded", _int(item.get("created")) or 0),
+    )

@@ -49,9 +49,10 @@ async def test_the_card_is_wiped_when_the_request_is_refused_before_sending(
         dict(amount_minor=100, currency="usd", idempotency_key=""),
     ]:
         details = card("4242424242424242")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as refused:
             await gateway.sale(details, **bad)  # type: ignore[arg-type]
         assert all(b.wiped for b in buffers(details))
+        assert "4242" not in str(refused.value) + repr(refused.value)
 
     details = card("4242424242424242", "123")  # expiry not MMYY
     with pytest.raises(ValueError, match="MMYY"):

@@ -8,7 +8,12 @@ from _stripe_helpers import MakeGateway
 from payivr.core.cards import Brand
 from payivr.core.events import GatewayApproval, GatewayDecline, GatewayFailure
 from payivr.gateway import Approved, Declined, Error, to_flow_event
-from payivr.gateway.stripe_wire import AUTHENTICATION_NEEDED, KEY_REUSED, RAW_CARD_REFUSED
+from payivr.gateway.stripe_wire import (
+    AUTHENTICATION_NEEDED,
+    KEY_REUSED,
+    RAW_CARD_REFUSED,
+    decline,
+)
 
 
 async def test_an_approved_sale_is_one_confirmed_payment_intent(make_gateway: MakeGateway):
@@ -229,3 +234,12 @@ async def test_the_fake_rejects_a_request_unlike_the_recording(make_gateway: Mak
     fake = FakeStripe("sale_approved")
     with pytest.raises(Mismatch, match="card ending"):
         await make_gateway(fake).sale(card("5555555555554444"), 1250, "usd", "pay-approved")
+
+
+def test_decline_words_for_codes_beyond_the_test_cards():
+    assert decline("fraudulent") == Declined("fraudulent", "the card was declined")
+    assert decline("incorrect_zip") == Declined(
+        "incorrect_zip", "the postal code does not match the card"
+    )
+    assert decline("something_new") == Declined("something_new", "the card was declined")
+    assert decline(None) == Declined("card_declined", "the card was declined")
