@@ -100,6 +100,11 @@ class FlowDriver:
     def finished(self) -> Finish | None:
         return self._finish
 
+    @property
+    def authorization_sent(self) -> bool:
+        """Whether the card went to the gateway (its outcome may then be known there)."""
+        return self._authorization is not None
+
     async def run(self) -> Finish:
         """Drive the flow from its start to its ``Finish``; returns that ``Finish``."""
         self._queue.put_nowait(FlowStart())
@@ -169,5 +174,5 @@ class FlowDriver:
             log.exception("authorization_crashed", payment_id=command.idempotency_key)
             answer = GatewayOutcomeUnknown("the gateway request failed unexpectedly")
         finally:
-            command.card.wipe()
+            command.details.wipe()
         self.post(answer)

@@ -72,6 +72,13 @@ class CallerPrompts:
         with contextlib.suppress(NotFound):
             await self._ari.playbacks.stop(playing.playback_id)
 
+    async def stop_playing(self) -> None:
+        """Stop whatever plays now, if anything; best effort (used when giving up)."""
+        playing, self._playing = self._playing, None
+        if playing is not None and playing.playback_id:
+            with contextlib.suppress(AriError):
+                await self._ari.playbacks.stop(playing.playback_id)
+
     async def resync(self) -> None:
         """After a gap in the events: a part that ended unseen is treated as ended.
 

@@ -58,15 +58,20 @@ from payivr.core.events import (
     CallerHangup,
     Finish,
     KeyPress,
+    Outcome,
+    Prompt,
     PromptPart,
     Step,
     StepStatus,
 )
-from payivr.core.flow import FlowConfig, PaymentFlow
+from payivr.core.flow import FlowConfig, FlowError, PaymentFlow
 
 log = structlog.get_logger(__name__)
 
 BRIDGE_TYPE = ("mixing", "dtmf_events")
+ANNOUNCEMENT_SECONDS = 30.0
+CRASHED_BEFORE_CHARGING = "payivr failed during the payment; nothing was charged"
+CRASHED_WHILE_CHARGING = "payivr failed while charging; the gateway will be asked for the outcome"
 
 
 @dataclass(frozen=True)
@@ -388,16 +393,24 @@ class _PaymentRun:
                     await ari.channels.start_silence(session.agent)
 
     async def _unshield_agent(self) -> None:
+        """Music off, agent unmuted; each step on its own so one failure skips no other."""
         ari = self.services.ari
         session = self.session
-        if self._agent_shielded and session.agent is not None and not session._agent_gone:
-            moh = self.services.calls.music_on_hold_class
-            with contextlib.suppress(ChannelGone):
-                if moh:
-                    await ari.channels.stop_moh(session.agent)
-                else:
-                    await ari.channels.stop_silence(session.agent)
-                await ari.channels.unmute(session.agent, "in" if moh else "both")
+        if not self._agent_shielded or session.agent is None or session._agent_gone:
+            return
+        self._agent_shielded = False
+        agent = session.agent
+        moh = self.services.calls.music_on_hold_class
+        for step in (
+            ari.channels.stop_moh(agent) if moh else ari.channels.stop_silence(agent),
+            ari.channels.unmute(agent, "in" if moh else "both"),
+        ):
+            try:
+                await step
+            except ChannelGone:
+                return
+            except AriError as error:
+                log.warning("agent_unshield_failed", call=session.call.key, error=str(error))
 
     # ------------------------------------------------------------- CallMedia
 
@@ -408,6 +421,37 @@ class _PaymentRun:
         await self.prompts.stop(sequence)
 
     async def reconnect(self, agent_present: bool) -> None:
+        try:
+            await self._reconnect(agent_present)
+        except ChannelGone:
+            # Agent-side requests tolerate a gone agent; what escapes is about the caller.
+            raise CallGone(self.session.caller) from None
+        except AriError as error:
+            # The outcome (Finish) comes next and must be recorded whatever happens here.
+            log.error("reconnect_failed", payment_id=self.payment_id, error=str(error))
+            await self._back_with_agent()
+
+    async def _back_with_agent(self) -> None:
+        """Last resort after a failure: the caller back in the bridge (or the agent dialled
+        back), one request at a time, each failure logged."""
+        ari = self.services.ari
+        session = self.session
+        if session._caller_gone:
+            return
+        await self._unshield_agent()
+        if session._agent_gone and session.return_to is not None:
+            await session.dial_back(session.return_to)
+            return
+        if session._agent_gone:
+            return  # the session hangs the caller up when it ends
+        with contextlib.suppress(AriError):
+            await ari.bridges.remove_channel(session.bridge_id, session.caller)
+        try:
+            await ari.bridges.add_channel(session.bridge_id, session.caller)
+        except AriError as error:
+            log.error("caller_not_reconnected", call=session.call.key, error=str(error))
+
+    async def _reconnect(self, agent_present: bool) -> None:
         ari = self.services.ari
         session = self.session
         await self._unshield_agent()
@@ -468,14 +512,58 @@ class _PaymentRun:
             await self.driver.run()
         except Exception:
             log.exception("payment_crashed", payment_id=self.payment_id)
-            with contextlib.suppress(Exception):
-                await self._unshield_agent()
-                if not self.session._caller_gone and not self.session._agent_gone:
-                    await self.services.ari.bridges.add_channel(
-                        self.session.bridge_id, self.session.caller
-                    )
+            await self._end_after_crash()
         finally:
             self.session._inbox.put_nowait(_Command("payment_over"))
+
+    async def _announce_failure(self) -> None:
+        """Tell the caller the payment failed before reconnecting them: keys they may still
+        be pressing must end before the agent can hear them again."""
+        session = self.session
+        if session._caller_gone:
+            return
+        agent_back = not session._agent_gone or session.return_to is not None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def announced(_: object) -> None:
+            if not done.done():
+                done.set_result(None)
+
+        await self.prompts.stop_playing()
+        self.prompts = CallerPrompts(
+            self.services.ari,
+            session.caller,
+            playback_prefix=f"payivr-{self.payment_id}-failed-",
+            language=self.request.language,
+            post=announced,
+        )
+        closing = Prompt("returning-to-agent" if agent_back else "goodbye")
+        try:
+            await self.prompts.play((Prompt("payment-error"), closing), 0)
+            async with asyncio.timeout(ANNOUNCEMENT_SECONDS):
+                await done
+        except (CallGone, TimeoutError):
+            pass
+
+    async def _end_after_crash(self) -> None:
+        """The flow broke: wipe it, record an outcome it could not, give the caller back."""
+        with contextlib.suppress(FlowError):
+            # Ending the flow wipes every digit it holds; the commands are not wanted now.
+            self.driver.flow.send(CallerHangup())
+        if self.driver.finished is None:
+            if self.driver.authorization_sent:
+                finish = Finish(Outcome.PENDING, CRASHED_WHILE_CHARGING)
+            else:
+                finish = Finish(Outcome.CANCELLED, CRASHED_BEFORE_CHARGING)
+            try:
+                await self.finished(finish)
+            except Exception:
+                log.exception("crashed_payment_not_recorded", payment_id=self.payment_id)
+        try:
+            await self._announce_failure()
+            await self._back_with_agent()
+        except Exception:
+            log.exception("caller_not_reconnected", payment_id=self.payment_id)
 
 
 async def refuse_channel(ari: AriClient, channel_id: str, prompt: str) -> None:
