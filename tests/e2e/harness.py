@@ -334,6 +334,7 @@ def system_config(
             "PAYIVR_GATEWAY_PUBLIC_KEY": str(keys.public_key_pem),
             "PAYIVR_GATEWAY_SIGNING_SECRET": read_secret(keys.signing_secret),
             "PAYIVR_GATEWAY_CA_BUNDLE": str(sandbox.ca_file),
+            "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
             "PAYIVR_CRM_WEBHOOK_URL": crm.url,
             "PAYIVR_CRM_WEBHOOK_SECRET": generate_secret(),
             "PAYIVR_LOG_LEVEL": "DEBUG",
