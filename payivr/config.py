@@ -92,8 +92,12 @@ class DatabaseSettings:
         return _conninfo_problems(self.url)
 
 
+GATEWAY_KINDS = ("encrypted", "stripe")
+
+
 @dataclass
 class GatewaySettings:
+    kind: str = "encrypted"  # our generic encrypted connector, or Stripe PaymentIntents
     url: str = ""
     public_key: str = ""  # path to the gateway's public key (PEM or JWK)
     key_id: str = ""
@@ -103,8 +107,20 @@ class GatewaySettings:
     client_key: str | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    stripe_secret_key: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_api_version: str = "2025-03-31.basil"
+    stripe_moto: bool = False
 
     def problems(self) -> list[str]:
+        if self.kind not in GATEWAY_KINDS:
+            return [
+                f"gateway.kind (PAYIVR_GATEWAY_KIND): {self.kind!r} is not one of {GATEWAY_KINDS}"
+            ]
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            return ["gateway timeouts must be positive"]
+        if self.kind == "stripe":
+            return self._stripe_problems()
         found = _url_problems("gateway.url", self.url, ("https",))
         if not self.public_key:
             found.append("gateway.public_key (PAYIVR_GATEWAY_PUBLIC_KEY): path is required")
@@ -116,8 +132,25 @@ class GatewaySettings:
             value = getattr(self, name)
             if value is not None and not Path(value).is_file():
                 found.append(f"gateway.{name}: no file at {value}")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            found.append("gateway timeouts must be positive")
+        return found
+
+    def _stripe_problems(self) -> list[str]:
+        from payivr.gateway.stripe import api_base_problem, secret_key_problem
+
+        if not self.stripe_secret_key:
+            return [
+                "gateway.stripe_secret_key (PAYIVR_GATEWAY_STRIPE_SECRET_KEY): is required "
+                'when gateway.kind is "stripe"'
+            ]
+        found = []
+        problem = secret_key_problem(self.stripe_secret_key)
+        if problem:
+            found.append(f"gateway.stripe_secret_key (PAYIVR_GATEWAY_STRIPE_SECRET_KEY): {problem}")
+        problem = api_base_problem(self.stripe_api_base)
+        if problem:
+            found.append(f"gateway.stripe_api_base (PAYIVR_GATEWAY_STRIPE_API_BASE): {problem}")
+        if not self.stripe_api_version:
+            found.append("gateway.stripe_api_version: must not be empty")
         return found
 
 

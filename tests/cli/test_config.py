@@ -97,3 +97,28 @@ def test_credentials_in_a_url_are_not_echoed() -> None:
     with pytest.raises(ConfigError) as raised:
         config.validate(("database",))
     assert "hunter2" not in str(raised.value)
+
+
+def test_the_stripe_gateway_needs_a_secret_key_not_the_connector_settings() -> None:
+    config = load_config(None, {"PAYIVR_GATEWAY_KIND": "stripe"})
+    with pytest.raises(ConfigError) as raised:
+        config.validate(("gateway",))
+    assert "gateway.stripe_secret_key (PAYIVR_GATEWAY_STRIPE_SECRET_KEY): is required" in str(
+        raised.value
+    )
+    assert "gateway.url" not in str(raised.value)
+    publishable = load_config(
+        None, {"PAYIVR_GATEWAY_KIND": "stripe", "PAYIVR_GATEWAY_STRIPE_SECRET_KEY": "pk_test_123"}
+    )
+    with pytest.raises(ConfigError, match="stripe_secret_key"):
+        publishable.validate(("gateway",))
+    good = load_config(
+        None, {"PAYIVR_GATEWAY_KIND": "stripe", "PAYIVR_GATEWAY_STRIPE_SECRET_KEY": "sk_test_123"}
+    )
+    good.validate(("gateway",))
+
+
+def test_an_unknown_gateway_kind_is_named() -> None:
+    config = load_config(None, {"PAYIVR_GATEWAY_KIND": "paypal"})
+    with pytest.raises(ConfigError, match="gateway.kind \\(PAYIVR_GATEWAY_KIND\\): 'paypal'"):
+        config.validate(("gateway",))
