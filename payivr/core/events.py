@@ -1,7 +1,8 @@
 """What goes into the payment flow (events) and what comes out of it (commands).
 
-Both are frozen dataclasses named as nouns, as in h11. Nothing here prints card digits:
-the only object that carries them is :class:`CardDetails`, whose ``repr`` is masked.
+Both are frozen dataclasses named as nouns, as in h11. Nothing here prints card or bank
+digits: the only objects that carry them are :class:`CardDetails` and
+:class:`BankAccountDetails`, whose ``repr`` is masked.
 """
 
 from __future__ import annotations
@@ -9,17 +10,44 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from payivr.core.bank import AccountType, MaskedBankAccount, last_two
 from payivr.core.cards import Brand, MaskedCard, SecretDigits
 
 
+class PaymentMethod(enum.Enum):
+    """How the caller pays, chosen per payment request."""
+
+    CARD = "card"
+    ACH = "ach"
+
+
 class Step(enum.Enum):
-    """The caller's steps, in order."""
+    """The caller's steps, in order: the amount, then those of the payment method."""
 
     AMOUNT = "amount"
     CARD_NUMBER = "card_number"
     EXPIRY = "expiry"
     SECURITY_CODE = "security_code"
     POSTAL_CODE = "postal_code"
+    ROUTING_NUMBER = "routing_number"
+    ACCOUNT_NUMBER = "account_number"
+    ACCOUNT_TYPE = "account_type"
+
+    @property
+    def method(self) -> PaymentMethod | None:
+        """The payment method this step belongs to (None: every payment has it)."""
+        return _METHOD_OF_STEP.get(self)
+
+
+_METHOD_OF_STEP = {
+    Step.CARD_NUMBER: PaymentMethod.CARD,
+    Step.EXPIRY: PaymentMethod.CARD,
+    Step.SECURITY_CODE: PaymentMethod.CARD,
+    Step.POSTAL_CODE: PaymentMethod.CARD,
+    Step.ROUTING_NUMBER: PaymentMethod.ACH,
+    Step.ACCOUNT_NUMBER: PaymentMethod.ACH,
+    Step.ACCOUNT_TYPE: PaymentMethod.ACH,
+}
 
 
 class StepStatus(enum.Enum):
@@ -84,9 +112,13 @@ class TimerExpiry:
 
 @dataclass(frozen=True)
 class GatewayApproval:
+    """Money moved. ``card_stored``: the card is now on file (the caller asked for it and
+    the gateway's token was kept)."""
+
     reference: str
     brand: Brand | None = None
     last_four: str | None = None
+    card_stored: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,25 +256,59 @@ class CardDetails:
         return f"CardDetails(brand={self.brand.value}, <digits hidden>)"
 
 
+@dataclass(frozen=True, eq=False)
+class BankAccountDetails:
+    """The bank account as keyed (ACH). Handed to the gateway edge, which wipes it."""
+
+    routing_number: SecretDigits
+    account_number: SecretDigits
+    account_type: AccountType
+
+    @property
+    def masked(self) -> MaskedBankAccount:
+        return MaskedBankAccount(self.account_type, last_two(self.account_number))
+
+    def wipe(self) -> None:
+        self.routing_number.wipe()
+        self.account_number.wipe()
+
+    def __repr__(self) -> str:
+        return f"BankAccountDetails(type={self.account_type.value}, <digits hidden>)"
+
+
+PaymentDetails = CardDetails | BankAccountDetails
+
+
 @dataclass(frozen=True)
 class Authorize:
-    """Charge the card once. ``idempotency_key`` is the payment id."""
+    """Charge the card, or debit the bank account, once. ``idempotency_key`` is the payment
+    id. ``store_card``: the caller asked to keep the card on file, so the charge also asks
+    the gateway for a token (never with a bank account)."""
 
-    card: CardDetails = field(repr=False)
+    details: PaymentDetails = field(repr=False)
     amount_minor: int
     currency: str
     idempotency_key: str
+    store_card: bool = False
+
+    @property
+    def method(self) -> PaymentMethod:
+        if isinstance(self.details, BankAccountDetails):
+            return PaymentMethod.ACH
+        return PaymentMethod.CARD
 
 
 @dataclass(frozen=True)
 class AgentUpdate:
-    """What the agent may see of a step: status, a digit count, brand and last four."""
+    """What the agent may see of a step: status, a digit count, brand and last four (or a
+    bank account's type and last two)."""
 
     step: Step
     status: StepStatus
     digits_entered: int = 0
     masked_card: MaskedCard | None = None
     detail: str = ""
+    masked_bank_account: MaskedBankAccount | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +326,7 @@ class Finish:
     reason: str
     reference: str | None = None
     masked_card: MaskedCard | None = None
+    masked_bank_account: MaskedBankAccount | None = None
 
 
 Command = (

@@ -17,6 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from payivr.core.bank import (
+    MAX_ACCOUNT_NUMBER_LENGTH,
+    ROUTING_NUMBER_LENGTH,
+    AccountType,
+    BankProblem,
+    MaskedBankAccount,
+    check_account_number,
+    check_routing_number,
+    last_two,
+)
 from payivr.core.cards import (
     Brand,
     CardProblem,
@@ -33,6 +43,7 @@ from payivr.core.events import (
     AgentHangup,
     AgentUpdate,
     Authorize,
+    BankAccountDetails,
     CallerHangup,
     CancelTimer,
     CardDetails,
@@ -45,6 +56,8 @@ from payivr.core.events import (
     GatewayOutcomeUnknown,
     KeyPress,
     Outcome,
+    PaymentDetails,
+    PaymentMethod,
     PlayPrompt,
     Prompt,
     PromptFinished,
@@ -92,6 +105,13 @@ class State(enum.Enum):
     CONFIRMING_SECURITY_CODE = "confirming_security_code"
     ENTERING_POSTAL_CODE = "entering_postal_code"
     CONFIRMING_POSTAL_CODE = "confirming_postal_code"
+    ENTERING_ROUTING_NUMBER = "entering_routing_number"
+    CONFIRMING_ROUTING_NUMBER = "confirming_routing_number"
+    ENTERING_ACCOUNT_NUMBER = "entering_account_number"
+    CONFIRMING_ACCOUNT_NUMBER = "confirming_account_number"
+    ENTERING_ACCOUNT_TYPE = "entering_account_type"
+    CONFIRMING_ACCOUNT_TYPE = "confirming_account_type"
+    OFFERING_CARD_ON_FILE = "offering_card_on_file"
     AUTHORIZING = "authorizing"
     AUTHORIZING_CALLER_GONE = "authorizing_caller_gone"
     ANNOUNCING_RESULT = "announcing_result"
@@ -124,6 +144,9 @@ ENTERING = {
     Step.EXPIRY: State.ENTERING_EXPIRY,
     Step.SECURITY_CODE: State.ENTERING_SECURITY_CODE,
     Step.POSTAL_CODE: State.ENTERING_POSTAL_CODE,
+    Step.ROUTING_NUMBER: State.ENTERING_ROUTING_NUMBER,
+    Step.ACCOUNT_NUMBER: State.ENTERING_ACCOUNT_NUMBER,
+    Step.ACCOUNT_TYPE: State.ENTERING_ACCOUNT_TYPE,
 }
 CONFIRMING = {
     Step.AMOUNT: State.CONFIRMING_AMOUNT,
@@ -131,25 +154,40 @@ CONFIRMING = {
     Step.EXPIRY: State.CONFIRMING_EXPIRY,
     Step.SECURITY_CODE: State.CONFIRMING_SECURITY_CODE,
     Step.POSTAL_CODE: State.CONFIRMING_POSTAL_CODE,
+    Step.ROUTING_NUMBER: State.CONFIRMING_ROUTING_NUMBER,
+    Step.ACCOUNT_NUMBER: State.CONFIRMING_ACCOUNT_NUMBER,
+    Step.ACCOUNT_TYPE: State.CONFIRMING_ACCOUNT_TYPE,
 }
 STEP_OF_STATE = {
     state: step for mapping in (ENTERING, CONFIRMING) for step, state in mapping.items()
 }
 
 # After a step is confirmed: the next step's entry state, guarded by whether it is asked.
+# The last card step leads to the card-on-file offer when it is made, else to the charge.
 _NEXT_AFTER: dict[Step, tuple[tuple[str, State], ...]] = {
-    Step.AMOUNT: (("always", State.ENTERING_CARD_NUMBER),),
+    Step.AMOUNT: (
+        ("bank_payment", State.ENTERING_ROUTING_NUMBER),
+        ("always", State.ENTERING_CARD_NUMBER),
+    ),
     Step.CARD_NUMBER: (("always", State.ENTERING_EXPIRY),),
     Step.EXPIRY: (
         ("security_code_asked", State.ENTERING_SECURITY_CODE),
         ("postal_code_asked", State.ENTERING_POSTAL_CODE),
+        ("card_on_file_offered", State.OFFERING_CARD_ON_FILE),
         ("always", State.AUTHORIZING),
     ),
     Step.SECURITY_CODE: (
         ("postal_code_asked", State.ENTERING_POSTAL_CODE),
+        ("card_on_file_offered", State.OFFERING_CARD_ON_FILE),
         ("always", State.AUTHORIZING),
     ),
-    Step.POSTAL_CODE: (("always", State.AUTHORIZING),),
+    Step.POSTAL_CODE: (
+        ("card_on_file_offered", State.OFFERING_CARD_ON_FILE),
+        ("always", State.AUTHORIZING),
+    ),
+    Step.ROUTING_NUMBER: (("always", State.ENTERING_ACCOUNT_NUMBER),),
+    Step.ACCOUNT_NUMBER: (("always", State.ENTERING_ACCOUNT_TYPE),),
+    Step.ACCOUNT_TYPE: (("always", State.AUTHORIZING),),
 }
 
 
@@ -167,14 +205,25 @@ def _listening_rows(state: State) -> list[Transition]:
     ]
 
 
+# Entries of one key (a choice): the key ends them, so no inter-digit timer ever runs.
+SINGLE_KEY_STEPS = frozenset({Step.ACCOUNT_TYPE})
+
+
 def _entry_rows(step: Step) -> list[Transition]:
     entering, confirming = ENTERING[step], CONFIRMING[step]
     end = State.ANNOUNCING_RESULT
+    inter_digit = (
+        []
+        if step in SINGLE_KEY_STEPS
+        else [
+            Transition(entering, TimerExpiry, "inter_digit_timer", entering, "end_entry_timed_out")
+        ]
+    )
     return [
         *_listening_rows(entering),
         Transition(entering, KeyPress, "end_key", entering, "end_entry"),
         Transition(entering, KeyPress, "always", entering, "collect_digit"),
-        Transition(entering, TimerExpiry, "inter_digit_timer", entering, "end_entry_timed_out"),
+        *inter_digit,
         Transition(entering, TimerExpiry, "always", entering, "ignore_stale"),
         Transition(entering, EntryEnded, "entry_valid", confirming, "read_back"),
         Transition(entering, EntryEnded, "retry_left_after_this", entering, "reject_entry"),
@@ -211,6 +260,20 @@ def _confirm_rows(step: Step) -> list[Transition]:
         Transition(confirming, TimerExpiry, "always", confirming, "ignore_stale"),
     ]
     return rows
+
+
+def _offer_rows() -> list[Transition]:
+    """Keeping the card on file is asked before the charge, so one sale both charges the
+    card and returns its token. A caller who cannot answer is charged without storing."""
+    offering, auth = State.OFFERING_CARD_ON_FILE, State.AUTHORIZING
+    return [
+        *_listening_rows(offering),
+        Transition(offering, KeyPress, "keep_card_key", auth, "authorize_keeping_card"),
+        Transition(offering, KeyPress, "do_not_keep_card_key", auth, "authorize_without_keeping"),
+        Transition(offering, KeyPress, "choice_retry_left", offering, "invalid_offer_choice"),
+        Transition(offering, KeyPress, "always", auth, "authorize_without_keeping"),
+        Transition(offering, TimerExpiry, "always", offering, "ignore_stale"),
+    ]
 
 
 def _authorizing_rows() -> list[Transition]:
@@ -258,6 +321,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(State.NEW, AgentCancellation, "always", State.DONE, "finish_cancelled_before_start"),
     *_confirm_rows(Step.AMOUNT),
     *(row for step in ENTERING for row in (*_entry_rows(step), *_confirm_rows(step))),
+    *_offer_rows(),
     *_authorizing_rows(),
     *_announcing_rows(),
 )
@@ -265,7 +329,12 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """Per-deployment settings of the caller's flow."""
+    """Per-deployment settings of the caller's flow.
+
+    ``offer_card_on_file``: after the last card step the caller is asked whether to keep
+    the card for future payments; the answer becomes ``Authorize(store_card=...)``.
+    ``accepted_methods``: the payment methods a request may choose.
+    """
 
     accepted_brands: frozenset[Brand] = frozenset(Brand)
     ask_security_code: bool = True
@@ -274,10 +343,14 @@ class FlowConfig:
     no_input_timeout: float = 60.0
     inter_digit_timeout: float = 5.0
     postal_code_lengths: frozenset[int] = frozenset({5, 9})
+    offer_card_on_file: bool = False
+    accepted_methods: frozenset[PaymentMethod] = frozenset(PaymentMethod)
 
     def __post_init__(self) -> None:
         if not self.accepted_brands:
             raise ValueError("accepted_brands: at least one card brand must be accepted")
+        if not self.accepted_methods:
+            raise ValueError("accepted_methods: at least one payment method must be accepted")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         # Written so that NaN fails too.
@@ -293,15 +366,26 @@ class FlowConfig:
 
     @property
     def steps(self) -> tuple[Step, ...]:
+        """The steps of a card payment."""
+        return self.steps_for(PaymentMethod.CARD)
+
+    def steps_for(self, method: PaymentMethod) -> tuple[Step, ...]:
+        """The steps the caller is asked, in order, when paying by ``method``."""
         return tuple(
             step
-            for step in Step
+            for step in method_steps(method)
             if (step is not Step.SECURITY_CODE or self.ask_security_code)
             and (step is not Step.POSTAL_CODE or self.ask_postal_code)
         )
 
 
-_PROBLEM_PROMPTS = {
+def method_steps(method: PaymentMethod) -> tuple[Step, ...]:
+    """Every step of a payment by ``method``, asked or not (the agent sees the others as
+    skipped)."""
+    return tuple(step for step in Step if step.method in (None, method))
+
+
+_PROBLEM_PROMPTS: dict[CardProblem | BankProblem, str] = {
     CardProblem.BRAND_NOT_ACCEPTED: "brand-not-accepted",
     CardProblem.EXPIRED: "card-expired",
 }
@@ -310,6 +394,17 @@ _INVALID_PROMPTS = {
     Step.EXPIRY: "invalid-expiry",
     Step.SECURITY_CODE: "invalid-security-code",
     Step.POSTAL_CODE: "invalid-postal-code",
+    Step.ROUTING_NUMBER: "invalid-routing-number",
+    Step.ACCOUNT_NUMBER: "invalid-account-number",
+    Step.ACCOUNT_TYPE: "invalid-account-type",
+}
+_ENTRY_PROMPTS = {
+    Step.CARD_NUMBER: "enter-card-number",
+    Step.EXPIRY: "enter-expiry",
+    Step.POSTAL_CODE: "enter-postal-code",
+    Step.ROUTING_NUMBER: "enter-routing-number",
+    Step.ACCOUNT_NUMBER: "enter-account-number",
+    Step.ACCOUNT_TYPE: "choose-account-type",
 }
 _FAILURE_REASONS = {
     Step.AMOUNT: "the caller could not confirm the amount",
@@ -317,6 +412,9 @@ _FAILURE_REASONS = {
     Step.EXPIRY: "too many invalid expiry dates",
     Step.SECURITY_CODE: "too many invalid security codes",
     Step.POSTAL_CODE: "too many invalid postal codes",
+    Step.ROUTING_NUMBER: "too many invalid routing numbers",
+    Step.ACCOUNT_NUMBER: "too many invalid account numbers",
+    Step.ACCOUNT_TYPE: "too many invalid account type choices",
 }
 
 
@@ -340,6 +438,7 @@ class PaymentFlow:
         currency: str,
         config: FlowConfig,
         today: date,
+        method: PaymentMethod = PaymentMethod.CARD,
     ) -> None:
         if type(amount_minor) is not int or amount_minor <= 0:  # bool is an int: refuse it
             raise ValueError("amount_minor must be a positive whole number of minor units")
@@ -347,7 +446,11 @@ class PaymentFlow:
             raise ValueError(
                 f"currency {currency!r} is not supported: use one of {sorted(CURRENCIES)}"
             )
+        if method not in config.accepted_methods:
+            raise ValueError(f"payment method {method.value!r} is not accepted here")
         self.payment_id = payment_id
+        self.method = method
+        self.steps = config.steps_for(method)
         self.amount_minor = amount_minor
         self.currency = CURRENCIES[currency]
         self.config = config
@@ -360,10 +463,13 @@ class PaymentFlow:
         self.reference: str | None = None
         self.brand: Brand | None = None
         self.masked_card: MaskedCard | None = None
+        self.masked_bank_account: MaskedBankAccount | None = None
         self._entries: dict[Step, _Entry] = {step: _Entry() for step in Step}
         self._confirmed: dict[Step, SecretDigits] = {}
         self._postal_code: str | None = None
-        self._card: CardDetails | None = None
+        self._account_type: AccountType | None = None
+        self._offer_choice_errors = 0
+        self._details: PaymentDetails | None = None
         self._commands: list[Command] = []
         self._prompt_sequence = 0
         self._playing: int | None = None
@@ -425,7 +531,7 @@ class PaymentFlow:
                 _key(event) == "2" and self._entry().attempts < self.config.max_attempts
             ),
             "retry_left_after_this": lambda: self._entry().attempts + 1 < self.config.max_attempts,
-            "choice_retry_left": lambda: self._entry().choice_errors + 1 < self.config.max_attempts,
+            "choice_retry_left": lambda: self._choice_errors() + 1 < self.config.max_attempts,
             "current_prompt": lambda: (
                 isinstance(event, PromptFinished) and event.sequence == self._playing
             ),
@@ -434,6 +540,14 @@ class PaymentFlow:
             "entry_valid": lambda: self._problem_with_entry() is None,
             "security_code_asked": lambda: self.config.ask_security_code,
             "postal_code_asked": lambda: self.config.ask_postal_code,
+            "accept_key_and_card_on_file_offered": lambda: (
+                _key(event) == "1" and self._card_on_file_offered()
+            ),
+            "accept_key_and_bank_payment": lambda: (
+                _key(event) == "1" and self.method is PaymentMethod.ACH
+            ),
+            "keep_card_key": lambda: _key(event) == "1",
+            "do_not_keep_card_key": lambda: _key(event) == "2",
         }
         return checks[name]()
 
@@ -447,11 +561,19 @@ class PaymentFlow:
     def _entry(self) -> _Entry:
         return self._entries[STEP_OF_STATE[self.state]]
 
+    def _choice_errors(self) -> int:
+        if self.state is State.OFFERING_CARD_ON_FILE:
+            return self._offer_choice_errors
+        return self._entry().choice_errors
+
+    def _card_on_file_offered(self) -> bool:
+        return self.config.offer_card_on_file and self.method is PaymentMethod.CARD
+
     # ----------------------------------------------------------------- actions
 
     def _act_start(self, _: object) -> None:
-        for step in Step:
-            status = StepStatus.WAITING if step in self.config.steps else StepStatus.SKIPPED
+        for step in method_steps(self.method):
+            status = StepStatus.WAITING if step in self.steps else StepStatus.SKIPPED
             self._emit(AgentUpdate(step, status))
         self._emit(AgentUpdate(Step.AMOUNT, StepStatus.ENTERING))
         self._play(Prompt("intro"), *self._amount_parts(), Prompt("confirm-amount"))
@@ -522,8 +644,16 @@ class PaymentFlow:
             parts = [Prompt("expiry-is"), Prompt(month_prompt(month)), SayNumber(year)]
         elif step is Step.SECURITY_CODE:
             parts = [Prompt("security-code-entered")]
-        else:
+        elif step is Step.POSTAL_CODE:
             parts = [Prompt("postal-code-is"), SayDigits(_plain(entry.digits))]
+        elif step is Step.ROUTING_NUMBER:
+            parts = [Prompt("routing-number-ending-in"), SayDigits(last_two(entry.digits))]
+        elif step is Step.ACCOUNT_NUMBER:
+            parts = [Prompt("account-number-ending-in"), SayDigits(last_two(entry.digits))]
+        else:
+            account_type = AccountType.from_key(_plain(entry.digits))
+            assert account_type is not None
+            parts = [Prompt(f"account-type-{account_type.value}")]
         self._play(*parts, Prompt("confirm-entry"))
 
     def _act_reject_entry(self, _: object) -> None:
@@ -559,27 +689,56 @@ class PaymentFlow:
         step = STEP_OF_STATE[self.state]
         self._barge_in()
         self._cancel_timer(NO_INPUT_TIMER)
+        digits = self._entries[step].digits
         if step is Step.CARD_NUMBER:
             assert self.brand is not None
-            self.masked_card = MaskedCard(self.brand, self._entries[step].digits.last_four())
+            self.masked_card = MaskedCard(self.brand, digits.last_four())
         if step is Step.POSTAL_CODE:
-            self._postal_code = _plain(self._entries[step].digits)
-            self._entries[step].digits.wipe()
+            self._postal_code = _plain(digits)
+            digits.wipe()
+        elif step is Step.ACCOUNT_TYPE:
+            self._account_type = AccountType.from_key(_plain(digits))
+            assert self._account_type is not None
+            digits.wipe()
+            account_number = self._confirmed[Step.ACCOUNT_NUMBER]
+            self.masked_bank_account = MaskedBankAccount(
+                self._account_type, last_two(account_number)
+            )
         elif step is not Step.AMOUNT:
-            self._confirmed[step] = self._entries[step].digits
+            self._confirmed[step] = digits
         self._emit(
             AgentUpdate(
                 step,
                 StepStatus.DONE,
                 masked_card=self.masked_card if step is Step.CARD_NUMBER else None,
+                masked_bank_account=(
+                    self.masked_bank_account if step is Step.ACCOUNT_TYPE else None
+                ),
             )
         )
         following = self._next_step(step)
-        if following is None:
-            self._authorize()
-        else:
+        if following is not None:
             self._emit(AgentUpdate(following, StepStatus.ENTERING))
             self._play(*self._entry_prompt(following))
+        elif self._card_on_file_offered():
+            self._play(Prompt("offer-card-on-file"))
+        else:
+            self._authorize(store_card=False)
+
+    def _act_invalid_offer_choice(self, _: object) -> None:
+        self._cancel_timer(NO_INPUT_TIMER)
+        self._offer_choice_errors += 1
+        self._play(Prompt("invalid-choice"), Prompt("offer-card-on-file"))
+
+    def _act_authorize_keeping_card(self, _: object) -> None:
+        self._barge_in()
+        self._cancel_timer(NO_INPUT_TIMER)
+        self._authorize(store_card=True)
+
+    def _act_authorize_without_keeping(self, _: object) -> None:
+        self._barge_in()
+        self._cancel_timer(NO_INPUT_TIMER)
+        self._authorize(store_card=False)
 
     def _act_reject_amount(self, _: object) -> None:
         self._barge_in()
@@ -617,11 +776,13 @@ class PaymentFlow:
     def _act_announce_approval(self, event: object) -> None:
         assert isinstance(event, GatewayApproval)
         self.reference = event.reference
+        saved = (Prompt("card-kept-on-file"),) if event.card_stored else ()
         self._conclude(
             Outcome.APPROVED,
             "approved",
             "payment-approved",
             SayCharacters(spoken_reference(event.reference)),
+            *saved,
         )
 
     def _act_announce_decline(self, event: object) -> None:
@@ -666,11 +827,7 @@ class PaymentFlow:
         assert self.outcome is not None
         self._cancel_all_timers()
         self._emit(Reconnect(agent_present=self.agent_present))
-        self._emit(
-            Finish(
-                self.outcome, self.reason, reference=self.reference, masked_card=self.masked_card
-            )
-        )
+        self._emit(self._finish_command(self.outcome, self.reason))
 
     # ----------------------------------------------------------------- helpers
 
@@ -717,14 +874,10 @@ class PaymentFlow:
         return parts
 
     def _entry_prompt(self, step: Step) -> list[PromptPart]:
-        if step is Step.CARD_NUMBER:
-            return [Prompt("enter-card-number")]
-        if step is Step.EXPIRY:
-            return [Prompt("enter-expiry")]
         if step is Step.SECURITY_CODE:
             amex = self.brand is Brand.AMEX
             return [Prompt("enter-security-code-amex" if amex else "enter-security-code")]
-        return [Prompt("enter-postal-code")]
+        return [Prompt(_ENTRY_PROMPTS[step])]
 
     def _entry_length_limit(self, step: Step) -> int:
         """Digits after which an entry ends by itself (fixed length, or too long to be valid)."""
@@ -735,13 +888,29 @@ class PaymentFlow:
             return self.brand.security_code_length
         if step is Step.POSTAL_CODE:
             return max(self.config.postal_code_lengths) + 1
+        if step is Step.ROUTING_NUMBER:
+            return ROUTING_NUMBER_LENGTH
+        if step is Step.ACCOUNT_NUMBER:
+            return MAX_ACCOUNT_NUMBER_LENGTH + 1  # too long to be valid: ends by itself
+        if step is Step.ACCOUNT_TYPE:
+            return 1
         return 20  # one more than the longest card number any brand allows
 
-    def _problem_with_entry(self) -> CardProblem | None:
+    def _problem_with_entry(self) -> CardProblem | BankProblem | None:
         step = STEP_OF_STATE[self.state]
         entry = self._entries[step]
         if entry.timed_out:
+            if step.method is PaymentMethod.ACH:
+                return BankProblem.INCOMPLETE
             return CardProblem.INCOMPLETE
+        if step is Step.ROUTING_NUMBER:
+            return check_routing_number(entry.digits)
+        if step is Step.ACCOUNT_NUMBER:
+            return check_account_number(entry.digits)
+        if step is Step.ACCOUNT_TYPE:
+            if AccountType.from_key(_plain(entry.digits)) is None:
+                return BankProblem.ACCOUNT_TYPE
+            return None
         if step is Step.CARD_NUMBER:
             result = check_card_number(entry.digits, self.config.accepted_brands)
             return None if isinstance(result, Brand) else result
@@ -759,21 +928,38 @@ class PaymentFlow:
         entry.timed_out = False
 
     def _next_step(self, step: Step) -> Step | None:
-        steps = self.config.steps
-        index = steps.index(step)
-        return steps[index + 1] if index + 1 < len(steps) else None
+        index = self.steps.index(step)
+        return self.steps[index + 1] if index + 1 < len(self.steps) else None
 
-    def _authorize(self) -> None:
-        assert self.brand is not None
-        self._card = CardDetails(
-            number=self._confirmed[Step.CARD_NUMBER],
-            expiry=self._confirmed[Step.EXPIRY],
-            security_code=self._confirmed.get(Step.SECURITY_CODE),
-            postal_code=self._postal_code,
-            brand=self.brand,
-        )
+    def _authorize(self, *, store_card: bool) -> None:
+        details: PaymentDetails
+        if self.method is PaymentMethod.ACH:
+            assert self._account_type is not None
+            details = BankAccountDetails(
+                routing_number=self._confirmed[Step.ROUTING_NUMBER],
+                account_number=self._confirmed[Step.ACCOUNT_NUMBER],
+                account_type=self._account_type,
+            )
+        else:
+            assert self.brand is not None
+            details = CardDetails(
+                number=self._confirmed[Step.CARD_NUMBER],
+                expiry=self._confirmed[Step.EXPIRY],
+                security_code=self._confirmed.get(Step.SECURITY_CODE),
+                postal_code=self._postal_code,
+                brand=self.brand,
+            )
+        self._details = details
         self._play(Prompt("processing"))
-        self._emit(Authorize(self._card, self.amount_minor, self.currency.code, self.payment_id))
+        self._emit(
+            Authorize(
+                details,
+                self.amount_minor,
+                self.currency.code,
+                self.payment_id,
+                store_card=store_card,
+            )
+        )
 
     def _fail_current_step(self, detail: str) -> None:
         step = STEP_OF_STATE.get(self.state)
@@ -794,7 +980,16 @@ class PaymentFlow:
         self.reason = reason
         self._barge_in()
         self._cancel_all_timers()
-        self._emit(Finish(outcome, reason, reference=self.reference, masked_card=self.masked_card))
+        self._emit(self._finish_command(outcome, reason))
+
+    def _finish_command(self, outcome: Outcome, reason: str) -> Finish:
+        return Finish(
+            outcome,
+            reason,
+            reference=self.reference,
+            masked_card=self.masked_card,
+            masked_bank_account=self.masked_bank_account,
+        )
 
     def _wipe(self) -> None:
         for entry in self._entries.values():
@@ -802,13 +997,13 @@ class PaymentFlow:
         for digits in self._confirmed.values():
             digits.wipe()
         self._confirmed.clear()
-        if self._card is not None:
-            self._card.wipe()
-            self._card = None
+        if self._details is not None:
+            self._details.wipe()
+            self._details = None
         self._postal_code = None
 
     def holds_card_data(self) -> bool:
-        """True while any keyed card digit is still in memory."""
+        """True while any keyed card or bank digit is still in memory."""
         buffers = [entry.digits for entry in self._entries.values()] + list(
             self._confirmed.values()
         )
@@ -825,7 +1020,7 @@ def _key(event: object) -> str:
 
 
 def _plain(digits: SecretDigits) -> str:
-    """Digits that are not card data (the postal code) as text."""
+    """Digits that are not card data (the postal code, the account type key) as text."""
     return digits.reveal().decode("ascii")
 
 

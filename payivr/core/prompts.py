@@ -108,6 +108,23 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "card-expired": "Sorry, that card has expired.",
         "invalid-security-code": "Sorry, that security code is not valid.",
         "invalid-postal-code": "Sorry, that zip code is not valid.",
+        "enter-routing-number": (
+            "Please enter the nine digit routing number of your bank account. "
+            "You can press star at any time to cancel."
+        ),
+        "routing-number-ending-in": "You entered a routing number ending in",
+        "invalid-routing-number": "Sorry, that routing number is not valid.",
+        "enter-account-number": "Please enter your account number, followed by the hash key.",
+        "account-number-ending-in": "You entered an account number ending in",
+        "invalid-account-number": "Sorry, that account number is not valid.",
+        "choose-account-type": "For a checking account, press 1. For a savings account, press 2.",
+        "account-type-checking": "You chose a checking account.",
+        "account-type-savings": "You chose a savings account.",
+        "invalid-account-type": "Sorry, that was not a valid account type.",
+        "offer-card-on-file": (
+            "Press 1 to keep this card on file for future payments, or 2 not to keep it."
+        ),
+        "card-kept-on-file": "Your card has been kept on file for future payments.",
         "processing": "Please wait while we process your payment.",
         "payment-approved": "Your payment was successful. Your reference ends in",
         "payment-declined": "Sorry, your payment was declined.",
@@ -177,6 +194,27 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "card-expired": "Lo sentimos, esa tarjeta ha caducado.",
         "invalid-security-code": "Lo sentimos, ese código de seguridad no es válido.",
         "invalid-postal-code": "Lo sentimos, ese código postal no es válido.",
+        "enter-routing-number": (
+            "Introduzca el número de ruta de nueve cifras de su cuenta bancaria. "
+            "Puede pulsar asterisco en cualquier momento para cancelar."
+        ),
+        "routing-number-ending-in": "Ha introducido un número de ruta que termina en",
+        "invalid-routing-number": "Lo sentimos, ese número de ruta no es válido.",
+        "enter-account-number": (
+            "Introduzca su número de cuenta, seguido de la tecla almohadilla."
+        ),
+        "account-number-ending-in": "Ha introducido un número de cuenta que termina en",
+        "invalid-account-number": "Lo sentimos, ese número de cuenta no es válido.",
+        "choose-account-type": (
+            "Para una cuenta corriente, pulse 1. Para una cuenta de ahorros, pulse 2."
+        ),
+        "account-type-checking": "Ha elegido una cuenta corriente.",
+        "account-type-savings": "Ha elegido una cuenta de ahorros.",
+        "invalid-account-type": "Lo sentimos, ese tipo de cuenta no es válido.",
+        "offer-card-on-file": (
+            "Pulse 1 para guardar esta tarjeta para pagos futuros, o 2 para no guardarla."
+        ),
+        "card-kept-on-file": "Su tarjeta se ha guardado para pagos futuros.",
         "processing": "Espere mientras procesamos su pago.",
         "payment-approved": "Su pago se ha realizado correctamente. Su referencia termina en",
         "payment-declined": "Lo sentimos, su pago ha sido rechazado.",

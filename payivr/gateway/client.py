@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import structlog
 
-from payivr.core.events import CardDetails
+from payivr.core.events import BankAccountDetails, CardDetails
 from payivr.gateway import signing, wire
 from payivr.gateway.interface import (
     Approved,
@@ -43,7 +43,7 @@ from payivr.gateway.interface import (
     StatusResult,
     Unknown,
 )
-from payivr.gateway.jwe import EncryptionKey, KeyConfigError, encrypt_card
+from payivr.gateway.jwe import EncryptionKey, KeyConfigError, encrypt_bank_account, encrypt_card
 
 log = structlog.get_logger(__name__)
 
@@ -295,6 +295,22 @@ class HttpGateway:
         body = {"amount_minor": amount_minor, "currency": currency, "card": token}
         if store_card:
             body["store_card"] = True
+        return await self._post(wire.SALES_PATH, body, idempotency_key)
+
+    async def debit_bank_account(
+        self,
+        account: BankAccountDetails,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+    ) -> GatewayResult:
+        try:
+            _check_amount(amount_minor, currency)
+            wire.check_idempotency_key(idempotency_key)
+            encrypted = encrypt_bank_account(account, self._config.encryption_key)
+        finally:
+            account.wipe()
+        body = {"amount_minor": amount_minor, "currency": currency, "bank_account": encrypted}
         return await self._post(wire.SALES_PATH, body, idempotency_key)
 
     async def sale_with_token(

@@ -14,10 +14,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from payivr.core.events import CardDetails
+from payivr.core.events import BankAccountDetails, CardDetails
 from payivr.gateway import wire
 from payivr.gateway.interface import Error, GatewayResult, NotFound, StatusResult, Unknown
-from payivr.gateway.jwe import DecryptionKeys, EncryptionKey, encrypt_card, jwk_thumbprint
+from payivr.gateway.jwe import (
+    DecryptionKeys,
+    EncryptionKey,
+    encrypt_bank_account,
+    encrypt_card,
+    jwk_thumbprint,
+)
 from payivr.gateway.processor import Faults, SandboxProcessor
 
 
@@ -59,6 +65,20 @@ class InProcessGateway:
         body: dict[str, Any] = {"amount_minor": amount_minor, "currency": currency, "card": token}
         if store_card:
             body["store_card"] = True
+        return await self._post(wire.SALES_PATH, body, idempotency_key)
+
+    async def debit_bank_account(
+        self,
+        account: BankAccountDetails,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+    ) -> GatewayResult:
+        try:
+            encrypted = encrypt_bank_account(account, self._key)
+        finally:
+            account.wipe()
+        body = {"amount_minor": amount_minor, "currency": currency, "bank_account": encrypted}
         return await self._post(wire.SALES_PATH, body, idempotency_key)
 
     async def sale_with_token(

@@ -1,17 +1,20 @@
 """What any payment gateway adapter offers, what it answers, and how that feeds the flow.
 
 Every method takes an idempotency key: the same key with the same request never charges
-twice. Card-taking methods wipe the :class:`CardDetails` they are given, whatever happens.
+twice. Card-taking methods wipe the :class:`CardDetails` they are given, whatever happens;
+bank debits (:class:`BankDebitGateway`, a capability not every gateway has) likewise wipe
+the :class:`BankAccountDetails`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import (
     Authorize,
+    BankAccountDetails,
     CardDetails,
     GatewayApproval,
     GatewayDecline,
@@ -110,6 +113,21 @@ class Gateway(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class BankDebitGateway(Protocol):
+    """A gateway that also debits bank accounts (ACH)."""
+
+    async def debit_bank_account(
+        self,
+        account: BankAccountDetails,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+    ) -> GatewayResult:
+        """Debit the account once; the account is wiped whatever happens."""
+        ...
+
+
 NO_RECORD_REASON = "the gateway has no record of this payment; no money moved"
 
 
@@ -130,15 +148,35 @@ def to_flow_event(
             return GatewayFailure(NO_RECORD_REASON)
 
 
+NO_BANK_DEBIT_REASON = "this payment gateway does not take bank account payments"
+
+
+async def send_authorization(gateway: Gateway, command: Authorize) -> GatewayResult:
+    """The gateway's answer to the flow's :class:`Authorize`: one sale (asking for a token
+    when the caller keeps the card on file) or one bank debit, keyed by the payment id.
+
+    The card or account is wiped whatever happens. Programming errors (a bad amount or
+    currency) still raise, after the wipe.
+    """
+    details = command.details
+    if isinstance(details, BankAccountDetails):
+        if not isinstance(gateway, BankDebitGateway):
+            details.wipe()
+            return Error(NO_BANK_DEBIT_REASON, retryable=False)
+        return await gateway.debit_bank_account(
+            details, command.amount_minor, command.currency, command.idempotency_key
+        )
+    return await gateway.sale(
+        details,
+        command.amount_minor,
+        command.currency,
+        command.idempotency_key,
+        store_card=command.store_card,
+    )
+
+
 async def authorize(
     gateway: Gateway, command: Authorize
 ) -> GatewayApproval | GatewayDecline | GatewayFailure | GatewayOutcomeUnknown:
-    """Serve the flow's :class:`Authorize` command: one sale, keyed by the payment id.
-
-    The card is wiped by the gateway whatever happens. Programming errors (a bad amount
-    or currency) still raise, after the wipe.
-    """
-    result = await gateway.sale(
-        command.card, command.amount_minor, command.currency, command.idempotency_key
-    )
-    return to_flow_event(result)
+    """Serve the flow's :class:`Authorize` command (see :func:`send_authorization`)."""
+    return to_flow_event(await send_authorization(gateway, command))

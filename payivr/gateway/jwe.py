@@ -3,9 +3,9 @@
 Only this one algorithm pair is supported, on purpose: the header is checked against it
 before anything is decrypted, so there is no algorithm confusion to exploit.
 
-:func:`encrypt_card` is the one place in payivr that reads card digits
-(:meth:`SecretDigits.reveal`): it builds the plaintext in a ``bytearray``, encrypts it,
-and zeroes both the plaintext and the card, whatever happens.
+:func:`encrypt_card` and :func:`encrypt_bank_account` are the only places in payivr that
+read card or bank digits (:meth:`SecretDigits.reveal_into`): each builds the plaintext in a
+``bytearray``, encrypts it, and zeroes both the plaintext and the digits, whatever happens.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from payivr.core.cards import SecretDigits
-from payivr.core.events import CardDetails
+from payivr.core.events import BankAccountDetails, CardDetails
 
 ALG = "RSA-OAEP-256"
 ENC = "A256GCM"
@@ -269,3 +269,25 @@ def encrypt_card(card: CardDetails, key: EncryptionKey) -> str:
         plaintext[:] = bytes(len(plaintext))
         plaintext.clear()
         card.wipe()
+
+
+def encrypt_bank_account(account: BankAccountDetails, key: EncryptionKey) -> str:
+    """The bank account as a JWE for ``key``; the account and the plaintext are wiped,
+    even on errors.
+
+    Plaintext (JSON): ``routing_number``, ``account_number``, ``account_type``
+    (``checking`` or ``savings``).
+    """
+    plaintext = bytearray()
+    try:
+        plaintext += b"{"
+        _append_json_digits(plaintext, b"routing_number", account.routing_number)
+        plaintext += b","
+        _append_json_digits(plaintext, b"account_number", account.account_number)
+        plaintext += b',"account_type":' + json.dumps(account.account_type.value).encode("ascii")
+        plaintext += b"}"
+        return encrypt_compact(plaintext, key)
+    finally:
+        plaintext[:] = bytes(len(plaintext))
+        plaintext.clear()
+        account.wipe()

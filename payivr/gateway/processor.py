@@ -26,9 +26,17 @@ from typing import Any
 
 import structlog
 
+from payivr.core.bank import AccountType
 from payivr.gateway import wire
 from payivr.gateway.jwe import DecryptionKeys, JweError, parse_header
-from payivr.gateway.testcards import Approval, Decline, DeclineCode, decide
+from payivr.gateway.testcards import (
+    Approval,
+    BankApproval,
+    Decline,
+    DeclineCode,
+    decide,
+    decide_bank_debit,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -89,8 +97,8 @@ class LedgerEntry:
     idempotency_key: str
     amount_minor: int
     currency: str
-    brand: str
-    last_four: str
+    brand: str  # a card brand, or "ach" for a bank debit
+    last_four: str  # of a card; a bank account's last two
     sale_reference: str | None = None
 
 
@@ -221,7 +229,7 @@ class SandboxProcessor:
         except BadRequest as exc:
             return _error(400, "invalid_request", str(exc))
         except JweError:
-            return _error(400, "invalid_card_token", "the card token cannot be decrypted")
+            return _error(400, "invalid_card_token", "the encrypted details cannot be decrypted")
         return await self._idempotent(idempotency_key, fingerprint, operation, card, body)
 
     # ------------------------------------------------------------------ idempotency
@@ -286,7 +294,10 @@ class SandboxProcessor:
     def _fingerprint(
         self, path: str, body: Mapping[str, Any], card: Mapping[str, Any] | None
     ) -> bytes:
-        visible = {name: value for name, value in body.items() if name != "card"}
+        # The decrypted details stand for the encrypted ones (a new JWE per encryption).
+        visible = {
+            name: value for name, value in body.items() if name not in ("card", "bank_account")
+        }
         canonical = json.dumps([path, visible, card], sort_keys=True, separators=(",", ":"))
         return hmac.new(self._fingerprint_key, canonical.encode(), hashlib.sha256).digest()
 
@@ -301,9 +312,13 @@ class SandboxProcessor:
             _amount(body), _currency(body)
             if "card" in body:
                 return self._sale, self._decrypt(body["card"])
+            if "bank_account" in body:
+                if "store_card" in body:
+                    raise BadRequest("only cards can be stored")
+                return self._bank_sale, self._decrypt_bank_account(body["bank_account"])
             if isinstance(body.get("token"), str):
                 return self._token_sale, None
-            raise BadRequest("a sale needs a card or a token")
+            raise BadRequest("a sale needs a card, a bank account or a token")
         if path == wire.TOKENS_PATH:
             return self._tokenize, self._decrypt(body.get("card"))
         parts = path.split("/")
@@ -314,21 +329,34 @@ class SandboxProcessor:
             return (lambda key, b, _card: operation(key, parts[3], b)), None
         raise BadRequest("unknown path")
 
-    def _decrypt(self, token: Any) -> dict[str, Any]:
+    def _decrypt_object(self, token: Any, what: str) -> dict[str, Any]:
         if not isinstance(token, str):
-            raise BadRequest("card must be a compact JWE")
+            raise BadRequest(f"{what} must be a compact JWE")
         try:
-            card = json.loads(self.keys.decrypt(token))
+            details = json.loads(self.keys.decrypt(token))
         except JweError:
             raise
         except ValueError as exc:
-            raise BadRequest("the card is not JSON") from exc
-        if not isinstance(card, dict):
-            raise BadRequest("the card is not an object")
+            raise BadRequest(f"the {what} is not JSON") from exc
+        if not isinstance(details, dict):
+            raise BadRequest(f"the {what} is not an object")
+        return details
+
+    def _decrypt(self, token: Any) -> dict[str, Any]:
+        card = self._decrypt_object(token, "card")
         for name in ("number", "exp_month", "exp_year"):
             if not isinstance(card.get(name), str) or not card[name].isdigit():
                 raise BadRequest("the card needs number, exp_month and exp_year digits")
         return card
+
+    def _decrypt_bank_account(self, token: Any) -> dict[str, Any]:
+        account = self._decrypt_object(token, "bank account")
+        for name in ("routing_number", "account_number"):
+            if not isinstance(account.get(name), str) or not account[name].isdigit():
+                raise BadRequest("the bank account needs routing_number and account_number")
+        if account.get("account_type") not in {kind.value for kind in AccountType}:
+            raise BadRequest("the account_type must be checking or savings")
+        return account
 
     def _new_reference(self, prefix: str) -> str:
         return f"{prefix}_{secrets.token_hex(10)}"
@@ -363,27 +391,38 @@ class SandboxProcessor:
             "token_expiry_year": int(card["exp_year"]),
         }
 
-    def _charge(self, key: str, body: Mapping[str, Any], brand: str, last_four: str) -> Answer:
-        reference = self._new_reference("ch")
+    def _record_sale(
+        self, key: str, body: Mapping[str, Any], brand: str, last_digits: str
+    ) -> LedgerEntry:
         entry = LedgerEntry(
-            "sale", reference, key, _amount(body), _currency(body), brand, last_four
+            "sale",
+            self._new_reference("ch"),
+            key,
+            _amount(body),
+            _currency(body),
+            brand,
+            last_digits,
         )
         self.ledger.entries.append(entry)
         log.info(
             "sandbox.charged",
-            reference=reference,
+            reference=entry.reference,
             idempotency_key=key,
             brand=brand,
-            last_four=last_four,
+            last_digits=last_digits,
             amount_minor=entry.amount_minor,
             currency=entry.currency,
         )
+        return entry
+
+    def _charge(self, key: str, body: Mapping[str, Any], brand: str, last_four: str) -> Answer:
+        entry = self._record_sale(key, body, brand, last_four)
         return Answer(
             200,
             {
                 "outcome": "approved",
                 "object": "sale",
-                "reference": reference,
+                "reference": entry.reference,
                 "brand": brand,
                 "last_four": last_four,
                 "amount_minor": entry.amount_minor,
@@ -395,11 +434,39 @@ class SandboxProcessor:
         assert card is not None
         decision = self._decision(card, storing_only=False)
         if isinstance(decision, Decline):
-            return _declined(decision.code.value, decision.code.message)
+            return _declined(decision.code.value, decision.message)
         answer = self._charge(key, body, decision.brand.value, decision.last_four)
         if body.get("store_card") is True:
             answer.body.update(self._store_card(card, decision))
         return answer
+
+    def _bank_sale(
+        self, key: str, body: Mapping[str, Any], account: dict[str, Any] | None
+    ) -> Answer:
+        assert account is not None
+        decision = decide_bank_debit(
+            account["routing_number"],
+            account["account_number"],
+            AccountType(account["account_type"]),
+        )
+        if self.faults.decline_all and isinstance(decision, BankApproval):
+            decision = Decline(DeclineCode.GENERIC, bank=True)
+        if isinstance(decision, Decline):
+            return _declined(decision.code.value, decision.message)
+        entry = self._record_sale(key, body, "ach", decision.last_two)
+        return Answer(
+            200,
+            {
+                "outcome": "approved",
+                "object": "sale",
+                "payment_method": "ach",
+                "reference": entry.reference,
+                "account_type": decision.account_type.value,
+                "last_two": decision.last_two,
+                "amount_minor": entry.amount_minor,
+                "currency": entry.currency,
+            },
+        )
 
     def _token_sale(self, key: str, body: Mapping[str, Any], card: dict[str, Any] | None) -> Answer:
         stored = self._cards.get(body["token"])
@@ -496,12 +563,13 @@ class SandboxProcessor:
         arrival: dict[str, Any] = {"method": method, "path": path, "idempotency_key": key}
         if isinstance(body, dict):
             arrival["fields"] = sorted(body)
-            token = body.get("card")
-            if isinstance(token, str):
-                try:
-                    kid = parse_header(token).get("kid")
-                except JweError:
-                    kid = None
-                arrival["card"] = {"kid": kid, "token_length": len(token)}
+            for name in ("card", "bank_account"):
+                token = body.get(name)
+                if isinstance(token, str):
+                    try:
+                        kid = parse_header(token).get("kid")
+                    except JweError:
+                        kid = None
+                    arrival[name] = {"kid": kid, "token_length": len(token)}
         self.arrivals.append(arrival)
         log.info("sandbox.request_received", **arrival)

@@ -2,15 +2,18 @@
 
 Shared by the HTTP client, the HTTP sandbox and the in-process sandbox, so all three agree.
 
-Requests (JSON; card fields only inside ``card``, a compact JWE):
-  POST /v1/sales            {"amount_minor", "currency", "card"|"token", "store_card"}
+Requests (JSON; card fields only inside ``card``, bank fields only inside
+``bank_account``, each a compact JWE):
+  POST /v1/sales            {"amount_minor", "currency", "card"|"bank_account"|"token",
+                             "store_card" (cards only)}
   POST /v1/tokens           {"card"}
   POST /v1/sales/{ref}/void {}
   POST /v1/sales/{ref}/refunds {"amount_minor"}
   GET  /v1/requests/{idempotency key}   status by key
 Answers:
   200 {"outcome": "approved", "reference", "brand", "last_four", ["token",
-       "token_expiry_month", "token_expiry_year"]}
+       "token_expiry_month", "token_expiry_year"]}; a bank debit: "payment_method": "ach",
+       "account_type", "last_two" (no brand, no last four)
   402 {"outcome": "declined", "decline_code", "message"}
   4xx/5xx {"error", "message"}; 409 = same key in flight; 422 = same key, other request;
   status: 200 {"state": "completed", "http_status", "response"} | {"state": "processing"};

@@ -2,6 +2,14 @@
 
 from payivr.store.activity import build_activity, format_amount
 from payivr.store.bus import ConsoleBus, Subscription
+from payivr.store.cards_on_file import (
+    CardOnFile,
+    CardOnFileNotFound,
+    CardsOnFile,
+    Customer,
+    GatewayToken,
+    NoCustomerReference,
+)
 from payivr.store.crm import (
     CrmAdapter,
     Delivered,
@@ -57,9 +65,13 @@ __all__ = [
     "RETRY_SCHEDULE",
     "AuditEvent",
     "CardDataRefused",
+    "CardOnFile",
+    "CardOnFileNotFound",
+    "CardsOnFile",
     "Clock",
     "ConsoleBus",
     "CrmAdapter",
+    "Customer",
     "Database",
     "Delivered",
     "Delivery",
@@ -68,10 +80,12 @@ __all__ = [
     "EndpointState",
     "EntryKind",
     "EventTooLarge",
+    "GatewayToken",
     "InvalidSignature",
     "Migration",
     "MigrationError",
     "NewPayment",
+    "NoCustomerReference",
     "Origin",
     "OriginKind",
     "OutboxEntry",

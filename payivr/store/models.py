@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from payivr.core.events import Outcome, Step, StepStatus
+from payivr.core.bank import AccountType
+from payivr.core.events import Outcome, PaymentMethod, Step, StepStatus
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware UTC datetime; injected so tests can move time."""
@@ -55,6 +56,9 @@ STEP_COLUMNS: dict[Step, str] = {
     Step.EXPIRY: "step_expiry",
     Step.SECURITY_CODE: "step_security_code",
     Step.POSTAL_CODE: "step_postal_code",
+    Step.ROUTING_NUMBER: "step_routing_number",
+    Step.ACCOUNT_NUMBER: "step_account_number",
+    Step.ACCOUNT_TYPE: "step_account_type",
 }
 
 _DIGIT_RUN = re.compile(r"[0-9]{7,}")
@@ -117,6 +121,7 @@ class NewPayment:
     agent_channel: str | None = None
     caller_number: str | None = None
     crm_record_id: str | None = None
+    payment_method: PaymentMethod = PaymentMethod.CARD
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,9 @@ class Payment:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    payment_method: PaymentMethod = PaymentMethod.CARD
+    bank_account_type: AccountType | None = None
+    bank_account_last_two: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import structlog
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from payivr.core.events import Outcome, Step, StepStatus
+from payivr.core.bank import AccountType
+from payivr.core.events import Outcome, PaymentMethod, Step, StepStatus
 from payivr.store.activity import build_activity
 from payivr.store.database import Database
 from payivr.store.errors import CardDataRefused, PaymentAlreadyFinished, PaymentNotFound
@@ -74,7 +75,12 @@ def _payment_from_row(row: dict[str, Any]) -> Payment:
         privacy_mode=PrivacyMode(row["privacy_mode"]),
         entry_kind=EntryKind(row["entry_kind"]),
         state=PaymentState(row["state"]),
-        steps={step: StepStatus(row[column]) for step, column in STEP_COLUMNS.items()},
+        # A step that is not part of the payment's method has no status.
+        steps={
+            step: StepStatus(row[column])
+            for step, column in STEP_COLUMNS.items()
+            if row[column] is not None
+        },
         brand=row["brand"],
         last_four=row["last_four"],
         gateway_reference=row["gateway_reference"],
@@ -87,6 +93,11 @@ def _payment_from_row(row: dict[str, Any]) -> Payment:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        payment_method=PaymentMethod(row["payment_method"]),
+        bank_account_type=(
+            AccountType(row["bank_account_type"]) if row["bank_account_type"] else None
+        ),
+        bank_account_last_two=row["bank_account_last_two"],
     )
 
 
@@ -137,14 +148,27 @@ class PaymentStore:
         )
         payment_id = uuid.uuid4()
         now = self._clock()
+        # Each step of the payment's method starts waiting; the other method's have none.
+        step_statuses = {
+            column: "waiting" if step.method in (None, new.payment_method) else None
+            for step, column in STEP_COLUMNS.items()
+            if step is not Step.AMOUNT
+        }
         await self._execute(
             "INSERT INTO payments (id, call_id, agent_channel, agent, item_name, amount_minor,"
             " currency, privacy_mode, entry_kind, state, idempotency_key, crm_record_id,"
-            " caller_number, created_at, updated_at)"
+            " caller_number, created_at, updated_at, payment_method, step_card_number,"
+            " step_expiry, step_security_code, step_postal_code, step_routing_number,"
+            " step_account_number, step_account_type)"
             " VALUES (%(id)s, %(call_id)s, %(agent_channel)s, %(agent)s, %(item_name)s,"
             " %(amount_minor)s, %(currency)s, %(privacy_mode)s, %(entry_kind)s, 'requested',"
-            " %(idempotency_key)s, %(crm_record_id)s, %(caller_number)s, %(now)s, %(now)s)",
+            " %(idempotency_key)s, %(crm_record_id)s, %(caller_number)s, %(now)s, %(now)s,"
+            " %(payment_method)s, %(step_card_number)s, %(step_expiry)s,"
+            " %(step_security_code)s, %(step_postal_code)s, %(step_routing_number)s,"
+            " %(step_account_number)s, %(step_account_type)s)",
             {
+                **step_statuses,
+                "payment_method": new.payment_method.value,
                 "id": payment_id,
                 "call_id": new.call_id,
                 "agent_channel": new.agent_channel,
@@ -183,6 +207,18 @@ class PaymentStore:
             payment_id,
             sql.SQL("brand = %(brand)s, last_four = %(last_four)s"),
             {"brand": brand, "last_four": last_four},
+        )
+
+    async def record_bank_account(
+        self, payment_id: UUID, *, account_type: AccountType, last_two: str
+    ) -> None:
+        """Keep what may be kept of a bank account: its type and last two digits."""
+        if len(last_two) != 2 or not last_two.isdigit():
+            raise ValueError("last_two must be exactly two digits")
+        await self._update_unfinished(
+            payment_id,
+            sql.SQL("bank_account_type = %(account_type)s, bank_account_last_two = %(last_two)s"),
+            {"account_type": account_type.value, "last_two": last_two},
         )
 
     async def mark_authorizing(self, payment_id: UUID) -> None:

@@ -17,6 +17,7 @@ from payivr.core.events import (
     Event,
     Finish,
     KeyPress,
+    PaymentMethod,
     PlayPrompt,
     Prompt,
     PromptFinished,
@@ -56,6 +57,13 @@ SECURITY_CODE = "737"
 AMEX_SECURITY_CODE = "7373"
 POSTAL_CODE = "94105"
 
+# Stripe's test bank account (routing 110000000 passes the ABA checksum).
+ROUTING_NUMBER = "110000000"
+ACCOUNT_NUMBER = "000123456789"
+# More routing numbers that pass the checksum, and one that does not.
+VALID_ROUTING_NUMBERS = ("011000015", "021000021", "122105278", "110000000")
+BAD_CHECKSUM_ROUTING_NUMBER = "123456789"
+
 # Rows taken by any flow built here (see tests/core/test_flow_branches.py).
 FIRED: set[Transition] = set()
 
@@ -79,9 +87,12 @@ class Call:
         currency: str = "USD",
         today: date = TODAY,
         start: bool = True,
+        method: PaymentMethod = PaymentMethod.CARD,
         **config: object,
     ) -> None:
-        self.flow = RecordingFlow(PAYMENT_ID, amount_minor, currency, FlowConfig(**config), today)
+        self.flow = RecordingFlow(
+            PAYMENT_ID, amount_minor, currency, FlowConfig(**config), today, method
+        )
         self.playing: int | None = None
         self.stopped: list[int] = []  # prompts stopped (their PromptFinished is still due)
         self.timers: dict[str, int] = {}
@@ -207,7 +218,18 @@ _PATH: tuple[tuple[State, str], ...] = (
     (State.ENTERING_POSTAL_CODE, POSTAL_CODE + "#"),
     (State.CONFIRMING_POSTAL_CODE, "1"),
 )
-LISTENING_STATES: tuple[State, ...] = tuple(state for state, _ in _PATH)
+# The standard test bank payment: the routing number ends by itself at nine digits.
+_BANK_PATH: tuple[tuple[State, str], ...] = (
+    (State.ENTERING_ROUTING_NUMBER, ROUTING_NUMBER),
+    (State.CONFIRMING_ROUTING_NUMBER, "1"),
+    (State.ENTERING_ACCOUNT_NUMBER, ACCOUNT_NUMBER + "#"),
+    (State.CONFIRMING_ACCOUNT_NUMBER, "1"),
+    (State.ENTERING_ACCOUNT_TYPE, "1"),
+    (State.CONFIRMING_ACCOUNT_TYPE, "1"),
+)
+BANK_STATES: tuple[State, ...] = tuple(state for state, _ in _BANK_PATH)
+# The caller's steps, card and bank (the card-on-file offer is not a step).
+LISTENING_STATES: tuple[State, ...] = tuple(state for state, _ in _PATH) + BANK_STATES
 ENTERING_STATES: tuple[State, ...] = tuple(
     state for state in LISTENING_STATES if state.name.startswith("ENTERING")
 )
@@ -219,8 +241,10 @@ CONFIRMING_STATES: tuple[State, ...] = tuple(
 def reach(call: Call, target: State, *, card: str = VISA, security_code: str | None = None) -> Call:
     """Key the standard test payment from where the call is (a listening state with nothing
     keyed yet) until it is in ``target`` (a listening state or AUTHORIZING). Keys barge in:
-    the prompt of each state is left playing on arrival."""
-    keys = dict(_PATH)
+    the prompt of each state is left playing on arrival. The card-on-file offer, when
+    made, is answered 2 (do not keep)."""
+    keys = dict(_PATH + _BANK_PATH)
+    keys[State.OFFERING_CARD_ON_FILE] = "2"
     keys[State.ENTERING_CARD_NUMBER] = card + "#"
     if security_code is not None:
         keys[State.ENTERING_SECURITY_CODE] = security_code
@@ -233,5 +257,10 @@ def reach(call: Call, target: State, *, card: str = VISA, security_code: str | N
 
 
 def at(target: State, **options: object) -> Call:
-    """A fresh call (default config unless ``options``) driven to ``target``."""
+    """A fresh call (default config unless ``options``) driven to ``target``; a bank
+    payment when ``target`` is a bank step, with the offer made when it is the offer."""
+    if target in BANK_STATES:
+        options.setdefault("method", PaymentMethod.ACH)
+    if target is State.OFFERING_CARD_ON_FILE:
+        options.setdefault("offer_card_on_file", True)
     return reach(Call(**options), target)

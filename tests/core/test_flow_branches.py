@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
+from payivr.core.bank import AccountType, MaskedBankAccount
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import (
     AgentCancellation,
     AgentHangup,
     AgentUpdate,
     Authorize,
+    BankAccountDetails,
     CallerHangup,
     CancelTimer,
     Event,
@@ -31,6 +33,7 @@ from payivr.core.events import (
     GatewayOutcomeUnknown,
     KeyPress,
     Outcome,
+    PaymentMethod,
     PlayPrompt,
     Prompt,
     PromptFinished,
@@ -58,8 +61,10 @@ from payivr.core.flow import (
 
 from . import _harness
 from ._harness import (
+    ACCOUNT_NUMBER,
     AMEX,
     AMEX_SECURITY_CODE,
+    BAD_CHECKSUM_ROUTING_NUMBER,
     CONFIRMING_STATES,
     DECLINE_CARDS,
     ENTERING_STATES,
@@ -67,9 +72,11 @@ from ._harness import (
     LISTENING_STATES,
     PAYMENT_ID,
     POSTAL_CODE,
+    ROUTING_NUMBER,
     SECURITY_CODE,
     SUCCESS_CARDS,
     TODAY,
+    VALID_ROUTING_NUMBERS,
     VISA,
     Call,
     at,
@@ -112,18 +119,30 @@ STEP_OF = {
     State.CONFIRMING_SECURITY_CODE: Step.SECURITY_CODE,
     State.ENTERING_POSTAL_CODE: Step.POSTAL_CODE,
     State.CONFIRMING_POSTAL_CODE: Step.POSTAL_CODE,
+    State.ENTERING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
+    State.CONFIRMING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
+    State.ENTERING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
+    State.CONFIRMING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
+    State.ENTERING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
+    State.CONFIRMING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
 }
 ENTRY_PROMPT = {
     State.ENTERING_CARD_NUMBER: "enter-card-number",
     State.ENTERING_EXPIRY: "enter-expiry",
     State.ENTERING_SECURITY_CODE: "enter-security-code",
     State.ENTERING_POSTAL_CODE: "enter-postal-code",
+    State.ENTERING_ROUTING_NUMBER: "enter-routing-number",
+    State.ENTERING_ACCOUNT_NUMBER: "enter-account-number",
+    State.ENTERING_ACCOUNT_TYPE: "choose-account-type",
 }
 INVALID_PROMPT = {
     State.ENTERING_CARD_NUMBER: "invalid-card-number",
     State.ENTERING_EXPIRY: "invalid-expiry",
     State.ENTERING_SECURITY_CODE: "invalid-security-code",
     State.ENTERING_POSTAL_CODE: "invalid-postal-code",
+    State.ENTERING_ROUTING_NUMBER: "invalid-routing-number",
+    State.ENTERING_ACCOUNT_NUMBER: "invalid-account-number",
+    State.ENTERING_ACCOUNT_TYPE: "invalid-account-type",
 }
 # An invalid entry of each step, and the reason the flow gives.
 INVALID_ENTRY = {
@@ -131,18 +150,30 @@ INVALID_ENTRY = {
     State.ENTERING_EXPIRY: ("1330", "the expiry month must be 01 to 12"),
     State.ENTERING_SECURITY_CODE: ("73#", "the security code has the wrong number of digits"),
     State.ENTERING_POSTAL_CODE: ("941#", "the postal code has the wrong number of digits"),
+    State.ENTERING_ROUTING_NUMBER: (
+        BAD_CHECKSUM_ROUTING_NUMBER,
+        "the routing number is not valid (check digit)",
+    ),
+    State.ENTERING_ACCOUNT_NUMBER: ("123#", "the account number must be four to seventeen digits"),
+    State.ENTERING_ACCOUNT_TYPE: ("3", "the account type must be 1 (checking) or 2 (savings)"),
 }
 VALID_ENTRY = {
     State.ENTERING_CARD_NUMBER: VISA + "#",
     State.ENTERING_EXPIRY: EXPIRY,
     State.ENTERING_SECURITY_CODE: SECURITY_CODE,
     State.ENTERING_POSTAL_CODE: POSTAL_CODE + "#",
+    State.ENTERING_ROUTING_NUMBER: ROUTING_NUMBER,
+    State.ENTERING_ACCOUNT_NUMBER: ACCOUNT_NUMBER + "#",
+    State.ENTERING_ACCOUNT_TYPE: "2",
 }
 CONFIRMING_OF = {
     State.ENTERING_CARD_NUMBER: State.CONFIRMING_CARD_NUMBER,
     State.ENTERING_EXPIRY: State.CONFIRMING_EXPIRY,
     State.ENTERING_SECURITY_CODE: State.CONFIRMING_SECURITY_CODE,
     State.ENTERING_POSTAL_CODE: State.CONFIRMING_POSTAL_CODE,
+    State.ENTERING_ROUTING_NUMBER: State.CONFIRMING_ROUTING_NUMBER,
+    State.ENTERING_ACCOUNT_NUMBER: State.CONFIRMING_ACCOUNT_NUMBER,
+    State.ENTERING_ACCOUNT_TYPE: State.CONFIRMING_ACCOUNT_TYPE,
 }
 ENTERING_OF = {confirming: entering for entering, confirming in CONFIRMING_OF.items()}
 FAILURE_REASON = {
@@ -151,6 +182,9 @@ FAILURE_REASON = {
     Step.EXPIRY: "too many invalid expiry dates",
     Step.SECURITY_CODE: "too many invalid security codes",
     Step.POSTAL_CODE: "too many invalid postal codes",
+    Step.ROUTING_NUMBER: "too many invalid routing numbers",
+    Step.ACCOUNT_NUMBER: "too many invalid account numbers",
+    Step.ACCOUNT_TYPE: "too many invalid account type choices",
 }
 AMOUNT_PARTS = (
     Prompt("amount-is"),
@@ -222,7 +256,7 @@ def happy_path_per_test_card(case: tuple[str, Brand]) -> None:
     assert call.state is State.AUTHORIZING
     (authorize,) = of_type(commands, Authorize)
     assert isinstance(authorize, Authorize)
-    card = authorize.card
+    card = authorize.details
     assert card.number.reveal() == number.encode()
     assert card.expiry.reveal() == EXPIRY.encode()
     assert card.security_code is not None
@@ -438,8 +472,7 @@ def amount_read_back_per_currency(case: tuple[int, str, tuple[object, ...]]) -> 
 @branch(LISTENING_STATES, ids=_name)
 def star_cancels_in_every_listening_state(state: State) -> None:
     call = at(state)
-    if state in ENTERING_STATES:
-        call.press("1")  # an entry in progress is abandoned too
+    call.press(PARTIAL_ENTRY.get(state, ""))  # an entry in progress is abandoned too
     playing = call.playing
     commands = call.press("*")
     if playing is not None:  # barge-in: the prompt stops first
@@ -482,15 +515,18 @@ def no_key_after_a_prompt_times_out(state: State) -> None:
     assert finish.reason == "the caller did not press a key in time"
 
 
+# Entries of more than one key (a one-key choice has no inter-digit timer).
 PARTIAL_ENTRY = {
     State.ENTERING_CARD_NUMBER: "4242",
     State.ENTERING_EXPIRY: "12",
     State.ENTERING_SECURITY_CODE: "7",
     State.ENTERING_POSTAL_CODE: "941",
+    State.ENTERING_ROUTING_NUMBER: "11000",
+    State.ENTERING_ACCOUNT_NUMBER: "0001",
 }
 
 
-@branch(ENTERING_STATES, ids=_name)
+@branch(list(PARTIAL_ENTRY), ids=_name)
 def inter_digit_timeout_ends_the_entry_as_invalid(state: State) -> None:
     call = at(state, inter_digit_timeout=3.5)
     commands = call.press(PARTIAL_ENTRY[state])
@@ -615,6 +651,18 @@ NEW_ENTRY = {
         "941051234#",
         (Prompt("postal-code-is"), SayDigits("941051234"), Prompt("confirm-entry")),
     ),
+    State.CONFIRMING_ROUTING_NUMBER: (
+        "021000021",
+        (Prompt("routing-number-ending-in"), SayDigits("21"), Prompt("confirm-entry")),
+    ),
+    State.CONFIRMING_ACCOUNT_NUMBER: (
+        "98765432101234567#",
+        (Prompt("account-number-ending-in"), SayDigits("67"), Prompt("confirm-entry")),
+    ),
+    State.CONFIRMING_ACCOUNT_TYPE: (
+        "2",
+        (Prompt("account-type-savings"), Prompt("confirm-entry")),
+    ),
 }
 
 
@@ -652,8 +700,8 @@ def reentered_card_number_is_the_one_authorized() -> None:
     call.press(AMEX_SECURITY_CODE + "1" + POSTAL_CODE + "#1")
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
-    assert authorize.card.number.reveal() == AMEX.encode()
-    assert authorize.card.masked == MaskedCard(Brand.AMEX, "0005")
+    assert authorize.details.number.reveal() == AMEX.encode()
+    assert authorize.details.masked == MaskedCard(Brand.AMEX, "0005")
 
 
 # --------------------------------------------------------------------------- barge-in, stale
@@ -708,7 +756,10 @@ def _with_stale_events(state: State) -> Call:
         return call
     call = at(state)
     call.prompt_done()  # the no-input timer starts...
-    call.press("9" if state in CONFIRMING_STATES else "1")  # ...and a key cancels it
+    # ...and a key cancels it (a one-key choice would end with "1": "#" is an empty entry)
+    call.press(
+        "9" if state in CONFIRMING_STATES else "#" if state is State.ENTERING_ACCOUNT_TYPE else "1"
+    )
     if not call.stopped:
         call.press("9")
     assert call.state is state
@@ -794,7 +845,7 @@ def decline_test_cards_reach_the_gateway(card: str) -> None:
     call = reach(Call(), State.AUTHORIZING, card=card)
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
-    assert authorize.card.number.reveal() == card.encode()
+    assert authorize.details.number.reveal() == card.encode()
     call.send(GatewayDecline("card_declined", "the card was declined"))
     assert _ends(call, Outcome.DECLINED).masked_card == MaskedCard(Brand.VISA, card[-4:])
 
@@ -822,16 +873,16 @@ def caller_hangup_in_every_state(state: State) -> None:
         assert call.state is State.DONE
         return
     call = at(state)
-    if state in ENTERING_STATES:
-        call.press("1")  # an entry in progress, with its inter-digit timer running
+    call.press(PARTIAL_ENTRY.get(state, ""))  # an entry in progress, its inter-digit timer on
     commands = call.send(CallerHangup())
     assert commands[0] == AgentUpdate(
         STEP_OF[state], StepStatus.FAILED, detail="the caller hung up"
     )
+    card_known = STEP_OF[state] in (Step.EXPIRY, Step.SECURITY_CODE, Step.POSTAL_CODE)
     assert commands[-1] == Finish(
         Outcome.CALLER_HUNG_UP,
         "the caller hung up",
-        masked_card=VISA_CARD if STEP_OF[state] not in (Step.AMOUNT, Step.CARD_NUMBER) else None,
+        masked_card=VISA_CARD if card_known else None,
     )
     # Nothing is played or stopped to a caller who is gone, nobody is reconnected.
     assert all(isinstance(c, (AgentUpdate, CancelTimer, Finish)) for c in commands), commands
@@ -850,7 +901,7 @@ def caller_hangup_while_charging_waits_for_the_gateway(
     assert isinstance(authorize, Authorize)
     assert call.send(CallerHangup()) == []
     assert call.state is State.AUTHORIZING_CALLER_GONE
-    assert not authorize.card.number.wiped, "the gateway still has the card to send"
+    assert not authorize.details.number.wiped, "the gateway still has the card to send"
     assert call.send(answer) == [
         Finish(
             outcome,
@@ -860,7 +911,7 @@ def caller_hangup_while_charging_waits_for_the_gateway(
         )
     ]
     assert call.state is State.DONE
-    assert authorize.card.number.wiped and authorize.card.expiry.wiped
+    assert authorize.details.number.wiped and authorize.details.expiry.wiped
     assert not call.flow.holds_card_data()
 
 
@@ -991,8 +1042,8 @@ def optional_steps(case: tuple[bool, bool, State]) -> None:
     reach(call, State.AUTHORIZING)
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
-    assert (authorize.card.security_code is not None) is ask_security
-    assert (authorize.card.postal_code is not None) is ask_postal
+    assert (authorize.details.security_code is not None) is ask_security
+    assert (authorize.details.postal_code is not None) is ask_postal
     call.send(GatewayApproval("ch_TEST"))
     _ends(call, Outcome.APPROVED)
 
@@ -1068,6 +1119,280 @@ def nineteen_digit_visa_is_accepted() -> None:
     call.press(number + "#")
     assert call.state is State.CONFIRMING_CARD_NUMBER
     assert call.played()[-1].parts[3] == SayDigits(number[-4:])
+
+
+# --------------------------------------------------------------------------- card on file
+
+
+def _offer_answer(case: tuple[str, bool]) -> str:
+    return f"key-{case[0]}"
+
+
+@branch([("1", True), ("2", False)], ids=_offer_answer)
+def card_on_file_offer_answer_becomes_store_card(case: tuple[str, bool]) -> None:
+    key, keep = case
+    call = at(State.CONFIRMING_POSTAL_CODE, offer_card_on_file=True)
+    confirm = call.playing
+    assert call.press("1") == [
+        StopPrompt(confirm or 0),
+        AgentUpdate(Step.POSTAL_CODE, StepStatus.DONE),
+        PlayPrompt((Prompt("offer-card-on-file"),), call.playing or 0),
+    ]
+    assert call.state is State.OFFERING_CARD_ON_FILE
+    assert call.flow.holds_card_data(), "the card waits for the answer"
+    offer = call.playing
+    commands = call.press(key)
+    assert commands[:2] == [
+        StopPrompt(offer or 0),
+        PlayPrompt((Prompt("processing"),), call.playing or 0),
+    ]
+    (authorize,) = of_type(commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert authorize.store_card is keep
+    assert authorize.details.number.reveal() == VISA.encode()
+    assert call.state is State.AUTHORIZING
+    commands = call.send(GatewayApproval("ch_TEST", card_stored=keep))
+    kept = (Prompt("card-kept-on-file"),) if keep else ()
+    assert commands[-1] == PlayPrompt(
+        (
+            Prompt("payment-approved"),
+            SayCharacters("chTEST"),
+            *kept,
+            Prompt("returning-to-agent"),
+        ),
+        call.playing or 0,
+    )
+    assert _ends(call, Outcome.APPROVED).masked_card == VISA_CARD
+
+
+@branch([1, 2, 3], ids=lambda attempts: f"max{attempts}")
+def card_on_file_offer_without_a_valid_answer_charges_without_keeping(max_attempts: int) -> None:
+    call = at(State.OFFERING_CARD_ON_FILE, max_attempts=max_attempts)
+    call.prompt_done()
+    again = (Prompt("invalid-choice"), Prompt("offer-card-on-file"))
+    for number in range(max_attempts - 1):
+        commands = call.press("9")
+        if number == 0:
+            assert commands == [CancelTimer(NO_INPUT_TIMER), PlayPrompt(again, call.playing or 0)]
+        else:
+            assert commands == [
+                StopPrompt(call.played()[-2].sequence),
+                PlayPrompt(again, call.playing or 0),
+            ]
+        assert call.state is State.OFFERING_CARD_ON_FILE
+    commands = call.press("#")
+    assert call.state is State.AUTHORIZING
+    (authorize,) = of_type(commands, Authorize)
+    assert isinstance(authorize, Authorize) and authorize.store_card is False
+    call.send(GatewayApproval("ch_TEST"))
+    _ends(call, Outcome.APPROVED)
+
+
+OFFER_AFTER_CASES = (
+    (True, True, State.CONFIRMING_POSTAL_CODE),
+    (False, True, State.CONFIRMING_POSTAL_CODE),
+    (True, False, State.CONFIRMING_SECURITY_CODE),
+    (False, False, State.CONFIRMING_EXPIRY),
+)
+
+
+@branch(
+    OFFER_AFTER_CASES,
+    ids=lambda c: f"security-{'on' if c[0] else 'off'}-postal-{'on' if c[1] else 'off'}",
+)
+def card_on_file_offer_follows_the_last_card_step(case: tuple[bool, bool, State]) -> None:
+    ask_security, ask_postal, last = case
+    call = at(
+        last,
+        offer_card_on_file=True,
+        ask_security_code=ask_security,
+        ask_postal_code=ask_postal,
+    )
+    call.press("1")
+    assert call.state is State.OFFERING_CARD_ON_FILE
+    assert call.last_prompt_ids() == ["offer-card-on-file"]
+
+
+OFFER_ENDINGS = ("star", "no-input", "agent-cancels", "caller-hangs-up", "agent-hangs-up", "stale")
+
+
+@branch(OFFER_ENDINGS)
+def card_on_file_offer_listens_like_every_step(ending: str) -> None:
+    call = at(State.OFFERING_CARD_ON_FILE)
+    if ending == "star":
+        call.press("*")
+        assert call.last_prompt_ids() == ["payment-cancelled", "returning-to-agent"]
+        assert not call.flow.holds_card_data()
+        _ends(call, Outcome.CANCELLED)
+    elif ending == "no-input":
+        call.prompt_done()
+        assert call.fire(NO_INPUT_TIMER)[-1] == PlayPrompt(
+            (Prompt("no-input"), Prompt("returning-to-agent")), call.playing or 0
+        )
+        _ends(call, Outcome.TIMED_OUT)
+    elif ending == "agent-cancels":
+        commands = call.send(AgentCancellation())
+        assert not of_type(commands, AgentUpdate), "the offer is not a step"
+        _ends(call, Outcome.AGENT_CANCELLED)
+    elif ending == "caller-hangs-up":
+        assert call.send(CallerHangup()) == [
+            Finish(Outcome.CALLER_HUNG_UP, "the caller hung up", masked_card=VISA_CARD)
+        ]
+        assert not call.flow.holds_card_data()
+    elif ending == "agent-hangs-up":
+        assert call.send(AgentHangup()) == []
+        call.press("1")
+        call.send(GatewayApproval("ch_TEST", card_stored=True))
+        assert call.last_prompt_ids() == ["payment-approved", "card-kept-on-file", "goodbye"]
+        _ends(call, Outcome.APPROVED, agent_present=False)
+    else:
+        call.prompt_done()
+        call.press("9")  # cancels the no-input timer, plays "invalid choice"
+        call.press("9")  # stops that prompt
+        assert call.stale_prompt_done() == []
+        assert call.fire_stale() == []
+        assert call.state is State.OFFERING_CARD_ON_FILE
+
+
+@branch()
+def card_on_file_is_not_offered_when_switched_off_or_paying_by_bank() -> None:
+    call = at(State.CONFIRMING_POSTAL_CODE)
+    call.press("1")
+    assert call.state is State.AUTHORIZING
+    call = at(State.CONFIRMING_ACCOUNT_TYPE, offer_card_on_file=True)
+    commands = call.press("1")
+    assert call.state is State.AUTHORIZING
+    (authorize,) = of_type(commands, Authorize)
+    assert isinstance(authorize, Authorize) and authorize.store_card is False
+
+
+# --------------------------------------------------------------------------- bank (ACH)
+
+
+@branch([AccountType.CHECKING, AccountType.SAVINGS], ids=lambda kind: kind.value)
+def bank_payment_command_by_command(account_type: AccountType) -> None:
+    call = Call(method=PaymentMethod.ACH)
+    assert call.commands[:5] == [
+        AgentUpdate(Step.AMOUNT, StepStatus.WAITING),
+        AgentUpdate(Step.ROUTING_NUMBER, StepStatus.WAITING),
+        AgentUpdate(Step.ACCOUNT_NUMBER, StepStatus.WAITING),
+        AgentUpdate(Step.ACCOUNT_TYPE, StepStatus.WAITING),
+        AgentUpdate(Step.AMOUNT, StepStatus.ENTERING),
+    ]
+    call.prompt_done()
+    assert call.press("1") == [
+        CancelTimer(NO_INPUT_TIMER),
+        AgentUpdate(Step.AMOUNT, StepStatus.DONE),
+        AgentUpdate(Step.ROUTING_NUMBER, StepStatus.ENTERING),
+        PlayPrompt((Prompt("enter-routing-number"),), call.playing or 0),
+    ]
+    call.press(ROUTING_NUMBER)  # ends by itself at nine digits
+    assert call.state is State.CONFIRMING_ROUTING_NUMBER
+    assert call.played()[-1].parts == (
+        Prompt("routing-number-ending-in"),
+        SayDigits("00"),
+        Prompt("confirm-entry"),
+    )
+    assert call.press("1")[-1] == PlayPrompt((Prompt("enter-account-number"),), call.playing or 0)
+    call.press(ACCOUNT_NUMBER + "#")
+    assert call.played()[-1].parts == (
+        Prompt("account-number-ending-in"),
+        SayDigits("89"),
+        Prompt("confirm-entry"),
+    )
+    assert call.press("1")[-1] == PlayPrompt((Prompt("choose-account-type"),), call.playing or 0)
+    commands = call.press(account_type.key)
+    assert commands[-1] == PlayPrompt(
+        (Prompt(f"account-type-{account_type.value}"), Prompt("confirm-entry")),
+        call.playing or 0,
+    )
+    masked = MaskedBankAccount(account_type, "89")
+    commands = call.press("1")
+    assert commands[1:3] == [
+        AgentUpdate(Step.ACCOUNT_TYPE, StepStatus.DONE, masked_bank_account=masked),
+        PlayPrompt((Prompt("processing"),), call.playing or 0),
+    ]
+    (authorize,) = of_type(commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert authorize.method is PaymentMethod.ACH and authorize.store_card is False
+    account = authorize.details
+    assert isinstance(account, BankAccountDetails)
+    assert account.routing_number.reveal() == ROUTING_NUMBER.encode()
+    assert account.account_number.reveal() == ACCOUNT_NUMBER.encode()
+    assert account.account_type is account_type
+    assert account.masked == masked
+    call.send(GatewayApproval("ch_TEST"))
+    assert account.routing_number.wiped and account.account_number.wiped
+    finish = _ends(call, Outcome.APPROVED)
+    assert finish == Finish(
+        Outcome.APPROVED, "approved", reference="ch_TEST", masked_bank_account=masked
+    )
+    # Nobody but the gateway saw more than the last two digits of either number.
+    for command in call.commands:
+        if not isinstance(command, Authorize):
+            assert "000123456789"[-4:] not in repr(command)
+            assert ROUTING_NUMBER[:5] not in repr(command)
+
+
+@branch(VALID_ROUTING_NUMBERS)
+def routing_numbers_with_a_valid_checksum_are_accepted(routing: str) -> None:
+    call = at(State.ENTERING_ROUTING_NUMBER)
+    call.press(routing)
+    assert call.state is State.CONFIRMING_ROUTING_NUMBER
+    assert call.played()[-1].parts[1] == SayDigits(routing[-2:])
+
+
+ROUTING_CASES = (
+    ("12345678#", "the routing number must be nine digits"),
+    ("#", "the routing number must be nine digits"),
+    ("110000001", "the routing number is not valid (check digit)"),
+    ("021000012", "the routing number is not valid (check digit)"),
+)
+
+
+@branch(ROUTING_CASES, ids=lambda case: str(case[0]).replace("#", "H"))
+def routing_number_length_and_checksum_are_checked(case: tuple[str, str]) -> None:
+    keys, detail = case
+    call = at(State.ENTERING_ROUTING_NUMBER)
+    call.press(keys)
+    assert call.state is State.ENTERING_ROUTING_NUMBER
+    assert call.last_prompt_ids() == ["invalid-routing-number", "enter-routing-number"]
+    assert call.commands[-2] == AgentUpdate(
+        Step.ROUTING_NUMBER, StepStatus.ENTERING, detail=_invalid(detail)
+    )
+
+
+ACCOUNT_CASES = (
+    ("1234#", True),
+    ("12345678901234567#", True),
+    ("123#", False),
+    ("#", False),
+    ("123456789012345678", False),  # the eighteenth digit ends the entry: too long
+)
+
+
+@branch(ACCOUNT_CASES, ids=lambda case: f"{len(str(case[0]).rstrip('#'))}-digits")
+def account_number_is_four_to_seventeen_digits(case: tuple[str, bool]) -> None:
+    keys, valid = case
+    call = at(State.ENTERING_ACCOUNT_NUMBER)
+    call.press(keys)
+    if valid:
+        assert call.state is State.CONFIRMING_ACCOUNT_NUMBER
+        assert call.played()[-1].parts[1] == SayDigits(keys.rstrip("#")[-2:])
+    else:
+        assert call.state is State.ENTERING_ACCOUNT_NUMBER
+        assert call.last_prompt_ids() == ["invalid-account-number", "enter-account-number"]
+
+
+@branch()
+def reentered_account_number_is_the_one_debited() -> None:
+    call = at(State.CONFIRMING_ACCOUNT_NUMBER)
+    call.press("2" + "55556666#" + "1" + "2" + "1")
+    (authorize,) = of_type(call.commands, Authorize)
+    assert isinstance(authorize, Authorize)
+    assert isinstance(authorize.details, BankAccountDetails)
+    assert authorize.details.account_number.reveal() == b"55556666"
+    assert authorize.details.masked == MaskedBankAccount(AccountType.SAVINGS, "66")
 
 
 # --------------------------------------------------------------------------- wrong use
@@ -1186,12 +1511,26 @@ def test_flow_config_is_validated(options: dict[str, object], message: str) -> N
 
 
 def test_flow_config_steps() -> None:
-    assert FlowConfig().steps == tuple(Step)
+    card_steps = (Step.AMOUNT, Step.CARD_NUMBER, Step.EXPIRY, Step.SECURITY_CODE, Step.POSTAL_CODE)
+    assert FlowConfig().steps == card_steps == FlowConfig().steps_for(PaymentMethod.CARD)
     assert FlowConfig(ask_security_code=False, ask_postal_code=False).steps == (
         Step.AMOUNT,
         Step.CARD_NUMBER,
         Step.EXPIRY,
     )
+    bank_steps = (Step.AMOUNT, Step.ROUTING_NUMBER, Step.ACCOUNT_NUMBER, Step.ACCOUNT_TYPE)
+    assert FlowConfig(ask_security_code=False).steps_for(PaymentMethod.ACH) == bank_steps
+    assert set(card_steps) | set(bank_steps) == set(Step)
+
+
+def test_payment_method_must_be_accepted() -> None:
+    card_only = FlowConfig(accepted_methods=frozenset({PaymentMethod.CARD}))
+    with pytest.raises(ValueError, match="'ach' is not accepted"):
+        PaymentFlow(PAYMENT_ID, 100, "USD", card_only, TODAY, PaymentMethod.ACH)
+    with pytest.raises(ValueError, match="accepted_methods"):
+        FlowConfig(accepted_methods=frozenset())
+    flow = PaymentFlow(PAYMENT_ID, 100, "USD", FlowConfig(), TODAY, PaymentMethod.ACH)
+    assert flow.method is PaymentMethod.ACH and flow.steps[1] is Step.ROUTING_NUMBER
 
 
 def test_flow_repr_shows_no_card_data() -> None:

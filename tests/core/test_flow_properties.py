@@ -1,6 +1,6 @@
 """Property tests: whatever the caller keys and whenever timers and prompts end, the flow
-ends within a bound computed from its config, leaks no card digit in any command but
-Authorize, and holds none afterwards.
+ends within a bound computed from its config, leaks no card or bank digit in any command
+but Authorize, and holds none afterwards; for card and bank (ACH) payments alike.
 
 The driver plays the edges: it only sends events the edges can really send (keys, the end
 of the prompt now playing, a running timer, a stopped prompt's late end, a gateway answer
@@ -24,6 +24,7 @@ from payivr.core.events import (
     AgentHangup,
     AgentUpdate,
     Authorize,
+    BankAccountDetails,
     CallerHangup,
     CancelTimer,
     Command,
@@ -33,6 +34,7 @@ from payivr.core.events import (
     GatewayFailure,
     GatewayOutcomeUnknown,
     KeyPress,
+    PaymentMethod,
     PlayPrompt,
     Prompt,
     PromptFinished,
@@ -58,10 +60,11 @@ from payivr.core.flow import (
 )
 from payivr.core.prompts import CURRENCIES, PROMPT_IDS
 
-from ._harness import DECLINE_CARDS, SUCCESS_CARDS, TODAY
+from ._harness import DECLINE_CARDS, SUCCESS_CARDS, TODAY, VALID_ROUTING_NUMBERS
 
 REFERENCE = "ch_TEST"
 CARDS = tuple(number for number, _ in SUCCESS_CARDS) + DECLINE_CARDS
+BANK_ACCOUNTS = ("000123456789", "000222222227", "4321", "98765432109876543")
 ANSWERS = (
     GatewayApproval(REFERENCE),
     GatewayDecline("card_declined", "the card was declined"),
@@ -73,6 +76,9 @@ ENTERING_STEP = {
     State.ENTERING_EXPIRY: Step.EXPIRY,
     State.ENTERING_SECURITY_CODE: Step.SECURITY_CODE,
     State.ENTERING_POSTAL_CODE: Step.POSTAL_CODE,
+    State.ENTERING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
+    State.ENTERING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
+    State.ENTERING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
 }
 CHARGING = (State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE)
 
@@ -97,15 +103,16 @@ class TracingFlow(PaymentFlow):
         return row
 
 
-def max_effective_events(config: FlowConfig) -> int:
+def max_effective_events(config: FlowConfig, method: PaymentMethod = PaymentMethod.CARD) -> int:
     """An upper bound on the events that change anything, from start to DONE.
 
     Per step, at most ``max_attempts`` entries end (valid or not). An entry costs at most
     its length limit in keys (or fewer keys and a '#' or the inter-digit timer), plus the
     end of the prompt before it. A confirmation costs the end of the read-back and one key,
     and each invalid choice (at most ``max_attempts`` in the step) a key and a prompt's end.
-    Then: charging (prompt end, answer), the announcement's end, and at most one each of
-    no-input timer, agent hangup, caller hangup, cancellation.
+    The card-on-file offer, when made, costs like a confirmation. Then: charging (prompt
+    end, answer), the announcement's end, and at most one each of no-input timer, agent
+    hangup, caller hangup, cancellation.
     """
     attempts = config.max_attempts
     limits = {
@@ -113,12 +120,17 @@ def max_effective_events(config: FlowConfig) -> int:
         Step.EXPIRY: 4,
         Step.SECURITY_CODE: 4,
         Step.POSTAL_CODE: max(config.postal_code_lengths) + 1,
+        Step.ROUTING_NUMBER: 9,
+        Step.ACCOUNT_NUMBER: 18,
+        Step.ACCOUNT_TYPE: 1,
     }
     total = 1  # start
-    for step in config.steps:
+    for step in config.steps_for(method):
         entering = 0 if step is Step.AMOUNT else attempts * (limits[step] + 1)
         confirming = attempts * 2 + attempts * 2
         total += entering + confirming
+    if config.offer_card_on_file and method is PaymentMethod.CARD:
+        total += attempts * 2 + 2
     return total + 2 + 1 + 4
 
 
@@ -164,7 +176,9 @@ configs = st.builds(
     ask_postal_code=st.booleans(),
     max_attempts=st.integers(1, 4),
     postal_code_lengths=st.sampled_from([frozenset({5, 9}), frozenset({5}), frozenset({3, 10})]),
+    offer_card_on_file=st.booleans(),
 )
+methods = st.sampled_from(PaymentMethod)
 amounts = st.sampled_from([(13742, "USD"), (1, "GBP"), (100, "EUR"), (4500, "JPY")])
 
 
@@ -233,10 +247,13 @@ class Run:
         elif isinstance(command, CancelTimer):
             self.retired_timers.append((command.name, self.timers.pop(command.name)))
         elif isinstance(command, Authorize):
-            card = command.card
-            self.secrets += [card.number, card.expiry]
-            if card.security_code is not None:
-                self.secrets.append(card.security_code)
+            details = command.details
+            if isinstance(details, BankAccountDetails):
+                self.secrets += [details.routing_number, details.account_number]
+            else:
+                self.secrets += [details.number, details.expiry]
+                if details.security_code is not None:
+                    self.secrets.append(details.security_code)
 
     def _collect_secrets(self) -> None:
         flow = self.flow
@@ -283,6 +300,14 @@ class Run:
     def _valid_keys(self, state: State, argument: int) -> str:
         if state.name.startswith("CONFIRMING"):
             return "1"
+        if state is State.OFFERING_CARD_ON_FILE:
+            return "12"[argument % 2]
+        if state is State.ENTERING_ROUTING_NUMBER:
+            return VALID_ROUTING_NUMBERS[argument % len(VALID_ROUTING_NUMBERS)]
+        if state is State.ENTERING_ACCOUNT_NUMBER:
+            return BANK_ACCOUNTS[argument % len(BANK_ACCOUNTS)] + "#"
+        if state is State.ENTERING_ACCOUNT_TYPE:
+            return "12"[argument % 2]
         if state is State.ENTERING_CARD_NUMBER:
             accepted = self.flow.config.accepted_brands
             usable = [card for card in CARDS if brand_of(card) in accepted]
@@ -322,14 +347,17 @@ def drive(
     *,
     caller_keys_at_the_end: bool = True,
     gateway_answer: int = 0,
+    method: PaymentMethod = PaymentMethod.CARD,
 ) -> Run:
-    flow = TracingFlow("pay_prop", amount[0], amount[1], config, TODAY)
+    flow = TracingFlow("pay_prop", amount[0], amount[1], config, TODAY, method)
     run = Run(flow)
     run.send(FlowStart())
     for actor, argument in steps:
         run.act(actor, argument)
     run.run_out(
-        max_effective_events(config), caller_keys=caller_keys_at_the_end, answer=gateway_answer
+        max_effective_events(config, method),
+        caller_keys=caller_keys_at_the_end,
+        answer=gateway_answer,
     )
     return run
 
@@ -361,7 +389,9 @@ def _grams(text: str, size: int) -> set[str]:
 
 def check_no_card_data_leaks(run: Run, amount: tuple[int, str]) -> None:
     cards = run.entries[Step.CARD_NUMBER]
-    pan_grams = set().union(*(_grams(entry, 5) for entry in cards)) if cards else set()
+    banks = run.entries[Step.ROUTING_NUMBER] + run.entries[Step.ACCOUNT_NUMBER]
+    pan_grams = set().union(*(_grams(entry, 5) for entry in cards + banks))
+    last_twos = {entry[-2:] for entry in banks}
     secret_codes = {e for e in run.entries[Step.SECURITY_CODE] if len(e) >= 3}
     expiries = {e for e in run.entries[Step.EXPIRY] if len(e) == 4}
     postal_codes = set(run.entries[Step.POSTAL_CODE])
@@ -380,7 +410,7 @@ def check_no_card_data_leaks(run: Run, amount: tuple[int, str]) -> None:
                 assert value in PROMPT_IDS, value
                 continue
             if path.endswith("SayDigits.digits"):
-                assert value in last_fours | postal_codes, value
+                assert value in last_fours | postal_codes | last_twos, value
                 continue
             if path.endswith("SayNumber.value"):
                 assert value in spoken_numbers, value
@@ -391,6 +421,9 @@ def check_no_card_data_leaks(run: Run, amount: tuple[int, str]) -> None:
             if path.endswith("MaskedCard.last_four"):
                 assert value in last_fours, value
                 continue
+            if path.endswith("MaskedBankAccount.last_two"):
+                assert value in {entry[-2:] for entry in run.entries[Step.ACCOUNT_NUMBER]}
+                continue
             if not isinstance(value, str):
                 continue  # counters: sequence, token, digits_entered, seconds
             assert not any(gram in value for gram in pan_grams), (path, value)
@@ -399,6 +432,9 @@ def check_no_card_data_leaks(run: Run, amount: tuple[int, str]) -> None:
         if isinstance(command, AgentUpdate) and command.masked_card is not None:
             # The agent sees brand and last four only once the number is validated.
             assert (command.step, command.status) == (Step.CARD_NUMBER, StepStatus.DONE)
+        if isinstance(command, AgentUpdate) and command.masked_bank_account is not None:
+            # ...and a bank account's type and last two once all of it is confirmed.
+            assert (command.step, command.status) == (Step.ACCOUNT_TYPE, StepStatus.DONE)
 
 
 def check_holds_nothing(run: Run) -> None:
@@ -422,6 +458,7 @@ def check_holds_nothing(run: Run) -> None:
     steps=actions,
     caller_keys_at_the_end=st.booleans(),
     gateway_answer=st.integers(0, len(ANSWERS) - 1),
+    method=methods,
 )
 def test_any_call_ends_within_the_bound_leaks_nothing_and_holds_nothing(
     config: FlowConfig,
@@ -429,6 +466,7 @@ def test_any_call_ends_within_the_bound_leaks_nothing_and_holds_nothing(
     steps: list[tuple[Actor, int]],
     caller_keys_at_the_end: bool,
     gateway_answer: int,
+    method: PaymentMethod,
 ) -> None:
     run = drive(
         config,
@@ -436,10 +474,12 @@ def test_any_call_ends_within_the_bound_leaks_nothing_and_holds_nothing(
         steps,
         caller_keys_at_the_end=caller_keys_at_the_end,
         gateway_answer=gateway_answer,
+        method=method,
     )
+    event(f"method={method.value}")
     event(f"outcome={run.flow.outcome.value if run.flow.outcome else None}")
     event(f"charged={any(isinstance(c, Authorize) for c in run.commands)}")
-    assert run.effective_events <= max_effective_events(config)
+    assert run.effective_events <= max_effective_events(config, method)
     finishes = [c for c in run.commands if isinstance(c, Finish)]
     assert len(finishes) == 1 and run.commands[-1] is finishes[0]
     check_no_card_data_leaks(run, amount)
@@ -447,11 +487,12 @@ def test_any_call_ends_within_the_bound_leaks_nothing_and_holds_nothing(
 
 
 @FAST
-@given(config=configs, steps=actions)
+@given(config=configs, steps=actions, method=methods)
 def test_a_caller_who_keys_valid_entries_always_reaches_the_gateway(
-    config: FlowConfig, steps: list[tuple[Actor, int]]
+    config: FlowConfig, steps: list[tuple[Actor, int]], method: PaymentMethod
 ) -> None:
-    """Without hangups, cancels or stray keys, every accepted card gets an Authorize."""
+    """Without hangups, cancels or stray keys, every accepted card (or bank account) gets
+    an Authorize, which asks to store the card only when the caller said so."""
     calm = [(a, n) for a, n in steps if a in (Actor.VALID_ENTRY, Actor.PROMPT_ENDS)]
     accepted = [i for i, card in enumerate(CARDS) if brand_of(card) in config.accepted_brands]
     if not accepted:
@@ -459,22 +500,25 @@ def test_a_caller_who_keys_valid_entries_always_reaches_the_gateway(
     calm = [(a, accepted[n % len(accepted)]) for a, n in calm] + [
         (Actor.VALID_ENTRY, accepted[0])
     ] * 12
-    run = drive(config, (13742, "USD"), calm)
+    run = drive(config, (13742, "USD"), calm, method=method)
     (authorize,) = [c for c in run.commands if isinstance(c, Authorize)]
     assert run.flow.outcome is not None and run.flow.outcome.value == "approved"
-    assert authorize.card.number.wiped
+    assert authorize.method is method
+    if not (config.offer_card_on_file and method is PaymentMethod.CARD):
+        assert authorize.store_card is False
+    check_holds_nothing(run)
 
 
 @FAST
-@given(config=configs, keys=st.text(alphabet=KEYS, min_size=1, max_size=40))
+@given(config=configs, keys=st.text(alphabet=KEYS, min_size=1, max_size=40), method=methods)
 def test_a_caller_who_never_stops_pressing_keys_still_ends_within_the_bound(
-    config: FlowConfig, keys: str
+    config: FlowConfig, keys: str, method: PaymentMethod
 ) -> None:
     """The caller presses ``keys`` over and over, never letting a prompt finish; the gateway
     approves. No loop of keys can keep the call going past the bound."""
-    flow = PaymentFlow("pay_keys", 13742, "USD", config, TODAY)
+    flow = PaymentFlow("pay_keys", 13742, "USD", config, TODAY, method)
     flow.start()
-    bound = max_effective_events(config)
+    bound = max_effective_events(config, method)
     pressed = 0
     while flow.state is not State.DONE:
         assert pressed <= bound, f"still in {flow.state} after {pressed} keys"
@@ -508,11 +552,11 @@ any_event = st.one_of(
 
 
 @FAST
-@given(config=configs, events=st.lists(any_event, max_size=120))
+@given(config=configs, events=st.lists(any_event, max_size=120), method=methods)
 def test_any_event_is_taken_or_refused_with_illegal_event(
-    config: FlowConfig, events: list[object]
+    config: FlowConfig, events: list[object], method: PaymentMethod
 ) -> None:
-    flow = PaymentFlow("pay_any", 13742, "USD", config, TODAY)
+    flow = PaymentFlow("pay_any", 13742, "USD", config, TODAY, method)
     for incoming in events:
         before = flow.state
         try:
