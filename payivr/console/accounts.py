@@ -267,17 +267,28 @@ class Accounts:
         assert row is not None
         return Session(_account(row), csrf, token)
 
-    async def session(self, token: str) -> Session | None:
-        """The live session for a cookie value (and mark it used), or None."""
+    async def session(self, token: str, *, activity: bool = True) -> Session | None:
+        """The live session for a cookie value, or None.
+
+        ``activity``: a person did something, so the idle timer starts again. Requests a
+        page makes on its own (polling) pass False, so an unattended console still signs
+        out after :data:`SESSION_IDLE`.
+        """
         now = self._clock()
         async with self._db.pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
-                "UPDATE console_sessions s SET last_seen_at = %(now)s FROM console_accounts a"
+                "UPDATE console_sessions s SET last_seen_at = CASE WHEN %(activity)s"
+                " THEN %(now)s ELSE s.last_seen_at END FROM console_accounts a"
                 " WHERE s.token_hash = %(digest)s AND a.id = s.account_id AND NOT a.disabled"
                 " AND s.expires_at > %(now)s AND s.last_seen_at > %(idle_since)s"
                 " RETURNING a.*, s.csrf_token",
-                {"now": now, "digest": token_digest(token), "idle_since": now - self._session_idle},
+                {
+                    "now": now,
+                    "activity": activity,
+                    "digest": token_digest(token),
+                    "idle_since": now - self._session_idle,
+                },
             )
             row = await cursor.fetchone()
         return Session(_account(row), row["csrf_token"]) if row else None

@@ -35,6 +35,7 @@ from payivr.console.security import (
     origin_of,
     set_session_cookie,
 )
+from payivr.core.cards import Brand, MaskedCard
 from payivr.core.prompts import CURRENCIES
 from payivr.store.database import Database
 from payivr.store.errors import PaymentNotFound
@@ -167,7 +168,8 @@ def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any
         steps[step.value] = shown
     card = None
     if payment.brand and payment.last_four:
-        card = f"{payment.brand.title()} ending {payment.last_four}"
+        with contextlib.suppress(ValueError):
+            card = str(MaskedCard(Brand(payment.brand), payment.last_four))
     return {
         "id": str(payment.id),
         "call": payment.call_id,

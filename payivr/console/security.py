@@ -19,6 +19,7 @@ from payivr.console.accounts import Account, Accounts
 
 SESSION_COOKIE = "payivr_session"
 CSRF_HEADER = "X-CSRF-Token"
+AUTOMATIC_HEADER = "X-Payivr-Automatic"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -101,7 +102,9 @@ async def authenticate(request: web.Request, accounts: Accounts) -> Caller:
             raise ApiError(401, "unauthorized", "the API token is not valid")
         return Caller(account, "token")
     cookie = request.cookies.get(SESSION_COOKIE)
-    session = await accounts.session(cookie) if cookie else None
+    # The page marks what it fetches on its own (polling) so that idle time still counts.
+    activity = request.method not in SAFE_METHODS or request.headers.get(AUTOMATIC_HEADER) != "1"
+    session = await accounts.session(cookie, activity=activity) if cookie else None
     if session is None:
         raise ApiError(401, "unauthorized", "please sign in")
     caller = Caller(session.account, "session", session.csrf_token, cookie)

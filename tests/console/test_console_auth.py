@@ -166,6 +166,32 @@ async def test_sessions_end_on_logout_after_idle_time_and_on_password_change(
     assert await accounts.session("made-up") is None
 
 
+async def test_a_page_polling_on_its_own_does_not_keep_the_session_alive(
+    database: Database,
+) -> None:
+    clock = MovableClock()
+    accounts = Accounts(database, clock=clock, session_idle=timedelta(minutes=15))
+    await accounts.add("Jo Agent", "PJSIP/1016", Role.AGENT, PASSWORD)
+    session = await accounts.login("Jo Agent", PASSWORD, "127.0.0.1")
+    for _ in range(14):
+        clock.now += timedelta(minutes=1)
+        assert await accounts.session(session.token, activity=False) is not None
+    clock.now += timedelta(minutes=1, seconds=1)
+    assert await accounts.session(session.token, activity=False) is None
+
+
+async def test_automatic_requests_are_marked_by_a_header(console: Console, alice: Client) -> None:
+    async with console.db.pool.connection() as conn:
+        before = await (await conn.execute("SELECT last_seen_at FROM console_sessions")).fetchone()
+        marked = await alice.get("/api/v1/calls/current", headers={"X-Payivr-Automatic": "1"})
+        assert marked.status == 200
+        after = await (await conn.execute("SELECT last_seen_at FROM console_sessions")).fetchone()
+        assert before == after
+        await alice.get("/api/v1/calls/current")
+        touched = await (await conn.execute("SELECT last_seen_at FROM console_sessions")).fetchone()
+        assert touched is not None and before is not None and touched[0] > before[0]
+
+
 async def test_logout_over_http_ends_the_session(console: Console, alice: Client) -> None:
     response = await alice.send("/api/v1/logout")
     assert response.status == 200

@@ -51,8 +51,11 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+// Requests the page makes on its own say so, so they do not count as activity: an
+// unattended console is signed out after the idle time.
+async function api(method, path, body, automatic = false) {
   const headers = { Accept: "application/json" };
+  if (automatic) headers["X-Payivr-Automatic"] = "1";
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && state.me && state.me.csrf_token) {
     headers["X-CSRF-Token"] = state.me.csrf_token;
@@ -144,7 +147,7 @@ function start() {
 async function refreshCall() {
   if (!state.me) return;
   try {
-    const data = await api("GET", "/api/v1/calls/current");
+    const data = await api("GET", "/api/v1/calls/current", undefined, true);
     state.call = data.call;
     if (data.live_payment && (!state.payment || state.payment.id !== data.live_payment.payment)) {
       startPayment(data.live_payment);
@@ -368,7 +371,7 @@ function connect() {
     if (!state.me) return;
     const delay = Math.min(10000, 500 * 2 ** state.retry++);
     setTimeout(() => {
-      api("GET", "/api/v1/me").then((me) => { state.me = me; connect(); refreshCall(); }, () => {});
+      api("GET", "/api/v1/me", undefined, true).then((me) => { state.me = me; connect(); refreshCall(); }, () => {});
     }, delay);
   });
 }
