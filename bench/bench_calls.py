@@ -1,0 +1,416 @@
+"""payivr under N concurrent calls: latency, CPU, memory, event-loop lag, throughput, takeover.
+
+payivr runs in this process, wired by ``running_payivr(config)`` as ``payivr serve`` wires it,
+with an embedded PostgreSQL (tuned for tests: no fsync). Everything else runs in a second
+process (``bench/calls_sim.py``), so its CPU is not counted as payivr's: the ARI simulator
+with payivr's dialplan (``time_scale=1.0``, prompts as long as the WAV files in ``sounds/``),
+the AMI simulator, the TLS sandbox gateway, a CRM receiver, and the callers and agents. Each
+call is the main flow: ``Dial()``, ``*7`` + amount keyed by the agent, the AMI takeover, a
+Visa card keyed one key every 150-300 ms, the outcome, back to the agent, hang-up (see
+``calls_sim.py``). Calls start evenly over the ramp; all N are in progress together for most
+of the run.
+
+Figures (payivr's process unless said):
+
+- key → request: from a ``ChannelDtmfReceived`` message taken off payivr's event WebSocket to
+  the next ARI request payivr sends about that channel (stop the prompt, or play the next
+  one), measured in payivr through ``EventStream.add_observer`` and
+  ``AriClient.add_request_observer``. Keys that cause no request (the middle of an entry)
+  are not counted. The network both ways is not included.
+- CPU per payment: ``time.process_time()`` over the run / payments approved.
+- memory per call: RSS growth at the peak number of calls in payivr's hands / those calls.
+- loop lag: a 10 ms ticker's lateness.
+- payments/s: measured (bounded by the callers' pace), and the ceiling of one core
+  (1 / CPU per payment).
+- takeover: in the simulator's process, from the feature code's ``UserEvent`` to the first
+  prompt payivr starts on the caller's channel (AMI, Redirect, Stasis, bridge, the payment
+  row, the flow's start, the first ``play``).
+
+    .venv/bin/python bench/bench_calls.py [--calls 100 1000 5000] [--quick] [--uvloop]
+                                          [--profile FILE] [--time-limit S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import multiprocessing
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import calls_sim  # bench/calls_sim.py: the script's directory is on sys.path
+import psycopg
+from psycopg import sql
+
+from payivr.ari.events import AriEvent, ChannelDtmfReceived, PlaybackStarted, StasisStart
+from payivr.calls.notifier import PaymentEvent, PaymentFinished
+from payivr.cli import running_payivr
+from payivr.config import load_config
+from payivr.core.events import Outcome
+from payivr.gateway.pki import write_test_tls
+from payivr.gateway.sandbox import keygen, read_secret
+from payivr.log import configure_logging
+from payivr.store.embedded import start_test_server, stop_test_server
+from payivr.store.migrations import migrate
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class Timings:
+    """From payivr's event and request observers: key → next request on the same channel;
+    when each channel's first ``StasisStart`` arrived and its first prompt was asked for."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, float] = {}
+        self.playback_channel: dict[str, str] = {}
+        self.samples: list[float] = []
+        self.keys = 0
+        self.stasis_at: dict[str, float] = {}
+        self.first_play_at: dict[str, float] = {}
+
+    def on_event(self, event: AriEvent, received: float) -> None:
+        if isinstance(event, ChannelDtmfReceived):
+            self.keys += 1
+            self.pending[event.channel.id] = received
+        elif isinstance(event, PlaybackStarted) and event.playback.channel_id:
+            self.playback_channel[event.playback.id] = event.playback.channel_id
+        elif isinstance(event, StasisStart):
+            self.stasis_at.setdefault(event.channel.id, received)
+
+    def on_request(self, method: str, path: tuple[str, ...]) -> None:
+        if len(path) < 2:
+            return
+        if path[0] == "channels":
+            channel: str | None = path[1]
+            if path[2:] == ("play",):
+                self.first_play_at.setdefault(path[1], time.monotonic())
+        elif path[0] == "playbacks":
+            channel = self.playback_channel.get(path[1])
+        else:
+            return
+        started = self.pending.pop(channel, None) if channel else None
+        if started is not None:
+            self.samples.append(time.monotonic() - started)
+
+
+@dataclass
+class Result:
+    calls: int
+    completed: int = 0
+    approved: int = 0
+    peak_calls: int = 0
+    elapsed: float = 0.0
+    cpu: float = 0.0
+    sim_cpu: float = 0.0
+    key_latency: list[float] = field(default_factory=list)
+    keys: int = 0
+    loop_lag: list[float] = field(default_factory=list)
+    sim_lag: list[float] = field(default_factory=list)
+    rss_per_call: float = float("nan")
+    takeover: list[float] = field(default_factory=list)
+    to_stasis: list[float] = field(default_factory=list)
+    stasis_to_prompt: list[float] = field(default_factory=list)
+    payments_per_s: float = 0.0
+    failures: dict[str, int] = field(default_factory=dict)
+    timed_out: int = 0
+    log_warnings: int = 0
+
+
+async def _ticker(samples: list[float]) -> None:
+    while True:
+        started = time.monotonic()
+        await asyncio.sleep(0.01)
+        samples.append(time.monotonic() - started - 0.01)
+
+
+async def _sampler(active: Callable[[], int], samples: list[tuple[int, int]]) -> None:
+    while True:
+        samples.append((active(), rss_bytes()))
+        await asyncio.sleep(0.25)
+
+
+async def run_payivr(
+    n: int, sim: dict[str, Any], conn: Connection, database_url: str, keys: Path,
+    ramp: float, deadline: float, profile: str | None,
+) -> Result:
+    """Start payivr on the simulator's world, play ``n`` calls, gather the figures."""
+    config = load_config(
+        None,
+        {
+            "PAYIVR_ARI_URL": sim["ari_url"],
+            "PAYIVR_ARI_USER": calls_sim.APP,
+            "PAYIVR_ARI_PASSWORD": calls_sim.ARI_PASSWORD,
+            "PAYIVR_AMI_HOST": "127.0.0.1",
+            "PAYIVR_AMI_PORT": str(sim["ami_port"]),
+            "PAYIVR_AMI_SECRET": calls_sim.AMI_SECRET,
+            "PAYIVR_DATABASE_URL": database_url,
+            "PAYIVR_GATEWAY_URL": sim["gateway_url"],
+            "PAYIVR_GATEWAY_PUBLIC_KEY": str(keys / "gateway-public.pem"),
+            "PAYIVR_GATEWAY_SIGNING_SECRET": read_secret(keys / "signing-secret"),
+            "PAYIVR_GATEWAY_CA_BUNDLE": sim["ca_file"],
+            "PAYIVR_CRM_WEBHOOK_URL": sim["crm_url"],
+            "PAYIVR_CRM_WEBHOOK_SECRET": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
+        },
+    )
+    config.validate()
+    result = Result(n)
+    latency = Timings()
+    lags: list[float] = []
+    memory: list[tuple[int, int]] = []
+    finished: list[tuple[float, Outcome]] = []
+
+    async def on_payment(event: PaymentEvent) -> None:
+        if isinstance(event, PaymentFinished):
+            finished.append((time.monotonic(), event.finish.outcome))
+
+    async with running_payivr(config) as running:
+        await asyncio.wait_for(running.events.connected.wait(), 10)
+        running.notifier.subscribe(on_payment)
+        running.events.add_observer(latency.on_event)
+        running.ari.add_request_observer(latency.on_request)
+        gc.collect()
+        baseline = rss_bytes()
+        helpers = [
+            asyncio.create_task(_ticker(lags)),
+            asyncio.create_task(_sampler(lambda: len(running.stasis.sessions), memory)),
+        ]
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        cpu_started = time.process_time()
+        conn.send({"cmd": "run", "calls": n, "ramp": ramp, "deadline": deadline, "seed": n})
+        outcome = await asyncio.to_thread(conn.recv)
+        result.cpu = time.process_time() - cpu_started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        for helper in helpers:
+            helper.cancel()
+    records = outcome["records"]
+    result.completed = sum(1 for r in records if r["ok"])
+    result.approved = sum(1 for _, o in finished if o is Outcome.APPROVED)
+    result.elapsed = outcome["elapsed"]
+    result.sim_cpu = outcome["cpu"]
+    result.sim_lag = outcome["lag"]
+    result.timed_out = outcome["timed_out"]
+    result.key_latency = latency.samples
+    result.keys = latency.keys
+    result.loop_lag = lags
+    result.takeover = [
+        r["first_prompt_at"] - r["feature_code_at"]
+        for r in records
+        if r["first_prompt_at"] is not None and r["feature_code_at"] is not None
+    ]
+    for r in records:
+        stasis = latency.stasis_at.get(r["caller_channel"])
+        play = latency.first_play_at.get(r["caller_channel"])
+        if stasis is not None and r["feature_code_at"] is not None:
+            result.to_stasis.append(stasis - r["feature_code_at"])
+        if stasis is not None and play is not None:
+            result.stasis_to_prompt.append(play - stasis)
+        if not r["ok"]:
+            result.failures[r["stage"]] = result.failures.get(r["stage"], 0) + 1
+    if memory:
+        peak_calls = max(calls for calls, _ in memory)
+        result.peak_calls = peak_calls
+        if peak_calls:
+            result.rss_per_call = (max(rss for _, rss in memory) - baseline) / peak_calls
+    if len(finished) >= 2:
+        times = sorted(t for t, _ in finished)
+        # The steady part: between the 10th and the 90th percentile of finishing times.
+        low, high = times[len(times) // 10], times[(len(times) * 9) // 10]
+        inside = sum(1 for t in times if low <= t <= high)
+        result.payments_per_s = inside / (high - low) if high > low else float("nan")
+    return result
+
+
+def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result:
+    database = f"bench_calls_{n}_{os.getpid()}"
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    url = server.url(database)
+    asyncio.run(migrate(url))
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    cpus = sorted(os.sched_getaffinity(0))
+    payivr_cpus, sim_cpus = ([cpus[0]], cpus[1:]) if len(cpus) > 1 and args.pin else (None, None)
+    process = context.Process(
+        target=calls_sim.serve, args=(theirs, str(keys), sim_cpus, args.time_scale),
+        daemon=True,
+    )
+    process.start()
+    try:
+        if not ours.poll(60):
+            raise RuntimeError("the simulator process did not start")
+        sim = ours.recv()
+        if payivr_cpus:
+            os.sched_setaffinity(0, payivr_cpus)
+        ramp = args.ramp if args.ramp is not None else min(30.0, max(2.0, n / 40))
+        ramp *= args.time_scale
+        coroutine = run_payivr(
+            n, sim, ours, url, keys, ramp, args.time_limit,
+            f"{args.profile}.{n}" if args.profile else None,
+        )
+        result = _run(coroutine, args.uvloop)
+        ours.send({"cmd": "stop"})
+        process.join(10)
+    finally:
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+        os.sched_setaffinity(0, cpus)
+        with psycopg.connect(server.admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+    return result
+
+
+def _run(coroutine: Coroutine[Any, Any, Result], use_uvloop: bool) -> Result:
+    if use_uvloop:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coroutine)
+    return asyncio.run(coroutine)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def print_table(results: list[Result], args: argparse.Namespace) -> None:
+    loop = "uvloop" if args.uvloop else "asyncio"
+    print()
+    print(f"payivr under concurrent calls ({loop}; payivr pinned to one core: "
+          f"{'yes' if args.pin else 'no'}; simulated time x{1 / args.time_scale:g}; "
+          f"load average before: {args.load:.2f})")
+    print()
+    header = ("calls", "done", "peak", "key→req p50", "p99", "max", "CPU s/pay",
+              "KiB/call", "lag p50", "p99", "max", "pay/s", "ceiling", "takeover p50",
+              "p99", "sim CPU%", "sim lag p99")
+    rows = []
+    for r in results:
+        cpu_per = r.cpu / r.approved if r.approved else float("nan")
+        rows.append((
+            f"{r.calls:,}",
+            f"{r.completed:,}",
+            f"{r.peak_calls:,}",
+            _ms(percentile(r.key_latency, 0.5)),
+            _ms(percentile(r.key_latency, 0.99)),
+            _ms(max(r.key_latency, default=float("nan"))),
+            f"{cpu_per:.4f}",
+            f"{r.rss_per_call / 1024:.0f}",
+            _ms(percentile(r.loop_lag, 0.5)),
+            _ms(percentile(r.loop_lag, 0.99)),
+            _ms(max(r.loop_lag, default=float("nan"))),
+            f"{r.payments_per_s:.1f}",
+            f"{1 / cpu_per:.0f}" if r.approved else "-",
+            _ms(percentile(r.takeover, 0.5)),
+            _ms(percentile(r.takeover, 0.99)),
+            f"{100 * r.sim_cpu / r.elapsed:.0f}" if r.elapsed else "-",
+            _ms(percentile(r.sim_lag, 0.99)),
+        ))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print()
+    print("times in ms; key→req: a key's event taken off payivr's WebSocket to payivr's next "
+          "request on that channel (no network); takeover: *7's UserEvent to the first prompt, "
+          "in the simulator's process; KiB/call: RSS growth / peak calls in payivr's hands; "
+          "pay/s measured (the callers' pace), ceiling = 1 / CPU s per payment on one core; "
+          "sim CPU% and lag: the simulator's process (when it is saturated, keys arrive late).")
+    for r in results:
+        notes = []
+        if r.timed_out:
+            notes.append(f"{r.timed_out} calls still running at the time limit")
+        if r.failures:
+            notes.append("unfinished: " + ", ".join(f"{k}: {v}" for k, v in r.failures.items()))
+        notes.append(
+            f"takeover p50 = *7 to StasisStart {_ms(percentile(r.to_stasis, 0.5))} "
+            f"+ StasisStart to first play {_ms(percentile(r.stasis_to_prompt, 0.5))} "
+            f"(p99 {_ms(percentile(r.to_stasis, 0.99))} + "
+            f"{_ms(percentile(r.stasis_to_prompt, 0.99))})"
+        )
+        notes.append(f"{r.approved} approved, {r.keys:,} keys, {len(r.key_latency):,} "
+                     f"key→request samples, run {r.elapsed:.0f} s, payivr CPU {r.cpu:.1f} s")
+        print(f"  N={r.calls}: " + "; ".join(notes))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[100, 1000, 5000])
+    parser.add_argument("--quick", action="store_true",
+                        help="20 calls in a world 10 times faster (prompts and keys): seconds")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="real seconds per simulated second (1.0: prompts of real length)")
+    parser.add_argument("--ramp", type=float, help="seconds over which calls start")
+    parser.add_argument("--time-limit", type=float, default=600.0,
+                        help="seconds after which unfinished calls are abandoned (per N)")
+    parser.add_argument("--uvloop", action="store_true", help="run payivr on uvloop")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="do not pin payivr to one core and the simulator to the others")
+    parser.add_argument("--profile", help="write cProfile stats of payivr's process to FILE.N")
+    args = parser.parse_args()
+    if args.quick:
+        args.calls = [20]
+        args.time_scale = 0.1
+    args.load = os.getloadavg()[0]
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    log_file = Path(tempfile.gettempdir()) / f"payivr-bench-calls-{os.getpid()}.log"
+    stream = log_file.open("w")
+    configure_logging("INFO", json=True, stream=stream)
+
+    server = start_test_server()
+    results = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="payivr-bench-keys-") as directory:
+            keys = Path(directory)
+            keygen(keys, bits=2048)
+            write_test_tls(keys)
+            for n in args.calls:
+                started = time.monotonic()
+                print(f"== {n} calls ...", flush=True)
+                result = run_one(n, server, keys, args)
+                stream.flush()
+                print(f"   {time.monotonic() - started:.0f} s", flush=True)
+                results.append(result)
+    finally:
+        stop_test_server(server)
+        stream.close()
+    warnings = sum(1 for line in log_file.read_text().splitlines()
+                   if '"level": "warning"' in line or '"level": "error"' in line)
+    print_table(results, args)
+    print(f"  payivr log (INFO, JSON): {log_file}, {warnings} warnings/errors")
+
+
+if __name__ == "__main__":
+    main()
