@@ -12,7 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from payivr.ami import AmiSimulator
 from payivr.ami.pbx_adapter import AriSimulatorPbx
@@ -110,17 +111,22 @@ class SimulatorTarget:
         self.access = PbxAccess(
             url, APP, "sim-secret", "127.0.0.1", self.ami.port, "payivr", "ami-secret"
         )
-        self.sim.add_event_observer(self._note_bridges)
+        self.sim.add_request_observer(self._note_bridge)
 
     async def close(self) -> None:
         await self.ami.close()
         await self.sim.stop()
 
-    def _note_bridges(self, app: str, event: Mapping[str, Any]) -> None:
-        """Remember the type of every bridge payivr makes (seen on its first event)."""
-        for bridge in self.sim.bridges.values():
-            if bridge.stasis and bridge.id not in self.created_bridge_types:
-                self.created_bridge_types[bridge.id] = bridge.types
+    def _note_bridge(self, method: str, path: str, body: bytes) -> None:
+        """Remember the type asked for each bridge created (``POST /ari/bridges[/{id}]``)."""
+        url = urlsplit(path)
+        parts = url.path.strip("/").split("/")
+        if method != "POST" or parts[:2] != ["ari", "bridges"] or len(parts) > 3:
+            return
+        query = parse_qs(url.query)
+        bridge_id = parts[2] if len(parts) == 3 else query.get("bridgeId", ["?"])[0]
+        kinds = query.get("type", ["mixing"])[0].split(",")
+        self.created_bridge_types[bridge_id] = frozenset(k.strip() for k in kinds)
 
     def caller_phone(self, name: str, number: str) -> SimulatedPhone:
         return SimulatedPhone(self.sim.add_phone(name, endpoint=f"PJSIP/{number}"))
