@@ -49,9 +49,12 @@ class UnknownCall(LookupError):
     """No call payivr holds matches the request."""
 
 
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
+
+
 def endpoint_of(channel_name: str) -> str:
-    """``PJSIP/1001-00000005`` → ``PJSIP/1001``."""
-    return channel_name.rsplit("-", 1)[0] if "-" in channel_name else channel_name
+    """``PJSIP/1001-00000005`` → ``PJSIP/1001``; an endpoint (``PJSIP/desk-7``) stays whole."""
+    return _CHANNEL_SUFFIX.sub("", channel_name)
 
 
 class StasisApplication:
