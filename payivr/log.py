@@ -15,37 +15,55 @@ from typing import Any, TextIO
 
 import structlog
 
-# 12 to 19 digits, optionally split by single spaces or dashes (as people write card numbers).
-_PAN_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
+# 12 to 19 digits written together, or in groups of up to six split by single spaces or dashes
+# (as cards are printed: 4-4-4-4, 4-6-5). Longer groups are not a card's: an Asterisk channel
+# name such as PJSIP/1001-00000005 is left alone.
+_PAN_LIKE = re.compile(r"(?<!\d)(?:\d{12,19}|\d{1,6}(?:[ -]\d{1,6}){1,18})(?!\d)")
 
 
 def mask_text(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group(0))
+        if not 12 <= len(digits) <= 19:
+            return match.group(0)
         return f"[card …{digits[-4:]}]"
 
     return _PAN_LIKE.sub(replace, text)
 
 
 def _mask_value(value: object) -> object:
+    if value is None or isinstance(value, bool | float):
+        return value
     if isinstance(value, str):
         return mask_text(value)
-    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 12:
-        return mask_text(str(value))
+    if isinstance(value, int):
+        return mask_text(str(value)) if len(str(abs(value))) >= 12 else value
     if isinstance(value, dict):
-        return {key: _mask_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+        return {_mask_value(key): _mask_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_mask_value(item) for item in value]
-    return value
+    # Anything else (an exception, bytes, an object) is rendered through its repr: mask that.
+    shown = repr(value)
+    masked = mask_text(shown)
+    return masked if masked != shown else value
 
 
 def mask_card_numbers(
     _logger: object, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask PAN-like numbers in every value of the event."""
+    """structlog processor: mask PAN-like numbers in every key and value of the event."""
     for key, value in list(event_dict.items()):
-        event_dict[key] = _mask_value(value)
+        masked_key = mask_text(key)
+        if masked_key != key:
+            del event_dict[key]
+        event_dict[masked_key] = _mask_value(value)
     return event_dict
+
+
+def _mask_rendered(_logger: object, _method: str, rendered: Any) -> str:
+    """Last processor: mask the line as it will be written (whatever the renderer made of
+    reprs and keys), so nothing reaches the output unmasked."""
+    return mask_text(str(rendered))
 
 
 class _MaskingFilter(logging.Filter):
@@ -54,6 +72,13 @@ class _MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask_text(record.getMessage())
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # The formatter would add the traceback (with the exception's text) unmasked.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 
@@ -73,6 +98,7 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | N
         structlog.processors.format_exc_info,
         mask_card_numbers,
         renderer,
+        _mask_rendered,
     ]
     structlog.configure(
         processors=processors,
