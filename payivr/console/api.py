@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.config import PRIVACY_MODES
-from payivr.console.accounts import AccountError, Accounts, LoginRefused, check_name
+from payivr.console.accounts import Account, AccountError, Accounts, LoginRefused, check_name
 from payivr.console.amounts import format_minor, parse_amount
 from payivr.console.live import EventHub
 from payivr.console.metrics import Metrics
@@ -66,7 +66,6 @@ class Console:
     privacy_mode: str
     language: str
     check_timeout: float = 3.0
-    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def audit(
         self,
@@ -236,7 +235,7 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-def _me(console: Console, account: Any, csrf_token: str | None) -> dict[str, Any]:
+def _me(console: Console, account: Account, csrf_token: str | None) -> dict[str, Any]:
     return {
         "name": account.name,
         "role": account.role.value,
@@ -309,7 +308,7 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     if has_pan(crm_record_id):
         raise RequestRefused("the CRM record id looks like a card number")
     request = PaymentRequest(
-        item.strip() if item.strip() else item,
+        item.strip(),
         amount_minor,
         currency,
         agent,
