@@ -423,7 +423,7 @@ async function loadHistory() {
   const data = await api("GET", "/api/v1/payments?limit=100");
   $("history-rows").replaceChildren(
     ...data.payments.map((p) => {
-      const status = p.outcome ? [OUTCOMES[p.outcome] || p.outcome, p.succeeded ? "ok" : "bad"] : p.state;
+      const status = p.outcome ? [OUTCOMES[p.outcome] || p.outcome, p.succeeded ? "ok" : "bad"] : "In progress";
       return row([when(p.created_at), p.agent, p.item, p.amount, status, p.card || "", p.transaction_id || "", p.reason || ""]);
     }),
   );
