@@ -28,6 +28,7 @@ class EntryKind(enum.Enum):
     PAYLINE = "payline"
     TRANSFER = "transfer"
     OUTBOUND = "outbound"
+    TEXT = "text"  # pay by text (payivr.sms): no call, an SMS and a card on file
 
 
 class PrivacyMode(enum.Enum):
