@@ -21,14 +21,29 @@ import structlog
 _PAN_LIKE = re.compile(r"(?<!\d)(?:\d{12,19}|\d{1,6}(?:[ -]\d{1,6}){1,18})(?!\d)")
 
 
-def mask_text(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if not 12 <= len(digits) <= 19:
-            return match.group(0)
-        return f"[card …{digits[-4:]}]"
+# A UUID (payment ids are UUIDs) can hold a run of digits that looks like a card number split
+# by dashes; it is never one, and masking it would corrupt the ids operators search logs for.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
-    return _PAN_LIKE.sub(replace, text)
+
+def _mask_run(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    if not 12 <= len(digits) <= 19:
+        return match.group(0)
+    return f"[card …{digits[-4:]}]"
+
+
+def mask_text(text: str) -> str:
+    """Mask every run of 12-19 digits (Luhn-valid or not: a mistyped card is still a card's
+    digits), except inside UUIDs."""
+    masked: list[str] = []
+    position = 0
+    for uuid in _UUID.finditer(text):
+        masked.append(_PAN_LIKE.sub(_mask_run, text[position : uuid.start()]))
+        masked.append(uuid.group(0))
+        position = uuid.end()
+    masked.append(_PAN_LIKE.sub(_mask_run, text[position:]))
+    return "".join(masked)
 
 
 def _mask_value(value: object) -> object:

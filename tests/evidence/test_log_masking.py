@@ -191,3 +191,13 @@ def test_log_lines_below_the_level_are_not_written(output: io.StringIO) -> None:
     structlog.get_logger("evidence").debug("quiet", pan=PAN)
     logging.getLogger("evidence").debug("quiet %s", PAN)
     assert output.getvalue() == ""
+
+
+def test_payment_ids_survive_masking() -> None:
+    """UUIDs hold digit runs that look like split card numbers; they are never masked."""
+    import uuid
+
+    from payivr.log import mask_text
+
+    ids = [str(uuid.uuid4()) for _ in range(5000)] + ["12345678-1234-1234-1234-123456789012"]
+    assert [mask_text(f"payment {value}") for value in ids] == [f"payment {value}" for value in ids]
