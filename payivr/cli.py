@@ -325,7 +325,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.ari.client import AriClient
     from payivr.ari.models import Snapshot
     from payivr.ari.stream import EventStream
-    from payivr.calls.charging import gateway_authorizer
+    from payivr.calls.charging import gateway_authorizer, keep_cards_in
     from payivr.calls.control import CallDesk
     from payivr.calls.notifier import Notifier
     from payivr.calls.records import StoreRecords
@@ -340,6 +340,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.gateway.interface import Gateway
     from payivr.gateway.stripe import StripeConfig, StripeGateway
     from payivr.store import ConsoleBus, OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
+    from payivr.store.cards_on_file import CardsOnFile
 
     async with contextlib.AsyncExitStack() as stack:
         database = await _open_database(config)
@@ -400,7 +401,9 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             app=config.ari.app,
             calls=config.calls,
             flow=config.flow.flow_config(),
-            authorize=gateway_authorizer(gateway, metrics.gateway_latency.observe),
+            authorize=gateway_authorizer(
+                gateway, metrics.gateway_latency.observe, keep_cards_in(CardsOnFile(database))
+            ),
             records=StoreRecords(store),
             notifier=notifier,
             today=lambda: datetime.now(UTC).date(),

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from payivr.core.cards import Brand
+from payivr.core.events import PaymentMethod
 from payivr.core.flow import FlowConfig
 from payivr.core.prompts import CURRENCIES, LANGUAGES
 
@@ -197,9 +198,15 @@ class FlowSettings:
     postal_code_lengths: tuple[int, ...] = (5, 9)
     currency: str = "USD"
     max_amount_minor: int = 1_000_000
+    offer_card_on_file: bool = False
+    accepted_methods: tuple[str, ...] = tuple(method.value for method in PaymentMethod)
 
     def problems(self) -> list[str]:
         found = []
+        methods = {method.value for method in PaymentMethod}
+        odd = [name for name in self.accepted_methods if name not in methods]
+        if odd:
+            found.append(f"flow.accepted_methods: unknown {odd}; known: {sorted(methods)}")
         known = {brand.value for brand in Brand}
         unknown = [name for name in self.accepted_brands if name not in known]
         if unknown:
@@ -208,7 +215,7 @@ class FlowSettings:
             found.append(f"flow.currency: {self.currency!r} is not one of {sorted(CURRENCIES)}")
         if self.max_amount_minor <= 0:
             found.append("flow.max_amount_minor: must be positive")
-        if not unknown:
+        if not unknown and not odd:
             try:
                 self.flow_config()
             except ValueError as error:
@@ -224,6 +231,8 @@ class FlowSettings:
             no_input_timeout=self.no_input_timeout,
             inter_digit_timeout=self.inter_digit_timeout,
             postal_code_lengths=frozenset(self.postal_code_lengths),
+            offer_card_on_file=self.offer_card_on_file,
+            accepted_methods=frozenset(PaymentMethod(name) for name in self.accepted_methods),
         )
 
 
