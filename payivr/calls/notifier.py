@@ -42,6 +42,7 @@ class PaymentStarted:
     currency: str
     privacy_mode: str
     entry: str
+    method: str = "card"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
             "currency": event.currency,
             "privacy_mode": event.privacy_mode,
             "entry": event.entry,
+            "method": event.method,
         }
     if isinstance(event, PaymentStepChanged):
         update = event.update
@@ -99,6 +101,9 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
             "status": update.status.value,
             "digits_entered": update.digits_entered,
             "card": str(update.masked_card) if update.masked_card else None,
+            "bank_account": (
+                str(update.masked_bank_account) if update.masked_bank_account else None
+            ),
             "detail": update.detail,
         }
     finish = event.finish
@@ -112,6 +117,7 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
         "reason": finish.reason,
         "reference": finish.reference,
         "card": str(finish.masked_card) if finish.masked_card else None,
+        "bank_account": str(finish.masked_bank_account) if finish.masked_bank_account else None,
     }
 
 

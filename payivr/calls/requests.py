@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payivr.config import PRIVACY_MODES
+from payivr.core.events import PaymentMethod
 from payivr.core.prompts import CURRENCIES, LANGUAGES
+
+METHODS = tuple(method.value for method in PaymentMethod)
 
 MAX_ITEM_LENGTH = 200
 
@@ -23,6 +26,7 @@ class PaymentRequest:
     privacy_mode: str = "hold"
     language: str = "en"
     crm_record_id: str | None = None
+    method: str = "card"  # or "ach": a bank account
 
     def check(self, max_amount_minor: int) -> None:
         """Raise :class:`RequestRefused` with a clear reason for any bad field."""
@@ -42,5 +46,7 @@ class PaymentRequest:
             raise RequestRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
         if self.privacy_mode not in PRIVACY_MODES:
             raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
+        if self.method not in METHODS:
+            raise RequestRefused(f"the payment method must be one of {', '.join(METHODS)}")
         if self.language not in LANGUAGES:
             raise RequestRefused(f"the language must be one of {', '.join(LANGUAGES)}")

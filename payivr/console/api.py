@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
+from payivr.calls.requests import MAX_ITEM_LENGTH, METHODS, PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.config import PRIVACY_MODES
 from payivr.console.accounts import Account, AccountError, Accounts, LoginRefused, check_name
@@ -180,7 +180,13 @@ def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any
         "privacy_mode": payment.privacy_mode.value.replace("_", "-"),
         "state": payment.state.value,
         "steps": steps,
+        "method": payment.payment_method.value,
         "card": card,
+        "bank_account": (
+            f"{payment.bank_account_type.value} account ending {payment.bank_account_last_two}"
+            if payment.bank_account_type and payment.bank_account_last_two
+            else None
+        ),
         "outcome": payment.outcome.value if payment.outcome else None,
         "succeeded": payment.outcome.succeeded if payment.outcome else None,
         "reason": payment.reason,
@@ -301,6 +307,9 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     privacy_mode = body.get("privacy_mode", console.privacy_mode)
     if not isinstance(privacy_mode, str):
         raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
+    method = body.get("method", "card")
+    if not isinstance(method, str):
+        raise RequestRefused(f"the payment method must be one of {', '.join(METHODS)}")
     crm_record_id = _optional_string(body, "crm_record_id", 200)
     # What could be a card number is never stored, so it is refused here with a reason.
     if has_digit_run(item):
@@ -315,6 +324,7 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
         privacy_mode=privacy_mode,
         language=console.language,
         crm_record_id=crm_record_id,
+        method=method,
     )
     request.check(console.max_amount_minor)
     return request

@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from payivr.calls.notifier import Notifier, PaymentEvent, event_json
-from payivr.console import api
+from payivr.console import api, sms_api
 from payivr.console.accounts import SESSION_IDLE, Accounts
 from payivr.console.api import CONSOLE_KEY, Console
 from payivr.console.live import EventHub
@@ -26,6 +26,7 @@ from payivr.console.metrics import Metrics
 from payivr.console.openapi import openapi_document
 from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import ApiError, Handler, security_headers
+from payivr.sms.service import SmsService
 from payivr.store.bus import ConsoleBus
 from payivr.store.database import Database
 from payivr.store.models import Clock, utc_now
@@ -63,6 +64,7 @@ def create_console_app(
     language: str = "en",
     clock: Clock = utc_now,
     session_idle: timedelta = SESSION_IDLE,
+    sms: SmsService | None = None,
 ) -> web.Application:
     """The console as an aiohttp application (start it with :func:`start_console`).
 
@@ -81,6 +83,8 @@ def create_console_app(
     - ``currency``, ``max_amount_minor``, ``privacy_mode``, ``language``: request defaults
       and limits (from ``[flow]`` and ``[calls]`` in the configuration).
     - ``clock``: the time (tests move it); ``session_idle``: sign out after this long idle.
+    - ``sms``: pay by text and reminders (:mod:`payivr.sms`); without it their routes
+      answer 503.
     """
     registry = metrics or Metrics()
     health: dict[str, HealthCheck] = {"database": _database_check(db)}
@@ -104,6 +108,7 @@ def create_console_app(
     )
     app[CONSOLE_KEY] = console
     app.router.add_routes(api.route_table())
+    sms_api.install(app, sms)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)

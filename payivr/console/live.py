@@ -104,6 +104,7 @@ class EventHub:
                     "status": event.get("status"),
                     "digits_entered": event.get("digits_entered"),
                     "card": event.get("card"),
+                    "bank_account": event.get("bank_account"),
                     "detail": event.get("detail"),
                 }
         elif kind == "payment_finished":

@@ -6,6 +6,7 @@ from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
 from payivr.config import PRIVACY_MODES
+from payivr.console import sms_api
 from payivr.console.api import MAX_LIST
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
@@ -118,6 +119,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "currency": {"type": "string", "enum": sorted(CURRENCIES)},
             "privacy_mode": {"type": "string", "enum": list(PRIVACY_MODES)},
+            "method": {
+                "type": "string",
+                "enum": ["card", "ach"],
+                "description": "card (default) or ach: the caller keys a US bank account.",
+            },
             "crm_record_id": {"type": "string", "maxLength": 200},
         },
     },
@@ -151,6 +157,8 @@ SCHEMAS: dict[str, Any] = {
             "amount": {"type": "string"},
             "currency": {"type": "string"},
             "privacy_mode": {"type": "string"},
+            "method": {"type": "string", "enum": ["card", "ach"]},
+            "bank_account": _NULLABLE_STRING,
             "state": {
                 "type": "string",
                 "enum": ["requested", "collecting", "authorizing", "finished"],
@@ -380,9 +388,9 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "/"}],
-        "paths": _paths(),
+        "paths": {**_paths(), **sms_api.openapi_paths()},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **sms_api.OPENAPI_SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",

@@ -354,6 +354,7 @@ async def test_a_console_reconnecting_mid_payment_gets_the_steps_so_far(
         "status": "entering",
         "digits_entered": 8,
         "card": None,
+        "bank_account": None,
         "detail": "",
     }
     current = await alice.json("/api/v1/calls/current")

@@ -2,13 +2,21 @@
 // through textContent (never as HTML), so item names and reasons are shown, not run.
 "use strict";
 
-const STEPS = [
-  ["amount", "Amount confirmed"],
-  ["card_number", "Card number"],
-  ["expiry", "Expiry date"],
-  ["security_code", "Security code"],
-  ["postal_code", "Postal code"],
-];
+const STEPS = {
+  card: [
+    ["amount", "Amount confirmed"],
+    ["card_number", "Card number"],
+    ["expiry", "Expiry date"],
+    ["security_code", "Security code"],
+    ["postal_code", "Postal code"],
+  ],
+  ach: [
+    ["amount", "Amount confirmed"],
+    ["routing_number", "Routing number"],
+    ["account_number", "Account number"],
+    ["account_type", "Account type"],
+  ],
+};
 
 const OUTCOMES = {
   approved: "Payment successful",
@@ -211,12 +219,14 @@ async function sendToPay(event) {
       amount: $("amount").value.trim(),
       currency: $("currency").value,
       privacy_mode: $("privacy-mode").value,
+      method: $("method").value,
     });
     if (!state.payment || state.payment.id !== answer.payment) {
       startPayment({
         payment: answer.payment,
         call: answer.call,
         item: $("item").value,
+        method: $("method").value,
         amount_minor: null,
         amount_text: `${$("amount").value.trim()} ${$("currency").value}`,
       });
@@ -246,7 +256,7 @@ function startPayment(started) {
   text($("payment-error"), "");
   const list = $("steps");
   list.replaceChildren();
-  for (const [step, name] of STEPS) {
+  for (const [step, name] of STEPS[started.method] || STEPS.card) {
     const item = document.createElement("li");
     item.dataset.step = step;
     const label = document.createElement("span");
@@ -289,6 +299,7 @@ function finishPayment(event) {
     text($("result-detail"), event.reason || "");
   }
   if (event.card) text($("payment-card"), event.card);
+  if (event.bank_account) text($("payment-card"), event.bank_account);
   show(result, true);
   show($("cancel-payment"), false);
   renderCall();
@@ -339,6 +350,7 @@ function onEvent(event) {
   } else if (event.type === "step" && state.payment && event.payment === state.payment.id) {
     showStep(event.step, event.status, event.digits_entered, event.detail);
     if (event.card) text($("payment-card"), event.card);
+    if (event.bank_account) text($("payment-card"), event.bank_account);
   } else if (event.type === "payment_finished" && state.payment && event.payment === state.payment.id) {
     finishPayment(event);
   }

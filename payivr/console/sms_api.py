@@ -1,0 +1,556 @@
+"""``/api/v1`` for pay by text and reminders, and the SMS provider's webhook.
+
+Same authorization as the rest of the API: an agent asks for and sees their own text
+payments and reminders; a supervisor sees everyone's; another agent's answers 404. The
+webhook is not signed in: it is verified by its Standard Webhooks signature instead, and
+a webhook-id is taken once (a replay answers 409). Without SMS configured, every route
+answers 503 ``sms_disabled``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from payivr.console.amounts import format_minor
+from payivr.console.api import (
+    CONSOLE_KEY,
+    Console,
+    _caller,
+    _json_object,
+    _limit,
+    _optional_string,
+)
+from payivr.console.security import ApiError, Caller, origin_of
+from payivr.core.prompts import CURRENCIES
+from payivr.sms.http import BadWebhook
+from payivr.sms.service import (
+    ReminderExists,
+    ReminderRequest,
+    SmsRefused,
+    SmsService,
+    TextPaymentRequest,
+    WebhookReplayed,
+    parse_amount,
+)
+from payivr.sms.store import Reminder, SmsMessage, TextPayment
+from payivr.store.errors import PaymentNotFound
+from payivr.store.models import Origin
+from payivr.store.webhook import InvalidSignature
+
+log = structlog.get_logger(__name__)
+
+SMS_KEY = web.AppKey("sms", SmsService)
+
+
+def install(app: web.Application, sms: SmsService | None) -> None:
+    """Add the routes (always: they are in the OpenAPI document) and, if given, the service."""
+    if sms is not None:
+        app[SMS_KEY] = sms
+    app.router.add_routes(route_table())
+
+
+def _sms(request: web.Request) -> SmsService:
+    sms = request.app.get(SMS_KEY)
+    if sms is None:
+        raise ApiError(503, "sms_disabled", "texting is not configured on this payivr ([sms])")
+    return sms
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[CONSOLE_KEY]
+
+
+# ------------------------------------------------------------------ JSON shapes
+
+
+def message_json(message: SmsMessage) -> dict[str, Any]:
+    return {
+        "direction": message.direction,
+        "kind": message.kind.value,
+        "body": message.body,
+        "status": message.status.value,
+        "at": message.created_at.isoformat(),
+    }
+
+
+def text_payment_json(
+    payment: TextPayment, messages: list[SmsMessage] | None = None
+) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": str(payment.id),
+        "status_url": f"/api/v1/text-payments/{payment.id}",
+        "payment_url": f"/api/v1/payments/{payment.id}",
+        "customer": payment.customer,
+        "phone": payment.phone,
+        "agent": payment.agent,
+        "item": payment.item,
+        "amount_minor": payment.amount_minor,
+        "amount": format_minor(payment.amount_minor, payment.currency),
+        "currency": payment.currency,
+        "card": str(payment.card) if payment.card else None,
+        "state": payment.state.value,
+        "expires_at": payment.expires_at.isoformat(),
+        "transaction_id": payment.gateway_reference,
+        "reason": payment.reason,
+        "created_at": payment.created_at.isoformat(),
+        "finished_at": payment.finished_at.isoformat() if payment.finished_at else None,
+    }
+    if messages is not None:
+        shown["messages"] = [message_json(message) for message in messages]
+    return shown
+
+
+def reminder_json(reminder: Reminder) -> dict[str, Any]:
+    return {
+        "id": str(reminder.id),
+        "customer": reminder.customer,
+        "phone": reminder.phone,
+        "agent": reminder.agent,
+        "item": reminder.item,
+        "amount_minor": reminder.amount_minor,
+        "amount": format_minor(reminder.amount_minor, reminder.currency),
+        "currency": reminder.currency,
+        "due_date": reminder.due_date.isoformat(),
+        "time_zone": reminder.time_zone,
+        "send_on": reminder.send_on.isoformat(),
+        "send_at": reminder.send_at.isoformat(),
+        "offer_pay_by_text": reminder.offer_pay_by_text,
+        "status": reminder.status.value,
+        "sent_at": reminder.sent_at.isoformat() if reminder.sent_at else None,
+    }
+
+
+# ------------------------------------------------------------------ requests
+
+
+def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = True) -> str:
+    value = _optional_string(body, name, limit)
+    if value is None or not value.strip():
+        if required:
+            raise SmsRefused(f"{name} is missing")
+        return ""
+    return value
+
+
+def _amount(request: web.Request, body: dict[str, Any]) -> tuple[int, str]:
+    console = _console(request)
+    currency = body.get("currency", console.currency)
+    if not isinstance(currency, str) or currency not in CURRENCIES:
+        raise SmsRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
+    if "amount" not in body:
+        raise SmsRefused("amount is missing")
+    amount_minor = parse_amount(body["amount"], currency)
+    if currency == console.currency and amount_minor > console.max_amount_minor:
+        limit = format_minor(console.max_amount_minor, console.currency)
+        raise SmsRefused(f"the amount is over the maximum of {limit}")
+    return amount_minor, currency
+
+
+async def _refused(
+    request: web.Request, caller: Caller, action: str, refused: SmsRefused
+) -> ApiError:
+    await _console(request).audit(
+        caller.account.name, action, False, request, "sms", detail=refused.message
+    )
+    if isinstance(refused, ReminderExists):
+        return ApiError(409, "reminder_exists", refused.message)
+    if refused.conflict:
+        return ApiError(409, "sms_refused", refused.message)
+    return ApiError(422, "invalid_request", refused.message)
+
+
+async def request_text_payment(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    sms = _sms(request)
+    body = await _json_object(request)
+    try:
+        amount_minor, currency = _amount(request, body)
+        payment = await sms.request_text_payment(
+            TextPaymentRequest(
+                customer=_text(body, "customer", 200),
+                phone=_text(body, "phone", 32),
+                amount_minor=amount_minor,
+                currency=currency,
+                item=_text(body, "item", 200),
+                agent=caller.account.name,
+            ),
+            origin=Origin.ip(origin_of(request)),
+        )
+    except SmsRefused as refused:
+        raise await _refused(request, caller, "text_payment.request", refused) from None
+    log.info("text_payment_requested_from_console", via=caller.via)
+    return web.json_response(text_payment_json(payment), status=201)
+
+
+async def list_text_payments(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    sms = _sms(request)
+    account = caller.account
+    agent = (request.query.get("agent") or None) if account.is_supervisor else account.name
+    payments = await sms.store.list_text_payments(agent=agent, limit=_limit(request))
+    return web.json_response({"text_payments": [text_payment_json(p) for p in payments]})
+
+
+async def text_payment_status(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    sms = _sms(request)
+    try:
+        payment_id = uuid.UUID(request.match_info["text_payment_id"])
+        payment = await sms.store.text_payment(payment_id)
+        if payment is None:
+            raise PaymentNotFound(payment_id)
+    except (ValueError, PaymentNotFound):
+        raise ApiError(404, "unknown_text_payment", "there is no such text payment") from None
+    if not caller.account.is_supervisor and payment.agent != caller.account.name:
+        await _console(request).audit(
+            caller.account.name,
+            "text_payment.denied",
+            False,
+            request,
+            f"text_payment:{payment.id}",
+            payment_id=str(payment.id),
+        )
+        raise ApiError(404, "unknown_text_payment", "there is no such text payment")
+    messages = await sms.store.messages_for(payment.id)
+    return web.json_response(text_payment_json(payment, messages))
+
+
+async def schedule_reminder(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    sms = _sms(request)
+    body = await _json_object(request)
+    try:
+        amount_minor, currency = _amount(request, body)
+        try:
+            due = date.fromisoformat(_text(body, "due_date", 10))
+        except ValueError:
+            raise SmsRefused("due_date must be a date like 2025-07-01") from None
+        offer = body.get("offer_pay_by_text", False)
+        if not isinstance(offer, bool):
+            raise SmsRefused("offer_pay_by_text must be true or false")
+        reminder = await sms.schedule_reminder(
+            ReminderRequest(
+                customer=_text(body, "customer", 200),
+                phone=_text(body, "phone", 32),
+                amount_minor=amount_minor,
+                currency=currency,
+                due_date=due,
+                agent=caller.account.name,
+                item=_text(body, "item", 200, required=False) or "your bill",
+                time_zone=_text(body, "time_zone", 64, required=False) or None,
+                offer_pay_by_text=offer,
+            ),
+            origin=Origin.ip(origin_of(request)),
+        )
+    except SmsRefused as refused:
+        raise await _refused(request, caller, "reminder.schedule", refused) from None
+    return web.json_response(reminder_json(reminder), status=201)
+
+
+async def list_reminders(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    sms = _sms(request)
+    account = caller.account
+    agent = (request.query.get("agent") or None) if account.is_supervisor else account.name
+    reminders = await sms.store.list_reminders(agent=agent, limit=_limit(request))
+    return web.json_response({"reminders": [reminder_json(r) for r in reminders]})
+
+
+async def provider_webhook(request: web.Request) -> web.Response:
+    sms = _sms(request)
+    if sms.verifier is None:
+        raise ApiError(503, "sms_disabled", "no SMS webhook secret is configured")
+    body = await request.read()
+    try:
+        await sms.receive_webhook(request.headers, body)
+    except InvalidSignature:
+        log.warning("sms_webhook_refused", reason="signature")
+        raise ApiError(401, "bad_signature", "the webhook signature does not verify") from None
+    except BadWebhook as bad:
+        raise ApiError(400, "bad_webhook", str(bad)) from None
+    except WebhookReplayed:
+        raise ApiError(409, "replayed", "this webhook-id was received before") from None
+    return web.json_response({"received": True})
+
+
+def route_table() -> list[web.RouteDef]:
+    return [
+        web.post("/api/v1/text-payments", request_text_payment),
+        web.get("/api/v1/text-payments", list_text_payments),
+        web.get("/api/v1/text-payments/{text_payment_id}", text_payment_status),
+        web.post("/api/v1/reminders", schedule_reminder),
+        web.get("/api/v1/reminders", list_reminders),
+        web.post("/api/v1/sms/webhook", provider_webhook),
+    ]
+
+
+# ------------------------------------------------------------------ OpenAPI
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    400: "The body is not valid JSON (or, for the webhook, not a provider event).",
+    401: "Not signed in, or the API token (webhook: the signature) is not valid.",
+    403: "CSRF token missing or another site.",
+    404: "No such text payment (another agent's counts as none).",
+    409: "Refused for this customer: no card on file, opted out, already waiting, already"
+    " scheduled, no day left under the cap; or a replayed webhook.",
+    415: "The body is not application/json.",
+    422: "A field is wrong; the message says which and why.",
+    503: "Texting is not configured, or the database is not answering.",
+}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): _json(_ref("Error"), _ERRORS[status]) for status in statuses}
+
+
+_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_AMOUNT = {
+    "oneOf": [
+        {"type": "string", "pattern": "^[0-9]{1,12}([.][0-9]{1,3})?$", "example": "137.42"},
+        {"type": "number", "minimum": 0},
+    ],
+    "description": "In major units with at most the currency's decimals.",
+}
+_PHONE = {"type": "string", "example": "+15551230001", "description": "E.164."}
+_LIST_PARAMETERS = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+    },
+    {
+        "name": "agent",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Supervisors: only this agent's.",
+    },
+]
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "TextPaymentRequest": {
+        "type": "object",
+        "required": ["customer", "phone", "amount", "item"],
+        "properties": {
+            "customer": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "description": "The customer's reference (CRM record id) its cards are kept under.",
+            },
+            "phone": _PHONE,
+            "amount": _AMOUNT,
+            "currency": {"type": "string", "enum": sorted(CURRENCIES)},
+            "item": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+    },
+    "SmsMessage": {
+        "type": "object",
+        "required": ["direction", "kind", "body", "status", "at"],
+        "properties": {
+            "direction": {"type": "string", "enum": ["out", "in"]},
+            "kind": {"type": "string"},
+            "body": {"type": "string"},
+            "status": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "TextPayment": {
+        "type": "object",
+        "required": ["id", "status_url", "customer", "phone", "agent", "amount_minor", "state"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status_url": {"type": "string"},
+            "payment_url": {"type": "string"},
+            "customer": {"type": "string"},
+            "phone": {"type": "string"},
+            "agent": {"type": "string"},
+            "item": {"type": "string"},
+            "amount_minor": {"type": "integer"},
+            "amount": {"type": "string"},
+            "currency": {"type": "string"},
+            "card": {**_NULLABLE_STRING, "description": "Brand and last four at most."},
+            "state": {
+                "type": "string",
+                "enum": [
+                    "asked",
+                    "charging",
+                    "unknown",
+                    "paid",
+                    "declined",
+                    "refused",
+                    "expired",
+                    "failed",
+                    "undelivered",
+                ],
+            },
+            "expires_at": {"type": "string", "format": "date-time"},
+            "transaction_id": _NULLABLE_STRING,
+            "reason": _NULLABLE_STRING,
+            "created_at": {"type": "string", "format": "date-time"},
+            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+            "messages": {"type": "array", "items": _ref("SmsMessage")},
+        },
+    },
+    "ReminderRequest": {
+        "type": "object",
+        "required": ["customer", "phone", "amount", "due_date"],
+        "properties": {
+            "customer": {"type": "string", "minLength": 1, "maxLength": 200},
+            "phone": _PHONE,
+            "amount": _AMOUNT,
+            "currency": {"type": "string", "enum": sorted(CURRENCIES)},
+            "due_date": {"type": "string", "format": "date"},
+            "item": {"type": "string", "maxLength": 200},
+            "time_zone": {"type": "string", "example": "America/New_York"},
+            "offer_pay_by_text": {
+                "type": "boolean",
+                "description": "Add 'Reply PAY to pay with your card on file' when one is kept.",
+            },
+        },
+    },
+    "Reminder": {
+        "type": "object",
+        "required": ["id", "customer", "phone", "due_date", "send_at", "status"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "customer": {"type": "string"},
+            "phone": {"type": "string"},
+            "agent": {"type": "string"},
+            "item": {"type": "string"},
+            "amount_minor": {"type": "integer"},
+            "amount": {"type": "string"},
+            "currency": {"type": "string"},
+            "due_date": {"type": "string", "format": "date"},
+            "time_zone": {"type": "string"},
+            "send_on": {"type": "string", "format": "date"},
+            "send_at": {"type": "string", "format": "date-time"},
+            "offer_pay_by_text": {"type": "boolean"},
+            "status": {
+                "type": "string",
+                "enum": ["scheduled", "sent", "suppressed", "missed", "cancelled"],
+            },
+            "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+        },
+    },
+}
+
+
+def _list(name: str, item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [name],
+        "properties": {name: {"type": "array", "items": _ref(item)}},
+    }
+
+
+def openapi_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/text-payments": {
+            "post": {
+                "summary": "Pay by text: text the customer to pay with their card on file",
+                "operationId": "requestTextPayment",
+                "security": _AUTH,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("TextPaymentRequest")}},
+                },
+                "responses": {
+                    "201": _json(_ref("TextPayment"), "The question is texted; a YES pays."),
+                    **_errors(400, 401, 403, 409, 415, 422, 503),
+                },
+            },
+            "get": {
+                "summary": "Text payments, newest first (own for agents; all for supervisors)",
+                "operationId": "listTextPayments",
+                "security": _AUTH,
+                "parameters": _LIST_PARAMETERS,
+                "responses": {
+                    "200": _json(_list("text_payments", "TextPayment"), "The text payments."),
+                    **_errors(401, 422, 503),
+                },
+            },
+        },
+        "/api/v1/text-payments/{text_payment_id}": {
+            "get": {
+                "summary": "A text payment with its messages",
+                "operationId": "getTextPayment",
+                "security": _AUTH,
+                "parameters": [
+                    {
+                        "name": "text_payment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "format": "uuid"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_ref("TextPayment"), "The text payment and its texts."),
+                    **_errors(401, 404, 503),
+                },
+            }
+        },
+        "/api/v1/reminders": {
+            "post": {
+                "summary": "Schedule an SMS reminder before a due date (spread over the window)",
+                "operationId": "scheduleReminder",
+                "security": _AUTH,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ReminderRequest")}},
+                },
+                "responses": {
+                    "201": _json(_ref("Reminder"), "Scheduled; send_at says when."),
+                    **_errors(400, 401, 403, 409, 415, 422, 503),
+                },
+            },
+            "get": {
+                "summary": "Reminders, newest first (own for agents; all for supervisors)",
+                "operationId": "listReminders",
+                "security": _AUTH,
+                "parameters": _LIST_PARAMETERS,
+                "responses": {
+                    "200": _json(_list("reminders", "Reminder"), "The reminders."),
+                    **_errors(401, 422, 503),
+                },
+            },
+        },
+        "/api/v1/sms/webhook": {
+            "post": {
+                "summary": "The SMS provider's events (replies, delivery reports)",
+                "description": (
+                    "Signed as Standard Webhooks (webhook-id, webhook-timestamp,"
+                    " webhook-signature) with the shared whsec_ secret; see payivr.sms.http."
+                ),
+                "operationId": "smsWebhook",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"received": {"type": "boolean"}}},
+                        "Taken.",
+                    ),
+                    **_errors(400, 401, 409, 503),
+                },
+            }
+        },
+    }
