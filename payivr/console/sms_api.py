@@ -4,7 +4,7 @@ Same authorization as the rest of the API: an agent asks for and sees their own 
 payments and reminders; a supervisor sees everyone's; another agent's answers 404. The
 webhook is not signed in: it is verified by its Standard Webhooks signature instead, and
 a webhook-id is taken once (a replay answers 409). Without SMS configured, every route
-answers 503 ``sms_disabled``.
+answers 404 ``sms_disabled`` (the feature is not there; not a server fault).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def install(app: web.Application, sms: SmsService | None) -> None:
 def _sms(request: web.Request) -> SmsService:
     sms = request.app.get(SMS_KEY)
     if sms is None:
-        raise ApiError(503, "sms_disabled", "texting is not configured on this payivr ([sms])")
+        raise ApiError(404, "sms_disabled", "texting is not configured on this payivr ([sms])")
     return sms
 
 
@@ -264,7 +264,7 @@ async def list_reminders(request: web.Request) -> web.Response:
 async def provider_webhook(request: web.Request) -> web.Response:
     sms = _sms(request)
     if sms.verifier is None:
-        raise ApiError(503, "sms_disabled", "no SMS webhook secret is configured")
+        raise ApiError(404, "sms_disabled", "no SMS webhook secret is configured")
     body = await request.read()
     try:
         await sms.receive_webhook(request.headers, body)
@@ -304,12 +304,13 @@ _ERRORS = {
     400: "The body is not valid JSON (or, for the webhook, not a provider event).",
     401: "Not signed in, or the API token (webhook: the signature) is not valid.",
     403: "CSRF token missing or another site.",
-    404: "No such text payment (another agent's counts as none).",
+    404: "Texting is not configured (code sms_disabled), or no such text payment (another"
+    " agent's counts as none).",
     409: "Refused for this customer: no card on file, opted out, already waiting, already"
     " scheduled, no day left under the cap; or a replayed webhook.",
     415: "The body is not application/json.",
     422: "A field is wrong; the message says which and why.",
-    503: "Texting is not configured, or the database is not answering.",
+    503: "The database is not answering.",
 }
 
 
@@ -473,7 +474,7 @@ def openapi_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "201": _json(_ref("TextPayment"), "The question is texted; a YES pays."),
-                    **_errors(400, 401, 403, 409, 415, 422, 503),
+                    **_errors(400, 401, 403, 404, 409, 415, 422, 503),
                 },
             },
             "get": {
@@ -483,7 +484,7 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": _LIST_PARAMETERS,
                 "responses": {
                     "200": _json(_list("text_payments", "TextPayment"), "The text payments."),
-                    **_errors(401, 422, 503),
+                    **_errors(401, 404, 422, 503),
                 },
             },
         },
@@ -517,7 +518,7 @@ def openapi_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "201": _json(_ref("Reminder"), "Scheduled; send_at says when."),
-                    **_errors(400, 401, 403, 409, 415, 422, 503),
+                    **_errors(400, 401, 403, 404, 409, 415, 422, 503),
                 },
             },
             "get": {
@@ -527,7 +528,7 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": _LIST_PARAMETERS,
                 "responses": {
                     "200": _json(_list("reminders", "Reminder"), "The reminders."),
-                    **_errors(401, 422, 503),
+                    **_errors(401, 404, 422, 503),
                 },
             },
         },
@@ -549,7 +550,7 @@ def openapi_paths() -> dict[str, Any]:
                         {"type": "object", "properties": {"received": {"type": "boolean"}}},
                         "Taken.",
                     ),
-                    **_errors(400, 401, 409, 503),
+                    **_errors(400, 401, 404, 409, 503),
                 },
             }
         },
