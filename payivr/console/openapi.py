@@ -119,6 +119,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "currency": {"type": "string", "enum": sorted(CURRENCIES)},
             "privacy_mode": {"type": "string", "enum": list(PRIVACY_MODES)},
+            "method": {
+                "type": "string",
+                "enum": ["card", "ach"],
+                "description": "card (default) or ach: the caller keys a US bank account.",
+            },
             "crm_record_id": {"type": "string", "maxLength": 200},
         },
     },
@@ -152,6 +157,8 @@ SCHEMAS: dict[str, Any] = {
             "amount": {"type": "string"},
             "currency": {"type": "string"},
             "privacy_mode": {"type": "string"},
+            "method": {"type": "string", "enum": ["card", "ach"]},
+            "bank_account": _NULLABLE_STRING,
             "state": {
                 "type": "string",
                 "enum": ["requested", "collecting", "authorizing", "finished"],
