@@ -1,0 +1,293 @@
+"""The console routes and the provider's HTTP side: signed webhooks, the generic provider."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from _sms_helpers import AGENT, CUSTOMER, PHONE, SECRET, Rig
+from aiohttp.test_utils import TestServer
+
+from payivr.calls.notifier import Notifier
+from payivr.calls.requests import PaymentRequest
+from payivr.console import create_console_app
+from payivr.console.accounts import Accounts, Role
+from payivr.console.ports import CallInfo
+from payivr.core.events import Outcome
+from payivr.sms import (
+    DeliveryReport,
+    DeliveryStatus,
+    HttpSmsProvider,
+    InboundMessage,
+    SendFailed,
+    SimulatedCarrier,
+    carrier_app,
+    webhook_forwarder,
+)
+from payivr.sms.http import BadWebhook, encode_event, parse_event, signed_headers
+from payivr.store.database import Database
+
+BOB = "Bob Agent"
+SAM = "Sam Supervisor"
+
+
+class NoCalls:
+    """Call control for a console that only texts: no calls are ever in progress."""
+
+    async def current_call(self, agent_endpoint: str) -> CallInfo | None:
+        return None
+
+    async def call(self, call_key: str) -> CallInfo | None:
+        return None
+
+    async def active_calls(self) -> list[CallInfo]:
+        return []
+
+    async def request_for_agent(self, agent_endpoint: str, request: PaymentRequest) -> str:
+        raise LookupError(agent_endpoint)
+
+    async def request_on_call(self, call_key: str, request: PaymentRequest) -> str:
+        raise LookupError(call_key)
+
+    async def cancel_payment(self, payment_id: str) -> bool:
+        return False
+
+
+@dataclass
+class Api:
+    url: str
+    session: aiohttp.ClientSession
+    tokens: dict[str, str]
+
+    async def post(self, who: str, path: str, body: object) -> tuple[int, dict]:  # type: ignore[type-arg]
+        async with self.session.post(
+            self.url + path, json=body, headers={"Authorization": f"Bearer {self.tokens[who]}"}
+        ) as response:
+            return response.status, await response.json()
+
+    async def get(self, who: str, path: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+        async with self.session.get(
+            self.url + path, headers={"Authorization": f"Bearer {self.tokens[who]}"}
+        ) as response:
+            return response.status, await response.json()
+
+    async def webhook(self, body: bytes, headers: dict[str, str]) -> int:
+        async with self.session.post(
+            self.url + "/api/v1/sms/webhook", data=body, headers=headers
+        ) as response:
+            return response.status
+
+
+async def _accounts(db: Database) -> dict[str, str]:
+    async with db.pool.connection() as conn:
+        for name, endpoint, role in (
+            (AGENT, "PJSIP/1001", Role.AGENT),
+            (BOB, "PJSIP/1002", Role.AGENT),
+            (SAM, None, Role.SUPERVISOR),
+        ):
+            await conn.execute(
+                "INSERT INTO console_accounts (name, endpoint, role, password_hash, created_at,"
+                " password_set_at) VALUES (%s, %s, %s, 'scrypt$unused', now(), now())",
+                (name, endpoint, role.value),
+            )
+    accounts = Accounts(db)
+    return {name: await accounts.issue_token(name, "tests") for name in (AGENT, BOB, SAM)}
+
+
+@contextlib.asynccontextmanager
+async def serving(rig: Rig, *, with_sms: bool = True) -> AsyncIterator[Api]:
+    app = create_console_app(
+        db=rig.db, calls=NoCalls(), notifier=Notifier(), sms=rig.service if with_sms else None
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    tokens = await _accounts(rig.db)
+    async with aiohttp.ClientSession() as session:
+        url = str(server.make_url("")).rstrip("/")
+        # The carrier reaches payivr as a real provider does: signed webhooks over HTTP.
+        rig.carrier.connect(
+            webhook_forwarder(url + "/api/v1/sms/webhook", SECRET, session, clock=rig.clock)
+        )
+        try:
+            yield Api(url, session, tokens)
+        finally:
+            await server.close()
+
+
+@pytest.fixture
+async def api(rig: Rig) -> AsyncIterator[Api]:
+    async with serving(rig) as running:
+        yield running
+
+
+TEXT_PAYMENT = {"customer": CUSTOMER, "phone": PHONE, "amount": "137.42", "item": "Unit 12 rent"}
+
+
+async def test_an_agent_texts_a_payment_and_the_yes_arrives_by_signed_webhook(
+    rig: Rig, api: Api
+) -> None:
+    await rig.keep_card()
+    status, created = await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
+    assert status == 201, created
+    assert created["state"] == "asked" and created["card"] == "Visa ending 4242"
+    assert created["amount"] == "137.42 USD" and created["agent"] == AGENT
+    await rig.phone().reply("Yes")
+    assert await rig.carrier.flush_reports() == 2  # the question and the receipt, delivered
+    status, shown = await api.get(AGENT, created["status_url"])
+    assert status == 200 and shown["state"] == "paid" and shown["transaction_id"]
+    assert [(m["direction"], m["kind"], m["status"]) for m in shown["messages"]] == [
+        ("out", "ask", "delivered"),
+        ("in", "reply", "processed"),
+        ("out", "receipt", "delivered"),
+    ]
+    status, payment = await api.get(AGENT, created["payment_url"])
+    assert status == 200 and payment["outcome"] == "approved" and payment["call"] == "text"
+    assert (await api.get(BOB, created["status_url"]))[0] == 404
+    assert (await api.get(SAM, created["status_url"]))[0] == 200
+    assert len((await api.get(AGENT, "/api/v1/text-payments"))[1]["text_payments"]) == 1
+    assert (await api.get(BOB, "/api/v1/text-payments"))[1]["text_payments"] == []
+    assert len((await api.get(SAM, "/api/v1/text-payments"))[1]["text_payments"]) == 1
+    assert (await api.get(AGENT, "/api/v1/text-payments/not-a-uuid"))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({"phone": "555-123-0001"}, 422, "E.164"),
+        ({"amount": "12.345"}, 422, "decimals"),
+        ({"amount": "-5"}, 422, "number such as"),
+        ({"amount": "20000"}, 422, "over the maximum"),
+        ({"currency": "XYZ"}, 422, "currency must be one of"),
+        ({"item": ""}, 422, "item is missing"),
+        ({"item": 12}, 422, "item must be a string"),
+        ({"customer": "4242424242424242"}, 422, "card number"),
+        ({"customer": "NOBODY", "phone": "+15559990000"}, 409, "no usable card on file"),
+    ],
+)
+async def test_bad_text_payment_requests_get_clear_answers(
+    rig: Rig, api: Api, change: dict[str, object], status: int, words: str
+) -> None:
+    await rig.keep_card()
+    answer_status, answer = await api.post(
+        AGENT, "/api/v1/text-payments", {**TEXT_PAYMENT, **change}
+    )
+    assert answer_status == status, answer
+    assert words in answer["error"]["message"]
+    assert rig.carrier.accepted == []
+
+
+async def test_reminders_through_the_api(rig: Rig, api: Api) -> None:
+    body = {"customer": CUSTOMER, "phone": PHONE, "amount": 137, "due_date": "2025-06-10"}
+    status, created = await api.post(AGENT, "/api/v1/reminders", body)
+    assert status == 201, created
+    assert created["status"] == "scheduled" and created["item"] == "your bill"
+    assert "2025-06-03" <= created["send_on"] <= "2025-06-09"
+    status, again = await api.post(AGENT, "/api/v1/reminders", body)
+    assert status == 409 and again["error"]["code"] == "reminder_exists"
+    bad = await api.post(AGENT, "/api/v1/reminders", {**body, "due_date": "10/06/2025"})
+    assert bad[0] == 422
+    bad = await api.post(AGENT, "/api/v1/reminders", {**body, "time_zone": "Nowhere/Land"})
+    assert bad[0] == 422 and "time zone" in bad[1]["error"]["message"]
+    assert len((await api.get(AGENT, "/api/v1/reminders"))[1]["reminders"]) == 1
+    assert (await api.get(BOB, "/api/v1/reminders"))[1]["reminders"] == []
+    assert len((await api.get(SAM, "/api/v1/reminders?agent=" + AGENT))[1]["reminders"]) == 1
+
+
+async def test_webhooks_must_be_signed_fresh_and_new(rig: Rig, api: Api) -> None:
+    await rig.keep_card()
+    await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
+    now = int(rig.clock().timestamp())
+    yes = encode_event(InboundMessage("prov-1", PHONE, None, "YES"))
+    forged = signed_headers("whsec_" + "QUJD" * 8, "wh-1", now, yes)
+    assert await api.webhook(yes, forged) == 401
+    stale = signed_headers(SECRET, "wh-2", now - 301, yes)
+    assert await api.webhook(yes, stale) == 401
+    assert await api.webhook(yes, {"content-type": "application/json"}) == 401
+    assert rig.charges() == 0
+    good = signed_headers(SECRET, "wh-3", now, yes)
+    assert await api.webhook(yes, good) == 200
+    assert rig.charges() == 1
+    assert await api.webhook(yes, good) == 409  # the same webhook again: a replay
+    # A new webhook carrying the same provider message is taken but not acted on twice.
+    assert await api.webhook(yes, signed_headers(SECRET, "wh-4", now, yes)) == 200
+    assert rig.charges() == 1
+    junk = b'{"type": "message.received", "data": {"id": "x"}}'
+    assert await api.webhook(junk, signed_headers(SECRET, "wh-5", now, junk)) == 400
+    actions = [event.action for event in await rig.payments.list_audit()]
+    assert actions.count("sms.received") == 1
+
+
+async def test_a_failed_delivery_of_the_question_ends_the_request(rig: Rig, api: Api) -> None:
+    await rig.keep_card()
+    rig.carrier.unreachable.add(PHONE)
+    status, created = await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
+    assert status == 201
+    await rig.carrier.flush_reports()
+    shown = (await api.get(AGENT, created["status_url"]))[1]
+    assert shown["state"] == "undelivered" and shown["messages"][0]["status"] == "failed"
+    payment = await rig.payments.get_payment(uuid.UUID(created["id"]))
+    assert payment.outcome is Outcome.CANCELLED
+
+
+async def test_without_sms_the_routes_say_so(rig: Rig) -> None:
+    async with serving(rig, with_sms=False) as api:
+        status, answer = await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
+        assert status == 404 and answer["error"]["code"] == "sms_disabled"
+        assert await api.webhook(b"{}", {}) == 404
+
+
+# ------------------------------------------------------------------ the generic HTTP provider
+
+
+@contextlib.asynccontextmanager
+async def provider_server(carrier: SimulatedCarrier) -> AsyncIterator[str]:
+    server = TestServer(carrier_app(carrier, "provider-token"), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("/messages"))
+    finally:
+        await server.close()
+
+
+async def test_the_http_provider_sends_once_per_key_and_classifies_failures() -> None:
+    carrier = SimulatedCarrier()
+    async with provider_server(carrier) as url:
+        provider = HttpSmsProvider(url, "provider-token", sender="+15550000000")
+        try:
+            first = await provider.send(PHONE, "hello", "key-1")
+            assert await provider.send(PHONE, "hello", "key-1") == first
+            assert carrier.phone(PHONE).inbox == ["hello"]
+            carrier.outages = 1
+            with pytest.raises(SendFailed) as outage:
+                await provider.send(PHONE, "again", "key-2")
+            assert outage.value.retryable
+            with pytest.raises(SendFailed) as bad:
+                await provider.send("not-a-number", "x", "key-3")
+            assert not bad.value.retryable
+        finally:
+            await provider.close()
+        wrong = HttpSmsProvider(url, "wrong-token")
+        with pytest.raises(SendFailed) as refused:
+            await wrong.send(PHONE, "x", "key-4")
+        assert not refused.value.retryable and "401" in refused.value.reason
+        await wrong.close()
+    gone = HttpSmsProvider(url, "provider-token", timeout=2)
+    with pytest.raises(SendFailed) as unreachable:
+        await gone.send(PHONE, "x", "key-5")
+    assert unreachable.value.retryable
+    await gone.close()
+
+
+def test_webhook_events_round_trip() -> None:
+    report = DeliveryReport("p-1", DeliveryStatus.FAILED, "handset off")
+    assert parse_event(encode_event(report)) == report
+    message = InboundMessage("p-2", PHONE, "+15550000000", "YES")
+    assert parse_event(encode_event(message)) == message
+    for body in (b"[]", b"{", json.dumps({"type": "other", "data": {"id": "1"}}).encode()):
+        with pytest.raises(BadWebhook):
+            parse_event(body)
