@@ -215,3 +215,18 @@ async def test_no_card_digits_or_token_anywhere(rig: Rig) -> None:
     tables_without_card_store = dump.replace(card.token, "", 1)  # cards_on_file keeps it
     assert card.token not in tables_without_card_store
     assert card.token not in texts
+
+
+async def test_logs_hold_no_card_data_token_phone_or_text(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card = await rig.keep_card()
+    request = await rig.service.request_text_payment(ask())
+    await rig.phone().reply("yes 4242424242424242")
+    await rig.phone().reply("STOP")
+    assert rig.charges(str(request.id)) == 1
+    logged = capsys.readouterr()
+    output = logged.out + logged.err
+    assert "text_payment_finished" in output
+    for secret in (*TEST_PANS, card.token, PHONE, "Reply YES", "Paid $137.42"):
+        assert secret not in output, secret
