@@ -204,8 +204,10 @@ class AriClient:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.pool_limit),
                 headers={"Authorization": self._authorization},
+                # sock_connect, not connect: aiohttp's `connect` also counts the wait for a
+                # free connection of the bounded pool, so a burst failed after 5 s in the queue.
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout,
-                                              connect=self.connect_timeout),
+                                              sock_connect=self.connect_timeout),
                 raise_for_status=False,
             )
         return self._session
