@@ -22,7 +22,7 @@ from tests.e2e.phones import Phone, SimulatedPhone
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-TIME_SCALE = 0.02  # real seconds per simulated second: prompts play 50 times faster
+TIME_SCALE = 0.01  # real seconds per simulated second: prompts play 100 times faster
 APP = "payivr"
 BRIDGE_PREFIX = "payivr-"
 
