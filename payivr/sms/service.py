@@ -1064,8 +1064,8 @@ class SmsService:
         """Requests past their expiry without an answer end as timed out (no text)."""
         now = self._clock()
         expired = 0
-        for payment in await self.store.text_payments_in([TextPaymentState.ASKED], now):
-            if payment.expires_at <= now and (phone is None or payment.phone == phone):
+        for payment in await self.store.expired_requests(now):
+            if phone is None or payment.phone == phone:
                 expired += await self._expire(payment)
         return expired
 

@@ -450,6 +450,12 @@ class SmsStore:
             ([state.value for state in states], updated_before),
         )
 
+    async def expired_requests(self, now: datetime) -> list[TextPayment]:
+        """Questions still waiting for an answer after their expiry."""
+        return await self._text_payments(
+            "WHERE t.state = 'asked' AND t.expires_at <= %s ORDER BY t.seq", (now,)
+        )
+
     async def unsettled_text_payments(self) -> list[TextPayment]:
         """Text payments whose own state is final but whose payment has no outcome yet
         (a crash between the two writes)."""
