@@ -50,11 +50,13 @@ class UnknownCall(LookupError):
 
 
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
+_LOCAL_OPTIONS = re.compile(r"^(Local/[^/]+)/[a-zA-Z]+$")
 
 
 def endpoint_of(channel_name: str) -> str:
-    """``PJSIP/1001-00000005`` → ``PJSIP/1001``; an endpoint (``PJSIP/desk-7``) stays whole."""
-    return _CHANNEL_SUFFIX.sub("", channel_name)
+    """``PJSIP/1001-00000005`` → ``PJSIP/1001``; an endpoint (``PJSIP/desk-7``) stays whole;
+    a Local dial string loses its options (``Local/a@ctx/n`` → ``Local/a@ctx``)."""
+    return _LOCAL_OPTIONS.sub(r"\1", _CHANNEL_SUFFIX.sub("", channel_name))
 
 
 class StasisApplication:
