@@ -44,7 +44,7 @@ from tests.e2e.phones import Phone
 from tests.e2e.targets import APP, BridgeView, PbxAccess
 
 HARNESS_APP = "harness"
-AGENT_ENDPOINT = "Local/agent@sim-agent/n"
+AGENT_ENDPOINT = "Local/agent@sim-agent"  # as payivr names the agent (dialled with /n)
 CONNECT_SECONDS = 15.0
 
 
