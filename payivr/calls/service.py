@@ -68,6 +68,8 @@ from payivr.core.flow import FlowConfig, FlowError, PaymentFlow
 
 log = structlog.get_logger(__name__)
 
+KEYS = frozenset("0123456789*#")
+
 BRIDGE_TYPE = ("mixing", "dtmf_events")
 ANNOUNCEMENT_SECONDS = 30.0
 CRASHED_BEFORE_CHARGING = "payivr failed during the payment; nothing was charged"
@@ -197,7 +199,8 @@ class CallSession:
         elif isinstance(item, Resynced):
             await self._resynced(item)
         elif isinstance(item, ChannelDtmfReceived):
-            if item.channel.id == self.caller and self._payment is not None:
+            # A-D (some handsets have them) are no key of the flow's: ignored, not a crash.
+            if item.channel.id == self.caller and self._payment is not None and item.digit in KEYS:
                 self._payment.driver.post(KeyPress(item.digit))
         elif isinstance(item, PlaybackFinished):
             if self._payment is not None:
