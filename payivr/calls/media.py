@@ -69,7 +69,9 @@ class CallerPrompts:
         if playing is None or playing.sequence != sequence:
             return
         self._playing = None
-        with contextlib.suppress(NotFound):
+        # Best effort: Asterisk answers 500 "Could not stop playback" while a number:/digits:
+        # part plays (the caller keyed during the read-back); that part then plays on.
+        with contextlib.suppress(AriError):
             await self._ari.playbacks.stop(playing.playback_id)
 
     async def stop_playing(self) -> None:
