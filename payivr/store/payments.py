@@ -245,15 +245,14 @@ class PaymentStore:
     ) -> Payment:
         """Finish the payment and queue its CRM activity in the same transaction.
 
-        Digit runs in ``reason`` that could be card data are removed (the outcome is kept);
-        a ``gateway_reference`` that is a card number raises CardDataRefused.
+        Digit runs in ``reason`` that could be card data are removed (the outcome is kept).
+        The ``gateway_reference`` is stored as the gateway gave it (see migration 0007).
         Raises PaymentAlreadyFinished if an outcome was already recorded (for example by an
         earlier attempt whose reply was lost).
         """
         if outcome is Outcome.PENDING:
             raise ValueError("pending is not an outcome; use mark_needs_reconciliation")
         reason = _mask_digit_runs(reason)
-        _refuse_card_data({}, {"gateway_reference": gateway_reference})
         now = self._clock()
         async with self._db.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)
