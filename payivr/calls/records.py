@@ -16,7 +16,8 @@ import psycopg
 import psycopg_pool
 import structlog
 
-from payivr.core.events import Finish, Outcome, Step, StepStatus
+from payivr.core.bank import MaskedBankAccount
+from payivr.core.events import Finish, Outcome, PaymentMethod, Step, StepStatus
 from payivr.store.errors import PaymentAlreadyFinished
 from payivr.store.models import EntryKind, NewPayment, PrivacyMode
 from payivr.store.payments import PaymentStore
@@ -38,6 +39,7 @@ class PaymentOpening:
     privacy_mode: str
     caller_number: str | None
     crm_record_id: str | None
+    method: str = "card"
 
 
 class PaymentRecords(Protocol):
@@ -47,6 +49,8 @@ class PaymentRecords(Protocol):
     async def step(self, payment_id: str, step: Step, status: StepStatus) -> None: ...
 
     async def card(self, payment_id: str, brand: str, last_four: str) -> None: ...
+
+    async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None: ...
 
     async def authorizing(self, payment_id: str) -> None: ...
 
@@ -77,6 +81,9 @@ class MemoryRecords:
     async def card(self, payment_id: str, brand: str, last_four: str) -> None:
         """Brand and last four are already in the finish."""
 
+    async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None:
+        """The account's type and last two are already in the finish."""
+
     async def authorizing(self, payment_id: str) -> None:
         """Nothing to mark in memory."""
 
@@ -105,6 +112,7 @@ class StoreRecords:
                 agent_channel=opening.agent_channel,
                 caller_number=opening.caller_number,
                 crm_record_id=opening.crm_record_id,
+                payment_method=PaymentMethod(opening.method),
             )
         )
         return str(payment_id)
@@ -115,6 +123,13 @@ class StoreRecords:
     async def card(self, payment_id: str, brand: str, last_four: str) -> None:
         await self._best_effort(
             self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four)
+        )
+
+    async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None:
+        await self._best_effort(
+            self._store.record_bank_account(
+                uuid.UUID(payment_id), account_type=account.account_type, last_two=account.last_two
+            )
         )
 
     async def authorizing(self, payment_id: str) -> None:

@@ -59,6 +59,7 @@ from payivr.core.events import (
     Finish,
     KeyPress,
     Outcome,
+    PaymentMethod,
     Prompt,
     PromptPart,
     Step,
@@ -184,6 +185,7 @@ class CallSession:
                 first_started.set_exception(PaymentRefused("the call ended before the payment"))
         finally:
             pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
             await self._tidy()
             self.ended.set()
             await self.services.notifier.publish(CallEndedEvent(self.call.key, self.agent_name))
@@ -270,6 +272,9 @@ class CallSession:
         if self._caller_gone:
             raise PaymentRefused("the caller has hung up")
         services = self.services
+        method = PaymentMethod(request.method)
+        if method not in services.flow.accepted_methods:
+            raise PaymentRefused(f"payments by {method.value} are not taken here")
         opening = PaymentOpening(
             call_key=self.call.key,
             agent=request.agent,
@@ -281,6 +286,7 @@ class CallSession:
             privacy_mode=request.privacy_mode,
             caller_number=self.caller_number,
             crm_record_id=request.crm_record_id,
+            method=request.method,
         )
         try:
             payment_id = await services.records.open(opening)
@@ -288,7 +294,12 @@ class CallSession:
             log.warning("payment_not_opened", call=self.call.key, error=type(error).__name__)
             raise PaymentRefused("payments are unavailable: the database did not answer") from None
         flow = PaymentFlow(
-            payment_id, request.amount_minor, request.currency, services.flow, services.today()
+            payment_id,
+            request.amount_minor,
+            request.currency,
+            services.flow,
+            services.today(),
+            method=method,
         )
         flow.agent_present = not self._agent_gone or self.return_to is not None
         run = _PaymentRun(self, payment_id, request, flow)
@@ -303,6 +314,7 @@ class CallSession:
                 request.currency,
                 request.privacy_mode,
                 self.entry,
+                request.method,
             )
         )
         try:
@@ -493,6 +505,8 @@ class _PaymentRun:
             await records.card(
                 self.payment_id, update.masked_card.brand.value, update.masked_card.last_four
             )
+        if update.masked_bank_account is not None:
+            await records.bank_account(self.payment_id, update.masked_bank_account)
         await self.services.notifier.publish(
             PaymentStepChanged(self.payment_id, self.session.call.key, self.request.agent, update)
         )
@@ -500,7 +514,7 @@ class _PaymentRun:
             await records.authorizing(self.payment_id)
 
     def _is_last_step(self, step: Step) -> bool:
-        return self.services.flow.steps[-1] is step
+        return self.driver.flow.steps[-1] is step
 
     async def finished(self, finish: Finish) -> None:
         await self.services.records.finish(self.payment_id, finish)
