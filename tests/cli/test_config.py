@@ -120,5 +120,5 @@ def test_the_stripe_gateway_needs_a_secret_key_not_the_connector_settings() -> N
 
 def test_an_unknown_gateway_kind_is_named() -> None:
     config = load_config(None, {"PAYIVR_GATEWAY_KIND": "paypal"})
-    with pytest.raises(ConfigError, match="gateway.kind \\(PAYIVR_GATEWAY_KIND\\): 'paypal'"):
+    with pytest.raises(ConfigError, match=r"gateway.kind \(PAYIVR_GATEWAY_KIND\): 'paypal'"):
         config.validate(("gateway",))
