@@ -395,6 +395,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         stack.push_async_callback(ari.close)
         await ari.check_api()
         notifier = Notifier()
+        stack.push_async_callback(notifier.aclose)
         metrics = Metrics()
         services = CallServices(
             ari=ari,

@@ -7,6 +7,7 @@ or the call.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -122,17 +123,58 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
 
 
 class Notifier:
+    """Fans events out to listeners without making a call wait for any of them.
+
+    Each listener has its own queue and task, so it sees every event in order, and a slow
+    one (the console bus does a database round trip per event) delays neither the calls nor
+    the other listeners. A listener that falls :data:`MAX_BACKLOG` events behind loses the
+    oldest ones, logged: a live view can catch up, a call must not stall.
+    """
+
+    MAX_BACKLOG = 10_000
+
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._listeners: dict[Listener, tuple[asyncio.Queue[PaymentEvent], asyncio.Task[None]]] = {}
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Add a listener; returns the function that removes it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
+        task = asyncio.create_task(self._deliver(listener, queue))
+        self._listeners[listener] = (queue, task)
+
+        def unsubscribe() -> None:
+            entry = self._listeners.pop(listener, None)
+            if entry is not None:
+                entry[1].cancel()
+
+        return unsubscribe
 
     async def publish(self, event: PaymentEvent) -> None:
-        for listener in list(self._listeners):
+        for queue, _ in self._listeners.values():
+            if queue.qsize() >= self.MAX_BACKLOG:
+                queue.get_nowait()
+                log.warning("listener_behind_event_dropped", event=type(event).__name__)
+            queue.put_nowait(event)
+
+    async def drain(self) -> None:
+        """Wait until every listener has taken every event published so far."""
+        for queue, _ in list(self._listeners.values()):
+            await queue.join()
+
+    async def aclose(self) -> None:
+        tasks = [task for _, task in self._listeners.values()]
+        self._listeners.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _deliver(listener: Listener, queue: asyncio.Queue[PaymentEvent]) -> None:
+        while True:
+            event = await queue.get()
             try:
                 await listener(event)
             except Exception:
                 log.exception("listener_failed", event=type(event).__name__)
+            finally:
+                queue.task_done()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -95,9 +96,15 @@ class MemoryRecords:
 
 
 class StoreRecords:
+    """Outcomes are written with retries until stored; progress (step statuses, brand and
+    last four, bank account type and last two) is written in order by one background
+    writer, so a call never waits on the database between two prompts."""
+
     def __init__(self, store: PaymentStore) -> None:
         self._store = store
         self._writes: set[asyncio.Task[None]] = set()
+        self._progress: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
+        self._progress_writer: asyncio.Task[None] | None = None
 
     async def open(self, opening: PaymentOpening) -> str:
         payment_id = await self._store.create_payment(
@@ -118,21 +125,23 @@ class StoreRecords:
         return str(payment_id)
 
     async def step(self, payment_id: str, step: Step, status: StepStatus) -> None:
-        await self._best_effort(self._store.update_step(uuid.UUID(payment_id), step, status))
+        self._later(self._store.update_step(uuid.UUID(payment_id), step, status))
 
     async def card(self, payment_id: str, brand: str, last_four: str) -> None:
-        await self._best_effort(
+        self._later(
             self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four)
         )
 
     async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None:
-        await self._best_effort(
+        self._later(
             self._store.record_bank_account(
                 uuid.UUID(payment_id), account_type=account.account_type, last_two=account.last_two
             )
         )
 
     async def authorizing(self, payment_id: str) -> None:
+        """Awaited: once the charge may be sent, a crash must find it marked."""
+        await self._progress.join()
         await self._best_effort(self._store.mark_authorizing(uuid.UUID(payment_id)))
 
     async def finish(self, payment_id: str, finish: Finish) -> None:
@@ -141,8 +150,25 @@ class StoreRecords:
         task.add_done_callback(self._writes.discard)
 
     async def drain(self) -> None:
+        await self._progress.join()
         while self._writes:
             await asyncio.gather(*list(self._writes))
+        if self._progress_writer is not None:
+            self._progress_writer.cancel()
+            self._progress_writer = None
+
+    def _later(self, write: Awaitable[None]) -> None:
+        self._progress.put_nowait(write)
+        if self._progress_writer is None or self._progress_writer.done():
+            self._progress_writer = asyncio.create_task(self._write_progress())
+
+    async def _write_progress(self) -> None:
+        while True:
+            write = await self._progress.get()
+            try:
+                await self._best_effort(write)
+            finally:
+                self._progress.task_done()
 
     async def _write_outcome(self, payment_id: uuid.UUID, finish: Finish) -> None:
         attempt = 0
@@ -174,9 +200,8 @@ class StoreRecords:
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def _best_effort(self, write: object) -> None:
-        """Step statuses are progress only: a failed write is logged, not retried."""
-        assert asyncio.iscoroutine(write)
+    async def _best_effort(self, write: Awaitable[None]) -> None:
+        """Progress only: a failed write is logged, not retried."""
         try:
             await write
         except Exception as error:

@@ -321,6 +321,15 @@ class CallSession:
             await run.shield_agent()
         except ChannelGone as gone:
             log.info("leg_gone_before_payment", call=self.call.key, error=str(gone))
+        except AriError as error:
+            # Never ask for a card unless the agent is kept from hearing the keys.
+            log.warning("privacy_not_established", call=self.call.key, error=str(error))
+            await run.abandon_before_start()
+            self._payment = None
+            raise PaymentRefused(
+                "Asterisk refused to keep the agent from hearing the caller's keys; "
+                "the payment was not started"
+            ) from None
         run.task = asyncio.create_task(run.drive())
         return payment_id
 
@@ -381,6 +390,7 @@ class _PaymentRun:
         )
         self.driver = FlowDriver(flow, self, self.services.authorize, self)
         self.task: asyncio.Task[None] = asyncio.create_task(asyncio.sleep(0))
+        self._stored_status: dict[Step, StepStatus] = {}
         self._agent_shielded = False
 
     # ------------------------------------------------------------- privacy
@@ -406,6 +416,24 @@ class _PaymentRun:
                     await ari.channels.start_moh(session.agent, moh)
                 else:
                     await ari.channels.start_silence(session.agent)
+
+    async def abandon_before_start(self) -> None:
+        """Privacy could not be set up: undo what was done, record that nothing happened."""
+        ari = self.services.ari
+        session = self.session
+        with contextlib.suppress(AriError):
+            await ari.bridges.remove_channel(session.bridge_id, session.caller)
+        with contextlib.suppress(AriError):
+            await ari.bridges.add_channel(session.bridge_id, session.caller)
+        await self._unshield_agent()
+        self.driver.flow.send(CallerHangup())  # ends the flow; it holds no digits yet
+        await self.finished(
+            Finish(
+                Outcome.CANCELLED,
+                "not started: the agent could not be kept from hearing the keys; "
+                "nothing was charged",
+            )
+        )
 
     async def _unshield_agent(self) -> None:
         """Music off, agent unmuted; each step on its own so one failure skips no other."""
@@ -500,7 +528,10 @@ class _PaymentRun:
 
     async def step_changed(self, update: AgentUpdate) -> None:
         records = self.services.records
-        await records.step(self.payment_id, update.step, update.status)
+        # The store keeps each step's status; digit counts only go to the agent's screen.
+        if self._stored_status.get(update.step) is not update.status:
+            self._stored_status[update.step] = update.status
+            await records.step(self.payment_id, update.step, update.status)
         if update.masked_card is not None and update.step is Step.CARD_NUMBER:
             await records.card(
                 self.payment_id, update.masked_card.brand.value, update.masked_card.last_four
