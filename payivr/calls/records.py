@@ -145,7 +145,13 @@ class StoreRecords:
         await self._best_effort(self._store.mark_authorizing(uuid.UUID(payment_id)))
 
     async def finish(self, payment_id: str, finish: Finish) -> None:
-        task = asyncio.create_task(self._write_outcome(uuid.UUID(payment_id), finish))
+        # The outcome goes after the progress queued before it: a finished payment takes no
+        # more progress, so its brand and last four must be stored first.
+        progress_stored = asyncio.Event()
+        self._later(_set(progress_stored))
+        task = asyncio.create_task(
+            self._write_outcome(uuid.UUID(payment_id), finish, progress_stored)
+        )
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
@@ -170,7 +176,10 @@ class StoreRecords:
             finally:
                 self._progress.task_done()
 
-    async def _write_outcome(self, payment_id: uuid.UUID, finish: Finish) -> None:
+    async def _write_outcome(
+        self, payment_id: uuid.UUID, finish: Finish, progress_stored: asyncio.Event
+    ) -> None:
+        await progress_stored.wait()
         attempt = 0
         while True:
             try:
@@ -206,3 +215,7 @@ class StoreRecords:
             await write
         except Exception as error:
             log.warning("progress_not_stored", error=type(error).__name__)
+
+
+async def _set(event: asyncio.Event) -> None:
+    event.set()

@@ -222,6 +222,9 @@ class System:
         assert activity["Product Name"] in (ITEM, "INV-1001")
         if outcome is Outcome.APPROVED:
             assert activity["Transaction ID"] == payment.gateway_reference
+            # Progress is stored before the outcome: what may be kept of the card is there.
+            assert (payment.brand, payment.last_four) == ("visa", "4242")
+            assert {status.value for status in payment.steps.values()} == {"done"}
         if call.agent is not None:
             assert call.agent.received_dtmf == ""  # none of the caller's keys, in any mode
 
