@@ -51,8 +51,13 @@ demo-terminal: $(INSTALLED)
 flow-diagram: $(INSTALLED)
 	@$(BIN)/payivr flow-diagram
 
+# Quick runs (a minute or two); each script's --help shows the full-size options, e.g.
+# `$(BIN)/python bench/bench_calls.py --calls 100 1000` for the issue's concurrency table.
 bench: $(INSTALLED)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/bench_flow.py
+	$(BIN)/python bench/bench_gateway.py
+	$(BIN)/python bench/bench_outbox.py
+	$(BIN)/python bench/bench_calls.py --quick
 
 sounds: install
 	$(BIN)/python sounds/generate.py
