@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     agent_password = agent_commands.add_parser("password", help="set a password (and unlock)")
     agent_password.add_argument("name")
 
+    sms = commands.add_parser("sms", help="pay by text and payment reminders")
+    sms_commands = sms.add_subparsers(dest="sms_command", required=True, metavar="ACTION")
+    remind = sms_commands.add_parser("remind", help="schedule reminders from a CSV file")
+    remind.add_argument("file", type=Path, help="customer,phone,amount,due_date[,...] rows")
+    remind.add_argument("--agent", required=True, help="whose reminders they are")
+    remind.add_argument("--currency", default=None)
+
     crm = commands.add_parser("crm", help="CRM activity outbox")
     crm_commands = crm.add_subparsers(dest="crm_command", required=True, metavar="ACTION")
     crm_list = crm_commands.add_parser("list", help="show queued, failed and dead activities")
@@ -112,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_migrate(config))
     if args.command == "crm":
         return asyncio.run(_crm(args, config))
+    if args.command == "sms":
+        return asyncio.run(_sms(args, config))
     if args.command == "agent":
         return asyncio.run(_agent(args, config, _read_password()))
     if args.command == "serve":
@@ -180,6 +189,38 @@ async def _open_database(config: Config) -> Database:
         data_dir = Path(config.database.data_dir) if config.database.data_dir else None
         url = await asyncio.to_thread(start_embedded, data_dir)
     return await Database.connect(url)
+
+
+async def _sms(args: argparse.Namespace, config: Config) -> int:
+    """Schedules reminders; the running payivr's SMS worker sends them when they are due."""
+    from payivr.gateway.inprocess import InProcessGateway
+    from payivr.sms.service import SmsRefused
+    from payivr.sms.setup import describe_import, open_sms, remind_from_csv
+    from payivr.store import PaymentStore
+
+    if not config.sms.enabled:
+        return _fail("SMS is off: set sms.enabled (PAYIVR_SMS_ENABLED) and its provider first")
+    try:
+        config.validate(("database", "sms"))
+    except ConfigError as error:
+        return _fail(error)
+    if not args.file.is_file():
+        return _fail(f"no file at {args.file}")
+    db = await _open_database(config)
+    try:
+        # Scheduling charges nothing: the gateway is only needed when a customer replies PAY,
+        # which the running payivr handles.
+        service, _ = open_sms(db, InProcessGateway(), PaymentStore(db), config.sms)
+        try:
+            report = await remind_from_csv(
+                service, args.file, agent=args.agent, currency=args.currency or config.flow.currency
+            )
+        except SmsRefused as refused:
+            return _fail(f"{args.file}: {refused}")
+        print(describe_import(report))
+    finally:
+        await db.close()
+    return 0
 
 
 def _read_password() -> str:
@@ -339,6 +380,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.gateway.client import HttpGateway, HttpGatewayConfig
     from payivr.gateway.interface import Gateway
     from payivr.gateway.stripe import StripeConfig, StripeGateway
+    from payivr.sms.setup import open_sms
     from payivr.store import ConsoleBus, OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
     from payivr.store.cards_on_file import CardsOnFile
 
@@ -444,6 +486,12 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             host, port = split_listen(config.fastagi.listen)
             await agi.start(host, port)
             stack.push_async_callback(agi.close)
+        sms = None
+        if config.sms.enabled:
+            sms, sms_worker = open_sms(database, gateway, store, config.sms)
+            stack.push_async_callback(sms.provider.close)
+            tasks.append(asyncio.create_task(sms_worker.run(), name="sms"))
+
         checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping}
         if ami is not None:
             checks["ami"] = ami.ping
@@ -458,6 +506,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             max_amount_minor=config.flow.max_amount_minor,
             privacy_mode=config.calls.privacy_mode,
             language=config.calls.language,
+            sms=sms,
         )
         console = await start_console(
             console_app,

@@ -21,6 +21,7 @@ from payivr.core.cards import Brand
 from payivr.core.events import PaymentMethod
 from payivr.core.flow import FlowConfig
 from payivr.core.prompts import CURRENCIES, LANGUAGES
+from payivr.sms.setup import SmsOptions
 
 PRIVACY_MODES = ("hold", "talk-through")
 
@@ -256,6 +257,16 @@ class CallSettings:
 
 
 @dataclass
+class SmsSection(SmsOptions):
+    """``[sms]``: pay by text and payment reminders (see :class:`payivr.sms.setup.SmsOptions`)."""
+
+    enabled: bool = False
+
+    def problems(self) -> list[str]:
+        return super().problems() if self.enabled else []
+
+
+@dataclass
 class LogSettings:
     level: str = "INFO"
     json: bool = True
@@ -277,6 +288,7 @@ class Config:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     flow: FlowSettings = field(default_factory=FlowSettings)
     calls: CallSettings = field(default_factory=CallSettings)
+    sms: SmsSection = field(default_factory=SmsSection)
     log: LogSettings = field(default_factory=LogSettings)
 
     def validate(self, sections: tuple[str, ...] | None = None) -> None:

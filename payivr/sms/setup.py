@@ -29,9 +29,10 @@ from payivr.store.payments import PaymentStore
 PROVIDERS = ("http", "simulator")
 
 
-@dataclass(frozen=True)
+@dataclass
 class SmsOptions:
-    """Everything ``[sms]`` configures (defaults are the shipped ones)."""
+    """Everything ``[sms]`` configures (defaults are the shipped ones). Not frozen: the
+    configuration loader fills it in setting by setting."""
 
     provider: str = "simulator"
     url: str = ""

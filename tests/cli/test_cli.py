@@ -113,3 +113,34 @@ def test_agent_accounts_from_the_command_line(database_url: str) -> None:
     no_phone = agent("add", "carol", password="a long enough password")
     assert no_phone.returncode == 2
     assert "needs a softphone endpoint" in no_phone.stderr
+
+
+def test_sms_reminders_from_a_csv_file(database_url: str, tmp_path: Path) -> None:
+    due = "2099-03-10"
+    rows = tmp_path / "reminders.csv"
+    rows.write_text(
+        "customer,phone,amount,due_date\n"
+        f"CUST-1,+14155550101,137.00,{due}\nCUST-2,+14155550102,42.50,{due}\n"
+        f"CUST-3,not-a-phone,1.00,{due}\n"
+    )
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "PAYIVR_DATABASE_URL": database_url,
+        "PAYIVR_SMS_ENABLED": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "payivr.cli", "sms", "remind", str(rows), "--agent", "alice"],
+        capture_output=True, text=True, timeout=60, env=environment, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2 reminders scheduled" in result.stdout
+    assert "1 refused" in result.stdout
+    assert "+1415555" not in result.stdout  # phone numbers are personal data
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer,phone\nCUST-1,+14155550101\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "payivr.cli", "sms", "remind", str(bad), "--agent", "alice"],
+        capture_output=True, text=True, timeout=60, env=environment, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "the CSV header lacks amount, due_date" in refused.stderr

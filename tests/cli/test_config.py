@@ -122,3 +122,13 @@ def test_an_unknown_gateway_kind_is_named() -> None:
     config = load_config(None, {"PAYIVR_GATEWAY_KIND": "paypal"})
     with pytest.raises(ConfigError, match=r"gateway.kind \(PAYIVR_GATEWAY_KIND\): 'paypal'"):
         config.validate(("gateway",))
+
+
+def test_sms_settings_are_checked_only_when_enabled() -> None:
+    off = load_config(None, {"PAYIVR_SMS_PROVIDER": "http"})
+    off.validate(("sms",))
+    on = load_config(None, {"PAYIVR_SMS_ENABLED": "yes", "PAYIVR_SMS_PROVIDER": "http"})
+    with pytest.raises(ConfigError) as raised:
+        on.validate(("sms",))
+    assert "sms.token (the provider's API token) is required" in str(raised.value)
+    assert on.sms.reminder_window_days == 7
