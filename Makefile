@@ -22,7 +22,7 @@ help:
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,browser]'
+	$(BIN)/pip install --quiet -e '.[dev,browser,fast]'
 	touch $@
 
 install: $(INSTALLED) system-packages
