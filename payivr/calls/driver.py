@@ -82,6 +82,8 @@ class FlowDriver:
         self._authorize = authorize
         self._agent_view = agent_view
         self._queue: asyncio.Queue[Event | FlowStart] = asyncio.Queue()
+        # Queued first, so keys the caller presses before run() starts come after it.
+        self._queue.put_nowait(FlowStart())
         self._timers: dict[str, tuple[asyncio.TimerHandle, StartTimer]] = {}
         self._authorization: asyncio.Task[None] | None = None
         self._finish: Finish | None = None
@@ -107,7 +109,6 @@ class FlowDriver:
 
     async def run(self) -> Finish:
         """Drive the flow from its start to its ``Finish``; returns that ``Finish``."""
-        self._queue.put_nowait(FlowStart())
         try:
             while self._finish is None:
                 event = await self._queue.get()

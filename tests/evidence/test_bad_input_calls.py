@@ -197,7 +197,7 @@ async def test_a_dtmf_flood_is_bounded_and_other_calls_still_pay(
         stop.set()
         await flooding
     assert result == "approved"
-    assert sent >= 200 and driver.keys_dropped > 0
+    assert sent >= 200  # keys past MAX_QUEUED_EVENTS are dropped only if the call falls behind
     assert deepest <= MAX_QUEUED_EVENTS + 1  # plus at most one non-key event
     await evidence.system.wait_until(lambda: driver._queue.qsize() == 0, within=20)
     await flooded.press("*")
