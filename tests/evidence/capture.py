@@ -3,8 +3,8 @@
 :class:`Capture` collects, each under its own source name:
 
 - ``log``: every log line (structlog and the standard library) at DEBUG, as written;
-- ``ari``: every HTTP request the ARI simulator received (method, path with its query string,
-  body) and ``ami``: every AMI action the AMI simulator received, headers and all;
+- ``ari``: every HTTP request the ARI simulator received (method, path with its query string
+  as sent and percent-decoded, body) and ``ami``: every AMI action the AMI simulator received, headers and all;
 - ``gateway``: every request body the sandbox gateway received, with the card token taken out
   (kept apart in :attr:`Capture.card_tokens`), the sandbox's ledger and its access notes;
 - ``console-http``: every console/API answer (status, headers, body) a :class:`ConsoleClient`
@@ -24,6 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 import aiohttp
 import psycopg
@@ -52,7 +53,8 @@ class Capture:
 
     def watch_ari(self, sim: AriSimulator) -> None:
         def note(method: str, path: str, body: bytes) -> None:
-            self.ari.append(f"{method} {path}\n{body.decode('utf-8', 'replace')}")
+            content = body.decode("utf-8", "replace")
+            self.ari.append(f"{method} {path}\n{unquote_plus(path)}\n{content}")
 
         sim.add_request_observer(note)
 
@@ -86,19 +88,17 @@ class Capture:
         """Collect every console NOTIFY payload while the block runs."""
         conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
         await conn.execute(f"LISTEN {CONSOLE_CHANNEL}")
-        stop = asyncio.Event()
 
         async def listen() -> None:
-            while not stop.is_set():
-                async for note in conn.notifies(timeout=0.2):
-                    self.bus.append(note.payload)
+            async for note in conn.notifies():
+                self.bus.append(note.payload)
 
         task = asyncio.create_task(listen())
         try:
             yield
         finally:
-            stop.set()
-            await task
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             await conn.close()
 
     async def dump_database(self, database_url: str) -> None:

@@ -3,8 +3,11 @@
 What counts as a leak of a card that was keyed (:class:`KeyedCard`):
 
 - its PAN, written plainly or split by spaces or dashes as people write it;
-- any run of 7 or more consecutive digits of the PAN inside a run of digits in the text
-  (a truncated PAN, the first six and more). The last four alone are allowed: payivr shows
+- any run of 7 or more consecutive digits of the PAN inside a run of digits in the text,
+  written together or in card-like groups of up to six (a truncated PAN, the first six and
+  more). Seven digits with five or more zeros are not looked for: the decline cards
+  (4000000000000119...) are mostly zeros, and ``0000001`` is in every Asterisk channel name
+  (``PJSIP/1101-00000010``) and padded counter. The last four alone are allowed: payivr shows
   and reads back "card ending 4242" (PCI DSS 3.4.1 allows first six / last four; payivr
   keeps only the last four);
 - its expiry in any usual form: ``MMYY``, ``MM/YY``, ``MM-YY``, ``MM/YYYY``, ``YYYY-MM``,
@@ -23,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 RUN_LENGTH = 7
-_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
+_DIGIT_RUN = re.compile(r"\d{7,}|(?<!\d)\d{1,6}(?:[ -]\d{1,6})+(?!\d)")
 _CODE_NAMES = r"(?:cvc|cvv|cv2|cvn|csc|cid|security|code)"
 
 
@@ -74,6 +77,7 @@ def find_card_data(source: str, text: str, cards: Iterable[KeyedCard]) -> list[F
         card.pan[i : i + RUN_LENGTH]: card.pan
         for card in cards
         for i in range(len(card.pan) - RUN_LENGTH + 1)
+        if card.pan[i : i + RUN_LENGTH].count("0") < 5
     }
     for card in cards:
         for match in _pan_pattern(card.pan).finditer(text):
