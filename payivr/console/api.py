@@ -470,14 +470,20 @@ async def cancel_payment(request: web.Request) -> web.Response:
     return web.json_response({"payment": payment_id, "cancelling": True}, status=202)
 
 
+def listed_agent(request: web.Request, account: Account) -> str | None:
+    """Whose records a listing shows: an agent's own; a supervisor's choice (``?agent=``), or
+    everyone's (None)."""
+    if account.is_supervisor:
+        return request.query.get("agent") or None
+    return account.name
+
+
 async def history(request: web.Request) -> web.Response:
     console = _console(request)
     caller = await _caller(request)
     account = caller.account
     limit = _limit(request)
-    agent: str | None = account.name
-    if account.is_supervisor:
-        agent = request.query.get("agent") or None
+    agent = listed_agent(request, account)
     payments = await console.store.list_payments(agent=agent, limit=limit)
     await console.audit(account.name, "history.viewed", True, request, f"payments:{agent or 'all'}")
     return web.json_response({"payments": [payment_json(p) for p in payments]})

@@ -24,6 +24,7 @@ from payivr.console.api import (
     _json_object,
     _limit,
     _optional_string,
+    listed_agent,
 )
 from payivr.console.security import ApiError, Caller, origin_of
 from payivr.core.prompts import CURRENCIES
@@ -190,8 +191,7 @@ async def request_text_payment(request: web.Request) -> web.Response:
 async def list_text_payments(request: web.Request) -> web.Response:
     caller = await _caller(request)
     sms = _sms(request)
-    account = caller.account
-    agent = (request.query.get("agent") or None) if account.is_supervisor else account.name
+    agent = listed_agent(request, caller.account)
     payments = await sms.store.list_text_payments(agent=agent, limit=_limit(request))
     return web.json_response({"text_payments": [text_payment_json(p) for p in payments]})
 
@@ -255,8 +255,7 @@ async def schedule_reminder(request: web.Request) -> web.Response:
 async def list_reminders(request: web.Request) -> web.Response:
     caller = await _caller(request)
     sms = _sms(request)
-    account = caller.account
-    agent = (request.query.get("agent") or None) if account.is_supervisor else account.name
+    agent = listed_agent(request, caller.account)
     reminders = await sms.store.list_reminders(agent=agent, limit=_limit(request))
     return web.json_response({"reminders": [reminder_json(r) for r in reminders]})
 
