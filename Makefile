@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COMPOSE := docker compose -f asterisk/docker-compose.yml
 
 .PHONY: help install system-packages lint test demo demo-terminal bench flow-diagram sounds \
-	up down test-asterisk test-leaks clean
+	up down test-asterisk clean
 
 help:
 	@echo "make demo           run payivr on this machine with simulators (embedded defaults)"
@@ -40,12 +40,7 @@ lint: $(INSTALLED)
 	$(BIN)/mypy payivr
 
 test: install lint
-	$(BIN)/pytest -q -m "not leak_scan"
-
-# The whole-system card-data scan: every check passes, but the test's teardown hangs until
-# pytest-timeout (open bug, issue 8), so it runs apart from `make test` for now.
-test-leaks: install
-	$(BIN)/pytest -q -m leak_scan tests/evidence
+	$(BIN)/pytest -q
 
 demo: install
 	$(BIN)/payivr demo

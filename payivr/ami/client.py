@@ -208,7 +208,8 @@ class AmiClient:
         self._manager.register_event("UserEvent", self._on_user_event)
         self._manager.connect()
         try:
-            await asyncio.wait_for(self._login_settled.wait(), self.connect_timeout)
+            async with asyncio.timeout(self.connect_timeout):
+                await self._login_settled.wait()
         except TimeoutError:
             await self.close()
             raise AmiConnectionError(
@@ -246,7 +247,8 @@ class AmiClient:
         if self._logged_in is None:
             raise AmiConnectionError("AmiClient.connect() has not been called")
         try:
-            await asyncio.wait_for(self._logged_in.wait(), self.action_timeout)
+            async with asyncio.timeout(self.action_timeout):
+                await self._logged_in.wait()
         except TimeoutError:
             raise AmiConnectionError(
                 f"not logged in to AMI at {self.host}:{self.port}"
@@ -280,9 +282,11 @@ class AmiClient:
                 log.warning("ami.connection_lost", host=self.host, port=self.port)
 
     async def _keep_alive(self) -> None:
-        while True:
+        # ``while not closing`` as well as the cancel from close(): a cancel that lands as
+        # a Ping is answered can be lost inside asyncio, and close() waits for this task.
+        while not self.closing:
             await asyncio.sleep(self.keepalive_interval)
-            if not self.logged_in:
+            if self.closing or not self.logged_in:
                 continue
             try:
                 await self.ping()
@@ -352,7 +356,8 @@ class AmiClient:
         future = manager.send_action(fields)
         self._in_flight.add(future)
         try:
-            response = await asyncio.wait_for(future, self.action_timeout)
+            async with asyncio.timeout(self.action_timeout):
+                response = await future
         except TimeoutError:
             raise AmiTimeout(f"no answer to AMI {name} within {self.action_timeout:g}s") from None
         finally:

@@ -201,3 +201,29 @@ async def test_an_action_cut_by_a_drop_fails_and_is_never_replayed() -> None:
     finally:
         await ami.close()
         await sim.close()
+
+
+async def test_a_cancel_is_never_lost_even_as_the_answer_arrives(client: AmiClient) -> None:
+    """close() cancels the keep-alive and waits for it. Python 3.11's asyncio.wait_for drops a
+    cancel that lands in the loop turn where the answer arrives; the keep-alive then slept on
+    and shutdown hung. Cancel a Ping at every point of its round trip: a task still running
+    when cancelled must end cancelled."""
+    for turns in range(60):
+        ping = asyncio.create_task(client.ping())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if ping.done():
+            await ping
+            continue
+        ping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await ping
+
+
+async def test_close_returns_promptly_while_pings_run(sim: AmiSimulator) -> None:
+    for _ in range(20):
+        ami = client_for(sim)
+        ami.keepalive_interval = 0.001
+        await ami.connect()
+        await asyncio.sleep(0.02)
+        await asyncio.wait_for(ami.close(), 5)

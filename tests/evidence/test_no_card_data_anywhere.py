@@ -23,8 +23,6 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-import pytest
-
 from payivr.console.accounts import add_agent
 from tests.e2e.harness import ENTRY_MODES, ITEM, Call, answer_prompt, heard, heard_again
 from tests.e2e.phones import Phone, prompts
@@ -201,7 +199,6 @@ class Run:
             await client.close()
 
 
-@pytest.mark.leak_scan
 async def test_no_card_data_anywhere(evidence: Evidence) -> None:
     system, capture = evidence.system, evidence.capture
     run = Run(evidence)
