@@ -80,7 +80,7 @@ def message_json(message: SmsMessage) -> dict[str, Any]:
 
 
 def text_payment_json(
-    payment: TextPayment, messages: list[SmsMessage] | None = None
+    payment: TextPayment, messages: list[SmsMessage] | None = None, *, opted_out: bool = False
 ) -> dict[str, Any]:
     shown: dict[str, Any] = {
         "id": str(payment.id),
@@ -100,13 +100,14 @@ def text_payment_json(
         "reason": payment.reason,
         "created_at": payment.created_at.isoformat(),
         "finished_at": payment.finished_at.isoformat() if payment.finished_at else None,
+        "opted_out": opted_out,
     }
     if messages is not None:
         shown["messages"] = [message_json(message) for message in messages]
     return shown
 
 
-def reminder_json(reminder: Reminder) -> dict[str, Any]:
+def reminder_json(reminder: Reminder, *, opted_out: bool = False) -> dict[str, Any]:
     return {
         "id": str(reminder.id),
         "customer": reminder.customer,
@@ -123,6 +124,7 @@ def reminder_json(reminder: Reminder) -> dict[str, Any]:
         "offer_pay_by_text": reminder.offer_pay_by_text,
         "status": reminder.status.value,
         "sent_at": reminder.sent_at.isoformat() if reminder.sent_at else None,
+        "opted_out": opted_out,
     }
 
 
@@ -193,7 +195,10 @@ async def list_text_payments(request: web.Request) -> web.Response:
     sms = _sms(request)
     agent = listed_agent(request, caller.account)
     payments = await sms.store.list_text_payments(agent=agent, limit=_limit(request))
-    return web.json_response({"text_payments": [text_payment_json(p) for p in payments]})
+    messages = await sms.store.messages_for_all([p.id for p in payments])
+    opted_out = await sms.store.opted_out_among([p.phone for p in payments])
+    shown = [text_payment_json(p, messages[p.id], opted_out=p.phone in opted_out) for p in payments]
+    return web.json_response({"text_payments": shown})
 
 
 async def text_payment_status(request: web.Request) -> web.Response:
@@ -217,7 +222,8 @@ async def text_payment_status(request: web.Request) -> web.Response:
         )
         raise ApiError(404, "unknown_text_payment", "there is no such text payment")
     messages = await sms.store.messages_for(payment.id)
-    return web.json_response(text_payment_json(payment, messages))
+    opted_out = await sms.store.is_opted_out(payment.phone)
+    return web.json_response(text_payment_json(payment, messages, opted_out=opted_out))
 
 
 async def schedule_reminder(request: web.Request) -> web.Response:
@@ -233,6 +239,9 @@ async def schedule_reminder(request: web.Request) -> web.Response:
         offer = body.get("offer_pay_by_text", False)
         if not isinstance(offer, bool):
             raise SmsRefused("offer_pay_by_text must be true or false")
+        send_now = body.get("send_now", False)
+        if not isinstance(send_now, bool):
+            raise SmsRefused("send_now must be true or false")
         reminder = await sms.schedule_reminder(
             ReminderRequest(
                 customer=_text(body, "customer", 200),
@@ -244,6 +253,7 @@ async def schedule_reminder(request: web.Request) -> web.Response:
                 item=_text(body, "item", 200, required=False) or "your bill",
                 time_zone=_text(body, "time_zone", 64, required=False) or None,
                 offer_pay_by_text=offer,
+                send_now=send_now,
             ),
             origin=Origin.ip(origin_of(request)),
         )
@@ -257,7 +267,26 @@ async def list_reminders(request: web.Request) -> web.Response:
     sms = _sms(request)
     agent = listed_agent(request, caller.account)
     reminders = await sms.store.list_reminders(agent=agent, limit=_limit(request))
-    return web.json_response({"reminders": [reminder_json(r) for r in reminders]})
+    opted_out = await sms.store.opted_out_among([r.phone for r in reminders])
+    shown = [reminder_json(r, opted_out=r.phone in opted_out) for r in reminders]
+    return web.json_response({"reminders": shown})
+
+
+async def texting_status(request: web.Request) -> web.Response:
+    """Whether texting is on (the console shows its Texts view only then)."""
+    await _caller(request)
+    return web.json_response({"enabled": SMS_KEY in request.app})
+
+
+async def card_on_file(request: web.Request) -> web.Response:
+    """The card a text payment would charge, as brand and last four (never more)."""
+    caller = await _caller(request)
+    sms = _sms(request)
+    try:
+        card = await sms.card_for(request.query.get("customer", ""), request.query.get("phone", ""))
+    except SmsRefused as refused:
+        raise await _refused(request, caller, "card_on_file.look_up", refused) from None
+    return web.json_response({"card": str(card) if card else None})
 
 
 async def provider_webhook(request: web.Request) -> web.Response:
@@ -285,6 +314,8 @@ def route_table() -> list[web.RouteDef]:
         web.post("/api/v1/reminders", schedule_reminder),
         web.get("/api/v1/reminders", list_reminders),
         web.post("/api/v1/sms/webhook", provider_webhook),
+        web.get("/api/v1/sms/status", texting_status),
+        web.get("/api/v1/cards-on-file", card_on_file),
     ]
 
 
@@ -327,6 +358,10 @@ _AMOUNT = {
     "description": "In major units with at most the currency's decimals.",
 }
 _PHONE = {"type": "string", "example": "+15551230001", "description": "E.164."}
+_OPTED_OUT = {
+    "type": "boolean",
+    "description": "The phone number has opted out of texts (replied STOP, not START since).",
+}
 _LIST_PARAMETERS = [
     {
         "name": "limit",
@@ -405,7 +440,12 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "reason": _NULLABLE_STRING,
             "created_at": {"type": "string", "format": "date-time"},
             "finished_at": {"type": "string", "format": "date-time", "nullable": True},
-            "messages": {"type": "array", "items": _ref("SmsMessage")},
+            "opted_out": _OPTED_OUT,
+            "messages": {
+                "type": "array",
+                "items": _ref("SmsMessage"),
+                "description": "In the listing and the status, not in the answer to a request.",
+            },
         },
     },
     "ReminderRequest": {
@@ -422,6 +462,11 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "offer_pay_by_text": {
                 "type": "boolean",
                 "description": "Add 'Reply PAY to pay with your card on file' when one is kept.",
+            },
+            "send_now": {
+                "type": "boolean",
+                "description": "Send at the next moment within sending hours (by the due date)"
+                " instead of on the customer's spread day.",
             },
         },
     },
@@ -447,6 +492,24 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                 "enum": ["scheduled", "sent", "suppressed", "missed", "cancelled"],
             },
             "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+            "opted_out": _OPTED_OUT,
+        },
+    },
+    "TextingStatus": {
+        "type": "object",
+        "required": ["enabled"],
+        "properties": {"enabled": {"type": "boolean"}},
+    },
+    "CardOnFileLookup": {
+        "type": "object",
+        "required": ["card"],
+        "properties": {
+            "card": {
+                **_NULLABLE_STRING,
+                "example": "Visa ending 4242",
+                "description": "Brand and last four of the card a text payment would charge;"
+                " null when the customer has no usable card on file.",
+            }
         },
     },
 }
@@ -530,6 +593,37 @@ def openapi_paths() -> dict[str, Any]:
                     **_errors(401, 404, 422, 503),
                 },
             },
+        },
+        "/api/v1/sms/status": {
+            "get": {
+                "summary": "Whether texting (pay by text, reminders) is configured",
+                "operationId": "getTextingStatus",
+                "security": _AUTH,
+                "responses": {
+                    "200": _json(_ref("TextingStatus"), "On or off."),
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/v1/cards-on-file": {
+            "get": {
+                "summary": "The card on file a text payment would charge (brand and last four)",
+                "operationId": "findCardOnFile",
+                "security": _AUTH,
+                "parameters": [
+                    {
+                        "name": "customer",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                    {"name": "phone", "in": "query", "required": True, "schema": _PHONE},
+                ],
+                "responses": {
+                    "200": _json(_ref("CardOnFileLookup"), "The card, or null."),
+                    **_errors(401, 404, 422, 503),
+                },
+            }
         },
         "/api/v1/sms/webhook": {
             "post": {

@@ -33,6 +33,7 @@ from uuid import UUID
 import psycopg
 import structlog
 
+from payivr.core.cards import MaskedCard
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
 from payivr.gateway.interface import (
@@ -174,6 +175,9 @@ class ReminderRequest:
     item: str = DEFAULT_REMINDER_ITEM
     time_zone: str | None = None
     offer_pay_by_text: bool = False
+    send_now: bool = False
+    """Send at the next moment within sending hours instead of the spread day and minute
+    (an agent texting one customer now; bulk imports are spread)."""
 
 
 @dataclass
@@ -391,6 +395,12 @@ class SmsService:
         found = await self.store.text_payment(payment_id)
         assert found is not None
         return found
+
+    async def card_for(self, customer: str, phone: str) -> MaskedCard | None:
+        """The card a text payment for this customer would charge (brand and last four), or
+        None; raises :class:`SmsRefused` for a malformed customer or phone number."""
+        card = await self._usable_card(_customer(customer), _phone(phone))
+        return card.masked_card if card else None
 
     async def _usable_card(self, customer: str, phone: str) -> CardOnFile | None:
         today = self._clock().date()
@@ -896,14 +906,23 @@ class SmsService:
                 found = await self.store.reminder(existing[0])
                 assert found is not None
                 raise ReminderExists(found)
-            days = open_days(request.due_date, now, tz, policy)
-            try:
-                day = choose_day(
-                    customer, days, await self.store.reminder_counts(conn, days), policy.daily_cap
-                )
-            except ScheduleRefused as refused:
-                raise SmsRefused(str(refused), conflict=bool(days)) from None
-            when = send_time(customer, day, now, tz, policy)
+            if request.send_now:
+                when = next_opening(now, tz, policy)
+                day = when.astimezone(tz).date()
+                if day > request.due_date:
+                    raise SmsRefused("no sending hours are left before the due date", conflict=True)
+            else:
+                days = open_days(request.due_date, now, tz, policy)
+                try:
+                    day = choose_day(
+                        customer,
+                        days,
+                        await self.store.reminder_counts(conn, days),
+                        policy.daily_cap,
+                    )
+                except ScheduleRefused as refused:
+                    raise SmsRefused(str(refused), conflict=bool(days)) from None
+                when = send_time(customer, day, now, tz, policy)
             reminder_id = uuid.uuid4()
             await conn.execute(
                 "INSERT INTO sms_reminders (id, customer, phone, amount_minor, currency,"

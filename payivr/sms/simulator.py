@@ -45,18 +45,32 @@ class CarrierMessage:
     accepted_at: datetime
 
 
+@dataclass(frozen=True)
+class PhoneText:
+    """One text on a simulated phone's screen: ``received`` from payivr or ``sent`` to it."""
+
+    direction: str
+    body: str
+
+
 @dataclass
 class SimulatedPhone:
     number: str
     carrier: SimulatedCarrier = field(repr=False)
     inbox: list[str] = field(default_factory=list)
+    thread: list[PhoneText] = field(default_factory=list, repr=False)
 
     @property
     def last(self) -> str | None:
         return self.inbox[-1] if self.inbox else None
 
+    def received(self, body: str) -> None:
+        self.inbox.append(body)
+        self.thread.append(PhoneText("received", body))
+
     async def reply(self, body: str) -> str:
         """Text payivr; returns the carrier's id for the message."""
+        self.thread.append(PhoneText("sent", body))
         return await self.carrier.deliver_inbound(self.number, body)
 
 
@@ -106,7 +120,7 @@ class SimulatedCarrier:
                 DeliveryReport(message_id, DeliveryStatus.FAILED, "the handset is unreachable")
             )
         else:
-            self.phone(number).inbox.append(body)
+            self.phone(number).received(body)
             self._reports.append(DeliveryReport(message_id, DeliveryStatus.DELIVERED))
         return message_id
 

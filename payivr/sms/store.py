@@ -377,6 +377,18 @@ class SmsStore:
     async def messages_for(self, text_payment_id: UUID) -> list[SmsMessage]:
         return await self._messages("WHERE text_payment_id = %s ORDER BY seq", (text_payment_id,))
 
+    async def messages_for_all(
+        self, text_payment_ids: Sequence[UUID]
+    ) -> dict[UUID, list[SmsMessage]]:
+        """Each text payment's messages, oldest first (one query for a listing)."""
+        found: dict[UUID, list[SmsMessage]] = {payment_id: [] for payment_id in text_payment_ids}
+        for message in await self._messages(
+            "WHERE text_payment_id = ANY(%s) ORDER BY seq", (list(text_payment_ids),)
+        ):
+            assert message.text_payment_id is not None
+            found[message.text_payment_id].append(message)
+        return found
+
     async def messages_to(self, phone: str, limit: int = 100) -> list[SmsMessage]:
         return await self._messages("WHERE phone = %s ORDER BY seq DESC LIMIT %s", (phone, limit))
 
@@ -398,6 +410,14 @@ class SmsStore:
     async def is_opted_out(self, phone: str) -> bool:
         async with self.db.pool.connection() as conn:
             return await self.opted_out(conn, phone)
+
+    async def opted_out_among(self, phones: Sequence[str]) -> set[str]:
+        """Which of ``phones`` have opted out (replied STOP and not START since)."""
+        async with self.db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT phone FROM sms_opt_outs WHERE phone = ANY(%s)", (list(set(phones)),)
+            )
+            return {row[0] for row in await cursor.fetchall()}
 
     # ------------------------------------------------------------------ webhook ids
 

@@ -198,6 +198,62 @@ async def test_reminders_through_the_api(rig: Rig, api: Api) -> None:
     assert len((await api.get(SAM, "/api/v1/reminders?agent=" + AGENT))[1]["reminders"]) == 1
 
 
+async def test_the_console_finds_the_card_and_follows_the_conversation(rig: Rig, api: Api) -> None:
+    assert await api.get(AGENT, "/api/v1/sms/status") == (200, {"enabled": True})
+    lookup = f"/api/v1/cards-on-file?customer={CUSTOMER}&phone=%2B15551230001"
+    assert await api.get(AGENT, lookup) == (200, {"card": None})
+    await rig.keep_card()
+    assert await api.get(AGENT, lookup) == (200, {"card": "Visa ending 4242"})
+    status, bad = await api.get(AGENT, f"/api/v1/cards-on-file?customer={CUSTOMER}&phone=5551")
+    assert status == 422 and "E.164" in bad["error"]["message"]
+    status, created = await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
+    assert status == 201 and created["opted_out"] is False
+    await rig.phone().reply(" yes ")
+    (listed,) = (await api.get(AGENT, "/api/v1/text-payments"))[1]["text_payments"]
+    assert listed["state"] == "paid" and listed["opted_out"] is False
+    assert [(m["direction"], m["kind"], m["body"]) for m in listed["messages"]][:2] == [
+        ("out", "ask", rig.phone().inbox[0]),
+        ("in", "reply", " yes "),
+    ]
+    assert listed["messages"][2]["kind"] == "receipt"
+    await rig.phone().reply("STOP")
+    (listed,) = (await api.get(AGENT, "/api/v1/text-payments"))[1]["text_payments"]
+    assert listed["opted_out"] is True
+    assert (await api.get(AGENT, created["status_url"]))[1]["opted_out"] is True
+
+
+async def test_a_reminder_sent_now_goes_at_once_and_stop_shows_in_the_listing(
+    rig: Rig, api: Api
+) -> None:
+    body = {"customer": CUSTOMER, "phone": PHONE, "amount": "40", "due_date": "2025-06-10"}
+    status, created = await api.post(AGENT, "/api/v1/reminders", {**body, "send_now": True})
+    assert status == 201, created
+    assert created["send_at"] == rig.clock().isoformat() and created["opted_out"] is False
+    assert await rig.service.send_due_reminders() == 1
+    assert "$40.00" in (rig.phone().last or "")
+    await rig.phone().reply("Stop")
+    (listed,) = (await api.get(AGENT, "/api/v1/reminders"))[1]["reminders"]
+    assert listed["status"] == "sent" and listed["opted_out"] is True
+    status, refused = await api.post(
+        AGENT, "/api/v1/reminders", {**body, "due_date": "2025-06-20", "send_now": True}
+    )
+    assert status == 409 and "opted out" in refused["error"]["message"]
+
+
+async def test_a_reminder_sent_now_waits_for_sending_hours_and_not_past_the_due_date(
+    rig: Rig, api: Api
+) -> None:
+    rig.clock.advance(hours=10)  # 20:00 in New York: sending hours are over
+    body = {"customer": CUSTOMER, "phone": PHONE, "amount": "40", "send_now": True}
+    status, late = await api.post(AGENT, "/api/v1/reminders", {**body, "due_date": "2025-06-02"})
+    assert status == 409 and "no sending hours are left" in late["error"]["message"]
+    status, created = await api.post(AGENT, "/api/v1/reminders", {**body, "due_date": "2025-06-03"})
+    assert status == 201 and created["send_at"] == "2025-06-03T13:00:00+00:00"  # 9:00 there
+    bad_body = {**body, "due_date": "2025-06-04", "send_now": "yes"}
+    status, bad = await api.post(AGENT, "/api/v1/reminders", bad_body)
+    assert status == 422 and "send_now" in bad["error"]["message"]
+
+
 async def test_webhooks_must_be_signed_fresh_and_new(rig: Rig, api: Api) -> None:
     await rig.keep_card()
     await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
@@ -239,6 +295,7 @@ async def test_without_sms_the_routes_say_so(rig: Rig) -> None:
         status, answer = await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
         assert status == 404 and answer["error"]["code"] == "sms_disabled"
         assert await api.webhook(b"{}", {}) == 404
+        assert await api.get(AGENT, "/api/v1/sms/status") == (200, {"enabled": False})
 
 
 # ------------------------------------------------------------------ the generic HTTP provider
