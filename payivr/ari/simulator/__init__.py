@@ -26,6 +26,8 @@ Control API (in-process, asyncio)::
     await caller.press("4242", duration_ms=100, gap_ms=150)   # simulated ms
     await caller.say("hello"); agent.can_hear(caller)
     await caller.hangup(); await agent.answer(); await caller.call("7290", context="...")
+    await customer.refuse(486)    # a ringing phone answers the INVITE with an error (busy...)
+    sim.add_phone("customer", "PJSIP/+15550100@trunk", answering_machine=True)  # for AMD()
     caller.heard            # ["sound:payivr/en/enter-card", "number:137", "moh:default", ...]
     caller.heard_voices     # [("agent", "hello"), ...]
     agent.received_dtmf     # "5" (digits that reached the handset)
@@ -95,11 +97,15 @@ Not modelled (or simplified):
 - the dialplan is a subset: Answer, Wait, Set, NoOp, Goto, GotoIf, Gosub/Return, ExecIf,
   Hangup, UserEvent, Stasis, Dial (first target, timeout, ``b()`` pre-dial handler only; no
   ``g``: when the callee hangs up the caller is hung up), Bridge, Playback, MusicOnHold, Read,
-  Progress/Ringing; functions IF, CUT, LEN, CHANNEL, CALLERID, CONNECTEDLINE, LOCAL (not
+  Progress/Ringing, AMD (the far end is a person saying "Hello?", or a machine's long
+  greeting when its phone is ``answering_machine``); functions IF, CUT, LEN, CHANNEL, CALLERID, CONNECTEDLINE, LOCAL (not
   scoped); no ``h``/``i`` extensions, no ``/n``-less Local optimisation; an unknown application
   hangs the channel up; ``enter_stasis`` that fails leaves the channel where it was;
 - hangup event sequences follow the recordings for SIP and Local channels; other cases
-  (ringing channels rejected, Snoop) are plausible, not recorded; multi-party ``BRIDGEPEER``
+  (ringing channels refused, Snoop) are plausible, not recorded: a refusal's SIP response
+  becomes the hangup cause as ``ast_sip_hangup_sip2cause`` maps it (486 → 17, 404 → 1,
+  503 → 34...) and the Dial status as ``ast_hangup_cause_to_dial_status`` does; an unanswered
+  originate ends with cause 19, a busy device with 17; multi-party ``BRIDGEPEER``
   lists follow Asterisk's rule but were not recorded;
 - native bridging is decided by: two SIP channels, no ``dtmf_events``/``proxy_media``, no
   mute, no DTMF feature hooks (Dial bridges with ``DYNAMIC_FEATURES``); nothing else (codecs,

@@ -35,6 +35,7 @@ from .model import (
     ASTERISK_ID,
     BRIDGE_CAPABILITIES,
     HANGUP_CAUSES,
+    SIP_RESPONSE_CAUSES,
     Application,
     Bridge,
     Channel,
@@ -53,6 +54,10 @@ CONTROLLABLE_SCHEMES = ("sound:", "recording:", "tone:")
 SAY_SECONDS_PER_ITEM = 0.6
 MEDIA_WAIT_AFTER_ANSWER = 0.5
 FEATURE_DIGIT_TIMEOUT = 1.0
+# AMD() with its default settings (app_amd.c): a person's "Hello?" then 800 ms of silence;
+# a machine's greeting talks past the 1500 ms a greeting may last.
+AMD_HUMAN_SECONDS = 1.4
+AMD_MACHINE_SECONDS = 1.5
 _SOUND_EXTENSIONS = (".wav", ".WAV", ".wav16", ".gsm", ".ulaw", ".alaw", ".sln", ".sln16", ".g722")
 _BYTES_PER_SECOND = {".gsm": 1650, ".ulaw": 8000, ".alaw": 8000, ".sln": 16000, ".sln16": 32000,
                      ".g722": 8000}
@@ -438,7 +443,10 @@ class Engine:
             channel = self._new_channel(Technology.LOCAL, name, channel_id, state, phone)
         else:
             tech = phone.endpoint.split("/", 1)[0]
-            name = f"{tech}/{phone.resource}-{self._sequence(tech):08x}"
+            # PJSIP/<number>@<endpoint> (a number on a trunk) names the channel after the
+            # endpoint, as chan_pjsip does: PJSIP/trunk-0000000a.
+            device = phone.resource.rpartition("@")[2]
+            name = f"{tech}/{device}-{self._sequence(tech):08x}"
             channel = self._new_channel(Technology.SIP, name, channel_id, state, phone)
         channel.caller_number = phone.resource
         return channel
@@ -462,6 +470,21 @@ class Engine:
 
     def device_hangup(self, channel: Channel) -> None:
         self.hangup(channel, cause=16, initiator="device")
+
+    def device_refused(self, channel: Channel, sip_status: int) -> None:
+        """The ringing device (or the trunk behind it) answered the INVITE with an error:
+        chan_pjsip queues a hangup with the mapped cause; the dialer reports it and hangs up."""
+        cause = SIP_RESPONSE_CAUSES[sip_status]
+        phone = channel.phone
+        if phone is not None:
+            phone.ringing = False
+        if channel.ring_timer is not None:
+            channel.ring_timer.cancel()
+            channel.ring_timer = None
+        channel.refused_cause = cause
+        self._emit_channel(channel, "ChannelHangupRequest", cause=cause)
+        if channel.dialing is not None and not channel.dialing.done():
+            channel.dialing.set_result(dial_status_for_cause(cause))
 
     def device_dtmf(self, channel: Channel, digit: str, duration_ms: int) -> None:
         self._dtmf_read(channel, digit, duration_ms)
@@ -945,7 +968,7 @@ class Engine:
             return
         if status != "ANSWER":
             self._emit_dial(None, channel, status, dialstring)
-            self.hangup(channel, cause=19 if status == "NOANSWER" else 16, initiator="dialer")
+            self.hangup(channel, cause=_unanswered_cause(channel, status), initiator="dialer")
             return
         self._set_state(channel, "Up")
         self._emit_dial(None, channel, "ANSWER", dialstring)
@@ -1012,7 +1035,7 @@ class Engine:
                 self._set_state(channel, "Up")
             self._emit_dial(None, channel, status, channel.name)
             if status != "ANSWER":
-                self.hangup(channel, cause=19 if status == "NOANSWER" else 16,
+                self.hangup(channel, cause=_unanswered_cause(channel, status),
                             initiator="dialer")
 
         self.clock.loop.create_task(run()).add_done_callback(_log_task_failure)
@@ -1292,6 +1315,9 @@ class Engine:
         if name == "read":
             await self._read(channel, args)
             return None
+        if name == "amd":
+            await self._amd(channel)
+            return None
         log.warning("ari_sim_unknown_application", app=app)
         raise _HangupError
 
@@ -1315,6 +1341,26 @@ class Engine:
             timer.cancel()
             channel.reading = None
         self._set_var(channel, variable, channel.variables[variable])
+
+    async def _amd(self, channel: Channel) -> None:
+        """``AMD()`` with its defaults: listens to the answered far end, then sets AMDSTATUS
+        and AMDCAUSE. The simulated far end is a person (``Hello?``) unless its phone is an
+        answering machine; a channel with no phone behind it stays silent (initial silence)."""
+        await self._answer(channel)
+        phone = channel.phone
+        if phone is None:
+            await self.clock.sleep(2.5)
+            status, cause = "MACHINE", "INITIALSILENCE-2500-2500"
+        elif phone.answering_machine:
+            await self.clock.sleep(AMD_MACHINE_SECONDS)
+            status, cause = "MACHINE", "LONGGREETING-1500-1500"
+        else:
+            await self.clock.sleep(AMD_HUMAN_SECONDS)
+            status, cause = "HUMAN", "HUMAN-800-800"
+        if channel.destroyed or channel.hanging_up:
+            return
+        self._set_var(channel, "AMDSTATUS", status)
+        self._set_var(channel, "AMDCAUSE", cause)
 
     def _read_digit(self, channel: Channel, digit: str) -> None:
         assert channel.reading is not None
@@ -1393,7 +1439,7 @@ class Engine:
             self._set_var(channel, "DIALSTATUS", status)
             self._emit_dial(channel, peer, status, "")
             if not peer.destroyed:
-                self.hangup(peer, cause=16, initiator="dialer")
+                self.hangup(peer, cause=_unanswered_cause(peer, status), initiator="dialer")
             return
         if peer.state != "Up":
             self._set_state(peer, "Up")
@@ -1721,6 +1767,19 @@ class _StasisFailedError(Exception):
 
 class _HangupError(Exception):
     pass
+
+
+def dial_status_for_cause(cause: int) -> str:
+    """``ast_hangup_cause_to_dial_status``: the Dial status a hangup cause is reported as."""
+    return {17: "BUSY", 34: "CONGESTION", 3: "CHANUNAVAIL", 20: "CHANUNAVAIL"}.get(
+        cause, "NOANSWER")
+
+
+def _unanswered_cause(channel: Channel, status: str) -> int:
+    """The hangup cause of a dialled channel that was not answered."""
+    if channel.refused_cause is not None:
+        return channel.refused_cause
+    return {"BUSY": 17, "NOANSWER": 19, "CONGESTION": 34, "CHANUNAVAIL": 20}.get(status, 16)
 
 
 def _resolve(future: asyncio.Future[str], value: str) -> None:

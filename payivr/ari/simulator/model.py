@@ -23,11 +23,23 @@ HANGUP_CAUSES = {
     16: "Normal Clearing",
     17: "User busy",
     19: "User alerting, no answer",
+    18: "No user responding",
     20: "Subscriber absent",
     21: "Call Rejected",
+    22: "Number changed",
     26: "Answered elsewhere",
+    27: "Destination out of order",
+    28: "Invalid number format",
     34: "Circuit/channel congestion",
+    38: "Network out of order",
+    102: "Recovery on timer expiry",
     1: "Unallocated (unassigned) number",
+}
+# A SIP final response to an INVITE as the hangup cause chan_pjsip queues
+# (ast_sip_hangup_sip2cause), for the responses a simulated phone or trunk can give.
+SIP_RESPONSE_CAUSES = {
+    404: 1, 408: 18, 410: 22, 480: 19, 484: 28, 486: 17, 500: 38, 502: 27, 503: 34,
+    504: 102, 600: 17, 603: 21, 604: 1,
 }
 # DELETE /channels/{id}?reason=... (resource_channels.c)
 HANGUP_REASONS = {
@@ -156,6 +168,7 @@ class Channel:
     hanging_up: bool = False
     destroyed: bool = False
     hangup_cause: int = 16
+    refused_cause: int | None = None  # the far end refused the call (a SIP error response)
     continued_to: tuple[str, str, int] | None = None
     linkedid: str = ""  # AMI's Linkedid: the first channel of the call
     # Read(): (variable, max digits, done) while the dialplan collects digits

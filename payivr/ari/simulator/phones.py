@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .model import SIP_RESPONSE_CAUSES
+
 if TYPE_CHECKING:
     from .engine import Engine
     from .model import Channel
@@ -32,6 +34,7 @@ class SimPhone:
         technology: str,
         auto_answer: bool,
         answer_delay: float,
+        answering_machine: bool = False,
     ) -> None:
         if technology not in ("sip", "local"):
             raise PhoneError(f"technology must be 'sip' or 'local', not {technology!r}")
@@ -43,6 +46,7 @@ class SimPhone:
         self.technology = technology
         self.auto_answer = auto_answer
         self.answer_delay = answer_delay
+        self.answering_machine = answering_machine  # AMD() hears a long greeting
         self.heard: list[str] = []
         self.heard_voices: list[tuple[str, str]] = []
         self.received_dtmf = ""
@@ -71,6 +75,15 @@ class SimPhone:
         if self.channel is None or not self.ringing:
             raise PhoneError(f"{self.name} is not ringing")
         self._engine.device_answered(self.channel)
+
+    async def refuse(self, sip_status: int = 486) -> None:
+        """Refuse the ringing call with a SIP error response: 486 Busy Here, 603 Decline,
+        404 Not Found, 480 Temporarily Unavailable, 503 Service Unavailable..."""
+        if self.channel is None or not self.ringing:
+            raise PhoneError(f"{self.name} is not ringing")
+        if sip_status not in SIP_RESPONSE_CAUSES:
+            raise PhoneError(f"{sip_status} is not one of {sorted(SIP_RESPONSE_CAUSES)}")
+        self._engine.device_refused(self.channel, sip_status)
 
     async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
         """Key ``digits``, each held ``duration_ms`` with ``gap_ms`` between (simulated ms)."""

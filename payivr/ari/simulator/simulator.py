@@ -86,9 +86,13 @@ class AriSimulator:
     # -- phones and calls -----------------------------------------------------------------------
 
     def add_phone(self, name: str, endpoint: str = "PJSIP/1001", technology: str = "sip",
-                  auto_answer: bool = True, answer_delay: float = 0.5) -> SimPhone:
-        """A handset on ``endpoint``; ``answer_delay`` simulated seconds of ringing."""
-        phone = SimPhone(self.engine, name, endpoint, technology, auto_answer, answer_delay)
+                  auto_answer: bool = True, answer_delay: float = 0.5,
+                  answering_machine: bool = False) -> SimPhone:
+        """A handset on ``endpoint``; ``answer_delay`` simulated seconds of ringing. A number
+        behind a trunk is ``PJSIP/<number>@<trunk endpoint>``; ``answering_machine``: what
+        answers is a voicemail greeting (for ``AMD()``)."""
+        phone = SimPhone(self.engine, name, endpoint, technology, auto_answer, answer_delay,
+                         answering_machine)
         self.engine.add_phone(phone)
         return phone
 

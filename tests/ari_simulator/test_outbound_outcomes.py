@@ -1,0 +1,101 @@
+"""Calls to numbers behind a trunk: refused (busy, unknown number, out of order), not answered,
+answered by a person or by an answering machine (``AMD()`` in the dialplan)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from payivr.ari.simulator import AriSimulator, PhoneError
+
+from .helpers import AriTestClient, EventStream
+
+CUSTOMER = "PJSIP/+15550100@trunk"
+
+
+async def _ring(client: AriTestClient, sim: AriSimulator, **phone: Any) -> tuple[Any, EventStream]:
+    customer = sim.add_phone("customer", CUSTOMER, **phone)
+    events = await client.events("payivr")
+    status, channel = await client.request("POST", "/channels/cust-leg", {
+        "endpoint": CUSTOMER, "app": "payivr", "appArgs": "outbound,customer,k1",
+        "callerId": "Acme <+15550199>", "timeout": 30})
+    assert status == 200
+    assert channel["name"].startswith("PJSIP/trunk-")  # named after the endpoint, as chan_pjsip
+    return customer, events
+
+
+@pytest.mark.parametrize(
+    ("sip_status", "cause", "cause_txt", "dialstatus"),
+    [
+        (486, 17, "User busy", "BUSY"),
+        (603, 21, "Call Rejected", "NOANSWER"),
+        (404, 1, "Unallocated (unassigned) number", "NOANSWER"),
+        (502, 27, "Destination out of order", "NOANSWER"),
+        (503, 34, "Circuit/channel congestion", "CONGESTION"),
+    ],
+)
+async def test_a_refused_call_reports_the_cause_chan_pjsip_maps_the_response_to(
+    sim: AriSimulator, client: AriTestClient, sip_status: int, cause: int, cause_txt: str,
+    dialstatus: str,
+) -> None:
+    customer, events = await _ring(client, sim, auto_answer=False)
+    await customer.wait_for(lambda p: p.ringing)
+    await customer.refuse(sip_status)
+    destroyed = await events.wait_for(lambda e: e["type"] == "ChannelDestroyed")
+    assert (destroyed["cause"], destroyed["cause_txt"]) == (cause, cause_txt)
+    request = next(e for e in events.events if e["type"] == "ChannelHangupRequest")
+    assert request["cause"] == cause
+    assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == ["", dialstatus]
+    assert not any(e["type"] == "StasisStart" for e in events.events)
+    assert customer.channel is None and not customer.ringing
+
+
+async def test_only_a_ringing_phone_can_refuse_and_only_with_a_known_response(
+    sim: AriSimulator, client: AriTestClient
+) -> None:
+    customer, _ = await _ring(client, sim, auto_answer=False)
+    await customer.wait_for(lambda p: p.ringing)
+    with pytest.raises(PhoneError):
+        await customer.refuse(299)
+    idle = sim.add_phone("idle", "PJSIP/1009")
+    with pytest.raises(PhoneError):
+        await idle.refuse(486)
+
+
+async def test_a_phone_already_in_a_call_is_busy_with_cause_17(
+    sim: AriSimulator, client: AriTestClient
+) -> None:
+    caller = sim.add_phone("caller", "PJSIP/1002")
+    agent = sim.add_phone("agent", "PJSIP/1001")
+    await sim.dial(caller, agent)
+    events = await client.events("payivr")
+    await client.request("POST", "/channels", {"endpoint": "PJSIP/1001", "app": "payivr"})
+    destroyed = await events.wait_for(lambda e: e["type"] == "ChannelDestroyed")
+    assert destroyed["cause"] == 17
+    assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == ["", "BUSY"]
+
+
+@pytest.mark.parametrize(("machine", "status", "cause"), [
+    (False, "HUMAN", "HUMAN-800-800"),
+    (True, "MACHINE", "LONGGREETING-1500-1500"),
+])
+async def test_amd_in_the_dialplan_tells_a_person_from_an_answering_machine(
+    sim: AriSimulator, client: AriTestClient, machine: bool, status: str, cause: str
+) -> None:
+    sim.dialplan.load(
+        "[detect]\n"
+        "exten => s,1,AMD()\n"
+        " same => n,Stasis(payivr,outbound,amd,k1,${AMDSTATUS},${AMDCAUSE})\n"
+    )
+    _, events = await _ring(client, sim, answering_machine=machine)
+    await events.wait_for(lambda e: e["type"] == "StasisStart")
+    assert await client.request("POST", "/channels/cust-leg/continue", {
+        "context": "detect", "extension": "s", "priority": 1}) == (204, "")
+    again = await events.wait_for(
+        lambda e: e["type"] == "StasisStart" and e["args"][:2] == ["outbound", "amd"]
+    )
+    assert again["args"] == ["outbound", "amd", "k1", status, cause]
+    # The originating application keeps its subscription while the dialplan runs AMD().
+    assert any(e["type"] == "ChannelVarset" and e["variable"] == "AMDSTATUS"
+               for e in events.events)
