@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -66,6 +66,7 @@ class StasisApplication:
         self.sessions: dict[str, CallSession] = {}
         self._expected: dict[str, tuple[PaymentRequest | None, asyncio.Future[str]]] = {}
         self._agent_names: dict[str, str] = {}
+        self._placed: dict[str, Callable[[Call], Awaitable[None]]] = {}
 
     @property
     def ari(self) -> AriClient:
@@ -81,6 +82,12 @@ class StasisApplication:
         started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._expected[key] = (request, started)
         return started
+
+    def place_call(self, key: str, handler: Callable[[Call], Awaitable[None]]) -> Call:
+        """A call payivr places itself (outbound): ``handler`` runs it. Bind the channel ids
+        it originates to the returned call before originating them."""
+        self._placed[key] = handler
+        return self.router.open_call(key)
 
     def forget_takeover(self, key: str) -> None:
         self._expected.pop(key, None)
@@ -120,6 +127,13 @@ class StasisApplication:
         return f"call-{event.channel.id}"
 
     async def _run_call(self, call: Call) -> None:
+        placed = self._placed.pop(call.key, None)
+        if placed is not None:
+            try:
+                await placed(call)
+            finally:
+                self.sessions.pop(call.key, None)
+            return
         first = await call.next_event()
         if not isinstance(first, StasisStart):
             return
