@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from payivr.calls.notifier import Notifier
     from payivr.calls.stasis import StasisApplication
     from payivr.calls.takeover import Takeovers
+    from payivr.outbound.dialer import OutboundDialer
     from payivr.store import Database, PaymentStore
 
 
@@ -366,6 +367,7 @@ class Running:
     takeovers: Takeovers
     ami: AmiClient | None
     console_url: str
+    outbound: OutboundDialer | None = None
 
 
 @contextlib.asynccontextmanager
@@ -501,6 +503,15 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             sms, sms_worker = open_sms(database, gateway, store, config.sms)
             stack.push_async_callback(sms.provider.close)
             tasks.append(asyncio.create_task(sms_worker.run(), name="sms"))
+        outbound = None
+        if config.outbound.enabled:
+            from payivr.outbound.dialer import OutboundDialer
+            from payivr.outbound.store import OutboundCalls
+
+            outbound = OutboundDialer(
+                stasis, OutboundCalls(database), config.outbound, lambda: datetime.now(UTC)
+            )
+            await outbound.recover()
 
         checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping}
         if ami is not None:
@@ -517,6 +528,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             privacy_mode=config.calls.privacy_mode,
             language=config.calls.language,
             sms=sms,
+            outbound=outbound,
         )
         console = await start_console(
             console_app,
@@ -527,7 +539,8 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         stack.push_async_callback(console.stop)
         try:
             yield Running(
-                stasis, ari, events, store, database, notifier, takeovers, ami, console.url
+                stasis, ari, events, store, database, notifier, takeovers, ami, console.url,
+                outbound=outbound,
             )
         finally:
             for task in tasks:

@@ -267,6 +267,61 @@ class SmsSection(SmsOptions):
 
 
 @dataclass
+class OutboundSettings:
+    """``[outbound]``: collection calls payivr places (see :mod:`payivr.outbound`)."""
+
+    enabled: bool = False
+    # The dial string of a customer's number on the trunk: {number} is E.164 (+15551230001),
+    # {digits} the same without the +.
+    trunk: str = "PJSIP/{number}@trunk"
+    agent_ring_seconds: int = 20
+    customer_ring_seconds: int = 30
+    # Answering machine detection: the answered customer runs AMD() in this dialplan context
+    # (dialplan/payivr.conf) before the agent is connected; false connects at once.
+    detect_machines: bool = True
+    amd_context: str = "payivr-outbound-amd"
+    # "name | caller ID | HH:MM-HH:MM | days" (the customer's local time), one per campaign.
+    campaigns: tuple[str, ...] = ()
+
+    def problems(self) -> list[str]:
+        if not self.enabled:
+            return []
+        from payivr.outbound.campaigns import CampaignError, parse_campaign
+
+        found = []
+        tech, _, resource = self.trunk.partition("/")
+        if not tech or not ("{number}" in resource or "{digits}" in resource):
+            found.append(
+                "outbound.trunk (PAYIVR_OUTBOUND_TRUNK): a dial string with {number} or "
+                "{digits}, like PJSIP/{number}@trunk"
+            )
+        else:
+            try:
+                self.trunk.format(number="+1", digits="1")
+            except (KeyError, IndexError, ValueError):
+                found.append("outbound.trunk: only {number} and {digits} may be in braces")
+        for name in ("agent_ring_seconds", "customer_ring_seconds"):
+            if not 5 <= getattr(self, name) <= 120:
+                found.append(f"outbound.{name}: must be 5 to 120 seconds")
+        if not self.campaigns:
+            found.append(
+                "outbound.campaigns (PAYIVR_OUTBOUND_CAMPAIGNS): at least one campaign, like "
+                "'collections | Acme <+15550199> | 09:00-20:00 | mon-fri'"
+            )
+        names: set[str] = set()
+        for line in self.campaigns:
+            try:
+                campaign = parse_campaign(line)
+            except CampaignError as error:
+                found.append(f"outbound.campaigns: {error}")
+                continue
+            if campaign.name in names:
+                found.append(f"outbound.campaigns: {campaign.name} is given twice")
+            names.add(campaign.name)
+        return found
+
+
+@dataclass
 class LogSettings:
     level: str = "INFO"
     json: bool = True
@@ -289,6 +344,7 @@ class Config:
     flow: FlowSettings = field(default_factory=FlowSettings)
     calls: CallSettings = field(default_factory=CallSettings)
     sms: SmsSection = field(default_factory=SmsSection)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     def validate(self, sections: tuple[str, ...] | None = None) -> None:

@@ -354,6 +354,13 @@ class Channels(_Resource):
     async def answer(self, channel_id: str) -> None:
         await self._client.request("POST", "channels", channel_id, "answer")
 
+    async def ring(self, channel_id: str) -> None:
+        """Let the channel hear ringing (e.g. an agent waiting while payivr dials out)."""
+        await self._client.request("POST", "channels", channel_id, "ring")
+
+    async def ring_stop(self, channel_id: str) -> None:
+        await self._client.request("DELETE", "channels", channel_id, "ring")
+
     async def hangup(
         self,
         channel_id: str,

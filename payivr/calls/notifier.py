@@ -62,7 +62,29 @@ class PaymentFinished:
     finish: Finish
 
 
-PaymentEvent = CallStarted | CallEnded | PaymentStarted | PaymentStepChanged | PaymentFinished
+@dataclass(frozen=True)
+class OutboundCallChanged:
+    """An outbound call's progress: ``status`` (ringing-agent, ringing-customer, detecting,
+    connected, ended) and, once ended, its ``outcome`` (answered, busy, no-answer...)."""
+
+    outbound_id: str
+    call_key: str
+    agent: str
+    campaign: str
+    phone: str
+    status: str
+    outcome: str | None
+    detail: str | None
+
+
+PaymentEvent = (
+    CallStarted
+    | CallEnded
+    | PaymentStarted
+    | PaymentStepChanged
+    | PaymentFinished
+    | OutboundCallChanged
+)
 Listener = Callable[[PaymentEvent], Awaitable[None]]
 
 
@@ -78,6 +100,18 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
         }
     if isinstance(event, CallEnded):
         return {"type": "call_ended", "call": event.call_key, "agent": event.agent}
+    if isinstance(event, OutboundCallChanged):
+        return {
+            "type": "outbound",
+            "outbound": event.outbound_id,
+            "call": event.call_key,
+            "agent": event.agent,
+            "campaign": event.campaign,
+            "phone": event.phone,
+            "status": event.status,
+            "outcome": event.outcome,
+            "detail": event.detail,
+        }
     if isinstance(event, PaymentStarted):
         return {
             "type": "payment_started",

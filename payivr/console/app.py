@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from payivr.calls.notifier import Notifier, PaymentEvent, event_json
-from payivr.console import api, sms_api
+from payivr.console import api, outbound_api, sms_api
 from payivr.console.accounts import SESSION_IDLE, Accounts
 from payivr.console.api import CONSOLE_KEY, Console
 from payivr.console.live import EventHub
@@ -26,6 +26,7 @@ from payivr.console.metrics import Metrics
 from payivr.console.openapi import openapi_document
 from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import ApiError, Handler, security_headers
+from payivr.outbound.dialer import OutboundDialer
 from payivr.sms.service import SmsService
 from payivr.store.bus import ConsoleBus
 from payivr.store.database import Database
@@ -65,6 +66,7 @@ def create_console_app(
     clock: Clock = utc_now,
     session_idle: timedelta = SESSION_IDLE,
     sms: SmsService | None = None,
+    outbound: OutboundDialer | None = None,
 ) -> web.Application:
     """The console as an aiohttp application (start it with :func:`start_console`).
 
@@ -85,6 +87,8 @@ def create_console_app(
     - ``clock``: the time (tests move it); ``session_idle``: sign out after this long idle.
     - ``sms``: pay by text and reminders (:mod:`payivr.sms`); without it their routes
       answer 503.
+    - ``outbound``: outbound collection calls (:mod:`payivr.outbound`); without it their
+      routes answer 404.
     """
     registry = metrics or Metrics()
     health: dict[str, HealthCheck] = {"database": _database_check(db)}
@@ -109,6 +113,7 @@ def create_console_app(
     app[CONSOLE_KEY] = console
     app.router.add_routes(api.route_table())
     sms_api.install(app, sms)
+    outbound_api.install(app, outbound)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)

@@ -1,0 +1,207 @@
+"""``/api/v1`` for outbound collection calls (see :mod:`payivr.outbound.dialer`).
+
+An agent places calls from their own softphone endpoint and sees their own calls; a
+supervisor sees everyone's. Another agent's call answers 404. Without ``[outbound]``
+enabled every route answers 404 ``outbound_disabled``. Once the customer is connected,
+payments are requested as on any call (``POST /api/v1/payments``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from payivr.calls.requests import MAX_ITEM_LENGTH, RequestRefused
+from payivr.console.amounts import format_minor, parse_amount
+from payivr.console.api import CONSOLE_KEY, Console, _caller, _json_object, _limit, listed_agent
+from payivr.console.security import ApiError, Caller
+from payivr.outbound.campaigns import OutsideCallingHours, UnknownTimeZone
+from payivr.outbound.dialer import OutboundDialer, OutboundRefused, OutboundRequest
+from payivr.outbound.store import OutboundCall
+from payivr.sms.phone import InvalidPhoneNumber, parse_e164
+from payivr.store.models import has_digit_run
+
+log = structlog.get_logger(__name__)
+
+OUTBOUND_KEY = web.AppKey("outbound", OutboundDialer)
+
+
+def install(app: web.Application, dialer: OutboundDialer | None) -> None:
+    """Add the routes (always: they are in the OpenAPI document) and, if given, the dialer."""
+    if dialer is not None:
+        app[OUTBOUND_KEY] = dialer
+    app.router.add_routes(route_table())
+
+
+def _dialer(request: web.Request) -> OutboundDialer:
+    dialer = request.app.get(OUTBOUND_KEY)
+    if dialer is None:
+        raise ApiError(
+            404, "outbound_disabled", "outbound calls are not configured on this payivr ([outbound])"
+        )
+    return dialer
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[CONSOLE_KEY]
+
+
+def outbound_json(call: OutboundCall, payments: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "id": str(call.id),
+        "status_url": f"/api/v1/outbound-calls/{call.id}",
+        "call": call.call_key,
+        "agent": call.agent,
+        "campaign": call.campaign,
+        "caller_id": call.caller_id,
+        "phone": call.phone,
+        "time_zone": call.time_zone,
+        "item": call.item_name,
+        "amount_minor": call.amount_minor,
+        "amount": format_minor(call.amount_minor, call.currency) if call.amount_minor else None,
+        "currency": call.currency,
+        "status": call.status.value,
+        "outcome": call.outcome.value if call.outcome else None,
+        "detail": call.detail,
+        "hangup_cause": call.hangup_cause,
+        "dial_status": call.dial_status,
+        "amd_status": call.amd_status,
+        "amd_cause": call.amd_cause,
+        "payments": payments if payments is not None else [],
+        "created_at": call.created_at.isoformat(),
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+    }
+
+
+def _outbound_request(console: Console, body: dict[str, Any], caller: Caller) -> OutboundRequest:
+    account = caller.account
+    if account.endpoint is None:
+        raise ApiError(409, "no_endpoint", "your account has no softphone endpoint to ring")
+    for name in ("number", "campaign", "timezone"):
+        if not isinstance(body.get(name), str) or not body[name].strip():
+            raise RequestRefused(f"{name} is required (text)")
+    try:
+        phone = parse_e164(body["number"])
+    except InvalidPhoneNumber as error:
+        raise RequestRefused(str(error)) from None
+    item = body.get("item")
+    if item is not None:
+        if not isinstance(item, str) or not 1 <= len(item.strip()) <= MAX_ITEM_LENGTH:
+            raise RequestRefused(f"the item name must be 1 to {MAX_ITEM_LENGTH} characters")
+        if has_digit_run(item):
+            raise RequestRefused("the item name cannot contain 7 or more digits in a row")
+        item = item.strip()
+    amount_minor = None
+    if body.get("amount") not in (None, ""):
+        amount_minor = parse_amount(body["amount"], console.currency)
+        if amount_minor > console.max_amount_minor:
+            limit = format_minor(console.max_amount_minor, console.currency)
+            raise RequestRefused(f"the amount is over the maximum of {limit}")
+    return OutboundRequest(
+        agent=account.name,
+        agent_endpoint=account.endpoint,
+        phone=phone,
+        campaign=body["campaign"].strip(),
+        time_zone=body["timezone"].strip(),
+        item=item,
+        amount_minor=amount_minor,
+        currency=console.currency,
+    )
+
+
+async def place_call(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    dialer = _dialer(request)
+    name = caller.account.name
+    body = await _json_object(request)
+    try:
+        outbound = _outbound_request(console, body, caller)
+        call = await dialer.place(outbound)
+    except (RequestRefused, UnknownTimeZone) as refused:
+        await console.audit(name, "outbound.request", False, request, "outbound",
+                            detail=str(refused))
+        raise ApiError(422, "invalid_request", str(refused)) from None
+    except OutsideCallingHours as closed:
+        await console.audit(name, "outbound.request", False, request, "outbound",
+                            detail=str(closed))
+        raise ApiError(409, "outside_calling_hours", str(closed)) from None
+    except OutboundRefused as refused:
+        await console.audit(name, "outbound.request", False, request, "outbound",
+                            detail=str(refused))
+        raise ApiError(409, "outbound_refused", str(refused)) from None
+    except ApiError as error:
+        await console.audit(name, "outbound.request", False, request, "outbound",
+                            detail=error.message)
+        raise
+    await console.audit(
+        name, "outbound.placed", True, request, f"outbound:{call.id}",
+        detail=f"campaign {call.campaign} via {caller.via}",
+    )
+    return web.json_response(outbound_json(call), status=201)
+
+
+async def _visible_call(request: web.Request, caller: Caller) -> OutboundCall:
+    dialer = _dialer(request)
+    try:
+        call_id = uuid.UUID(request.match_info["outbound_id"])
+    except ValueError:
+        raise ApiError(404, "unknown_outbound_call", "there is no such outbound call") from None
+    call = dialer.live(call_id) or await dialer.store.get(call_id)
+    if call is None or not (caller.account.is_supervisor or call.agent == caller.account.name):
+        raise ApiError(404, "unknown_outbound_call", "there is no such outbound call")
+    return call
+
+
+async def call_status(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    call = await _visible_call(request, caller)
+    payments = await _dialer(request).store.payments_on(call.call_key)
+    return web.json_response(outbound_json(call, payments))
+
+
+async def cancel_call(request: web.Request) -> web.Response:
+    console = _console(request)
+    caller = await _caller(request)
+    call = await _visible_call(request, caller)
+    cancelled = _dialer(request).cancel(call.id)
+    await console.audit(caller.account.name, "outbound.cancel", cancelled, request,
+                        f"outbound:{call.id}", detail=None if cancelled else "not ringing")
+    if not cancelled:
+        raise ApiError(409, "not_ringing", "the call is connected or over; hang up on the phone")
+    return web.json_response({"id": str(call.id), "cancelling": True}, status=202)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    dialer = _dialer(request)
+    calls = await dialer.store.latest(agent=listed_agent(request, caller.account),
+                                      limit=_limit(request))
+    return web.json_response({"outbound_calls": [outbound_json(call) for call in calls]})
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    await _caller(request)
+    dialer = _dialer(request)
+    return web.json_response(
+        {
+            "campaigns": [
+                {"name": c.name, "caller_id": c.caller_id, "hours": str(c.hours)}
+                for c in dialer.campaigns.values()
+            ]
+        }
+    )
+
+
+def route_table() -> list[web.RouteDef]:
+    return [
+        web.post("/api/v1/outbound-calls", place_call),
+        web.get("/api/v1/outbound-calls", list_calls),
+        web.get("/api/v1/outbound-calls/{outbound_id}", call_status),
+        web.post("/api/v1/outbound-calls/{outbound_id}/cancel", cancel_call),
+        web.get("/api/v1/outbound-campaigns", list_campaigns),
+    ]

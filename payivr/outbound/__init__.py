@@ -1,0 +1,1 @@
+"""Outbound collection calls: payivr rings the agent, then the customer through a trunk."""
