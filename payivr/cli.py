@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from payivr.calls.notifier import Notifier
     from payivr.calls.stasis import StasisApplication
     from payivr.calls.takeover import Takeovers
-    from payivr.outbound.dialer import OutboundDialer
+    from payivr.sms.service import SmsService
     from payivr.store import Database, PaymentStore
 
 
@@ -367,7 +367,7 @@ class Running:
     takeovers: Takeovers
     ami: AmiClient | None
     console_url: str
-    outbound: OutboundDialer | None = None
+    sms: SmsService | None = None
 
 
 @contextlib.asynccontextmanager
@@ -503,15 +503,6 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             sms, sms_worker = open_sms(database, gateway, store, config.sms)
             stack.push_async_callback(sms.provider.close)
             tasks.append(asyncio.create_task(sms_worker.run(), name="sms"))
-        outbound = None
-        if config.outbound.enabled:
-            from payivr.outbound.dialer import OutboundDialer
-            from payivr.outbound.store import OutboundCalls
-
-            outbound = OutboundDialer(
-                stasis, OutboundCalls(database), config.outbound, lambda: datetime.now(UTC)
-            )
-            await outbound.recover()
 
         checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping}
         if ami is not None:
@@ -528,7 +519,6 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             privacy_mode=config.calls.privacy_mode,
             language=config.calls.language,
             sms=sms,
-            outbound=outbound,
         )
         console = await start_console(
             console_app,
@@ -539,8 +529,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         stack.push_async_callback(console.stop)
         try:
             yield Running(
-                stasis, ari, events, store, database, notifier, takeovers, ami, console.url,
-                outbound=outbound,
+                stasis, ari, events, store, database, notifier, takeovers, ami, console.url, sms
             )
         finally:
             for task in tasks:
@@ -587,6 +576,13 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
     from payivr.ari.simulator import AriSimulator
     from payivr.console.accounts import AccountError, add_agent, set_agent_password
     from payivr.demo.phones import CrmInbox, DemoPhones
+    from payivr.demo.texts import (
+        DEMO_CUSTOMER,
+        DEMO_MOBILE,
+        demo_mobile,
+        enable_demo_texting,
+        keep_demo_card,
+    )
     from payivr.gateway.sandbox import read_secret, start_sandbox
     from payivr.log import configure_logging
     from payivr.store import generate_secret
@@ -642,6 +638,7 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
         config.crm.webhook_url = f"{phones_url}/crm/activities"
         config.crm.webhook_secret = crm.secret
         config.console.listen = args.console_listen
+        enable_demo_texting(config.sms)
         try:
             config.validate()
         except ConfigError as error:
@@ -657,6 +654,9 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
             logins[name] = password
             if endpoint:
                 running.stasis.name_agent(endpoint, name)
+        assert running.sms is not None
+        card_on_file = await keep_demo_card(running.sms)
+        phones.mobile = demo_mobile(running.sms)
         ready = {
             "console": running.console_url,
             "phones": phones_url,
@@ -679,6 +679,12 @@ payivr demo is running (Ctrl-C stops everything).
 3. Key the card on the customer's keypad: 1 to accept the amount, 4242424242424242 #, 1,
    an expiry such as 1230, 1, a security code such as 123, 1, a zip such as 90210 #, 1.
 4. Watch the console fill in, hear the outcome, and see the activity in the CRM inbox.
+
+Pay by text and reminders: in the console's Texts view use customer {DEMO_CUSTOMER}, mobile
+{DEMO_MOBILE} (a {card_on_file} on file). The customer's texts show on the phones page;
+reply YES to pay, anything else to decline, STOP to opt out. A reminder with "Send now"
+arrives at once. Bank account: choose "Bank account (ACH)" under Pay by, then key routing
+number 110000000, 1, account 000123456789 #, 1, 1 (checking), 1.
 """,
             flush=True,
         )

@@ -3,8 +3,9 @@
 The page drives the ARI simulator's phones: the customer's keypad, the agent's softphone
 (with ``*7``), a button that places the customer's call to the agent, and hang-up buttons.
 It shows what each phone hears as words and plays payivr's prompt recordings; it never
-shows the digits a phone keyed (a count at most). The CRM inbox lists the activities payivr
-posted to it, as a CRM would receive them.
+shows the digits a phone keyed (a count at most). With texting on, the customer's phone
+also shows the texts its mobile receives and sends replies (YES, STOP...). The CRM inbox
+lists the activities payivr posted to it, as a CRM would receive them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aiohttp import WSMsgType, web
 from payivr.ari.simulator import AriSimulator
 from payivr.ari.simulator.phones import PhoneError, SimPhone
 from payivr.core.prompts import PROMPT_TEXTS
+from payivr.sms.simulator import SimulatedPhone
 from payivr.store.webhook import InvalidSignature, verify
 
 log = structlog.get_logger(__name__)
@@ -34,6 +36,7 @@ CSP = (
     "form-action 'none'"
 )
 KEYS = set("0123456789*#")
+MAX_TEXT_LENGTH = 320
 
 
 def describe_media(uri: str) -> dict[str, str]:
@@ -78,7 +81,9 @@ class DemoPhones:
         self.agent = sim.add_phone("agent", endpoint="PJSIP/1001")
         self.sounds_dir = sounds_dir
         self.crm = crm
+        self.mobile: SimulatedPhone | None = None  # the customer's texts, once texting is on
         self._presses: set[asyncio.Task[None]] = set()
+        self._replies: set[asyncio.Task[None]] = set()
 
     def phone(self, name: str) -> SimPhone:
         if name == "customer":
@@ -95,7 +100,18 @@ class DemoPhones:
                 "keys_received": len(phone.received_dtmf),
             }
 
-        return {"customer": of(self.customer), "agent": of(self.agent), "crm": self.crm.activities}
+        texts = None
+        if self.mobile is not None:
+            texts = {
+                "number": self.mobile.number,
+                "thread": [{"direction": t.direction, "body": t.body} for t in self.mobile.thread],
+            }
+        return {
+            "customer": of(self.customer),
+            "agent": of(self.agent),
+            "crm": self.crm.activities,
+            "texts": texts,
+        }
 
     async def act(self, message: dict[str, Any]) -> str | None:
         """Do what the page asked; returns an error text for the page, or None."""
@@ -115,11 +131,30 @@ class DemoPhones:
                 pressing.add_done_callback(self._presses.discard)
             elif action == "hangup":
                 await self.phone(str(message.get("phone"))).hangup()
+            elif action == "text":
+                body = str(message.get("body", "")).strip()
+                if self.mobile is None:
+                    return "texting is off"
+                if not body or len(body) > MAX_TEXT_LENGTH:
+                    return f"a text has 1 to {MAX_TEXT_LENGTH} characters"
+                texting = asyncio.create_task(self._text(self.mobile, body))
+                self._replies.add(texting)
+                texting.add_done_callback(self._replies.discard)
             else:
                 return "unknown action"
         except PhoneError as error:
             return str(error)
         return None
+
+    @staticmethod
+    async def _text(mobile: SimulatedPhone, body: str) -> None:
+        """The reply goes to payivr through the carrier, which then reports the texts
+        this phone received as delivered."""
+        try:
+            await mobile.reply(body)
+            await mobile.carrier.flush_reports()
+        except Exception:  # the page shows the thread; payivr logs what went wrong
+            log.exception("demo_text_failed")
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers])

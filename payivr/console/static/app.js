@@ -148,6 +148,7 @@ function start() {
   selectView("call");
   connect();
   refreshCall();
+  document.dispatchEvent(new Event("payivr:signed-in"));
 }
 
 // ------------------------------------------------------------------ my call
@@ -396,8 +397,8 @@ function selectView(view) {
     if (tab.dataset.view === view) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");
   }
-  for (const name of ["call", "calls", "history", "audit"]) {
-    show($(`view-${name}`), name === view);
+  for (const section of document.querySelectorAll("#app-view > .view")) {
+    show(section, section.id === `view-${view}`);
   }
   if (view === "calls") loadCalls();
   if (view === "history") loadHistory();

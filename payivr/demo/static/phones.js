@@ -48,11 +48,28 @@ function showPhone(phone, state) {
   if (phone === "agent") root.querySelector(".leaked").textContent = String(state.keys_received);
 }
 
+// The customer's mobile: payivr's texts and the replies sent from this page.
+function showTexts(texts) {
+  document.getElementById("texts").hidden = !texts;
+  if (!texts) return;
+  document.getElementById("mobile").textContent = texts.number;
+  const thread = document.getElementById("thread");
+  if (texts.thread.length < thread.children.length) thread.replaceChildren();
+  for (const message of texts.thread.slice(thread.children.length)) {
+    const entry = document.createElement("li");
+    entry.className = message.direction;
+    entry.textContent = message.body;
+    thread.appendChild(entry);
+  }
+  thread.scrollTop = thread.scrollHeight;
+}
+
 socket.addEventListener("message", (event) => {
   const data = JSON.parse(event.data);
   if (data.error) { statusLine.textContent = data.error; return; }
   showPhone("customer", data.customer);
   showPhone("agent", data.agent);
+  showTexts(data.texts);
   playNext();
 });
 socket.addEventListener("close", () => { statusLine.textContent = "Disconnected from the demo."; });
@@ -60,4 +77,11 @@ socket.addEventListener("close", () => { statusLine.textContent = "Disconnected 
 buildKeypad("customer");
 buildKeypad("agent");
 document.getElementById("call").addEventListener("click", () => send({ action: "call" }));
+document.getElementById("reply-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("reply-text");
+  if (!input.value.trim()) return;
+  send({ action: "text", body: input.value });
+  input.value = "";
+});
 document.querySelector("#agent .feature").addEventListener("click", () => send({ action: "press", phone: "agent", keys: "*7" }));
