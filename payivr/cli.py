@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from payivr.calls.notifier import Notifier
     from payivr.calls.stasis import StasisApplication
     from payivr.calls.takeover import Takeovers
+    from payivr.outbound.dialer import OutboundDialer
     from payivr.sms.service import SmsService
     from payivr.store import Database, PaymentStore
 
@@ -368,6 +369,7 @@ class Running:
     ami: AmiClient | None
     console_url: str
     sms: SmsService | None = None
+    outbound: OutboundDialer | None = None
 
 
 @contextlib.asynccontextmanager
@@ -503,6 +505,15 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             sms, sms_worker = open_sms(database, gateway, store, config.sms)
             stack.push_async_callback(sms.provider.close)
             tasks.append(asyncio.create_task(sms_worker.run(), name="sms"))
+        outbound = None
+        if config.outbound.enabled:
+            from payivr.outbound.dialer import OutboundDialer
+            from payivr.outbound.store import OutboundCalls
+
+            outbound = OutboundDialer(
+                stasis, OutboundCalls(database), config.outbound, lambda: datetime.now(UTC)
+            )
+            await outbound.recover()
 
         checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping}
         if ami is not None:
@@ -519,6 +530,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             privacy_mode=config.calls.privacy_mode,
             language=config.calls.language,
             sms=sms,
+            outbound=outbound,
         )
         console = await start_console(
             console_app,
@@ -529,7 +541,8 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         stack.push_async_callback(console.stop)
         try:
             yield Running(
-                stasis, ari, events, store, database, notifier, takeovers, ami, console.url, sms
+                stasis, ari, events, store, database, notifier, takeovers, ami, console.url, sms,
+                outbound=outbound,
             )
         finally:
             for task in tasks:
