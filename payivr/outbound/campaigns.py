@@ -7,7 +7,8 @@ A campaign is written as one line, so it fits a TOML list and an environment var
 
 Calling hours are the customer's wall-clock time (their IANA time zone, given with each call),
 not the contact centre's: laws such as the TCPA (8am-9pm) count in the called party's time.
-The window opens at its first time and closes at its second (exclusive), on the days given.
+The window opens at its first time and closes at its second (exclusive; ``24:00`` is midnight),
+on the days given.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _CALLER_ID = re.compile(r'^(?:"?([^"<>]{1,40}?)"?\s*<(\+?[0-9]{3,15})>|(\+?[0-9]{3,15}))$')
-_HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
+_HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]|24):([0-5][0-9])$")
+END_OF_DAY = time.max  # "24:00": the window closes at midnight
 
 
 class CampaignError(ValueError):
@@ -46,7 +48,8 @@ class CallingHours:
     days: frozenset[int]  # 0 = Monday
 
     def __str__(self) -> str:
-        return f"{self.opens:%H:%M}-{self.closes:%H:%M} {_days_text(self.days)}"
+        closes = "24:00" if self.closes == END_OF_DAY else f"{self.closes:%H:%M}"
+        return f"{self.opens:%H:%M}-{closes} {_days_text(self.days)}"
 
     def allows(self, local: datetime) -> bool:
         return local.weekday() in self.days and self.opens <= local.time() < self.closes
@@ -87,7 +90,9 @@ def parse_campaign(line: str) -> Campaign:
     if window is None:
         raise CampaignError(f"{name}: calling hours {hours!r} are not HH:MM-HH:MM")
     opens = time(int(window[1]), int(window[2]))
-    closes = time(int(window[3]), int(window[4]))
+    if window[3] == "24" and window[4] != "00":
+        raise CampaignError(f"{name}: calling hours {hours!r}: 24:00 is the latest closing time")
+    closes = END_OF_DAY if window[3] == "24" else time(int(window[3]), int(window[4]))
     if opens >= closes:
         raise CampaignError(f"{name}: calling hours {hours!r} must open before they close")
     return Campaign(

@@ -33,6 +33,9 @@ def test_a_campaign_line_gives_caller_id_hours_and_days() -> None:
     assert str(parse_campaign("y | 5550 | 08:00-21:00 | mon-wed, fri").hours) == (
         "08:00-21:00 Mon-Wed Fri"
     )
+    whole_day = parse_campaign("z | 5550 | 00:00-24:00 | daily")
+    assert str(whole_day.hours) == "00:00-24:00 daily"
+    check_calling_hours(whole_day, NEW_YORK, _at("2024-03-11T03:59:59"))  # 23:59:59 EDT
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,7 @@ def test_a_campaign_line_gives_caller_id_hours_and_days() -> None:
         ("c | call us | 09:00-20:00 | mon", "caller ID"),
         ("c | +15550199 | 9-20 | mon", "HH:MM-HH:MM"),
         ("c | +15550199 | 20:00-09:00 | mon", "open before they close"),
+        ("c | +15550199 | 09:00-24:30 | mon", "latest closing time"),
         ("c | +15550199 | 09:00-20:00 | weekdays", "use mon tue"),
         ("c | +15550199 | 09:00-20:00 | fri-mon", "backwards"),
     ],

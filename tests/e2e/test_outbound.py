@@ -1,0 +1,337 @@
+"""Outbound collection calls end to end on the simulators, through the console's API.
+
+The agent's phone (PJSIP/1001) rings first; once answered payivr dials the customer's number
+on the trunk (``PJSIP/+15550100@trunk``), runs AMD() in the dialplan and bridges them; the
+payment then runs as on any call. Busy, no answer, unreachable, voicemail, outside calling
+hours, the agent hanging up first, the agent not answering: each stored and shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+
+from payivr.ari.simulator import AriSimulator, SimPhone
+from payivr.calls.notifier import PaymentEvent, event_json
+from payivr.cli import running_payivr
+from payivr.config import OutboundSettings
+from payivr.console.accounts import add_agent, add_api_token
+from payivr.gateway.sandbox import KeyFiles, read_secret, start_sandbox
+from payivr.outbound.store import Outcome as CallOutcome
+from tests.e2e.harness import CrmInbox, System, key_card, system_config
+from tests.e2e.targets import Target
+
+NUMBER = "+15550100"
+TRUNK_PHONE = f"PJSIP/{NUMBER}@trunk"
+NIGHT = "03:00-04:00"
+
+
+def _closed_zone() -> str:
+    """A time zone where it is not 03:00-04:00 now (the 'night' campaign is closed there)."""
+    for name in ("UTC", "Asia/Tokyo"):
+        if datetime.now(UTC).astimezone(ZoneInfo(name)).hour != 3:
+            return name
+    raise AssertionError("unreachable: the two zones are 9 hours apart")
+
+
+@dataclasses.dataclass
+class Desk:
+    """The system, the agent's phone and the agent's API token."""
+
+    system: System
+    sim: AriSimulator
+    agent: SimPhone
+    http: aiohttp.ClientSession
+
+    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.http.request(method, path, json=body) as response:
+            return response.status, await response.json()
+
+    async def place(self, **changes: Any) -> dict[str, Any]:
+        body = {"number": NUMBER, "campaign": "collections", "timezone": "America/New_York",
+                "item": "Overdue invoice", "amount": "137.42", **changes}
+        status, call = await self.api("POST", "/api/v1/outbound-calls", body)
+        assert status == 201, call
+        return dict(call)
+
+    async def ended(self, call: dict[str, Any], within: float = 10) -> dict[str, Any]:
+        await self.system.wait_event(
+            lambda e: e["type"] == "outbound" and e["outbound"] == call["id"]
+            and e["status"] == "ended", within,
+        )
+        status, stored = await self.api("GET", call["status_url"])
+        assert status == 200
+        return dict(stored)
+
+    def customer(self, **options: Any) -> SimPhone:
+        return self.sim.add_phone("customer", TRUNK_PHONE, **options)
+
+    async def check_nothing_left(self) -> None:
+        await self.system.wait_until(lambda: not self.sim.stasis_channels("payivr"), within=5)
+        await self.system.wait_until(
+            lambda: self.agent.channel is None and not self.agent.ringing, within=5
+        )
+        assert not self.system.running.stasis.sessions
+        assert not [b for b in self.sim.bridges.values() if b.id.startswith("payivr-")]
+
+
+@pytest.fixture
+async def desk(
+    target: Target,
+    sim: AriSimulator,
+    database_url: str,
+    gateway_keys: KeyFiles,
+    crm_inbox: CrmInbox,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Desk]:
+    options = getattr(request, "param", {})
+    sandbox = await start_sandbox(
+        "127.0.0.1", 0, gateway_keys.private_key,
+        signing_secret=read_secret(gateway_keys.signing_secret),
+        tls=Path(gateway_keys.private_key).parent,
+    )
+    config = system_config(target.access, database_url, sandbox, gateway_keys, crm_inbox)
+    config.outbound = OutboundSettings(
+        enabled=True,
+        agent_ring_seconds=20,
+        customer_ring_seconds=30,
+        campaigns=(
+            "collections | Acme Collections <+15550199> | 00:00-24:00 | daily",
+            f"night | +15550198 | {NIGHT} | daily",
+        ),
+        **options,
+    )
+    config.validate()
+    events: list[dict[str, Any]] = []
+    try:
+        async with running_payivr(config) as running:
+
+            async def record(event: PaymentEvent) -> None:
+                events.append(event_json(event))
+
+            running.notifier.subscribe(record)
+            await asyncio.wait_for(running.events.connected.wait(), 10)
+            await add_agent(running.database, "alice", "PJSIP/1001", "agent", "correct horse 1")
+            token = await add_api_token(running.database, "alice", "crm")
+            agent = sim.add_phone("agent", "PJSIP/1001")
+            system = System(target, running, sandbox, crm_inbox, config, events)
+            async with aiohttp.ClientSession(
+                running.console_url, headers={"Authorization": f"Bearer {token}"}
+            ) as http:
+                yield Desk(system, sim, agent, http)
+    finally:
+        await sandbox.close()
+
+
+async def test_answered_by_a_person_then_paid_like_any_call(desk: Desk) -> None:
+    customer = desk.customer()
+    call = await desk.place()
+    assert (call["status"], call["campaign"], call["amount"]) == (
+        "ringing-agent", "collections", "137.42 USD"
+    )
+    await desk.system.wait_event(
+        lambda e: e["type"] == "outbound" and e["status"] == "connected", within=10
+    )
+    # The customer saw the campaign's caller ID; the agent's phone showed the customer.
+    assert customer.channel is not None and desk.agent.channel is not None
+    assert customer.channel.caller_number == "+15550199"
+    assert desk.agent.channel.caller_number == NUMBER
+    await desk.system.wait_until(lambda: customer.can_hear(desk.agent) and desk.agent.can_hear(
+        customer))
+    bridge = customer.channel.bridge
+    assert bridge is not None and {"mixing", "dtmf_events"} <= bridge.types
+
+    status, started = await desk.api("POST", "/api/v1/payments", {
+        "call": "current", "item": "Overdue invoice", "amount": "137.42"})
+    assert status == 201, started
+    assert started["call"] == call["call"]
+    await key_card(customer)
+    finished = await desk.system.finished()
+    assert (finished["payment"], finished["outcome"]) == (started["payment"], "approved")
+    assert desk.agent.received_dtmf == ""
+    payment = await desk.system.running.store.get_payment(uuid.UUID(started["payment"]))
+    assert payment.entry_kind.value == "outbound"
+    assert payment.caller_number == NUMBER
+    activity = await desk.system.crm_activity(started["payment"])
+    assert activity["Payment Status"] == "Success"
+    await desk.system.wait_until(lambda: customer.can_hear(desk.agent))  # talking again
+
+    await customer.hangup()
+    stored = await desk.ended(call)
+    assert (stored["outcome"], stored["amd_status"], stored["dial_status"]) == (
+        "answered", "HUMAN", "ANSWER"
+    )
+    assert stored["payments"] == [started["payment"]]
+    assert stored["answered_at"] and stored["ended_at"]
+    statuses = [e["status"] for e in desk.system.events
+                if e["type"] == "outbound" and e["outbound"] == call["id"]]
+    assert statuses == ["ringing-agent", "ringing-customer", "detecting", "connected", "ended"]
+    await desk.check_nothing_left()
+
+
+@pytest.mark.parametrize(
+    ("sip_status", "outcome", "cause"),
+    [
+        (486, CallOutcome.BUSY, 17),
+        (603, CallOutcome.BUSY, 21),
+        (404, CallOutcome.UNREACHABLE, 1),
+        (502, CallOutcome.UNREACHABLE, 27),
+        (503, CallOutcome.UNREACHABLE, 34),
+    ],
+)
+async def test_a_refused_call_is_busy_or_unreachable_by_its_cause(
+    desk: Desk, sip_status: int, outcome: CallOutcome, cause: int
+) -> None:
+    customer = desk.customer(auto_answer=False)
+    call = await desk.place()
+    await customer.wait_for(lambda p: p.ringing, within=5)
+    await customer.refuse(sip_status)
+    stored = await desk.ended(call)
+    assert (stored["outcome"], stored["hangup_cause"]) == (outcome.value, cause)
+    assert stored["answered_at"] is None
+    shown = next(e for e in desk.system.events if e["type"] == "outbound"
+                 and e["status"] == "ended")
+    assert shown["outcome"] == outcome.value and shown["detail"]
+    await desk.check_nothing_left()
+
+
+async def test_no_answer_ends_at_the_ring_timeout(desk: Desk) -> None:
+    customer = desk.customer(auto_answer=False)
+    call = await desk.place()
+    await customer.wait_for(lambda p: p.ringing, within=5)
+    stored = await desk.ended(call)
+    assert (stored["outcome"], stored["hangup_cause"], stored["dial_status"]) == (
+        "no-answer", 19, "NOANSWER"
+    )
+    assert not customer.ringing
+    await desk.check_nothing_left()
+
+
+async def test_an_answering_machine_is_voicemail_and_the_agent_is_not_connected(
+    desk: Desk,
+) -> None:
+    customer = desk.customer(answering_machine=True)
+    call = await desk.place()
+    stored = await desk.ended(call)
+    assert (stored["outcome"], stored["amd_status"], stored["amd_cause"]) == (
+        "voicemail", "MACHINE", "LONGGREETING-1500-1500"
+    )
+    assert not any(e["type"] == "call_started" for e in desk.system.events)
+    assert customer.heard_voices == [] and desk.agent.heard_voices == []
+    await desk.check_nothing_left()
+
+
+@pytest.mark.parametrize("desk", [{"detect_machines": False}], indirect=True)
+async def test_without_detection_the_answered_customer_is_connected_at_once(desk: Desk) -> None:
+    customer = desk.customer(answering_machine=True)
+    call = await desk.place()
+    await desk.system.wait_event(lambda e: e["type"] == "outbound" and e["status"] == "connected")
+    await desk.system.wait_until(lambda: desk.agent.can_hear(customer))
+    await desk.agent.hangup()
+    stored = await desk.ended(call)
+    assert (stored["outcome"], stored["amd_status"]) == ("answered", None)
+    await desk.check_nothing_left()
+
+
+async def test_outside_calling_hours_nothing_is_dialled(desk: Desk) -> None:
+    customer = desk.customer()
+    zone = _closed_zone()
+    status, body = await desk.api("POST", "/api/v1/outbound-calls", {
+        "number": NUMBER, "campaign": "night", "timezone": zone})
+    assert status == 409
+    assert body["error"]["code"] == "outside_calling_hours"
+    assert f"calls {NIGHT} daily in the customer's time" in body["error"]["message"]
+    assert zone in body["error"]["message"]
+    await asyncio.sleep(0.2)
+    assert desk.agent.channel is None and customer.channel is None
+    status, listed = await desk.api("GET", "/api/v1/outbound-calls")
+    assert (status, listed["outbound_calls"]) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"number": "5550100"}, "E.164"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"amount": "-3"}, "cannot be negative"),
+        ({"item": "card 4242424242424242"}, "7 or more digits"),
+    ],
+)
+async def test_bad_requests_are_refused_with_a_reason(
+    desk: Desk, body: dict[str, str], message: str
+) -> None:
+    request = {"number": NUMBER, "campaign": "collections", "timezone": "UTC", **body}
+    status, answer = await desk.api("POST", "/api/v1/outbound-calls", request)
+    assert status == 422 and message in answer["error"]["message"]
+    status, answer = await desk.api("POST", "/api/v1/outbound-calls", {
+        "number": NUMBER, "campaign": "nope", "timezone": "UTC"})
+    assert status == 409 and "collections, night" in answer["error"]["message"]
+
+
+async def test_the_agent_hanging_up_first_cancels_the_customers_call(desk: Desk) -> None:
+    customer = desk.customer(auto_answer=False)
+    call = await desk.place()
+    await customer.wait_for(lambda p: p.ringing, within=5)
+    await desk.agent.hangup()
+    stored = await desk.ended(call)
+    assert stored["outcome"] == "cancelled"
+    assert stored["detail"] == "you hung up before the customer answered"
+    await customer.wait_for(lambda p: not p.ringing and p.channel is None, within=5)
+    await desk.check_nothing_left()
+
+
+async def test_the_agent_cancels_in_the_console_while_the_customer_rings(desk: Desk) -> None:
+    customer = desk.customer(auto_answer=False)
+    call = await desk.place()
+    await customer.wait_for(lambda p: p.ringing, within=5)
+    status, answer = await desk.api("POST", f"{call['status_url']}/cancel")
+    assert (status, answer["cancelling"]) == (202, True)
+    stored = await desk.ended(call)
+    assert stored["outcome"] == "cancelled"
+    await customer.wait_for(lambda p: p.channel is None, within=5)
+    status, answer = await desk.api("POST", f"{call['status_url']}/cancel")
+    assert (status, answer["error"]["code"]) == (409, "not_ringing")
+    await desk.check_nothing_left()
+
+
+async def test_the_agents_phone_not_answering_never_rings_the_customer(desk: Desk) -> None:
+    desk.agent.auto_answer = False
+    customer = desk.customer()
+    call = await desk.place()
+    stored = await desk.ended(call)
+    assert stored["outcome"] == "agent-unavailable"
+    assert customer.channel is None
+    assert not any(e["type"] == "outbound" and e["status"] == "ringing-customer"
+                   for e in desk.system.events)
+    await desk.check_nothing_left()
+
+
+async def test_a_second_call_while_on_one_is_refused_and_other_agents_calls_are_hidden(
+    desk: Desk,
+) -> None:
+    desk.customer(auto_answer=False)
+    call = await desk.place()
+    status, answer = await desk.api("POST", "/api/v1/outbound-calls", {
+        "number": "+15550101", "campaign": "collections", "timezone": "UTC"})
+    assert (status, answer["error"]["code"]) == (409, "outbound_refused")
+    db = desk.system.running.database
+    await add_agent(db, "bob", "PJSIP/1002", "agent", "correct horse 2")
+    token = await add_api_token(db, "bob", "crm")
+    async with aiohttp.ClientSession(
+        desk.system.running.console_url, headers={"Authorization": f"Bearer {token}"}
+    ) as bob:
+        async with bob.get(call["status_url"]) as response:
+            assert response.status == 404
+        async with bob.get("/api/v1/outbound-calls") as response:
+            assert (await response.json())["outbound_calls"] == []
+    await desk.api("POST", f"{call['status_url']}/cancel")
+    await desk.ended(call)
