@@ -46,10 +46,19 @@ def lint(extensions: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+# asterisklint's list of applications has no AMD (app_amd, Asterisk's answering machine
+# detection, which [payivr-outbound-amd] runs); any other message fails the check.
+LINT_KNOWN_GAPS = ("E_APP_MISSING: app 'AMD' does not exist",)
+
+
 def test_asterisklint_finds_nothing(tmp_path: Path) -> None:
     result = lint(stage(tmp_path))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout + result.stderr == ""
+    output = result.stdout + result.stderr
+    found = [
+        line for line in output.splitlines() if not any(gap in line for gap in LINT_KNOWN_GAPS)
+    ]
+    assert found == [], output
+    assert result.returncode == (1 if output else 0)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +143,7 @@ def test_every_stasis_entry_is_followed_by_its_fallback() -> None:
             if app == "Stasis":
                 entries.add(data.split(",")[1])
                 assert lines[index + 1][2:] == ("Gosub", "payivr-stasis-result,s,1"), name
-    assert entries == {"takeover", "payline", "transfer", "inbound"}
+    assert entries == {"takeover", "payline", "transfer", "inbound", "outbound"}
     result = [line[3] for line in PAYIVR["payivr-stasis-result"]]
     assert any("STASISSTATUS" in data and "FAILED" in data for data in result)
     assert any("PAYIVR_ERROR" in data for data in result)  # payivr's refuse_channel
