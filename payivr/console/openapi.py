@@ -6,7 +6,7 @@ from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
 from payivr.config import PRIVACY_MODES
-from payivr.console import sms_api
+from payivr.console import outbound_api, sms_api
 from payivr.console.api import MAX_LIST
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
@@ -383,14 +383,15 @@ def openapi_document() -> dict[str, Any]:
                 " calls only; supervisors see every call, the history and the audit trail."
                 " Live events: a WebSocket at /api/v1/events (same authentication) sends a"
                 " 'hello' with the payments in progress, then call_started, call_ended,"
-                " payment_started, step (status and digit count only) and payment_finished."
+                " payment_started, step (status and digit count only), payment_finished and"
+                " outbound (an outbound call's status and outcome)."
                 " Card data never appears in any answer."
             ),
         },
         "servers": [{"url": "/"}],
-        "paths": {**_paths(), **sms_api.openapi_paths()},
+        "paths": {**_paths(), **sms_api.openapi_paths(), **outbound_api.openapi_paths()},
         "components": {
-            "schemas": {**SCHEMAS, **sms_api.OPENAPI_SCHEMAS},
+            "schemas": {**SCHEMAS, **sms_api.OPENAPI_SCHEMAS, **outbound_api.OPENAPI_SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",

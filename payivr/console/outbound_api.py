@@ -20,7 +20,7 @@ from payivr.console.api import CONSOLE_KEY, Console, _caller, _json_object, _lim
 from payivr.console.security import ApiError, Caller
 from payivr.outbound.campaigns import OutsideCallingHours, UnknownTimeZone
 from payivr.outbound.dialer import OutboundDialer, OutboundRefused, OutboundRequest
-from payivr.outbound.store import OutboundCall
+from payivr.outbound.store import OutboundCall, Outcome, Status
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164
 from payivr.store.models import has_digit_run
 
@@ -40,7 +40,9 @@ def _dialer(request: web.Request) -> OutboundDialer:
     dialer = request.app.get(OUTBOUND_KEY)
     if dialer is None:
         raise ApiError(
-            404, "outbound_disabled", "outbound calls are not configured on this payivr ([outbound])"
+            404,
+            "outbound_disabled",
+            "outbound calls are not configured on this payivr ([outbound])",
         )
     return dialer
 
@@ -123,23 +125,31 @@ async def place_call(request: web.Request) -> web.Response:
         outbound = _outbound_request(console, body, caller)
         call = await dialer.place(outbound)
     except (RequestRefused, UnknownTimeZone) as refused:
-        await console.audit(name, "outbound.request", False, request, "outbound",
-                            detail=str(refused))
+        await console.audit(
+            name, "outbound.request", False, request, "outbound", detail=str(refused)
+        )
         raise ApiError(422, "invalid_request", str(refused)) from None
     except OutsideCallingHours as closed:
-        await console.audit(name, "outbound.request", False, request, "outbound",
-                            detail=str(closed))
+        await console.audit(
+            name, "outbound.request", False, request, "outbound", detail=str(closed)
+        )
         raise ApiError(409, "outside_calling_hours", str(closed)) from None
     except OutboundRefused as refused:
-        await console.audit(name, "outbound.request", False, request, "outbound",
-                            detail=str(refused))
+        await console.audit(
+            name, "outbound.request", False, request, "outbound", detail=str(refused)
+        )
         raise ApiError(409, "outbound_refused", str(refused)) from None
     except ApiError as error:
-        await console.audit(name, "outbound.request", False, request, "outbound",
-                            detail=error.message)
+        await console.audit(
+            name, "outbound.request", False, request, "outbound", detail=error.message
+        )
         raise
     await console.audit(
-        name, "outbound.placed", True, request, f"outbound:{call.id}",
+        name,
+        "outbound.placed",
+        True,
+        request,
+        f"outbound:{call.id}",
         detail=f"campaign {call.campaign} via {caller.via}",
     )
     return web.json_response(outbound_json(call), status=201)
@@ -169,8 +179,14 @@ async def cancel_call(request: web.Request) -> web.Response:
     caller = await _caller(request)
     call = await _visible_call(request, caller)
     cancelled = _dialer(request).cancel(call.id)
-    await console.audit(caller.account.name, "outbound.cancel", cancelled, request,
-                        f"outbound:{call.id}", detail=None if cancelled else "not ringing")
+    await console.audit(
+        caller.account.name,
+        "outbound.cancel",
+        cancelled,
+        request,
+        f"outbound:{call.id}",
+        detail=None if cancelled else "not ringing",
+    )
     if not cancelled:
         raise ApiError(409, "not_ringing", "the call is connected or over; hang up on the phone")
     return web.json_response({"id": str(call.id), "cancelling": True}, status=202)
@@ -179,8 +195,9 @@ async def cancel_call(request: web.Request) -> web.Response:
 async def list_calls(request: web.Request) -> web.Response:
     caller = await _caller(request)
     dialer = _dialer(request)
-    calls = await dialer.store.latest(agent=listed_agent(request, caller.account),
-                                      limit=_limit(request))
+    calls = await dialer.store.latest(
+        agent=listed_agent(request, caller.account), limit=_limit(request)
+    )
     return web.json_response({"outbound_calls": [outbound_json(call) for call in calls]})
 
 
@@ -205,3 +222,230 @@ def route_table() -> list[web.RouteDef]:
         web.post("/api/v1/outbound-calls/{outbound_id}/cancel", cancel_call),
         web.get("/api/v1/outbound-campaigns", list_campaigns),
     ]
+
+
+# ------------------------------------------------------------------ OpenAPI
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    400: "The body is not valid JSON.",
+    401: "Not signed in, or the API token is not valid.",
+    403: "CSRF token missing, or another site.",
+    404: "No such outbound call (another agent's counts as none), or outbound calls are not"
+    " configured (code outbound_disabled).",
+    409: "Cannot place the call now: outside_calling_hours (the message says when they open),"
+    " outbound_refused (unknown campaign, already on a call), no_endpoint, or not_ringing"
+    " (cancel after the customer was connected).",
+    415: "The body is not application/json.",
+    422: "A field is wrong; the message says which and why.",
+    503: "The database is not answering.",
+}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): _json(_ref("Error"), _ERRORS[status]) for status in statuses}
+
+
+_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_NULLABLE_INTEGER = {"type": "integer", "nullable": True}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_OUTBOUND_ID = {
+    "name": "outbound_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "OutboundCallRequest": {
+        "type": "object",
+        "required": ["number", "campaign", "timezone"],
+        "properties": {
+            "number": {"type": "string", "example": "+15551230001", "description": "E.164."},
+            "campaign": {"type": "string", "description": "A campaign of [outbound] campaigns."},
+            "timezone": {
+                "type": "string",
+                "example": "America/New_York",
+                "description": "The customer's IANA time zone: calling hours are theirs.",
+            },
+            "item": {"type": "string", "minLength": 1, "maxLength": MAX_ITEM_LENGTH},
+            "amount": {
+                "oneOf": [
+                    {"type": "string", "pattern": "^[0-9]{1,12}([.][0-9]{1,3})?$"},
+                    {"type": "number", "minimum": 0},
+                ],
+                "description": "What is owed, to prefill the payment request.",
+            },
+        },
+    },
+    "OutboundCall": {
+        "type": "object",
+        "required": ["id", "status_url", "call", "agent", "campaign", "phone", "status"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status_url": {"type": "string"},
+            "call": {"type": "string", "description": "The call key (payments' call)."},
+            "agent": {"type": "string"},
+            "campaign": {"type": "string"},
+            "caller_id": {"type": "string"},
+            "phone": {"type": "string"},
+            "time_zone": {"type": "string"},
+            "item": _NULLABLE_STRING,
+            "amount_minor": _NULLABLE_INTEGER,
+            "amount": _NULLABLE_STRING,
+            "currency": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": [status.value for status in Status],
+            },
+            "outcome": {
+                "type": "string",
+                "nullable": True,
+                "enum": [outcome.value for outcome in Outcome],
+            },
+            "detail": _NULLABLE_STRING,
+            "hangup_cause": {
+                **_NULLABLE_INTEGER,
+                "description": "Q.850 cause of the customer's leg (17 busy, 19 no answer...).",
+            },
+            "dial_status": _NULLABLE_STRING,
+            "amd_status": {**_NULLABLE_STRING, "description": "MACHINE, HUMAN or NOTSURE."},
+            "amd_cause": _NULLABLE_STRING,
+            "payments": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+            "created_at": _DATE_TIME,
+            "answered_at": {**_DATE_TIME, "nullable": True},
+            "ended_at": {**_DATE_TIME, "nullable": True},
+        },
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/outbound-calls": {
+            "post": {
+                "summary": "Call a customer: your phone rings first, then theirs (campaign"
+                " caller ID, within calling hours); progress follows as 'outbound' events",
+                "operationId": "placeOutboundCall",
+                "security": _AUTH,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("OutboundCallRequest")}},
+                },
+                "responses": {
+                    "201": _json(_ref("OutboundCall"), "Your phone is ringing."),
+                    **_errors(400, 401, 403, 404, 409, 415, 422, 503),
+                },
+            },
+            "get": {
+                "summary": "Outbound calls, newest first (own for agents; all for supervisors)",
+                "operationId": "listOutboundCalls",
+                "security": _AUTH,
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                    },
+                    {
+                        "name": "agent",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "Supervisors: only this agent's.",
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["outbound_calls"],
+                            "properties": {
+                                "outbound_calls": {"type": "array", "items": _ref("OutboundCall")}
+                            },
+                        },
+                        "The calls.",
+                    ),
+                    **_errors(401, 404, 422, 503),
+                },
+            },
+        },
+        "/api/v1/outbound-calls/{outbound_id}": {
+            "get": {
+                "summary": "An outbound call: status, outcome and the payments taken on it",
+                "operationId": "getOutboundCall",
+                "security": _AUTH,
+                "parameters": [_OUTBOUND_ID],
+                "responses": {
+                    "200": _json(_ref("OutboundCall"), "The call."),
+                    **_errors(401, 404, 503),
+                },
+            }
+        },
+        "/api/v1/outbound-calls/{outbound_id}/cancel": {
+            "post": {
+                "summary": "Hang up a call whose customer is not connected yet",
+                "operationId": "cancelOutboundCall",
+                "security": _AUTH,
+                "parameters": [_OUTBOUND_ID],
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "required": ["id", "cancelling"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "cancelling": {"type": "boolean"},
+                            },
+                        },
+                        "Hanging up; the outcome (cancelled) follows as an event.",
+                    ),
+                    **_errors(401, 403, 404, 409, 503),
+                },
+            }
+        },
+        "/api/v1/outbound-campaigns": {
+            "get": {
+                "summary": "The campaigns an outbound call can be placed for",
+                "operationId": "listOutboundCampaigns",
+                "security": _AUTH,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["campaigns"],
+                            "properties": {
+                                "campaigns": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name", "caller_id", "hours"],
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "caller_id": {"type": "string"},
+                                            "hours": {
+                                                "type": "string",
+                                                "example": "09:00-20:00 Mon-Fri",
+                                            },
+                                        },
+                                    },
+                                }
+                            },
+                        },
+                        "The campaigns.",
+                    ),
+                    **_errors(401, 404),
+                },
+            }
+        },
+    }

@@ -135,8 +135,7 @@ def _days_text(days: frozenset[int]) -> str:
         else:
             runs.append([day])
     return " ".join(
-        DAY_NAMES[run[0]].title()
-        + (f"-{DAY_NAMES[run[-1]].title()}" if len(run) > 1 else "")
+        DAY_NAMES[run[0]].title() + (f"-{DAY_NAMES[run[-1]].title()}" if len(run) > 1 else "")
         for run in runs
     )
 

@@ -173,8 +173,12 @@ class OutboundDialer:
         )
         attempt = _Attempt(row, campaign)
         self._live[row.id] = attempt
-        log.info("outbound_call_placed", outbound=str(row.id), phone=row.masked_phone,
-                 campaign=campaign.name)
+        log.info(
+            "outbound_call_placed",
+            outbound=str(row.id),
+            phone=row.masked_phone,
+            campaign=campaign.name,
+        )
         self._stasis.place_call(row.call_key, lambda call: self._run(call, attempt))
         await self._publish(attempt)
         return row
@@ -329,7 +333,10 @@ class OutboundDialer:
                 outcome = unanswered_outcome(cause, dial_status)
                 await self._hang_up(attempt.agent_leg)
                 await self._end(
-                    attempt, outcome, _OUTCOME_TEXT[outcome], hangup_cause=cause,
+                    attempt,
+                    outcome,
+                    _OUTCOME_TEXT[outcome],
+                    hangup_cause=cause,
                     dial_status=dial_status,
                 )
                 return False
@@ -369,7 +376,9 @@ class OutboundDialer:
             if isinstance(event, ChannelDestroyed) and event.channel.id == customer:
                 await self._hang_up(attempt.agent_leg)
                 await self._end(
-                    attempt, Outcome.NO_ANSWER, "the customer hung up as soon as they answered",
+                    attempt,
+                    Outcome.NO_ANSWER,
+                    "the customer hung up as soon as they answered",
                     hangup_cause=event.cause,
                 )
                 return False
@@ -379,7 +388,11 @@ class OutboundDialer:
         await self._set(attempt, status=Status.CONNECTED)
         stasis = self._stasis
         session = stasis._session(
-            call, attempt.customer_leg, attempt.agent_leg, "outbound", row.agent_endpoint,
+            call,
+            attempt.customer_leg,
+            attempt.agent_leg,
+            "outbound",
+            row.agent_endpoint,
             row.phone,
         )
         session.agent_name = row.agent
@@ -399,8 +412,9 @@ class OutboundDialer:
         getter = asyncio.ensure_future(call.next_event())
         stop = asyncio.ensure_future(attempt.cancelled.wait())
         try:
-            done, _ = await asyncio.wait({getter, stop}, timeout=within,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {getter, stop}, timeout=within, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             stop.cancel()
             if not getter.done():
@@ -455,8 +469,12 @@ class OutboundDialer:
             dial_status=dial_status or attempt.row.dial_status,
             ended_at=self._clock(),
         )
-        log.info("outbound_call_ended", outbound=str(attempt.row.id), outcome=outcome.value,
-                 cause=attempt.row.hangup_cause)
+        log.info(
+            "outbound_call_ended",
+            outbound=str(attempt.row.id),
+            outcome=outcome.value,
+            cause=attempt.row.hangup_cause,
+        )
         await self._save(attempt)
         await self._publish(attempt)
 
@@ -464,8 +482,9 @@ class OutboundDialer:
         try:
             await self.store.save(attempt.row)
         except Exception as error:
-            log.warning("outbound_call_not_saved", outbound=str(attempt.row.id),
-                        error=type(error).__name__)
+            log.warning(
+                "outbound_call_not_saved", outbound=str(attempt.row.id), error=type(error).__name__
+            )
 
     async def _publish(self, attempt: _Attempt) -> None:
         row = attempt.row

@@ -123,8 +123,19 @@ class OutboundCalls:
                 " caller_id, phone, time_zone, item_name, amount_minor, currency, status,"
                 " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
-                    call.id, call.call_key, agent, agent_endpoint, campaign, caller_id, phone,
-                    time_zone, item_name, amount_minor, currency, call.status.value, now,
+                    call.id,
+                    call.call_key,
+                    agent,
+                    agent_endpoint,
+                    campaign,
+                    caller_id,
+                    phone,
+                    time_zone,
+                    item_name,
+                    amount_minor,
+                    currency,
+                    call.status.value,
+                    now,
                 ),
             )
         return call
@@ -172,9 +183,7 @@ class OutboundCalls:
     async def open_calls(self) -> list[OutboundCall]:
         return await self._select("WHERE status <> 'ended' ORDER BY seq", ())
 
-    async def _select(
-        self, where: LiteralString, params: tuple[Any, ...]
-    ) -> list[OutboundCall]:
+    async def _select(self, where: LiteralString, params: tuple[Any, ...]) -> list[OutboundCall]:
         async with self.db.pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             # where is a literal of this module (LiteralString); values go as parameters

@@ -17,9 +17,17 @@ CUSTOMER = "PJSIP/+15550100@trunk"
 async def _ring(client: AriTestClient, sim: AriSimulator, **phone: Any) -> tuple[Any, EventStream]:
     customer = sim.add_phone("customer", CUSTOMER, **phone)
     events = await client.events("payivr")
-    status, channel = await client.request("POST", "/channels/cust-leg", {
-        "endpoint": CUSTOMER, "app": "payivr", "appArgs": "outbound,customer,k1",
-        "callerId": "Acme <+15550199>", "timeout": 30})
+    status, channel = await client.request(
+        "POST",
+        "/channels/cust-leg",
+        {
+            "endpoint": CUSTOMER,
+            "app": "payivr",
+            "appArgs": "outbound,customer,k1",
+            "callerId": "Acme <+15550199>",
+            "timeout": 30,
+        },
+    )
     assert status == 200
     assert channel["name"].startswith("PJSIP/trunk-")  # named after the endpoint, as chan_pjsip
     return customer, events
@@ -36,7 +44,11 @@ async def _ring(client: AriTestClient, sim: AriSimulator, **phone: Any) -> tuple
     ],
 )
 async def test_a_refused_call_reports_the_cause_chan_pjsip_maps_the_response_to(
-    sim: AriSimulator, client: AriTestClient, sip_status: int, cause: int, cause_txt: str,
+    sim: AriSimulator,
+    client: AriTestClient,
+    sip_status: int,
+    cause: int,
+    cause_txt: str,
     dialstatus: str,
 ) -> None:
     customer, events = await _ring(client, sim, auto_answer=False)
@@ -76,10 +88,13 @@ async def test_a_phone_already_in_a_call_is_busy_with_cause_17(
     assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == ["", "BUSY"]
 
 
-@pytest.mark.parametrize(("machine", "status", "cause"), [
-    (False, "HUMAN", "HUMAN-800-800"),
-    (True, "MACHINE", "LONGGREETING-1500-1500"),
-])
+@pytest.mark.parametrize(
+    ("machine", "status", "cause"),
+    [
+        (False, "HUMAN", "HUMAN-800-800"),
+        (True, "MACHINE", "LONGGREETING-1500-1500"),
+    ],
+)
 async def test_amd_in_the_dialplan_tells_a_person_from_an_answering_machine(
     sim: AriSimulator, client: AriTestClient, machine: bool, status: str, cause: str
 ) -> None:
@@ -90,12 +105,14 @@ async def test_amd_in_the_dialplan_tells_a_person_from_an_answering_machine(
     )
     _, events = await _ring(client, sim, answering_machine=machine)
     await events.wait_for(lambda e: e["type"] == "StasisStart")
-    assert await client.request("POST", "/channels/cust-leg/continue", {
-        "context": "detect", "extension": "s", "priority": 1}) == (204, "")
+    assert await client.request(
+        "POST",
+        "/channels/cust-leg/continue",
+        {"context": "detect", "extension": "s", "priority": 1},
+    ) == (204, "")
     again = await events.wait_for(
         lambda e: e["type"] == "StasisStart" and e["args"][:2] == ["outbound", "amd"]
     )
     assert again["args"] == ["outbound", "amd", "k1", status, cause]
     # The originating application keeps its subscription while the dialplan runs AMD().
-    assert any(e["type"] == "ChannelVarset" and e["variable"] == "AMDSTATUS"
-               for e in events.events)
+    assert any(e["type"] == "ChannelVarset" and e["variable"] == "AMDSTATUS" for e in events.events)

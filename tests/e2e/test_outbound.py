@@ -57,16 +57,24 @@ class Desk:
             return response.status, await response.json()
 
     async def place(self, **changes: Any) -> dict[str, Any]:
-        body = {"number": NUMBER, "campaign": "collections", "timezone": "America/New_York",
-                "item": "Overdue invoice", "amount": "137.42", **changes}
+        body = {
+            "number": NUMBER,
+            "campaign": "collections",
+            "timezone": "America/New_York",
+            "item": "Overdue invoice",
+            "amount": "137.42",
+            **changes,
+        }
         status, call = await self.api("POST", "/api/v1/outbound-calls", body)
         assert status == 201, call
         return dict(call)
 
     async def ended(self, call: dict[str, Any], within: float = 10) -> dict[str, Any]:
         await self.system.wait_event(
-            lambda e: e["type"] == "outbound" and e["outbound"] == call["id"]
-            and e["status"] == "ended", within,
+            lambda e: (
+                e["type"] == "outbound" and e["outbound"] == call["id"] and e["status"] == "ended"
+            ),
+            within,
         )
         status, stored = await self.api("GET", call["status_url"])
         assert status == 200
@@ -95,7 +103,9 @@ async def desk(
 ) -> AsyncIterator[Desk]:
     options = getattr(request, "param", {})
     sandbox = await start_sandbox(
-        "127.0.0.1", 0, gateway_keys.private_key,
+        "127.0.0.1",
+        0,
+        gateway_keys.private_key,
         signing_secret=read_secret(gateway_keys.signing_secret),
         tls=Path(gateway_keys.private_key).parent,
     )
@@ -136,7 +146,9 @@ async def test_answered_by_a_person_then_paid_like_any_call(desk: Desk) -> None:
     customer = desk.customer()
     call = await desk.place()
     assert (call["status"], call["campaign"], call["amount"]) == (
-        "ringing-agent", "collections", "137.42 USD"
+        "ringing-agent",
+        "collections",
+        "137.42 USD",
     )
     await desk.system.wait_event(
         lambda e: e["type"] == "outbound" and e["status"] == "connected", within=10
@@ -145,13 +157,17 @@ async def test_answered_by_a_person_then_paid_like_any_call(desk: Desk) -> None:
     assert customer.channel is not None and desk.agent.channel is not None
     assert customer.channel.caller_number == "+15550199"
     assert desk.agent.channel.caller_number == NUMBER
-    await desk.system.wait_until(lambda: customer.can_hear(desk.agent) and desk.agent.can_hear(
-        customer))
+    await desk.system.wait_until(
+        lambda: customer.can_hear(desk.agent) and desk.agent.can_hear(customer)
+    )
     bridge = customer.channel.bridge
     assert bridge is not None and {"mixing", "dtmf_events"} <= bridge.types
 
-    status, started = await desk.api("POST", "/api/v1/payments", {
-        "call": "current", "item": "Overdue invoice", "amount": "137.42"})
+    status, started = await desk.api(
+        "POST",
+        "/api/v1/payments",
+        {"call": "current", "item": "Overdue invoice", "amount": "137.42"},
+    )
     assert status == 201, started
     assert started["call"] == call["call"]
     await key_card(customer)
@@ -168,12 +184,17 @@ async def test_answered_by_a_person_then_paid_like_any_call(desk: Desk) -> None:
     await customer.hangup()
     stored = await desk.ended(call)
     assert (stored["outcome"], stored["amd_status"], stored["dial_status"]) == (
-        "answered", "HUMAN", "ANSWER"
+        "answered",
+        "HUMAN",
+        "ANSWER",
     )
     assert stored["payments"] == [started["payment"]]
     assert stored["answered_at"] and stored["ended_at"]
-    statuses = [e["status"] for e in desk.system.events
-                if e["type"] == "outbound" and e["outbound"] == call["id"]]
+    statuses = [
+        e["status"]
+        for e in desk.system.events
+        if e["type"] == "outbound" and e["outbound"] == call["id"]
+    ]
     assert statuses == ["ringing-agent", "ringing-customer", "detecting", "connected", "ended"]
     await desk.check_nothing_left()
 
@@ -198,8 +219,9 @@ async def test_a_refused_call_is_busy_or_unreachable_by_its_cause(
     stored = await desk.ended(call)
     assert (stored["outcome"], stored["hangup_cause"]) == (outcome.value, cause)
     assert stored["answered_at"] is None
-    shown = next(e for e in desk.system.events if e["type"] == "outbound"
-                 and e["status"] == "ended")
+    shown = next(
+        e for e in desk.system.events if e["type"] == "outbound" and e["status"] == "ended"
+    )
     assert shown["outcome"] == outcome.value and shown["detail"]
     await desk.check_nothing_left()
 
@@ -210,7 +232,9 @@ async def test_no_answer_ends_at_the_ring_timeout(desk: Desk) -> None:
     await customer.wait_for(lambda p: p.ringing, within=5)
     stored = await desk.ended(call)
     assert (stored["outcome"], stored["hangup_cause"], stored["dial_status"]) == (
-        "no-answer", 19, "NOANSWER"
+        "no-answer",
+        19,
+        "NOANSWER",
     )
     assert not customer.ringing
     await desk.check_nothing_left()
@@ -223,7 +247,9 @@ async def test_an_answering_machine_is_voicemail_and_the_agent_is_not_connected(
     call = await desk.place()
     stored = await desk.ended(call)
     assert (stored["outcome"], stored["amd_status"], stored["amd_cause"]) == (
-        "voicemail", "MACHINE", "LONGGREETING-1500-1500"
+        "voicemail",
+        "MACHINE",
+        "LONGGREETING-1500-1500",
     )
     assert not any(e["type"] == "call_started" for e in desk.system.events)
     assert customer.heard_voices == [] and desk.agent.heard_voices == []
@@ -245,8 +271,9 @@ async def test_without_detection_the_answered_customer_is_connected_at_once(desk
 async def test_outside_calling_hours_nothing_is_dialled(desk: Desk) -> None:
     customer = desk.customer()
     zone = _closed_zone()
-    status, body = await desk.api("POST", "/api/v1/outbound-calls", {
-        "number": NUMBER, "campaign": "night", "timezone": zone})
+    status, body = await desk.api(
+        "POST", "/api/v1/outbound-calls", {"number": NUMBER, "campaign": "night", "timezone": zone}
+    )
     assert status == 409
     assert body["error"]["code"] == "outside_calling_hours"
     assert f"calls {NIGHT} daily in the customer's time" in body["error"]["message"]
@@ -272,8 +299,9 @@ async def test_bad_requests_are_refused_with_a_reason(
     request = {"number": NUMBER, "campaign": "collections", "timezone": "UTC", **body}
     status, answer = await desk.api("POST", "/api/v1/outbound-calls", request)
     assert status == 422 and message in answer["error"]["message"]
-    status, answer = await desk.api("POST", "/api/v1/outbound-calls", {
-        "number": NUMBER, "campaign": "nope", "timezone": "UTC"})
+    status, answer = await desk.api(
+        "POST", "/api/v1/outbound-calls", {"number": NUMBER, "campaign": "nope", "timezone": "UTC"}
+    )
     assert status == 409 and "collections, night" in answer["error"]["message"]
 
 
@@ -310,8 +338,9 @@ async def test_the_agents_phone_not_answering_never_rings_the_customer(desk: Des
     stored = await desk.ended(call)
     assert stored["outcome"] == "agent-unavailable"
     assert customer.channel is None
-    assert not any(e["type"] == "outbound" and e["status"] == "ringing-customer"
-                   for e in desk.system.events)
+    assert not any(
+        e["type"] == "outbound" and e["status"] == "ringing-customer" for e in desk.system.events
+    )
     await desk.check_nothing_left()
 
 
@@ -320,8 +349,11 @@ async def test_a_second_call_while_on_one_is_refused_and_other_agents_calls_are_
 ) -> None:
     desk.customer(auto_answer=False)
     call = await desk.place()
-    status, answer = await desk.api("POST", "/api/v1/outbound-calls", {
-        "number": "+15550101", "campaign": "collections", "timezone": "UTC"})
+    status, answer = await desk.api(
+        "POST",
+        "/api/v1/outbound-calls",
+        {"number": "+15550101", "campaign": "collections", "timezone": "UTC"},
+    )
     assert (status, answer["error"]["code"]) == (409, "outbound_refused")
     db = desk.system.running.database
     await add_agent(db, "bob", "PJSIP/1002", "agent", "correct horse 2")
