@@ -65,13 +65,15 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
-async def pages(browser: Browser, demo: dict[str, Any]) -> tuple[Page, Page]:
-    """The demo phones page and alice's console, signed in."""
+async def pages(browser: Browser, demo: dict[str, Any], errors: list[str]) -> tuple[Page, Page]:
+    """The demo phones page and alice's console, signed in; script errors go to ``errors``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     phones = await browser.new_page()
+    phones.on("pageerror", lambda error: errors.append(str(error)))
     await phones.goto(demo["phones"])
     await phones.get_by_label("play the prompts' audio").uncheck()
     console = await browser.new_page(viewport={"width": 1280, "height": 1000})
+    console.on("pageerror", lambda error: errors.append(str(error)))
     await console.goto(demo["console"])
     await console.get_by_label("Name", exact=True).fill("alice")
     await console.get_by_label("Password").fill(demo["logins"]["alice"])
@@ -98,7 +100,8 @@ async def reply(phones: Page, body: str) -> None:
 async def test_pay_by_text_from_the_console_to_the_receipt(
     demo: dict[str, Any], browser: Browser
 ) -> None:
-    phones, console = await pages(browser, demo)
+    errors: list[str] = []
+    phones, console = await pages(browser, demo, errors)
     await open_texts(console)
     await console.get_by_label("Amount to pay").fill("25.00")
     await console.get_by_label("Item", exact=True).fill("Unit 12 <b>rent</b>")
@@ -117,12 +120,14 @@ async def test_pay_by_text_from_the_console_to_the_receipt(
     await expect(row).to_contain_text("Asked → Replied “Yes” → Receipt sent")
     await console.screenshot(path=SCREENSHOTS / "demo-texts-paid.png", full_page=True)
     await phones.screenshot(path=SCREENSHOTS / "demo-texts-phone.png", full_page=True)
+    assert errors == []
 
 
 async def test_a_reminder_sent_now_reaches_the_phone_and_stop_opts_out(
     demo: dict[str, Any], browser: Browser
 ) -> None:
-    phones, console = await pages(browser, demo)
+    errors: list[str] = []
+    phones, console = await pages(browser, demo, errors)
     await open_texts(console)
     due = datetime.now(UTC).date() + timedelta(days=7)
     await console.get_by_label("Amount due").fill("40")
@@ -145,12 +150,14 @@ async def test_a_reminder_sent_now_reaches_the_phone_and_stop_opts_out(
     await console.get_by_label("Item", exact=True).fill("Late fee")
     await console.get_by_role("button", name="Text the payment request").click()
     await expect(console.locator("#text-pay-error")).to_contain_text("opted out")
+    assert errors == []
 
 
 async def test_a_bank_account_payment_keyed_on_the_demo_keypad(
     demo: dict[str, Any], browser: Browser
 ) -> None:
-    phones, console = await pages(browser, demo)
+    errors: list[str] = []
+    phones, console = await pages(browser, demo, errors)
     await phones.get_by_role("button", name="Customer calls the agent").click()
     await expect(console.locator("#caller-number")).to_have_text("1002")
     await console.get_by_role("button", name="Request payment").click()
@@ -182,3 +189,4 @@ async def test_a_bank_account_payment_keyed_on_the_demo_keypad(
     screen = await console.locator("body").inner_text()
     assert ROUTING not in screen and ACCOUNT not in screen
     await console.screenshot(path=SCREENSHOTS / "demo-ach-result.png", full_page=True)
+    assert errors == []
