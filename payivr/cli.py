@@ -552,6 +552,10 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
 
 
 DEMO_AGENTS = (("alice", "PJSIP/1001", "agent"), ("sam", None, "supervisor"))
+DEMO_CAMPAIGNS = (
+    "collections | Acme Collections <+15550199> | 00:00-24:00 | daily",
+    "office-hours | Acme <+15550198> | 09:00-17:00 | mon-fri",
+)
 
 
 @dataclass(frozen=True)
@@ -652,6 +656,10 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
         config.crm.webhook_secret = crm.secret
         config.console.listen = args.console_listen
         enable_demo_texting(config.sms)
+        # Outbound calls: the trunk's number DEMO_MOBILE rings the customer's demo phone.
+        config.outbound.enabled = True
+        config.outbound.campaigns = DEMO_CAMPAIGNS
+        sim.reach_phone_at(phones.customer, f"PJSIP/{DEMO_MOBILE}@trunk")
         try:
             config.validate()
         except ConfigError as error:
@@ -698,6 +706,12 @@ Pay by text and reminders: in the console's Texts view use customer {DEMO_CUSTOM
 reply YES to pay, anything else to decline, STOP to opt out. A reminder with "Send now"
 arrives at once. Bank account: choose "Bank account (ACH)" under Pay by, then key routing
 number 110000000, 1, account 000123456789 #, 1, 1 (checking), 1.
+
+Outbound call: in the console's "Call a customer", call {DEMO_MOBILE} (campaign
+collections). The agent's phone rings and picks up, then the customer's phone rings on the
+phones page: Answer (then Request payment as above), Let voicemail answer, Busy, Out of
+service, or let it ring (no answer). Campaign office-hours refuses calls outside 09:00-17:00
+Mon-Fri in the customer's time zone.
 """,
             flush=True,
         )

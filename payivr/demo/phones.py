@@ -77,7 +77,8 @@ class CrmInbox:
 class DemoPhones:
     def __init__(self, sim: AriSimulator, sounds_dir: Path, crm: CrmInbox) -> None:
         self.sim = sim
-        self.customer = sim.add_phone("customer", endpoint="PJSIP/1002")
+        # The customer picks up (or not) from the page when payivr calls them (outbound).
+        self.customer = sim.add_phone("customer", endpoint="PJSIP/1002", auto_answer=False)
         self.agent = sim.add_phone("agent", endpoint="PJSIP/1001")
         self.sounds_dir = sounds_dir
         self.crm = crm
@@ -96,6 +97,7 @@ class DemoPhones:
         def of(phone: SimPhone) -> dict[str, Any]:
             return {
                 "in_call": phone.in_call,
+                "ringing": phone.ringing,
                 "heard": [describe_media(uri) for uri in phone.heard],
                 "keys_received": len(phone.received_dtmf),
             }
@@ -131,6 +133,15 @@ class DemoPhones:
                 pressing.add_done_callback(self._presses.discard)
             elif action == "hangup":
                 await self.phone(str(message.get("phone"))).hangup()
+            elif action in ("answer", "voicemail"):
+                # A person picks up, or the phone lets its voicemail greeting answer (AMD).
+                self.customer.answering_machine = action == "voicemail"
+                await self.customer.answer()
+            elif action == "refuse":
+                status = {"busy": 486, "unreachable": 404}.get(str(message.get("as")))
+                if status is None:
+                    return "unknown refusal"
+                await self.customer.refuse(status)
             elif action == "text":
                 body = str(message.get("body", "")).strip()
                 if self.mobile is None:

@@ -116,3 +116,18 @@ async def test_amd_in_the_dialplan_tells_a_person_from_an_answering_machine(
     assert again["args"] == ["outbound", "amd", "k1", status, cause]
     # The originating application keeps its subscription while the dialplan runs AMD().
     assert any(e["type"] == "ChannelVarset" and e["variable"] == "AMDSTATUS" for e in events.events)
+
+
+async def test_a_phone_can_also_be_reached_as_a_number_on_the_trunk(
+    sim: AriSimulator, client: AriTestClient
+) -> None:
+    phone = sim.add_phone("customer", "PJSIP/1002")
+    sim.reach_phone_at(phone, CUSTOMER)
+    events = await client.events("payivr")
+    status, channel = await client.request("POST", "/channels", {
+        "endpoint": CUSTOMER, "app": "payivr"})
+    assert status == 200 and channel["name"].startswith("PJSIP/trunk-")
+    await events.wait_for(lambda e: e["type"] == "StasisStart")
+    assert phone.in_call
+    with pytest.raises(ValueError, match="already uses"):
+        sim.reach_phone_at(phone, "PJSIP/1002")

@@ -437,15 +437,23 @@ class Engine:
             raise ValueError(f"a phone already uses {phone.endpoint}")
         self.phones[key] = phone
 
-    def _phone_channel(self, phone: SimPhone, channel_id: str | None, state: str) -> Channel:
+    def reach_phone_at(self, phone: SimPhone, endpoint: str) -> None:
+        """Dialling ``endpoint`` (e.g. a number on the trunk) rings ``phone`` too."""
+        key = endpoint.lower()
+        if key in self.phones:
+            raise ValueError(f"a phone already uses {endpoint}")
+        self.phones[key] = phone
+
+    def _phone_channel(self, phone: SimPhone, channel_id: str | None, state: str,
+                       dialled: str | None = None) -> Channel:
         if phone.technology == "local":
             name = f"Local/{phone.resource}-{self._sequence('Local'):08x};1"
             channel = self._new_channel(Technology.LOCAL, name, channel_id, state, phone)
         else:
-            tech = phone.endpoint.split("/", 1)[0]
+            tech, _, resource = (dialled or phone.endpoint).partition("/")
             # PJSIP/<number>@<endpoint> (a number on a trunk) names the channel after the
             # endpoint, as chan_pjsip does: PJSIP/trunk-0000000a.
-            device = phone.resource.rpartition("@")[2]
+            device = resource.rpartition("@")[2]
             name = f"{tech}/{device}-{self._sequence(tech):08x}"
             channel = self._new_channel(Technology.SIP, name, channel_id, state, phone)
         channel.caller_number = phone.resource
@@ -928,7 +936,7 @@ class Engine:
         """``ast_request``: a channel to a phone, a Local pair, or 500 for unknown endpoints."""
         phone = self.phones.get(f"{tech}/{resource}".lower())
         if phone is not None:
-            return self._phone_channel(phone, channel_id, "Down")
+            return self._phone_channel(phone, channel_id, "Down", f"{tech}/{resource}")
         if tech.lower() == "local":
             exten_context = resource.split("/")[0]
             exten, _, context = exten_context.partition("@")

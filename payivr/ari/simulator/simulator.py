@@ -96,6 +96,11 @@ class AriSimulator:
         self.engine.add_phone(phone)
         return phone
 
+    def reach_phone_at(self, phone: SimPhone, endpoint: str) -> None:
+        """Dialling ``endpoint`` rings ``phone`` too (e.g. ``PJSIP/+15550001002@trunk``: the
+        same handset as a number on the trunk)."""
+        self.engine.reach_phone_at(phone, endpoint)
+
     async def dial(self, caller: SimPhone, agent: SimPhone, *, context: str = "sim-phones",
                    dynamic_features: str = "payivr", within: float = 10.0) -> DialedCall:
         """``caller`` calls ``agent`` through the dialplan's ``Dial()``: both channels up and

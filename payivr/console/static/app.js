@@ -326,6 +326,7 @@ function mine(event) {
 }
 
 function onEvent(event) {
+  document.dispatchEvent(new CustomEvent("payivr:event", { detail: event }));
   if (event.type === "hello") {
     for (const live of event.live_payments || []) {
       if (mine(live)) {

@@ -32,7 +32,9 @@ function playNext() {
 
 function showPhone(phone, state) {
   const root = document.getElementById(phone);
-  root.querySelector(".state").textContent = state.in_call ? "in a call" : "idle";
+  root.querySelector(".state").textContent = state.in_call ? "in a call" : state.ringing ? "ringing…" : "idle";
+  const ringing = root.querySelector(".ringing-actions");
+  if (ringing) ringing.hidden = !state.ringing;
   const list = root.querySelector(".heard");
   for (const item of state.heard.slice(played[phone])) {
     const entry = document.createElement("li");
@@ -77,6 +79,9 @@ socket.addEventListener("close", () => { statusLine.textContent = "Disconnected 
 buildKeypad("customer");
 buildKeypad("agent");
 document.getElementById("call").addEventListener("click", () => send({ action: "call" }));
+for (const button of document.querySelectorAll("#customer .ringing-actions button")) {
+  button.addEventListener("click", () => send({ action: button.dataset.action, as: button.dataset.as }));
+}
 document.getElementById("reply-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = document.getElementById("reply-text");
