@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from payivr.aio import cancel_and_wait
 from payivr.ari.events import AriEvent, StasisStart
 from payivr.ari.models import Bridge, Channel, Snapshot
 
@@ -59,8 +60,10 @@ class Call:
         self.closed = False
 
     def __repr__(self) -> str:
-        return (f"Call({self.key!r}, channels={sorted(self._channels)}, "
-                f"bridges={sorted(self._bridges)}, pending={self._queue.qsize()})")
+        return (
+            f"Call({self.key!r}, channels={sorted(self._channels)}, "
+            f"bridges={sorted(self._bridges)}, pending={self._queue.qsize()})"
+        )
 
     @property
     def channel_ids(self) -> frozenset[str]:
@@ -157,18 +160,18 @@ class EventRouter:
         present = snapshot.channel_ids
         for call in list(self._calls.values()):
             mine = call.channel_ids
-            call.post(Resynced(present=mine & present, gone=mine - present,
-                               connection=snapshot.connection))
+            call.post(
+                Resynced(
+                    present=mine & present, gone=mine - present, connection=snapshot.connection
+                )
+            )
         orphans = tuple(c for c in snapshot.channels if c.id not in self._channel_calls)
         leftovers = tuple(b for b in snapshot.bridges if b.id not in self._bridge_calls)
         return ResyncReport(orphan_channels=orphans, leftover_bridges=leftovers)
 
     async def aclose(self) -> None:
         """Cancel every call task and wait for them (at shutdown)."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks.values()))
 
     def _route(self, event: AriEvent) -> Call | None:
         for channel_id in event.channel_ids:

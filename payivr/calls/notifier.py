@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from payivr.aio import cancel_and_wait
 from payivr.core.events import AgentUpdate, Finish
 
 log = structlog.get_logger(__name__)
@@ -198,9 +199,7 @@ class Notifier:
     async def aclose(self) -> None:
         tasks = [task for _, task in self._listeners.values()]
         self._listeners.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
 
     @staticmethod
     async def _deliver(listener: Listener, queue: asyncio.Queue[PaymentEvent]) -> None:
