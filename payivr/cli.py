@@ -375,6 +375,7 @@ class Running:
 @contextlib.asynccontextmanager
 async def running_payivr(config: Config) -> AsyncIterator[Running]:
     """Start every part of payivr from ``config``; stop them all on exit."""
+    from payivr.aio import cancel_and_wait
     from payivr.ami.client import AmiClient
     from payivr.ami.fastagi import FastAgiServer, takeover_route
     from payivr.ari.client import AriClient
@@ -384,6 +385,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.calls.control import CallDesk
     from payivr.calls.notifier import Notifier
     from payivr.calls.records import StoreRecords
+    from payivr.calls.recovery import PaymentRecovery
     from payivr.calls.service import CallServices
     from payivr.calls.stasis import StasisApplication
     from payivr.calls.takeover import Takeovers
@@ -475,6 +477,15 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
                 metrics.reconnected("ari")
             await stasis.reconcile(snapshot)
 
+        # Before the first reconcile takes back the calls a stopped payivr left in Stasis:
+        # their payments end first, from what the database and the gateway say.
+        recovery = PaymentRecovery(store, gateway, notifier)
+        await recovery.settle_interrupted()
+        tasks.append(
+            asyncio.create_task(
+                recovery.run(config.calls.reconcile_interval), name="reconciliation"
+            )
+        )
         events = EventStream(
             ari, config.ari.app, on_event=stasis.router.dispatch, reconcile=reconcile
         )
@@ -541,13 +552,20 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         stack.push_async_callback(console.stop)
         try:
             yield Running(
-                stasis, ari, events, store, database, notifier, takeovers, ami, console.url, sms,
+                stasis,
+                ari,
+                events,
+                store,
+                database,
+                notifier,
+                takeovers,
+                ami,
+                console.url,
+                sms,
                 outbound=outbound,
             )
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
             await services.records.drain()
 
 

@@ -244,9 +244,14 @@ class CallSettings:
     language: str = "en"
     after_agent_hangup: str = "hangup"  # or "continue": back to the dialplan
     continue_context: str = "payivr-after"
+    # How often payments of unknown outcome (the gateway did not answer, or payivr stopped
+    # while charging) are asked about again, by idempotency key.
+    reconcile_interval: float = 60.0
 
     def problems(self) -> list[str]:
         found = []
+        if not self.reconcile_interval > 0:
+            found.append("calls.reconcile_interval: must be a positive number of seconds")
         if self.privacy_mode not in PRIVACY_MODES:
             found.append(f"calls.privacy_mode: {self.privacy_mode!r} is not one of {PRIVACY_MODES}")
         if self.language not in LANGUAGES:

@@ -12,7 +12,9 @@ Entries (the Stasis arguments):
   then payivr dials the same agent back.
 - ``dialed,<key>``: a leg payivr originated itself.
 
-Anything else goes back to the dialplan with an apology, never dropped.
+Anything else goes back to the dialplan with an apology, never dropped. A call whose two
+legs a stopped payivr left in Stasis is taken back at the next start: caller and agent are
+bridged together again (see :meth:`StasisApplication.reconcile`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from payivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from payivr.ari.models import Snapshot
+from payivr.ari.models import Channel, Snapshot
 from payivr.ari.router import Call, CallEnded, EventRouter
 from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import CallServices, CallSession, PaymentRefused, refuse_channel
@@ -42,6 +44,7 @@ log = structlog.get_logger(__name__)
 
 LEG_WAIT_SECONDS = 10.0
 CALL_KEY_VARIABLE = "PAYIVR_CALL"
+"""On each leg of a call with an agent: ``<entry>/<caller|agent>/<call key>``."""
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 
 
@@ -67,6 +70,7 @@ class StasisApplication:
         self._expected: dict[str, tuple[PaymentRequest | None, asyncio.Future[str]]] = {}
         self._agent_names: dict[str, str] = {}
         self._placed: dict[str, Callable[[Call], Awaitable[None]]] = {}
+        self._taken_back: dict[str, tuple[str, Channel, Channel]] = {}
 
     @property
     def ari(self) -> AriClient:
@@ -131,6 +135,13 @@ class StasisApplication:
         if placed is not None:
             try:
                 await placed(call)
+            finally:
+                self.sessions.pop(call.key, None)
+            return
+        taken_back = self._taken_back.pop(call.key, None)
+        if taken_back is not None:
+            try:
+                await self._resume(call, *taken_back)
             finally:
                 self.sessions.pop(call.key, None)
             return
@@ -297,11 +308,11 @@ class StasisApplication:
 
     async def _mark_legs(self, session: CallSession) -> None:
         """Tag both legs with the call key, so a restarted payivr can pair them again."""
-        for channel in (session.caller, session.agent):
+        for role, channel in (("caller", session.caller), ("agent", session.agent)):
             if channel is not None:
                 with contextlib.suppress(AriError):
                     await self.ari.channels.set_variable(
-                        channel, CALL_KEY_VARIABLE, session.call.key
+                        channel, CALL_KEY_VARIABLE, f"{session.entry}/{role}/{session.call.key}"
                     )
 
     async def _wait_for_answer(self, call: Call, channel_id: str, caller_id: str) -> bool:
@@ -326,10 +337,64 @@ class StasisApplication:
             await self.ari.bridges.destroy_leftovers(
                 self.services.bridge_prefix, keep=keep, bridges=report.leftover_bridges
             )
-        for channel in report.orphan_channels:
-            # Left in Stasis by a payivr that stopped: give the call back to the dialplan.
+        await self._take_back(report.orphan_channels)
+
+    async def _take_back(self, orphans: Sequence[Channel]) -> None:
+        """Channels in Stasis that no call holds, left by a payivr that stopped: a caller and
+        agent pair is bridged together again; any other channel goes back to the dialplan.
+
+        The payment they were in cannot go on (its digits died with that payivr): the
+        store's recovery has ended it (:mod:`payivr.calls.recovery`).
+        """
+        pairs: dict[str, dict[str, Channel]] = {}
+        entries: dict[str, str] = {}
+        released: list[Channel] = []
+        for channel in orphans:
+            try:
+                mark = await self.ari.channels.get_variable(channel.id, CALL_KEY_VARIABLE)
+            except AriError:
+                mark = ""
+            entry, role, key = [*mark.split("/", 2), "", ""][:3]
+            if role in ("caller", "agent") and _SAFE_KEY.match(key):
+                pairs.setdefault(key, {})[role] = channel
+                entries[key] = entry
+            else:
+                released.append(channel)
+        for key, legs in pairs.items():
+            if set(legs) == {"caller", "agent"} and key not in self.router.calls:
+                log.info("call_taken_back", call=key)
+                self._taken_back[key] = (entries[key], legs["caller"], legs["agent"])
+                call = self.router.open_call(key)
+                call.bind_channel(legs["caller"].id)
+                call.bind_channel(legs["agent"].id)
+            else:
+                released.extend(legs.values())
+        for channel in released:
             log.info("orphan_channel_released", channel=channel.id)
             await refuse_channel(self.ari, channel.id, "payments-unavailable")
+
+    async def _resume(self, call: Call, entry: str, caller: Channel, agent: Channel) -> None:
+        """Caller and agent of a call taken back: whatever kept the agent from hearing the
+        caller's keys is undone, then they talk again and a new payment can be requested."""
+        music = self.services.calls.music_on_hold_class
+        undo = (
+            self.ari.channels.stop_moh(agent.id)
+            if music
+            else self.ari.channels.stop_silence(agent.id),
+            self.ari.channels.unmute(agent.id, "in" if music else "both"),
+        )
+        for step in undo:
+            with contextlib.suppress(AriError):
+                await step
+        session = self._session(
+            call,
+            caller.id,
+            agent.id,
+            entry or "takeover",
+            agent.name,
+            caller.caller.number if caller.caller else None,
+        )
+        await session.run()
 
 
 __all__ = ["PaymentRefused", "RequestRefused", "StasisApplication", "UnknownCall"]

@@ -140,8 +140,11 @@ class System:
         else:
             await self.target.call_entry(caller, entry, agent if entry == "transfer" else None)
             started = await self.wait_event(
-                lambda e: e["type"] == "payment_started" and e["entry"] == entry
-                and e["payment"] not in self._payments_seen
+                lambda e: (
+                    e["type"] == "payment_started"
+                    and e["entry"] == entry
+                    and e["payment"] not in self._payments_seen
+                )
             )
             call.payment_id = started["payment"]
         self._payments_seen.add(call.payment_id)
@@ -161,8 +164,10 @@ class System:
 
     async def finished(self, call: Call | None = None, within: float = 15) -> dict[str, Any]:
         return await self.wait_event(
-            lambda e: e["type"] == "payment_finished"
-            and (call is None or e["payment"] == call.payment_id),
+            lambda e: (
+                e["type"] == "payment_finished"
+                and (call is None or e["payment"] == call.payment_id)
+            ),
             within,
         )
 
@@ -173,7 +178,8 @@ class System:
 
     def _call_key(self, call: Call) -> str:
         started = next(
-            e for e in self.events
+            e
+            for e in self.events
             if e["type"] == "payment_started" and e["payment"] == call.payment_id
         )
         return str(started["call"])
@@ -217,7 +223,9 @@ class System:
         charges = self.sandbox.processor.ledger.charges(call.payment_id)
         assert charges == 1 if outcome is Outcome.APPROVED else charges <= 1
         activity = await self.crm_activity(call.payment_id)
-        assert activity["Payment Status"] == ("Success" if outcome is Outcome.APPROVED else "Failed")
+        assert activity["Payment Status"] == (
+            "Success" if outcome is Outcome.APPROVED else "Failed"
+        )
         assert activity["Amount Charged"] == "$137.42"
         assert activity["Product Name"] in (ITEM, "INV-1001")
         if outcome is Outcome.APPROVED:
@@ -247,8 +255,12 @@ class System:
                     activity: dict[str, Any] = envelope["data"]
                     if activity.get("Payment ID") == payment_id:
                         assert set(activity) >= {
-                            "Agent", "Product Name", "Transaction ID", "Amount Charged",
-                            "Payment Status", "Timestamp",
+                            "Agent",
+                            "Product Name",
+                            "Transaction ID",
+                            "Amount Charged",
+                            "Payment Status",
+                            "Timestamp",
                         }
                         return activity
                 await asyncio.sleep(0.02)
@@ -316,6 +328,34 @@ async def key_card(caller: Phone, pan: str = VISA) -> None:
     await answer_prompt(caller, "postal-code-is", "1")
 
 
+def system_environment(
+    access: PbxAccess,
+    database_url: str,
+    sandbox: RunningSandbox,
+    keys: KeyFiles,
+    crm: CrmInbox,
+) -> dict[str, str]:
+    """payivr's configuration for the simulators, as the environment variables it reads."""
+    return {
+        "PAYIVR_ARI_URL": access.ari_url,
+        "PAYIVR_ARI_USER": access.ari_user,
+        "PAYIVR_ARI_PASSWORD": access.ari_password,
+        "PAYIVR_AMI_HOST": access.ami_host,
+        "PAYIVR_AMI_PORT": str(access.ami_port),
+        "PAYIVR_AMI_USER": access.ami_user,
+        "PAYIVR_AMI_SECRET": access.ami_secret,
+        "PAYIVR_DATABASE_URL": database_url,
+        "PAYIVR_GATEWAY_URL": sandbox.url,
+        "PAYIVR_GATEWAY_PUBLIC_KEY": str(keys.public_key_pem),
+        "PAYIVR_GATEWAY_SIGNING_SECRET": read_secret(keys.signing_secret),
+        "PAYIVR_GATEWAY_CA_BUNDLE": str(sandbox.ca_file),
+        "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
+        "PAYIVR_CRM_WEBHOOK_URL": crm.url,
+        "PAYIVR_CRM_WEBHOOK_SECRET": generate_secret(),
+        "PAYIVR_LOG_LEVEL": "DEBUG",
+    }
+
+
 def system_config(
     access: PbxAccess,
     database_url: str,
@@ -324,27 +364,7 @@ def system_config(
     crm: CrmInbox,
     **flow: Any,
 ) -> Config:
-    config = load_config(
-        None,
-        {
-            "PAYIVR_ARI_URL": access.ari_url,
-            "PAYIVR_ARI_USER": access.ari_user,
-            "PAYIVR_ARI_PASSWORD": access.ari_password,
-            "PAYIVR_AMI_HOST": access.ami_host,
-            "PAYIVR_AMI_PORT": str(access.ami_port),
-            "PAYIVR_AMI_USER": access.ami_user,
-            "PAYIVR_AMI_SECRET": access.ami_secret,
-            "PAYIVR_DATABASE_URL": database_url,
-            "PAYIVR_GATEWAY_URL": sandbox.url,
-            "PAYIVR_GATEWAY_PUBLIC_KEY": str(keys.public_key_pem),
-            "PAYIVR_GATEWAY_SIGNING_SECRET": read_secret(keys.signing_secret),
-            "PAYIVR_GATEWAY_CA_BUNDLE": str(sandbox.ca_file),
-            "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
-            "PAYIVR_CRM_WEBHOOK_URL": crm.url,
-            "PAYIVR_CRM_WEBHOOK_SECRET": generate_secret(),
-            "PAYIVR_LOG_LEVEL": "DEBUG",
-        },
-    )
+    config = load_config(None, system_environment(access, database_url, sandbox, keys, crm))
     config.flow = dataclasses.replace(config.flow, **flow)
     config.validate()
     return config

@@ -1,0 +1,137 @@
+"""Call payments a stopped payivr left unfinished, settled from the database and the gateway.
+
+The digits of a payment live only in the process that collected them, so after a crash
+(SIGKILL, power loss) no payment can resume where it was. At start, every unfinished call
+payment in the database ends:
+
+- never sent to the gateway (requested, collecting): cancelled, nothing was charged;
+- sent (authorizing) or already of unknown outcome: the gateway is asked by the payment's
+  idempotency key. Approved and declined are stored as it says; a key it never saw means
+  nothing was charged; no answer leaves the payment pending (needs reconciliation), asked
+  again every ``interval`` until it is settled. Nothing is ever charged again.
+
+The calls themselves are taken back by :meth:`StasisApplication.reconcile`. Text payments
+belong to the SMS service (``payivr.sms.service``: ``reconcile``/``repair``).
+
+At start this assumes it is the only payivr taking calls with this database: a second one
+running beside it would see its live payments cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+
+from payivr.calls.notifier import Notifier, PaymentFinished
+from payivr.core.events import Finish, Outcome
+from payivr.gateway.interface import Approved, Declined, Error, Gateway, NotFound, Unknown
+from payivr.store import (
+    EntryKind,
+    Origin,
+    Payment,
+    PaymentAlreadyFinished,
+    PaymentState,
+    PaymentStore,
+)
+
+log = structlog.get_logger(__name__)
+
+RECONCILE_INTERVAL_SECONDS = 60.0
+RESTARTED_BEFORE_CHARGING = "payivr restarted during the payment; nothing was charged"
+RESTARTED_BEFORE_GATEWAY = (
+    "payivr restarted before the charge reached the gateway; nothing was charged"
+)
+RESTARTED_WHILE_CHARGING = "payivr restarted while charging; the gateway will be asked again"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one unfinished payment."""
+
+    payment_id: str
+    finish: Finish
+
+
+class PaymentRecovery:
+    def __init__(self, store: PaymentStore, gateway: Gateway, notifier: Notifier) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.notifier = notifier
+
+    async def settle_interrupted(self) -> list[Settlement]:
+        """At start: end every unfinished call payment a previous run left."""
+        settled = []
+        for payment in await self.store.list_in_flight():
+            if payment.entry_kind is EntryKind.TEXT:
+                continue
+            if payment.state is PaymentState.AUTHORIZING or payment.needs_reconciliation:
+                settlement = await self._ask_gateway(payment)
+            else:
+                settlement = await self._finish(
+                    payment, Finish(Outcome.CANCELLED, RESTARTED_BEFORE_CHARGING)
+                )
+            if settlement is not None:
+                settled.append(settlement)
+        if settled:
+            log.info("interrupted_payments_settled", count=len(settled))
+        return settled
+
+    async def reconcile_pending(self) -> list[Settlement]:
+        """Ask the gateway about call payments whose outcome is still unknown."""
+        settled = []
+        for payment in await self.store.list_needing_reconciliation():
+            if payment.entry_kind is EntryKind.TEXT:
+                continue
+            settlement = await self._ask_gateway(payment)
+            if settlement is not None:
+                settled.append(settlement)
+        return settled
+
+    async def run(self, interval: float = RECONCILE_INTERVAL_SECONDS) -> None:
+        """Reconcile pending payments every ``interval`` seconds, for ever."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reconcile_pending()
+            except Exception as error:  # the database or the gateway is away: next round
+                log.warning("reconciliation_failed", error=type(error).__name__)
+
+    async def _ask_gateway(self, payment: Payment) -> Settlement | None:
+        result = await self.gateway.status(payment.idempotency_key)
+        match result:
+            case Approved():
+                finish = Finish(Outcome.APPROVED, "approved", result.reference)
+            case Declined():
+                finish = Finish(Outcome.DECLINED, result.reason)
+            case NotFound():
+                finish = Finish(Outcome.CANCELLED, RESTARTED_BEFORE_GATEWAY)
+            case Error() | Unknown():
+                if not payment.needs_reconciliation:
+                    await self.store.mark_needs_reconciliation(payment.id, RESTARTED_WHILE_CHARGING)
+                log.info("payment_still_unknown", payment_id=str(payment.id))
+                return None
+        return await self._finish(payment, finish)
+
+    async def _finish(self, payment: Payment, finish: Finish) -> Settlement | None:
+        try:
+            await self.store.record_outcome(
+                payment.id, finish.outcome, reason=finish.reason, gateway_reference=finish.reference
+            )
+        except PaymentAlreadyFinished:
+            return None
+        await self.store.append_audit(
+            actor="payivr",
+            action="payment.recovered",
+            success=finish.outcome is Outcome.APPROVED,
+            origin=Origin.system(),
+            resource=f"payment:{payment.id}",
+            payment_id=payment.id,
+            detail=finish.outcome.value,
+        )
+        log.info("payment_recovered", payment_id=str(payment.id), outcome=finish.outcome.value)
+        await self.notifier.publish(
+            PaymentFinished(str(payment.id), payment.call_id, payment.agent, finish)
+        )
+        return Settlement(str(payment.id), finish)
