@@ -186,6 +186,8 @@ def decode_message(raw: str | bytes) -> JsonObject:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise MalformedEvent("not JSON") from None
+    except RecursionError:
+        raise MalformedEvent("JSON nested too deeply") from None
     if not isinstance(data, Mapping):
         raise MalformedEvent("not a JSON object")
     if not isinstance(data.get("type"), str):
@@ -210,7 +212,7 @@ def parse_event(raw: str | bytes | JsonObject) -> AriEvent | None:
         return parser(data)
     except MalformedObject as exc:
         raise MalformedEvent(str(exc), event_type) from None
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         raise MalformedEvent("missing or invalid field", event_type) from None
 
 
@@ -239,7 +241,7 @@ def _stasis_start(data: JsonObject) -> AriEvent:
 def _dtmf(data: JsonObject) -> AriEvent:
     digit = data["digit"]
     duration = data.get("duration_ms", 0)
-    if not isinstance(digit, str) or not isinstance(duration, int):
+    if not isinstance(digit, str) or isinstance(duration, bool) or not isinstance(duration, int):
         raise MalformedObject("digit/duration_ms: wrong type")
     return ChannelDtmfReceived(**_common(data), channel=Channel.from_json(data["channel"]),
                                digit=digit, duration_ms=duration)

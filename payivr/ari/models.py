@@ -56,7 +56,9 @@ def _str_map(data: JsonObject, key: str, what: str) -> Mapping[str, str]:
         return {}
     if not isinstance(value, Mapping):
         raise MalformedObject(f"{what}.{key}: expected an object")
-    return {str(k): str(v) for k, v in value.items()}
+    # Asterisk's variables are strings; anything else is skipped, never turned into text (a
+    # deeply nested value would exhaust the stack in str()).
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 @dataclass(frozen=True)
