@@ -2,14 +2,17 @@
 
 An outcome is never lost: when the database does not answer, :class:`StoreRecords` keeps
 retrying in the background (with backoff) while the call goes on; the caller is reconnected
-without waiting for it.
+without waiting for it. Progress (step statuses, brand and last four) is retried the same
+way, in order, so the finished row says what the caller keyed. A payivr stopped before the
+database came back leaves the payment unfinished: the restart recovery settles it from the
+gateway (:mod:`payivr.calls.recovery`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +29,8 @@ from payivr.store.payments import PaymentStore
 log = structlog.get_logger(__name__)
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+AUTHORIZING_MARK_SECONDS = 2.0
+_DATABASE_AWAY = (OSError, psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -96,14 +101,14 @@ class MemoryRecords:
 
 
 class StoreRecords:
-    """Outcomes are written with retries until stored; progress (step statuses, brand and
-    last four, bank account type and last two) is written in order by one background
-    writer, so a call never waits on the database between two prompts."""
+    """Outcomes and progress (step statuses, brand and last four, bank account type and last
+    two) are written with retries until stored; progress in order by one background writer,
+    so a call never waits on the database between two prompts."""
 
     def __init__(self, store: PaymentStore) -> None:
         self._store = store
         self._writes: set[asyncio.Task[None]] = set()
-        self._progress: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
+        self._progress: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._progress_writer: asyncio.Task[None] | None = None
 
     async def open(self, opening: PaymentOpening) -> str:
@@ -125,30 +130,36 @@ class StoreRecords:
         return str(payment_id)
 
     async def step(self, payment_id: str, step: Step, status: StepStatus) -> None:
-        self._later(self._store.update_step(uuid.UUID(payment_id), step, status))
+        self._later(lambda: self._store.update_step(uuid.UUID(payment_id), step, status))
 
     async def card(self, payment_id: str, brand: str, last_four: str) -> None:
         self._later(
-            self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four)
+            lambda: self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four)
         )
 
     async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None:
         self._later(
-            self._store.record_bank_account(
+            lambda: self._store.record_bank_account(
                 uuid.UUID(payment_id), account_type=account.account_type, last_two=account.last_two
             )
         )
 
     async def authorizing(self, payment_id: str) -> None:
-        """Awaited: once the charge may be sent, a crash must find it marked."""
-        await self._progress.join()
-        await self._best_effort(self._store.mark_authorizing(uuid.UUID(payment_id)))
+        """Awaited, so that a crash once the charge may be sent finds it marked; bounded, so
+        that a database away does not hold the caller in silence (the restart recovery asks
+        the gateway about every unfinished payment, marked or not)."""
+        try:
+            async with asyncio.timeout(AUTHORIZING_MARK_SECONDS):
+                await self._progress.join()
+                await self._store.mark_authorizing(uuid.UUID(payment_id))
+        except (TimeoutError, *_DATABASE_AWAY) as error:
+            log.warning("authorizing_not_marked", payment_id=payment_id, error=type(error).__name__)
 
     async def finish(self, payment_id: str, finish: Finish) -> None:
         # The outcome goes after the progress queued before it: a finished payment takes no
         # more progress, so its brand and last four must be stored first.
         progress_stored = asyncio.Event()
-        self._later(_set(progress_stored))
+        self._later(lambda: _set(progress_stored))
         task = asyncio.create_task(
             self._write_outcome(uuid.UUID(payment_id), finish, progress_stored)
         )
@@ -163,7 +174,7 @@ class StoreRecords:
             self._progress_writer.cancel()
             self._progress_writer = None
 
-    def _later(self, write: Awaitable[None]) -> None:
+    def _later(self, write: Callable[[], Awaitable[None]]) -> None:
         self._progress.put_nowait(write)
         if self._progress_writer is None or self._progress_writer.done():
             self._progress_writer = asyncio.create_task(self._write_progress())
@@ -172,7 +183,9 @@ class StoreRecords:
         while True:
             write = await self._progress.get()
             try:
-                await self._best_effort(write)
+                await self._until_stored(write, "progress")
+            except Exception as error:
+                log.warning("progress_not_stored", error=type(error).__name__)
             finally:
                 self._progress.task_done()
 
@@ -180,41 +193,42 @@ class StoreRecords:
         self, payment_id: uuid.UUID, finish: Finish, progress_stored: asyncio.Event
     ) -> None:
         await progress_stored.wait()
+
+        async def write() -> None:
+            if finish.outcome is Outcome.PENDING:
+                await self._store.mark_needs_reconciliation(payment_id, finish.reason)
+            else:
+                await self._store.record_outcome(
+                    payment_id,
+                    finish.outcome,
+                    reason=finish.reason,
+                    gateway_reference=finish.reference,
+                )
+
+        try:
+            await self._until_stored(write, "outcome", payment_id=str(payment_id))
+        except PaymentAlreadyFinished:
+            pass  # an earlier attempt was committed but its answer was lost
+        except Exception:
+            log.exception("outcome_refused", payment_id=str(payment_id))
+
+    @staticmethod
+    async def _until_stored(
+        write: Callable[[], Awaitable[None]], what: str, **context: str
+    ) -> None:
+        """Run ``write`` until the database takes it; other errors are raised."""
         attempt = 0
         while True:
             try:
-                if finish.outcome is Outcome.PENDING:
-                    await self._store.mark_needs_reconciliation(payment_id, finish.reason)
-                else:
-                    await self._store.record_outcome(
-                        payment_id,
-                        finish.outcome,
-                        reason=finish.reason,
-                        gateway_reference=finish.reference,
-                    )
+                await write()
                 return
-            except PaymentAlreadyFinished:
-                return  # an earlier attempt was committed but its answer was lost
-            except (OSError, psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+            except _DATABASE_AWAY as error:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 log.warning(
-                    "outcome_not_stored_yet",
-                    payment_id=str(payment_id),
-                    error=type(error).__name__,
-                    retry_in=delay,
+                    f"{what}_not_stored_yet", error=type(error).__name__, retry_in=delay, **context
                 )
-            except Exception:
-                log.exception("outcome_refused", payment_id=str(payment_id))
-                return
             attempt += 1
             await asyncio.sleep(delay)
-
-    async def _best_effort(self, write: Awaitable[None]) -> None:
-        """Progress only: a failed write is logged, not retried."""
-        try:
-            await write
-        except Exception as error:
-            log.warning("progress_not_stored", error=type(error).__name__)
 
 
 async def _set(event: asyncio.Event) -> None:

@@ -4,11 +4,11 @@ The digits of a payment live only in the process that collected them, so after a
 (SIGKILL, power loss) no payment can resume where it was. At start, every unfinished call
 payment in the database ends:
 
-- never sent to the gateway (requested, collecting): cancelled, nothing was charged;
-- sent (authorizing) or already of unknown outcome: the gateway is asked by the payment's
-  idempotency key. Approved and declined are stored as it says; a key it never saw means
-  nothing was charged; no answer leaves the payment pending (needs reconciliation), asked
-  again every ``interval`` until it is settled. Nothing is ever charged again.
+the gateway is asked about each by the payment's idempotency key (also those never marked
+as charging: that mark is best effort while the database is away). Approved and declined
+are stored as it says; a key it never saw means nothing was charged (cancelled); no answer
+leaves the payment pending (needs reconciliation), asked again every ``interval`` until it
+is settled. Nothing is ever charged again.
 
 The calls themselves are taken back by :meth:`StasisApplication.reconcile`. Text payments
 belong to the SMS service (``payivr.sms.service``: ``reconcile``/``repair``).
@@ -66,12 +66,7 @@ class PaymentRecovery:
         for payment in await self.store.list_in_flight():
             if payment.entry_kind is EntryKind.TEXT:
                 continue
-            if payment.state is PaymentState.AUTHORIZING or payment.needs_reconciliation:
-                settlement = await self._ask_gateway(payment)
-            else:
-                settlement = await self._finish(
-                    payment, Finish(Outcome.CANCELLED, RESTARTED_BEFORE_CHARGING)
-                )
+            settlement = await self._ask_gateway(payment)
             if settlement is not None:
                 settled.append(settlement)
         if settled:
@@ -105,8 +100,10 @@ class PaymentRecovery:
                 finish = Finish(Outcome.APPROVED, "approved", result.reference)
             case Declined():
                 finish = Finish(Outcome.DECLINED, result.reason)
-            case NotFound():
+            case NotFound() if payment.state is PaymentState.AUTHORIZING:
                 finish = Finish(Outcome.CANCELLED, RESTARTED_BEFORE_GATEWAY)
+            case NotFound():
+                finish = Finish(Outcome.CANCELLED, RESTARTED_BEFORE_CHARGING)
             case Error() | Unknown():
                 if not payment.needs_reconciliation:
                     await self.store.mark_needs_reconciliation(payment.id, RESTARTED_WHILE_CHARGING)

@@ -104,6 +104,17 @@ async def test_a_charge_the_gateway_made_is_recorded_as_approved(
     assert gateway.processor.ledger.charges(str(payment_id)) == 1
 
 
+async def test_a_charge_never_marked_as_charging_is_still_found(
+    store: PaymentStore, recovery: PaymentRecovery, gateway: InProcessGateway
+) -> None:
+    """The database was away when the charge was sent (the mark is best effort): the
+    gateway is asked anyway, and the money it moved is not reported as 'nothing charged'."""
+    payment_id = await new_payment(store)
+    await gateway.sale(card(APPROVED_CARD), 13742, "USD", str(payment_id))
+    await recovery.settle_interrupted()
+    assert (await store.get_payment(payment_id)).outcome is Outcome.APPROVED
+
+
 async def test_a_charge_the_gateway_declined_is_recorded_as_declined(
     store: PaymentStore, recovery: PaymentRecovery, gateway: InProcessGateway
 ) -> None:

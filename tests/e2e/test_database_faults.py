@@ -1,0 +1,151 @@
+"""The database goes away in the middle of a payment (issue 8 §1).
+
+payivr reaches the test database through a proxy that can cut every connection and refuse
+new ones, as a database restart or a network fault would. The caller never waits on the
+database: the payment is charged once, the caller is back with the agent, the agent sees
+the outcome at once; the outcome is stored (and its CRM activity sent) once the database
+is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from payivr.core.events import Outcome
+from payivr.store.embedded import EmbeddedServer
+from tests.e2e.harness import System, answer_prompt, heard
+
+
+class DatabaseProxy:
+    """TCP in front of the embedded server's Unix socket; ``cut()`` drops every connection
+    and refuses new ones until ``restore()``."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self.reachable = True
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+        self.direct_url = ""  # the database itself, for the test's own checks
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self.cut()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+
+    def cut(self) -> None:
+        self.reachable = False
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    def restore(self) -> None:
+        self.reachable = True
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.reachable:
+            writer.transport.abort()
+            return
+        try:
+            db_reader, db_writer = await asyncio.open_unix_connection(self.socket_path)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, db_writer))
+        pipes = [
+            asyncio.create_task(self._pipe(reader, db_writer)),
+            asyncio.create_task(self._pipe(db_reader, writer)),
+        ]
+        self._pipes.update(pipes)
+        await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        for pipe in pipes:
+            pipe.cancel()
+            self._pipes.discard(pipe)
+        for end in (writer, db_writer):
+            self._writers.discard(end)
+            end.transport.abort()
+
+    @staticmethod
+    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+
+
+@pytest.fixture
+async def proxy(postgres_server: EmbeddedServer) -> AsyncIterator[DatabaseProxy]:
+    params = conninfo_to_dict(postgres_server.admin_url)
+    socket_path = f"{params['host']}/.s.PGSQL.{params.get('port') or 5432}"
+    running = DatabaseProxy(socket_path)
+    await running.start()
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+def database_url(database_url: str, proxy: DatabaseProxy) -> str:
+    """What payivr is given: the same database, through the proxy."""
+    proxy.direct_url = database_url
+    params = conninfo_to_dict(database_url)
+    params.update(host="127.0.0.1", port=str(proxy.port))
+    return make_conninfo(**params)
+
+
+async def stored_outcome(url: str, payment_id: str) -> str | None:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cursor = await conn.execute("SELECT outcome FROM payments WHERE id = %s", (payment_id,))
+        row = await cursor.fetchone()
+    assert row is not None
+    outcome: str | None = row[0]
+    return outcome
+
+
+async def test_outcome_arrives_while_the_database_is_away(
+    system: System, proxy: DatabaseProxy
+) -> None:
+    direct_database_url = proxy.direct_url
+    call = await system.start_payment("star7-hold")
+    await answer_prompt(call.caller, "confirm-amount", "1")
+    await answer_prompt(call.caller, "enter-card-number", "4242424242424242#")
+    await answer_prompt(call.caller, "card-ending-in", "1")
+    await answer_prompt(call.caller, "enter-expiry", "1230")
+    await answer_prompt(call.caller, "expiry-is", "1")
+    await answer_prompt(call.caller, "enter-security-code", "123")
+    await answer_prompt(call.caller, "security-code-entered", "1")
+    await answer_prompt(call.caller, "enter-postal-code", "90210#")
+    await heard(call.caller, "postal-code-is")
+    proxy.cut()
+    await call.caller.press("1", duration_ms=80)
+
+    # Nothing waits on the database: charged once, announced, caller back with the agent.
+    finished = await system.finished(call, within=20)
+    assert finished["outcome"] == Outcome.APPROVED.value
+    await heard(call.caller, "payment-approved")
+    await system.check_reconnected(call)
+    assert system.sandbox.processor.ledger.charges(call.payment_id) == 1
+    assert await stored_outcome(direct_database_url, call.payment_id) is None
+    assert system.crm.received == []
+
+    proxy.restore()  # the outcome is retried with backoff: stored within seconds
+    await system.check_after_payment(call, Outcome.APPROVED)
+    assert await stored_outcome(direct_database_url, call.payment_id) == "approved"
+    activity = await system.crm_activity(call.payment_id, within=60)
+    assert activity["Payment Status"] == "Success"
+    assert [e["data"]["Payment ID"] for e in system.crm.received] == [call.payment_id]
+    assert system.sandbox.processor.ledger.charges(call.payment_id) == 1
+    await system.hang_up_all(call.caller, call.agent)
+    await system.check_nothing_left()
