@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COMPOSE := docker compose -f asterisk/docker-compose.yml
 
 .PHONY: help install system-packages lint test demo demo-terminal bench flow-diagram sounds \
-	up down test-asterisk clean
+	up down test-asterisk audit clean
 
 help:
 	@echo "make demo           run payivr on this machine with simulators (embedded defaults)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench          benchmarks (not tests)"
 	@echo "make up / down      a real Asterisk 22 + PostgreSQL + payivr with Docker compose"
 	@echo "make test-asterisk  the end-to-end suite against the compose Asterisk"
+	@echo "make audit          known vulnerabilities in the dependencies (needs the internet)"
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,13 @@ demo-terminal: $(INSTALLED)
 
 flow-diagram: $(INSTALLED)
 	@$(BIN)/payivr flow-diagram
+
+# Known vulnerabilities in the installed dependencies. pip-audit asks PyPI's JSON API (or
+# OSV): it needs the internet, which this project's CI machines do not have, so it is not
+# part of `make test`; --strict fails when a package could not be checked.
+audit: install
+	$(BIN)/pip install -q pip-audit
+	$(BIN)/pip-audit --skip-editable --strict
 
 # Quick runs (a minute or two); each script's --help shows the full-size options, e.g.
 # `$(BIN)/python bench/bench_calls.py --calls 100 1000` for the issue's concurrency table.
