@@ -15,7 +15,7 @@ import pytest
 from payivr.core.events import Outcome
 from tests.e2e.harness import System, answer_prompt, heard
 from tests.e2e.phones import prompts
-from tests.e2e.test_hangups import CARD_STEPS, key
+from tests.e2e.test_hangups import CARD_STEPS, POINTS, key, key_rest, key_until
 
 MODES = [
     "star7-hold",
@@ -85,5 +85,31 @@ async def test_dropped_while_the_result_is_announced(system: System, mode: str) 
         await system.check_reconnected(call)
     else:
         await call.caller.wait_for(lambda p: p.leg is None)  # pay line: hung up after goodbye
+    await system.hang_up_all(call.caller, call.agent)
+    await system.check_nothing_left()
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+async def test_dropped_at_every_step(system: System, point: str) -> None:
+    """The WebSocket drops at each step of the flow (mid-entry: some keys already in, the
+    rest keyed once payivr is back; while the gateway charges; while the result plays):
+    approved, stored once, charged once, the caller back with the agent."""
+    if point == "authorizing":
+        system.sandbox.faults.latency = 0.5  # the drop lands while the charge is in flight
+    call = await system.start_payment("star7-hold")
+    await key_until(system, call.caller, point)
+    where = POINTS[point]
+    if where is not None and where[1]:
+        # Keys pressed as the socket drops are lost with it (Asterisk keeps no events):
+        # drop once payivr has the ones already keyed.
+        await system.wait_event(
+            lambda e: e["type"] == "step"
+            and e["step"] == point.replace("-", "_")
+            and e["digits_entered"] == where[1]
+        )
+    await drop_and_reconnect(system)
+    await key_rest(call.caller, point)
+    await system.check_after_payment(call, Outcome.APPROVED)
+    await system.check_reconnected(call)
     await system.hang_up_all(call.caller, call.agent)
     await system.check_nothing_left()
