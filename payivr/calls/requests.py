@@ -27,6 +27,9 @@ class PaymentRequest:
     language: str = "en"
     crm_record_id: str | None = None
     method: str = "card"  # or "ach": a bank account
+    # Ask the caller, once approved, whether to keep the card (its gateway token) on file
+    # for this customer; None: as flow.offer_card_on_file says.
+    offer_card_on_file: bool | None = None
 
     def check(self, max_amount_minor: int) -> None:
         """Raise :class:`RequestRefused` with a clear reason for any bad field."""
@@ -48,5 +51,7 @@ class PaymentRequest:
             raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
         if self.method not in METHODS:
             raise RequestRefused(f"the payment method must be one of {', '.join(METHODS)}")
+        if self.offer_card_on_file and self.method != "card":
+            raise RequestRefused("only a card can be kept on file")
         if self.language not in LANGUAGES:
             raise RequestRefused(f"the language must be one of {', '.join(LANGUAGES)}")

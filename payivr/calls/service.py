@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -293,11 +294,16 @@ class CallSession:
         except Exception as error:
             log.warning("payment_not_opened", call=self.call.key, error=type(error).__name__)
             raise PaymentRefused("payments are unavailable: the database did not answer") from None
+        flow_config = services.flow
+        if request.offer_card_on_file is not None:
+            flow_config = dataclasses.replace(
+                flow_config, offer_card_on_file=request.offer_card_on_file
+            )
         flow = PaymentFlow(
             payment_id,
             request.amount_minor,
             request.currency,
-            services.flow,
+            flow_config,
             services.today(),
             method=method,
         )

@@ -311,6 +311,9 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     if not isinstance(method, str):
         raise RequestRefused(f"the payment method must be one of {', '.join(METHODS)}")
     crm_record_id = _optional_string(body, "crm_record_id", 200)
+    offer_card_on_file = body.get("offer_card_on_file")
+    if offer_card_on_file is not None and not isinstance(offer_card_on_file, bool):
+        raise RequestRefused("offer_card_on_file must be true or false")
     # What could be a card number is never stored, so it is refused here with a reason.
     if has_digit_run(item):
         raise RequestRefused("the item name cannot contain 7 or more digits in a row")
@@ -325,6 +328,7 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
         language=console.language,
         crm_record_id=crm_record_id,
         method=method,
+        offer_card_on_file=offer_card_on_file,
     )
     request.check(console.max_amount_minor)
     return request

@@ -124,7 +124,18 @@ SCHEMAS: dict[str, Any] = {
                 "enum": ["card", "ach"],
                 "description": "card (default) or ach: the caller keys a US bank account.",
             },
-            "crm_record_id": {"type": "string", "maxLength": 200},
+            "crm_record_id": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "The customer in the CRM: on the CRM activity, and the card's "
+                "owner when it is kept on file.",
+            },
+            "offer_card_on_file": {
+                "type": "boolean",
+                "description": "Once approved, ask the caller whether to keep the card (its "
+                "gateway token only) for this customer (crm_record_id and the caller's "
+                "number). Cards only. Default: the flow.offer_card_on_file setting.",
+            },
         },
     },
     "PaymentCreated": {

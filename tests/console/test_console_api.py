@@ -144,6 +144,8 @@ async def test_no_current_call_is_a_clear_conflict(alice: Client) -> None:
         ),
         ({"crm_record_id": "4242424242424242"}, "the CRM record id looks like a card number"),
         ({"crm_record_id": 5}, "crm_record_id must be a string"),
+        ({"offer_card_on_file": "yes"}, "offer_card_on_file must be true or false"),
+        ({"offer_card_on_file": True, "method": "ach"}, "only a card can be kept on file"),
         ({"currency": "XXX"}, "the currency must be one of AUD, CAD, EUR, GBP, JPY, USD"),
         ({"privacy_mode": "open"}, "the privacy mode must be one of hold, talk-through"),
         ({"call": "no-such-call"}, "there is no such call"),

@@ -12,6 +12,7 @@ from payivr.core.cards import Brand
 from payivr.core.events import Outcome
 from payivr.store.cards_on_file import CardsOnFile, Customer
 from tests.e2e.harness import System, answer_prompt, heard, key_card
+from tests.e2e.phones import prompts
 
 ROUTING = "110000000"  # passes the ABA checksum (Stripe's test routing number)
 ACCOUNT = "000123456789"  # the sandbox approves it
@@ -62,3 +63,35 @@ async def test_the_caller_keeps_the_card_on_file(
     assert (kept.brand, kept.last_four) == (Brand.VISA, "4242")
     assert kept.token and "4242424242424242" not in kept.token
     assert payment_id
+
+
+async def test_the_agent_offers_to_keep_the_card_for_this_payment(system: System) -> None:
+    """The operator's default is off; the agent ticks the offer for one payment."""
+    caller, agent = system.phones()
+    request = PaymentRequest(
+        "Storage", 2500, "USD", "alice", crm_record_id="crm-78", offer_card_on_file=True
+    )
+    await system.takeover(caller, agent, request)
+    await key_card(caller)
+    await answer_prompt(caller, "offer-card-on-file", "1")
+    await heard(caller, "card-kept-on-file")
+    (kept,) = await CardsOnFile(system.running.database).list_for(Customer(crm_record_id="crm-78"))
+    assert (kept.brand, kept.last_four) == (Brand.VISA, "4242")
+
+
+@pytest.mark.parametrize("flow_settings", [{"offer_card_on_file": True}])
+async def test_the_agent_turns_the_offer_off_for_this_payment(
+    system: System, flow_settings: dict[str, Any]
+) -> None:
+    caller, agent = system.phones()
+    request = PaymentRequest(
+        "Storage", 2500, "USD", "alice", crm_record_id="crm-79", offer_card_on_file=False
+    )
+    await system.takeover(caller, agent, request)
+    await key_card(caller)
+    finished = await system.finished()
+    assert finished["outcome"] == "approved"
+    assert "offer-card-on-file" not in prompts(caller)
+    assert (
+        await CardsOnFile(system.running.database).list_for(Customer(crm_record_id="crm-79")) == []
+    )

@@ -221,6 +221,10 @@ async function sendToPay(event) {
       currency: $("currency").value,
       privacy_mode: $("privacy-mode").value,
       method: $("method").value,
+      crm_record_id: $("crm-record").value.trim() || undefined,
+      // unticked: the operator's default (flow.offer_card_on_file) applies
+      offer_card_on_file:
+        $("method").value === "card" && $("offer-keep-card").checked ? true : undefined,
     });
     if (!state.payment || state.payment.id !== answer.payment) {
       startPayment({
