@@ -12,7 +12,9 @@ login raises :class:`AmiLoginFailed` instead of reconnecting forever; after a dr
 reconnects and logs in again, and actions that were in flight fail with
 :class:`AmiConnectionError` rather than being replayed later (a replayed Redirect could pull a
 caller out of a payment); a keepalive Ping with a timeout detects dead connections; every
-action has a timeout; ``Originate`` is always sent with ``Async: true``.
+action has a timeout; ``Originate`` is always sent with ``Async: true``; junk from the
+connection (see :class:`_Protocol`) is dropped message by message, never taking the
+connection down with it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 import structlog
 from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
 
 from payivr.ami.errors import (
     AmiActionError,
@@ -51,6 +55,14 @@ _SAFE_TO_REPEAT = frozenset(
     {"ping", "coreshowchannels", "bridgelist", "bridgeinfo", "getvar", "setvar"}
 )
 TakeoverCallback = Callable[[TakeoverRequest], Awaitable[None] | None]
+
+MAX_MESSAGE_CHARS = 1 << 20
+"""The longest AMI message payivr waits for (Asterisk's are a few hundred characters); past
+it, the connection is dropped and made again rather than buffered without end."""
+_EOM = "\r\n\r\n"
+_SINGLE_HEADERS = ("Event", "Response", "ActionID", "CommandID", "Message", "EventList",
+                   "SubEvent")
+"""Headers panoramisk reads as one string; it makes a list of a header that appears twice."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,50 @@ def channel_from_headers(headers: Mapping[str, str]) -> ChannelSnapshot:
 
 def _matches_endpoint(channel: str, endpoint: str) -> bool:
     return channel == endpoint or channel.startswith(endpoint + "-")
+
+
+class _Protocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's AMI protocol, framing and dispatching messages one at a time.
+
+    panoramisk lets an exception escape ``data_received`` (a repeated ``Event`` or
+    ``ActionID`` header, a callback failing), which makes asyncio close the connection and
+    lose every message behind it in the same read; it buffers a message with no end without
+    limit; and at DEBUG it logs every message whole. Here a malformed message is logged by
+    its header names only and dropped, a failing one is logged by the error's type, and an
+    over-long one ends the connection.
+    """
+
+    version: str | None
+
+    def data_received(self, data: bytes) -> None:
+        text = (self.queue.popleft() if self.queue else "") + data.decode(
+            getattr(self, "encoding", "utf8"), "ignore"
+        )
+        if self.version is None and text.startswith("Asterisk Call Manager/"):
+            self.version = text.partition("\r\n")[0].partition("/")[2].strip()
+        *complete, rest = text.split(_EOM)
+        for raw in complete:
+            if self.closed:  # a Shutdown event, or the keepalive gave up
+                return
+            self._received(raw)
+        if len(rest) > MAX_MESSAGE_CHARS:
+            log.warning("ami.message_too_long", chars=len(rest), limit=MAX_MESSAGE_CHARS)
+            self.transport.abort()
+            return
+        self.queue.append(rest)
+
+    def _received(self, raw: str) -> None:
+        message = Message.from_line(raw.strip())
+        if message is None:
+            return  # neither an Event nor a Response: nothing to act on
+        repeated = [name for name in _SINGLE_HEADERS if isinstance(message.get(name), list)]
+        if repeated:
+            log.warning("ami.message_malformed", repeated_headers=repeated)
+            return
+        try:
+            self.handle_message(message)
+        except Exception as exc:
+            log.error("ami.message_failed", error=type(exc).__name__)
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -202,6 +258,7 @@ class AmiClient:
             username=self.username,
             secret=self._secret,
             events="user",
+            protocol_factory=_Protocol,
             loop=asyncio.get_running_loop(),
             log=logging.getLogger("panoramisk"),
         )
@@ -307,7 +364,11 @@ class AmiClient:
         try:
             request = parse_user_event(event)
         except InvalidTakeoverRequest as exc:
-            log.warning("ami.takeover_request_invalid", reason=str(exc))
+            log.warning(
+                "ami.takeover_request_invalid",
+                reason=exc.reason,
+                headers=[name for name in ("Agent", "Channel", "Peer", "Amount") if name in event],
+            )
             return
         log.info(
             "ami.takeover_requested",

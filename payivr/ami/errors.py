@@ -29,4 +29,12 @@ class AmiActionError(AmiError):
 
 
 class InvalidTakeoverRequest(AmiError):
-    """A PayIVRRequest (UserEvent or FastAGI) that does not name a two-party call."""
+    """A PayIVRRequest (UserEvent or FastAGI) that does not name a two-party call.
+
+    ``reason`` says what is wrong without any value taken from the request (channel names and
+    amounts can hold digits): it is what gets logged.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message

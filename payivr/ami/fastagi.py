@@ -226,7 +226,7 @@ def takeover_route(
                 session.request.channel, peer, amount, RequestSource.FASTAGI
             )
         except InvalidTakeoverRequest as exc:
-            log.warning("fastagi.takeover_request_invalid", reason=str(exc))
+            log.warning("fastagi.takeover_request_invalid", reason=exc.reason)
             return
         log.info(
             "fastagi.takeover_requested",

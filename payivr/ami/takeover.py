@@ -76,24 +76,36 @@ def request_from_fields(
 ) -> TakeoverRequest:
     agent, peer = agent.strip(), peer.strip()
     if not agent:
-        raise InvalidTakeoverRequest("the request names no agent channel")
+        raise InvalidTakeoverRequest("the request names no agent channel",
+                                     reason="no agent channel")
     if not peer:
-        raise InvalidTakeoverRequest(f"{agent} is not bridged to a caller")
+        raise InvalidTakeoverRequest(f"{agent} is not bridged to a caller",
+                                     reason="no caller channel")
     if "," in peer or peer == agent:
-        raise InvalidTakeoverRequest(f"{agent} is not in a two-party call")
+        raise InvalidTakeoverRequest(f"{agent} is not in a two-party call",
+                                     reason="not a two-party call")
     return TakeoverRequest.new(agent, peer, parse_amount(amount), source)
 
 
-def parse_user_event(event: Mapping[str, str]) -> TakeoverRequest:
+def parse_user_event(event: Mapping[str, str | list[str]]) -> TakeoverRequest:
     """A TakeoverRequest from the AMI ``UserEvent`` headers (case-insensitive mapping)."""
     if event.get("UserEvent") != REQUEST_EVENT:
         raise InvalidTakeoverRequest(f"not a {REQUEST_EVENT} event")
     return request_from_fields(
-        event.get("Agent") or event.get("Channel") or "",
-        event.get("Peer") or "",
-        event.get("Amount") or "",
+        _single(event, "Agent") or _single(event, "Channel"),
+        _single(event, "Peer"),
+        _single(event, "Amount"),
         RequestSource.FEATURE_CODE,
     )
+
+
+def _single(event: Mapping[str, str | list[str]], header: str) -> str:
+    """One header's value; panoramisk makes a list of a header that appears more than once."""
+    value = event.get(header) or ""
+    if not isinstance(value, str):
+        raise InvalidTakeoverRequest(f"{header} appears more than once",
+                                     reason=f"{header} repeated")
+    return value
 
 
 def endpoint_of_channel(channel: str) -> str:
