@@ -8,33 +8,32 @@ from payivr.calls.requests import MAX_ITEM_LENGTH
 from payivr.config import PRIVACY_MODES
 from payivr.console import outbound_api, sms_api
 from payivr.console.api import MAX_LIST
+from payivr.console.openapi_parts import (
+    AUTH,
+    NULLABLE_STRING,
+    error_responses,
+    json_content,
+    schema_ref,
+)
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+_ERRORS = {
+    400: "The body is not valid JSON.",
+    401: "Not signed in, or the API token is not valid.",
+    403: "Not allowed (CSRF token missing, another site, not a supervisor, locked).",
+    404: "No such call or payment (another agent's counts as none).",
+    409: "The payment cannot start or be cancelled now.",
+    415: "The body is not application/json.",
+    422: "A field is wrong; the message says which and why.",
+    503: "The database is not answering.",
+}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    texts = {
-        400: "The body is not valid JSON.",
-        401: "Not signed in, or the API token is not valid.",
-        403: "Not allowed (CSRF token missing, another site, not a supervisor, locked).",
-        404: "No such call or payment (another agent's counts as none).",
-        409: "The payment cannot start or be cancelled now.",
-        415: "The body is not application/json.",
-        422: "A field is wrong; the message says which and why.",
-        503: "The database is not answering.",
-    }
-    return {str(status): _json(_ref("Error"), texts[status]) for status in statuses}
+    return error_responses(_ERRORS, *statuses)
 
 
-_NULLABLE_STRING = {"type": "string", "nullable": True}
 _DATE_TIME = {"type": "string", "format": "date-time"}
 _LIMIT = {
     "name": "limit",
@@ -72,9 +71,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string"},
             "role": {"type": "string", "enum": ["agent", "supervisor"]},
-            "endpoint": _NULLABLE_STRING,
+            "endpoint": NULLABLE_STRING,
             "csrf_token": {
-                **_NULLABLE_STRING,
+                **NULLABLE_STRING,
                 "description": "Send as X-CSRF-Token on every POST made with the session cookie.",
             },
             "currency": {"type": "string"},
@@ -90,10 +89,10 @@ SCHEMAS: dict[str, Any] = {
         "required": ["call", "started_at"],
         "properties": {
             "call": {"type": "string"},
-            "agent_endpoint": _NULLABLE_STRING,
-            "caller_number": _NULLABLE_STRING,
+            "agent_endpoint": NULLABLE_STRING,
+            "caller_number": NULLABLE_STRING,
             "started_at": _DATE_TIME,
-            "payment": _NULLABLE_STRING,
+            "payment": NULLABLE_STRING,
         },
     },
     "PaymentRequest": {
@@ -153,7 +152,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "status": {"type": "string", "enum": [status.value for status in StepStatus]},
             "digits_entered": {"type": "integer", "nullable": True},
-            "detail": _NULLABLE_STRING,
+            "detail": NULLABLE_STRING,
         },
     },
     "Payment": {
@@ -169,24 +168,24 @@ SCHEMAS: dict[str, Any] = {
             "currency": {"type": "string"},
             "privacy_mode": {"type": "string"},
             "method": {"type": "string", "enum": ["card", "ach"]},
-            "bank_account": _NULLABLE_STRING,
+            "bank_account": NULLABLE_STRING,
             "state": {
                 "type": "string",
                 "enum": ["requested", "collecting", "authorizing", "finished"],
             },
             "steps": {
                 "type": "object",
-                "properties": {step.value: _ref("Step") for step in Step},
+                "properties": {step.value: schema_ref("Step") for step in Step},
             },
-            "card": {**_NULLABLE_STRING, "description": "Brand and last four at most."},
+            "card": {**NULLABLE_STRING, "description": "Brand and last four at most."},
             "outcome": {
                 "type": "string",
                 "nullable": True,
                 "enum": [*(outcome.value for outcome in Outcome), None],
             },
             "succeeded": {"type": "boolean", "nullable": True},
-            "reason": _NULLABLE_STRING,
-            "transaction_id": _NULLABLE_STRING,
+            "reason": NULLABLE_STRING,
+            "transaction_id": NULLABLE_STRING,
             "needs_reconciliation": {"type": "boolean"},
             "created_at": _DATE_TIME,
             "finished_at": {**_DATE_TIME, "nullable": True},
@@ -203,13 +202,11 @@ SCHEMAS: dict[str, Any] = {
             "success": {"type": "boolean"},
             "origin": {"type": "string"},
             "resource": {"type": "string"},
-            "payment": _NULLABLE_STRING,
-            "detail": _NULLABLE_STRING,
+            "payment": NULLABLE_STRING,
+            "detail": NULLABLE_STRING,
         },
     },
 }
-
-_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
 
 
 def _paths() -> dict[str, Any]:
@@ -221,10 +218,10 @@ def _paths() -> dict[str, Any]:
                 "security": [],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("Login")}},
+                    "content": {"application/json": {"schema": schema_ref("Login")}},
                 },
                 "responses": {
-                    "200": _json(_ref("Me"), "Signed in."),
+                    "200": json_content(schema_ref("Me"), "Signed in."),
                     **_errors(400, 401, 403, 415, 422),
                 },
             }
@@ -233,9 +230,9 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Sign out",
                 "operationId": "logout",
-                "security": _AUTH,
+                "security": AUTH,
                 "responses": {
-                    "200": _json({"type": "object"}, "Signed out."),
+                    "200": json_content({"type": "object"}, "Signed out."),
                     **_errors(401, 403),
                 },
             }
@@ -244,21 +241,24 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Who am I, and the request defaults",
                 "operationId": "me",
-                "security": _AUTH,
-                "responses": {"200": _json(_ref("Me"), "The account."), **_errors(401)},
+                "security": AUTH,
+                "responses": {
+                    "200": json_content(schema_ref("Me"), "The account."),
+                    **_errors(401),
+                },
             }
         },
         "/api/v1/calls": {
             "get": {
                 "summary": "Calls in progress (an agent's own; all for supervisors)",
                 "operationId": "listCalls",
-                "security": _AUTH,
+                "security": AUTH,
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
                             "required": ["calls"],
-                            "properties": {"calls": {"type": "array", "items": _ref("Call")}},
+                            "properties": {"calls": {"type": "array", "items": schema_ref("Call")}},
                         },
                         "The calls.",
                     ),
@@ -270,14 +270,14 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "The signed-in agent's call now (null when none)",
                 "operationId": "currentCall",
-                "security": _AUTH,
+                "security": AUTH,
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
                             "required": ["call"],
                             "properties": {
-                                "call": {**_ref("Call"), "nullable": True},
+                                "call": {**schema_ref("Call"), "nullable": True},
                                 "live_payment": {"type": "object", "nullable": True},
                             },
                         },
@@ -291,20 +291,22 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Request a payment on a call (the agent's current call by default)",
                 "operationId": "requestPayment",
-                "security": _AUTH,
+                "security": AUTH,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("PaymentRequest")}},
+                    "content": {"application/json": {"schema": schema_ref("PaymentRequest")}},
                 },
                 "responses": {
-                    "201": _json(_ref("PaymentCreated"), "The caller is being asked to pay."),
+                    "201": json_content(
+                        schema_ref("PaymentCreated"), "The caller is being asked to pay."
+                    ),
                     **_errors(400, 401, 403, 404, 409, 415, 422),
                 },
             },
             "get": {
                 "summary": "Payment history, newest first (own for agents; all for supervisors)",
                 "operationId": "listPayments",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [
                     _LIMIT,
                     {
@@ -316,11 +318,13 @@ def _paths() -> dict[str, Any]:
                     },
                 ],
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
                             "required": ["payments"],
-                            "properties": {"payments": {"type": "array", "items": _ref("Payment")}},
+                            "properties": {
+                                "payments": {"type": "array", "items": schema_ref("Payment")}
+                            },
                         },
                         "The payments.",
                     ),
@@ -332,19 +336,22 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "A payment's status: steps, outcome, transaction id",
                 "operationId": "getPayment",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [_PAYMENT_ID],
-                "responses": {"200": _json(_ref("Payment"), "The payment."), **_errors(401, 404)},
+                "responses": {
+                    "200": json_content(schema_ref("Payment"), "The payment."),
+                    **_errors(401, 404),
+                },
             }
         },
         "/api/v1/payments/{payment_id}/cancel": {
             "post": {
                 "summary": "Cancel a payment in progress (the caller returns to the agent)",
                 "operationId": "cancelPayment",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [_PAYMENT_ID],
                 "responses": {
-                    "202": _json(
+                    "202": json_content(
                         {
                             "type": "object",
                             "required": ["payment", "cancelling"],
@@ -363,15 +370,15 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "The audit trail, newest first (supervisors)",
                 "operationId": "listAudit",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [_LIMIT],
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
                             "required": ["events"],
                             "properties": {
-                                "events": {"type": "array", "items": _ref("AuditEvent")}
+                                "events": {"type": "array", "items": schema_ref("AuditEvent")}
                             },
                         },
                         "The events.",

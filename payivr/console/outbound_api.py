@@ -17,6 +17,13 @@ from aiohttp import web
 from payivr.calls.requests import MAX_ITEM_LENGTH, RequestRefused
 from payivr.console.amounts import format_minor, parse_amount
 from payivr.console.api import CONSOLE_KEY, Console, _caller, _json_object, _limit, listed_agent
+from payivr.console.openapi_parts import (
+    AUTH,
+    NULLABLE_STRING,
+    error_responses,
+    json_content,
+    schema_ref,
+)
 from payivr.console.security import ApiError, Caller
 from payivr.outbound.campaigns import OutsideCallingHours, UnknownTimeZone
 from payivr.outbound.dialer import OutboundDialer, OutboundRefused, OutboundRequest
@@ -227,14 +234,6 @@ def route_table() -> list[web.RouteDef]:
 # ------------------------------------------------------------------ OpenAPI
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 _ERRORS = {
     400: "The body is not valid JSON.",
     401: "Not signed in, or the API token is not valid.",
@@ -251,11 +250,9 @@ _ERRORS = {
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(status): _json(_ref("Error"), _ERRORS[status]) for status in statuses}
+    return error_responses(_ERRORS, *statuses)
 
 
-_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
-_NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_INTEGER = {"type": "integer", "nullable": True}
 _DATE_TIME = {"type": "string", "format": "date-time"}
 _OUTBOUND_ID = {
@@ -299,9 +296,9 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "caller_id": {"type": "string"},
             "phone": {"type": "string"},
             "time_zone": {"type": "string"},
-            "item": _NULLABLE_STRING,
+            "item": NULLABLE_STRING,
             "amount_minor": _NULLABLE_INTEGER,
-            "amount": _NULLABLE_STRING,
+            "amount": NULLABLE_STRING,
             "currency": {"type": "string"},
             "status": {
                 "type": "string",
@@ -312,14 +309,14 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                 "nullable": True,
                 "enum": [outcome.value for outcome in Outcome],
             },
-            "detail": _NULLABLE_STRING,
+            "detail": NULLABLE_STRING,
             "hangup_cause": {
                 **_NULLABLE_INTEGER,
                 "description": "Q.850 cause of the customer's leg (17 busy, 19 no answer...).",
             },
-            "dial_status": _NULLABLE_STRING,
-            "amd_status": {**_NULLABLE_STRING, "description": "MACHINE, HUMAN or NOTSURE."},
-            "amd_cause": _NULLABLE_STRING,
+            "dial_status": NULLABLE_STRING,
+            "amd_status": {**NULLABLE_STRING, "description": "MACHINE, HUMAN or NOTSURE."},
+            "amd_cause": NULLABLE_STRING,
             "payments": {"type": "array", "items": {"type": "string", "format": "uuid"}},
             "created_at": _DATE_TIME,
             "answered_at": {**_DATE_TIME, "nullable": True},
@@ -336,20 +333,20 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "Call a customer: your phone rings first, then theirs (campaign"
                 " caller ID, within calling hours); progress follows as 'outbound' events",
                 "operationId": "placeOutboundCall",
-                "security": _AUTH,
+                "security": AUTH,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("OutboundCallRequest")}},
+                    "content": {"application/json": {"schema": schema_ref("OutboundCallRequest")}},
                 },
                 "responses": {
-                    "201": _json(_ref("OutboundCall"), "Your phone is ringing."),
+                    "201": json_content(schema_ref("OutboundCall"), "Your phone is ringing."),
                     **_errors(400, 401, 403, 404, 409, 415, 422, 503),
                 },
             },
             "get": {
                 "summary": "Outbound calls, newest first (own for agents; all for supervisors)",
                 "operationId": "listOutboundCalls",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [
                     {
                         "name": "limit",
@@ -366,12 +363,15 @@ def openapi_paths() -> dict[str, Any]:
                     },
                 ],
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
                             "required": ["outbound_calls"],
                             "properties": {
-                                "outbound_calls": {"type": "array", "items": _ref("OutboundCall")}
+                                "outbound_calls": {
+                                    "type": "array",
+                                    "items": schema_ref("OutboundCall"),
+                                }
                             },
                         },
                         "The calls.",
@@ -384,10 +384,10 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "An outbound call: status, outcome and the payments taken on it",
                 "operationId": "getOutboundCall",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [_OUTBOUND_ID],
                 "responses": {
-                    "200": _json(_ref("OutboundCall"), "The call."),
+                    "200": json_content(schema_ref("OutboundCall"), "The call."),
                     **_errors(401, 404, 503),
                 },
             }
@@ -396,10 +396,10 @@ def openapi_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Hang up a call whose customer is not connected yet",
                 "operationId": "cancelOutboundCall",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [_OUTBOUND_ID],
                 "responses": {
-                    "202": _json(
+                    "202": json_content(
                         {
                             "type": "object",
                             "required": ["id", "cancelling"],
@@ -418,9 +418,9 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "The campaigns an outbound call can be placed for",
                 "operationId": "listOutboundCampaigns",
-                "security": _AUTH,
+                "security": AUTH,
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {
                             "type": "object",
                             "required": ["campaigns"],

@@ -26,6 +26,13 @@ from payivr.console.api import (
     _optional_string,
     listed_agent,
 )
+from payivr.console.openapi_parts import (
+    AUTH,
+    NULLABLE_STRING,
+    error_responses,
+    json_content,
+    schema_ref,
+)
 from payivr.console.security import ApiError, Caller, origin_of
 from payivr.core.prompts import CURRENCIES
 from payivr.sms.http import BadWebhook
@@ -322,14 +329,6 @@ def route_table() -> list[web.RouteDef]:
 # ------------------------------------------------------------------ OpenAPI
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 _ERRORS = {
     400: "The body is not valid JSON (or, for the webhook, not a provider event).",
     401: "Not signed in, or the API token (webhook: the signature) is not valid.",
@@ -345,11 +344,9 @@ _ERRORS = {
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(status): _json(_ref("Error"), _ERRORS[status]) for status in statuses}
+    return error_responses(_ERRORS, *statuses)
 
 
-_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
-_NULLABLE_STRING = {"type": "string", "nullable": True}
 _AMOUNT = {
     "oneOf": [
         {"type": "string", "pattern": "^[0-9]{1,12}([.][0-9]{1,3})?$", "example": "137.42"},
@@ -420,7 +417,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "amount_minor": {"type": "integer"},
             "amount": {"type": "string"},
             "currency": {"type": "string"},
-            "card": {**_NULLABLE_STRING, "description": "Brand and last four at most."},
+            "card": {**NULLABLE_STRING, "description": "Brand and last four at most."},
             "state": {
                 "type": "string",
                 "enum": [
@@ -436,14 +433,14 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                 ],
             },
             "expires_at": {"type": "string", "format": "date-time"},
-            "transaction_id": _NULLABLE_STRING,
-            "reason": _NULLABLE_STRING,
+            "transaction_id": NULLABLE_STRING,
+            "reason": NULLABLE_STRING,
             "created_at": {"type": "string", "format": "date-time"},
             "finished_at": {"type": "string", "format": "date-time", "nullable": True},
             "opted_out": _OPTED_OUT,
             "messages": {
                 "type": "array",
-                "items": _ref("SmsMessage"),
+                "items": schema_ref("SmsMessage"),
                 "description": "In the listing and the status, not in the answer to a request.",
             },
         },
@@ -505,7 +502,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "required": ["card"],
         "properties": {
             "card": {
-                **_NULLABLE_STRING,
+                **NULLABLE_STRING,
                 "example": "Visa ending 4242",
                 "description": "Brand and last four of the card a text payment would charge;"
                 " null when the customer has no usable card on file.",
@@ -519,7 +516,7 @@ def _list(name: str, item: str) -> dict[str, Any]:
     return {
         "type": "object",
         "required": [name],
-        "properties": {name: {"type": "array", "items": _ref(item)}},
+        "properties": {name: {"type": "array", "items": schema_ref(item)}},
     }
 
 
@@ -529,23 +526,27 @@ def openapi_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Pay by text: text the customer to pay with their card on file",
                 "operationId": "requestTextPayment",
-                "security": _AUTH,
+                "security": AUTH,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("TextPaymentRequest")}},
+                    "content": {"application/json": {"schema": schema_ref("TextPaymentRequest")}},
                 },
                 "responses": {
-                    "201": _json(_ref("TextPayment"), "The question is texted; a YES pays."),
+                    "201": json_content(
+                        schema_ref("TextPayment"), "The question is texted; a YES pays."
+                    ),
                     **_errors(400, 401, 403, 404, 409, 415, 422, 503),
                 },
             },
             "get": {
                 "summary": "Text payments, newest first (own for agents; all for supervisors)",
                 "operationId": "listTextPayments",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": _LIST_PARAMETERS,
                 "responses": {
-                    "200": _json(_list("text_payments", "TextPayment"), "The text payments."),
+                    "200": json_content(
+                        _list("text_payments", "TextPayment"), "The text payments."
+                    ),
                     **_errors(401, 404, 422, 503),
                 },
             },
@@ -554,7 +555,7 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "A text payment with its messages",
                 "operationId": "getTextPayment",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [
                     {
                         "name": "text_payment_id",
@@ -564,7 +565,9 @@ def openapi_paths() -> dict[str, Any]:
                     }
                 ],
                 "responses": {
-                    "200": _json(_ref("TextPayment"), "The text payment and its texts."),
+                    "200": json_content(
+                        schema_ref("TextPayment"), "The text payment and its texts."
+                    ),
                     **_errors(401, 404, 503),
                 },
             }
@@ -573,23 +576,23 @@ def openapi_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Schedule an SMS reminder before a due date (spread over the window)",
                 "operationId": "scheduleReminder",
-                "security": _AUTH,
+                "security": AUTH,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("ReminderRequest")}},
+                    "content": {"application/json": {"schema": schema_ref("ReminderRequest")}},
                 },
                 "responses": {
-                    "201": _json(_ref("Reminder"), "Scheduled; send_at says when."),
+                    "201": json_content(schema_ref("Reminder"), "Scheduled; send_at says when."),
                     **_errors(400, 401, 403, 404, 409, 415, 422, 503),
                 },
             },
             "get": {
                 "summary": "Reminders, newest first (own for agents; all for supervisors)",
                 "operationId": "listReminders",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": _LIST_PARAMETERS,
                 "responses": {
-                    "200": _json(_list("reminders", "Reminder"), "The reminders."),
+                    "200": json_content(_list("reminders", "Reminder"), "The reminders."),
                     **_errors(401, 404, 422, 503),
                 },
             },
@@ -598,9 +601,9 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "Whether texting (pay by text, reminders) is configured",
                 "operationId": "getTextingStatus",
-                "security": _AUTH,
+                "security": AUTH,
                 "responses": {
-                    "200": _json(_ref("TextingStatus"), "On or off."),
+                    "200": json_content(schema_ref("TextingStatus"), "On or off."),
                     **_errors(401),
                 },
             }
@@ -609,7 +612,7 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "summary": "The card on file a text payment would charge (brand and last four)",
                 "operationId": "findCardOnFile",
-                "security": _AUTH,
+                "security": AUTH,
                 "parameters": [
                     {
                         "name": "customer",
@@ -620,7 +623,7 @@ def openapi_paths() -> dict[str, Any]:
                     {"name": "phone", "in": "query", "required": True, "schema": _PHONE},
                 ],
                 "responses": {
-                    "200": _json(_ref("CardOnFileLookup"), "The card, or null."),
+                    "200": json_content(schema_ref("CardOnFileLookup"), "The card, or null."),
                     **_errors(401, 404, 422, 503),
                 },
             }
@@ -639,7 +642,7 @@ def openapi_paths() -> dict[str, Any]:
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
                 "responses": {
-                    "200": _json(
+                    "200": json_content(
                         {"type": "object", "properties": {"received": {"type": "boolean"}}},
                         "Taken.",
                     ),
