@@ -96,7 +96,7 @@ def _console(request: web.Request) -> Console:
     return request.app[CONSOLE_KEY]
 
 
-async def _caller(request: web.Request) -> Caller:
+async def request_caller(request: web.Request) -> Caller:
     console = _console(request)
     try:
         caller = await authenticate(request, console.accounts)
@@ -112,7 +112,7 @@ async def _caller(request: web.Request) -> Caller:
     return caller
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ApiError(415, "not_json", "send the request body as application/json")
     try:
@@ -124,7 +124,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _optional_string(body: dict[str, Any], name: str, limit: int) -> str | None:
+def optional_string(body: dict[str, Any], name: str, limit: int) -> str | None:
     value = body.get(name)
     if value is None:
         return None
@@ -135,7 +135,7 @@ def _optional_string(body: dict[str, Any], name: str, limit: int) -> str | None:
     return value
 
 
-def _limit(request: web.Request) -> int:
+def limit_param(request: web.Request) -> int:
     text = request.query.get("limit", "100")
     if not text.isdigit() or not 1 <= int(text) <= MAX_LIST:
         raise ApiError(422, "invalid_request", f"limit must be a whole number from 1 to {MAX_LIST}")
@@ -203,7 +203,7 @@ def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any
 async def login(request: web.Request) -> web.Response:
     console = _console(request)
     check_same_origin(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     name, password = body.get("name"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
         raise ApiError(422, "invalid_request", "give a name and a password")
@@ -232,7 +232,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     if caller.session_token is not None:
         await console.accounts.logout(caller.session_token)
     await console.audit(caller.account.name, "logout", True, request, "console")
@@ -257,7 +257,7 @@ def _me(console: Console, account: Account, csrf_token: str | None) -> dict[str,
 
 
 async def me(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     return web.json_response(_me(_console(request), caller.account, caller.csrf_token))
 
 
@@ -266,7 +266,7 @@ async def me(request: web.Request) -> web.Response:
 
 async def current_call(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     endpoint = caller.account.endpoint
     info = await console.calls.current_call(endpoint) if endpoint else None
     live = None
@@ -278,7 +278,7 @@ async def current_call(request: web.Request) -> web.Response:
 
 async def list_calls(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     account = caller.account
     calls = await console.calls.active_calls()
     if not account.is_supervisor:
@@ -310,7 +310,7 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     method = body.get("method", "card")
     if not isinstance(method, str):
         raise RequestRefused(f"the payment method must be one of {', '.join(METHODS)}")
-    crm_record_id = _optional_string(body, "crm_record_id", 200)
+    crm_record_id = optional_string(body, "crm_record_id", 200)
     offer_card_on_file = body.get("offer_card_on_file")
     if offer_card_on_file is not None and not isinstance(offer_card_on_file, bool):
         raise RequestRefused("offer_card_on_file must be true or false")
@@ -336,9 +336,9 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
 
 async def request_payment(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     account = caller.account
-    body = await _json_object(request)
+    body = await json_object(request)
     target = body.get("call", "current")
     if not isinstance(target, str) or not (target == "current" or _CALL_KEY.match(target)):
         raise ApiError(422, "invalid_request", "call must be 'current' or a call key")
@@ -436,14 +436,14 @@ async def _visible_payment(request: web.Request, caller: Caller) -> Payment:
 
 async def payment_status(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     payment = await _visible_payment(request, caller)
     return web.json_response(payment_json(payment, console.hub))
 
 
 async def cancel_payment(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     payment = await _visible_payment(request, caller)
     payment_id = str(payment.id)
     resource = f"payment:{payment_id}"
@@ -484,9 +484,9 @@ def listed_agent(request: web.Request, account: Account) -> str | None:
 
 async def history(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     account = caller.account
-    limit = _limit(request)
+    limit = limit_param(request)
     agent = listed_agent(request, account)
     payments = await console.store.list_payments(agent=agent, limit=limit)
     await console.audit(account.name, "history.viewed", True, request, f"payments:{agent or 'all'}")
@@ -495,12 +495,12 @@ async def history(request: web.Request) -> web.Response:
 
 async def audit_trail(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     account = caller.account
     if not account.is_supervisor:
         await console.audit(account.name, "audit.viewed", False, request, "audit")
         raise ApiError(403, "forbidden", "only supervisors can see the audit trail")
-    limit = _limit(request)
+    limit = limit_param(request)
     events = await _latest_audit(console.db, limit)
     await console.audit(account.name, "audit.viewed", True, request, "audit")
     return web.json_response({"events": events})
@@ -538,7 +538,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     """WebSocket: a ``hello`` with the payments in progress, then every event one may see."""
     console = _console(request)
     check_same_origin(request)  # a WebSocket is not covered by SameSite on every browser
-    caller = await _caller(request)
+    caller = await request_caller(request)
     socket = web.WebSocketResponse(heartbeat=WS_HEARTBEAT)
     await socket.prepare(request)
     await console.audit(caller.account.name, "events.subscribed", True, request, "events")

@@ -16,7 +16,14 @@ from aiohttp import web
 
 from payivr.calls.requests import MAX_ITEM_LENGTH, RequestRefused
 from payivr.console.amounts import format_minor, parse_amount
-from payivr.console.api import CONSOLE_KEY, Console, _caller, _json_object, _limit, listed_agent
+from payivr.console.api import (
+    CONSOLE_KEY,
+    Console,
+    json_object,
+    limit_param,
+    listed_agent,
+    request_caller,
+)
 from payivr.console.openapi_parts import (
     AUTH,
     NULLABLE_STRING,
@@ -124,10 +131,10 @@ def _outbound_request(console: Console, body: dict[str, Any], caller: Caller) ->
 
 async def place_call(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     dialer = _dialer(request)
     name = caller.account.name
-    body = await _json_object(request)
+    body = await json_object(request)
     try:
         outbound = _outbound_request(console, body, caller)
         call = await dialer.place(outbound)
@@ -175,7 +182,7 @@ async def _visible_call(request: web.Request, caller: Caller) -> OutboundCall:
 
 
 async def call_status(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     call = await _visible_call(request, caller)
     payments = await _dialer(request).store.payments_on(call.call_key)
     return web.json_response(outbound_json(call, payments))
@@ -183,7 +190,7 @@ async def call_status(request: web.Request) -> web.Response:
 
 async def cancel_call(request: web.Request) -> web.Response:
     console = _console(request)
-    caller = await _caller(request)
+    caller = await request_caller(request)
     call = await _visible_call(request, caller)
     cancelled = _dialer(request).cancel(call.id)
     await console.audit(
@@ -200,16 +207,16 @@ async def cancel_call(request: web.Request) -> web.Response:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     dialer = _dialer(request)
     calls = await dialer.store.latest(
-        agent=listed_agent(request, caller.account), limit=_limit(request)
+        agent=listed_agent(request, caller.account), limit=limit_param(request)
     )
     return web.json_response({"outbound_calls": [outbound_json(call) for call in calls]})
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
-    await _caller(request)
+    await request_caller(request)
     dialer = _dialer(request)
     return web.json_response(
         {

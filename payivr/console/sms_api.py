@@ -20,11 +20,11 @@ from payivr.console.amounts import format_minor
 from payivr.console.api import (
     CONSOLE_KEY,
     Console,
-    _caller,
-    _json_object,
-    _limit,
-    _optional_string,
+    json_object,
+    limit_param,
     listed_agent,
+    optional_string,
+    request_caller,
 )
 from payivr.console.openapi_parts import (
     AUTH,
@@ -139,7 +139,7 @@ def reminder_json(reminder: Reminder, *, opted_out: bool = False) -> dict[str, A
 
 
 def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = True) -> str:
-    value = _optional_string(body, name, limit)
+    value = optional_string(body, name, limit)
     if value is None or not value.strip():
         if required:
             raise SmsRefused(f"{name} is missing")
@@ -175,9 +175,9 @@ async def _refused(
 
 
 async def request_text_payment(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     sms = _sms(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     try:
         amount_minor, currency = _amount(request, body)
         payment = await sms.request_text_payment(
@@ -198,10 +198,10 @@ async def request_text_payment(request: web.Request) -> web.Response:
 
 
 async def list_text_payments(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     sms = _sms(request)
     agent = listed_agent(request, caller.account)
-    payments = await sms.store.list_text_payments(agent=agent, limit=_limit(request))
+    payments = await sms.store.list_text_payments(agent=agent, limit=limit_param(request))
     messages = await sms.store.messages_for_all([p.id for p in payments])
     opted_out = await sms.store.opted_out_among([p.phone for p in payments])
     shown = [text_payment_json(p, messages[p.id], opted_out=p.phone in opted_out) for p in payments]
@@ -209,7 +209,7 @@ async def list_text_payments(request: web.Request) -> web.Response:
 
 
 async def text_payment_status(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     sms = _sms(request)
     try:
         payment_id = uuid.UUID(request.match_info["text_payment_id"])
@@ -234,9 +234,9 @@ async def text_payment_status(request: web.Request) -> web.Response:
 
 
 async def schedule_reminder(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     sms = _sms(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     try:
         amount_minor, currency = _amount(request, body)
         try:
@@ -270,10 +270,10 @@ async def schedule_reminder(request: web.Request) -> web.Response:
 
 
 async def list_reminders(request: web.Request) -> web.Response:
-    caller = await _caller(request)
+    caller = await request_caller(request)
     sms = _sms(request)
     agent = listed_agent(request, caller.account)
-    reminders = await sms.store.list_reminders(agent=agent, limit=_limit(request))
+    reminders = await sms.store.list_reminders(agent=agent, limit=limit_param(request))
     opted_out = await sms.store.opted_out_among([r.phone for r in reminders])
     shown = [reminder_json(r, opted_out=r.phone in opted_out) for r in reminders]
     return web.json_response({"reminders": shown})
@@ -281,13 +281,13 @@ async def list_reminders(request: web.Request) -> web.Response:
 
 async def texting_status(request: web.Request) -> web.Response:
     """Whether texting is on (the console shows its Texts view only then)."""
-    await _caller(request)
+    await request_caller(request)
     return web.json_response({"enabled": SMS_KEY in request.app})
 
 
 async def card_on_file(request: web.Request) -> web.Response:
     """The card a text payment would charge, as brand and last four (never more)."""
-    caller = await _caller(request)
+    caller = await request_caller(request)
     sms = _sms(request)
     try:
         card = await sms.card_for(request.query.get("customer", ""), request.query.get("phone", ""))
