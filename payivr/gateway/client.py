@@ -167,7 +167,7 @@ class HttpGatewayConfig:
 
 
 @dataclass
-class _Attempt:
+class ExchangeProgress:
     """Tracks how far one HTTP exchange got, so a failure can be told apart:
     nothing written yet (safe to send again) or maybe received (unknown)."""
 
@@ -184,17 +184,17 @@ class _Attempt:
 
 
 async def _on_connected(session: Any, ctx: SimpleNamespace, params: Any) -> None:
-    attempt: _Attempt = ctx.trace_request_ctx
+    attempt: ExchangeProgress = ctx.trace_request_ctx
     attempt.enter("send", attempt.timeouts.send)
 
 
 async def _on_headers_sent(session: Any, ctx: SimpleNamespace, params: Any) -> None:
-    attempt: _Attempt = ctx.trace_request_ctx
+    attempt: ExchangeProgress = ctx.trace_request_ctx
     attempt.sent = True
     attempt.enter("read", attempt.timeouts.read)
 
 
-def _trace_config() -> aiohttp.TraceConfig:
+def progress_trace_config() -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
     trace.on_connection_create_end.append(_on_connected)
     trace.on_request_headers_sent.append(_on_headers_sent)
@@ -269,7 +269,7 @@ class HttpGateway:
             # turn a harmless race into an unknown outcome. A handshake costs milliseconds.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32, force_close=True),
-                trace_configs=[_trace_config()],
+                trace_configs=[progress_trace_config()],
                 timeout=aiohttp.ClientTimeout(total=None),
                 trust_env=False,
             )
@@ -472,7 +472,7 @@ class HttpGateway:
             headers["Content-Type"] = "application/json"
         if key is not None:
             headers[wire.IDEMPOTENCY_HEADER] = key
-        attempt = _Attempt(self._config.timeouts, asyncio.get_running_loop())
+        attempt = ExchangeProgress(self._config.timeouts, asyncio.get_running_loop())
         try:
             async with asyncio.timeout(None) as deadline:
                 attempt.deadline = deadline
@@ -513,7 +513,7 @@ class HttpGateway:
         return _Reply(status, parsed, retry_after)
 
     @staticmethod
-    def _failed(attempt: _Attempt, reason: str) -> _NotSent | _Lost:
+    def _failed(attempt: ExchangeProgress, reason: str) -> _NotSent | _Lost:
         return _Lost(reason) if attempt.sent else _NotSent(reason)
 
 

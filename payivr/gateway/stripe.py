@@ -57,11 +57,11 @@ import structlog
 from payivr.core.events import CardDetails
 from payivr.gateway import stripe_wire as wire
 from payivr.gateway.client import (
+    ExchangeProgress,
     GatewayConfigError,
     RetryPolicy,
     Timeouts,
-    _Attempt,
-    _trace_config,
+    progress_trace_config,
 )
 from payivr.gateway.interface import (
     Declined,
@@ -221,14 +221,14 @@ class AiohttpTransport:
             # was written is sent again with the same Idempotency-Key.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=context, limit=32),
-                trace_configs=[_trace_config()],
+                trace_configs=[progress_trace_config()],
                 timeout=aiohttp.ClientTimeout(total=None),
                 trust_env=False,
             )
         return self._session
 
     async def __call__(self, request: StripeRequest) -> StripeResponse:
-        attempt = _Attempt(self._timeouts, asyncio.get_running_loop())
+        attempt = ExchangeProgress(self._timeouts, asyncio.get_running_loop())
         try:
             async with asyncio.timeout(None) as deadline:
                 attempt.deadline = deadline
@@ -254,7 +254,7 @@ class AiohttpTransport:
             raise self._failure(attempt, f"the connection failed ({type(exc).__name__})") from None
 
     @staticmethod
-    def _failure(attempt: _Attempt, reason: str) -> TransportFailure:
+    def _failure(attempt: ExchangeProgress, reason: str) -> TransportFailure:
         return AnswerLost(reason) if attempt.sent else NotSent(reason)
 
     async def close(self) -> None:
