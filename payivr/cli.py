@@ -542,6 +542,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             privacy_mode=config.calls.privacy_mode,
             language=config.calls.language,
             sms=sms,
+            metrics_token=config.console.metrics_token,
             outbound=outbound,
         )
         console = await start_console(

@@ -175,9 +175,17 @@ class ConsoleSettings:
     listen: str = "127.0.0.1:8080"
     tls_cert: str | None = None
     tls_key: str | None = None
+    # When set, /metrics answers only "Authorization: Bearer <token>" (a scraper's secret);
+    # unset, it is open to whoever reaches the console's address.
+    metrics_token: str | None = None
 
     def problems(self) -> list[str]:
         found = []
+        if self.metrics_token is not None and len(self.metrics_token) < 24:
+            found.append(
+                "console.metrics_token (PAYIVR_CONSOLE_METRICS_TOKEN): use at least 24"
+                " characters (e.g. payivr keygen's signing secret, or openssl rand -hex 16)"
+            )
         host, _, port = self.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             found.append(

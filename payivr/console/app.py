@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from payivr.store.database import Database
 from payivr.store.models import Clock, utc_now
 from payivr.store.payments import PaymentStore
 
+METRICS_TOKEN_KEY: web.AppKey[str | None] = web.AppKey("metrics_token")
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
@@ -67,6 +69,7 @@ def create_console_app(
     session_idle: timedelta = SESSION_IDLE,
     sms: SmsService | None = None,
     outbound: OutboundDialer | None = None,
+    metrics_token: str | None = None,
 ) -> web.Application:
     """The console as an aiohttp application (start it with :func:`start_console`).
 
@@ -89,6 +92,7 @@ def create_console_app(
       answer 503.
     - ``outbound``: outbound collection calls (:mod:`payivr.outbound`); without it their
       routes answer 404.
+    - ``metrics_token``: when given, ``/metrics`` wants ``Authorization: Bearer <token>``.
     """
     registry = metrics or Metrics()
     health: dict[str, HealthCheck] = {"database": _database_check(db)}
@@ -116,6 +120,7 @@ def create_console_app(
     outbound_api.install(app, outbound)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
+    app[METRICS_TOKEN_KEY] = metrics_token
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", Path(str(STATIC)), follow_symlinks=False)
@@ -264,6 +269,15 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
+    token = request.app[METRICS_TOKEN_KEY]
+    if token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            return web.Response(
+                status=401,
+                text="a bearer token is required\n",
+                headers={"WWW-Authenticate": 'Bearer realm="payivr-metrics"'},
+            )
     console = request.app[CONSOLE_KEY]
     try:
         async with console.db.pool.connection(timeout=2.0) as conn:

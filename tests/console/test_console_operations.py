@@ -244,3 +244,28 @@ async def test_console_log_lines_of_a_payment_carry_its_payment_and_call_ids(
             assert line["payment_id"] == payment_id
             assert line["call_id"] == key
             assert line["actor"] == ALICE
+
+
+async def test_metrics_behind_a_token_when_one_is_configured(database: Database) -> None:
+    notifier = Notifier()
+    token = "scraper-secret-0123456789abcdef"
+    app = create_console_app(
+        db=database,
+        calls=RehearsalCalls(PaymentStore(database), notifier),
+        notifier=notifier,
+        metrics_token=token,
+    )
+    server = await start_console(app, "127.0.0.1:0")
+    try:
+        async with Client.plain(server.url) as client:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+                refused = await client.get("/metrics", headers=headers)
+                assert refused.status == 401, headers
+                assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+                assert "payivr_" not in await refused.text()
+            allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert allowed.status == 200
+            assert "payivr_active_calls" in await allowed.text()
+            assert (await client.get("/healthz")).status == 200  # health stays open
+    finally:
+        await server.stop()
