@@ -478,13 +478,13 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
                 metrics.reconnected("ari")
             await stasis.reconcile(snapshot)
 
-        # Before the first reconcile takes back the calls a stopped payivr left in Stasis:
-        # their payments end first, from what the database and the gateway say.
+        # Before this run takes any call: the payments a stopped payivr left unfinished, to
+        # be settled from the gateway in the background.
         recovery = PaymentRecovery(store, gateway, notifier)
-        await recovery.settle_interrupted()
+        interrupted = await recovery.interrupted()
         tasks.append(
             asyncio.create_task(
-                recovery.run(config.calls.reconcile_interval), name="reconciliation"
+                recovery.run(interrupted, config.calls.reconcile_interval), name="reconciliation"
             )
         )
         events = EventStream(

@@ -2,13 +2,12 @@
 
 The digits of a payment live only in the process that collected them, so after a crash
 (SIGKILL, power loss) no payment can resume where it was. At start, every unfinished call
-payment in the database ends:
-
-the gateway is asked about each by the payment's idempotency key (also those never marked
-as charging: that mark is best effort while the database is away). Approved and declined
-are stored as it says; a key it never saw means nothing was charged (cancelled); no answer
-leaves the payment pending (needs reconciliation), asked again every ``interval`` until it
-is settled. Nothing is ever charged again.
+payment in the database ends from what the gateway says, asked in the background by the
+payment's idempotency key (also those never marked as charging: that mark is best effort
+while the database is away). Approved and declined are stored as it says; a key it never
+saw means nothing was charged (cancelled); no answer leaves the payment pending (needs
+reconciliation), asked again every ``interval`` until it is settled, like the payments
+whose answer was lost while payivr ran. Nothing is ever charged again.
 
 The calls themselves are taken back by :meth:`StasisApplication.reconcile`. Text payments
 belong to the SMS service (``payivr.sms.service``: ``reconcile``/``repair``).
@@ -20,13 +19,22 @@ running beside it would see its live payments cancelled.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from payivr.calls.notifier import Notifier, PaymentFinished
 from payivr.core.events import Finish, Outcome
-from payivr.gateway.interface import Approved, Declined, Error, Gateway, NotFound, Unknown
+from payivr.gateway.interface import (
+    NO_RECORD_REASON,
+    Approved,
+    Declined,
+    Error,
+    Gateway,
+    NotFound,
+    Unknown,
+)
 from payivr.store import (
     EntryKind,
     Origin,
@@ -43,7 +51,7 @@ RESTARTED_BEFORE_CHARGING = "payivr restarted during the payment; nothing was ch
 RESTARTED_BEFORE_GATEWAY = (
     "payivr restarted before the charge reached the gateway; nothing was charged"
 )
-RESTARTED_WHILE_CHARGING = "payivr restarted while charging; the gateway will be asked again"
+RESTARTED_UNKNOWN = "payivr restarted; the gateway will be asked again whether it charged"
 
 
 @dataclass(frozen=True)
@@ -60,13 +68,17 @@ class PaymentRecovery:
         self.gateway = gateway
         self.notifier = notifier
 
-    async def settle_interrupted(self) -> list[Settlement]:
-        """At start: end every unfinished call payment a previous run left."""
+    async def interrupted(self) -> list[Payment]:
+        """The unfinished call payments a previous run left. Ask at start, before this run
+        takes any call: afterwards the list would hold this run's live payments too."""
+        payments = await self.store.list_in_flight()
+        return [p for p in payments if p.entry_kind is not EntryKind.TEXT]
+
+    async def settle(self, interrupted: Sequence[Payment]) -> list[Settlement]:
+        """End each of the ``interrupted`` payments from what the gateway says."""
         settled = []
-        for payment in await self.store.list_in_flight():
-            if payment.entry_kind is EntryKind.TEXT:
-                continue
-            settlement = await self._ask_gateway(payment)
+        for payment in interrupted:
+            settlement = await self._ask_gateway(payment, restarted=True)
             if settlement is not None:
                 settled.append(settlement)
         if settled:
@@ -79,34 +91,43 @@ class PaymentRecovery:
         for payment in await self.store.list_needing_reconciliation():
             if payment.entry_kind is EntryKind.TEXT:
                 continue
-            settlement = await self._ask_gateway(payment)
+            settlement = await self._ask_gateway(payment, restarted=False)
             if settlement is not None:
                 settled.append(settlement)
         return settled
 
-    async def run(self, interval: float = RECONCILE_INTERVAL_SECONDS) -> None:
-        """Reconcile pending payments every ``interval`` seconds, for ever."""
+    async def run(
+        self, interrupted: Sequence[Payment], interval: float = RECONCILE_INTERVAL_SECONDS
+    ) -> None:
+        """Settle ``interrupted``, then reconcile pending payments every ``interval`` seconds,
+        for ever. In the background: a slow gateway never holds up the calls."""
+        unsettled = list(interrupted)
         while True:
-            await asyncio.sleep(interval)
             try:
+                if unsettled:
+                    await self.settle(unsettled)
+                    unsettled = []
                 await self.reconcile_pending()
             except Exception as error:  # the database or the gateway is away: next round
                 log.warning("reconciliation_failed", error=type(error).__name__)
+            await asyncio.sleep(interval)
 
-    async def _ask_gateway(self, payment: Payment) -> Settlement | None:
+    async def _ask_gateway(self, payment: Payment, *, restarted: bool) -> Settlement | None:
         result = await self.gateway.status(payment.idempotency_key)
         match result:
             case Approved():
                 finish = Finish(Outcome.APPROVED, "approved", result.reference)
             case Declined():
                 finish = Finish(Outcome.DECLINED, result.reason)
+            case NotFound() if not restarted:
+                finish = Finish(Outcome.GATEWAY_ERROR, NO_RECORD_REASON)
             case NotFound() if payment.state is PaymentState.AUTHORIZING:
                 finish = Finish(Outcome.CANCELLED, RESTARTED_BEFORE_GATEWAY)
             case NotFound():
                 finish = Finish(Outcome.CANCELLED, RESTARTED_BEFORE_CHARGING)
             case Error() | Unknown():
                 if not payment.needs_reconciliation:
-                    await self.store.mark_needs_reconciliation(payment.id, RESTARTED_WHILE_CHARGING)
+                    await self.store.mark_needs_reconciliation(payment.id, RESTARTED_UNKNOWN)
                 log.info("payment_still_unknown", payment_id=str(payment.id))
                 return None
         return await self._finish(payment, finish)

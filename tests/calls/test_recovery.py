@@ -15,12 +15,12 @@ from payivr.calls.notifier import Notifier, PaymentEvent, PaymentFinished
 from payivr.calls.recovery import (
     RESTARTED_BEFORE_CHARGING,
     RESTARTED_BEFORE_GATEWAY,
-    RESTARTED_WHILE_CHARGING,
+    RESTARTED_UNKNOWN,
     PaymentRecovery,
 )
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.gateway.inprocess import InProcessGateway
-from payivr.gateway.interface import NotFound
+from payivr.gateway.interface import NO_RECORD_REASON, NotFound
 from payivr.store import Database, EntryKind, NewPayment, PaymentState, PaymentStore
 from tests.gateway._gateway_helpers import card
 
@@ -76,7 +76,7 @@ async def test_a_payment_stopped_while_keying_is_cancelled_and_the_agent_told(
     finished_events: asyncio.Queue[PaymentFinished],
 ) -> None:
     payment_id = await new_payment(store)
-    settled = await recovery.settle_interrupted()
+    settled = await recovery.settle(await recovery.interrupted())
     payment = await store.get_payment(payment_id)
     assert (payment.outcome, payment.reason) == (Outcome.CANCELLED, RESTARTED_BEFORE_CHARGING)
     assert [s.payment_id for s in settled] == [str(payment_id)]
@@ -97,7 +97,7 @@ async def test_a_charge_the_gateway_made_is_recorded_as_approved(
 ) -> None:
     payment_id = await new_payment(store, charging=True)
     sale = await gateway.sale(card(APPROVED_CARD), 13742, "USD", str(payment_id))
-    await recovery.settle_interrupted()
+    await recovery.settle(await recovery.interrupted())
     payment = await store.get_payment(payment_id)
     assert payment.outcome is Outcome.APPROVED
     assert payment.gateway_reference == getattr(sale, "reference", None) is not None
@@ -111,7 +111,7 @@ async def test_a_charge_never_marked_as_charging_is_still_found(
     gateway is asked anyway, and the money it moved is not reported as 'nothing charged'."""
     payment_id = await new_payment(store)
     await gateway.sale(card(APPROVED_CARD), 13742, "USD", str(payment_id))
-    await recovery.settle_interrupted()
+    await recovery.settle(await recovery.interrupted())
     assert (await store.get_payment(payment_id)).outcome is Outcome.APPROVED
 
 
@@ -120,7 +120,7 @@ async def test_a_charge_the_gateway_declined_is_recorded_as_declined(
 ) -> None:
     payment_id = await new_payment(store, charging=True)
     await gateway.sale(card(DECLINED_CARD), 13742, "USD", str(payment_id))
-    await recovery.settle_interrupted()
+    await recovery.settle(await recovery.interrupted())
     payment = await store.get_payment(payment_id)
     assert payment.outcome is Outcome.DECLINED
     assert payment.reason and "insufficient funds" in payment.reason
@@ -130,7 +130,7 @@ async def test_a_charge_that_never_reached_the_gateway_charged_nothing(
     store: PaymentStore, recovery: PaymentRecovery, gateway: InProcessGateway
 ) -> None:
     payment_id = await new_payment(store, charging=True)
-    await recovery.settle_interrupted()
+    await recovery.settle(await recovery.interrupted())
     payment = await store.get_payment(payment_id)
     assert (payment.outcome, payment.reason) == (Outcome.CANCELLED, RESTARTED_BEFORE_GATEWAY)
     assert gateway.processor.ledger.charges() == 0
@@ -148,11 +148,11 @@ async def test_a_gateway_that_cannot_say_yet_is_asked_again_until_it_does(
         if not isinstance(await gateway.status(str(payment_id)), NotFound):
             break
         await asyncio.sleep(0.01)
-    assert await recovery.settle_interrupted() == []
+    assert await recovery.settle(await recovery.interrupted()) == []
     pending = await store.get_payment(payment_id)
     assert pending.state is not PaymentState.FINISHED
     assert pending.needs_reconciliation
-    assert (pending.outcome, pending.reason) == (Outcome.PENDING, RESTARTED_WHILE_CHARGING)
+    assert (pending.outcome, pending.reason) == (Outcome.PENDING, RESTARTED_UNKNOWN)
     await sale
     settled = await recovery.reconcile_pending()
     assert [s.finish.outcome for s in settled] == [Outcome.APPROVED]
@@ -166,9 +166,41 @@ async def test_text_and_finished_payments_are_left_alone_and_a_second_start_does
     done = await new_payment(store)
     await store.record_outcome(done, Outcome.TIMED_OUT, reason="no input")
     keyed = await new_payment(store)
-    first = await recovery.settle_interrupted()
-    second = await recovery.settle_interrupted()
+    first = await recovery.settle(await recovery.interrupted())
+    second = await recovery.settle(await recovery.interrupted())
     assert [s.payment_id for s in first] == [str(keyed)]
     assert second == []
     assert (await store.get_payment(text)).state is PaymentState.AUTHORIZING
     assert (await store.get_payment(done)).outcome is Outcome.TIMED_OUT
+
+
+async def test_a_lost_answer_the_gateway_never_got_is_no_charge_not_a_restart(
+    store: PaymentStore, recovery: PaymentRecovery
+) -> None:
+    """While payivr runs: the gateway did not answer (pending), and later has no record."""
+    payment_id = await new_payment(store, charging=True)
+    await store.mark_needs_reconciliation(payment_id, "the gateway did not answer")
+    (settled,) = await recovery.reconcile_pending()
+    payment = await store.get_payment(payment_id)
+    assert (payment.outcome, payment.reason) == (Outcome.GATEWAY_ERROR, NO_RECORD_REASON)
+    assert settled.finish.outcome is Outcome.GATEWAY_ERROR
+
+
+async def test_run_settles_the_interrupted_in_the_background_then_keeps_reconciling(
+    store: PaymentStore, recovery: PaymentRecovery, gateway: InProcessGateway
+) -> None:
+    keyed = await new_payment(store)
+    interrupted = await recovery.interrupted()
+    charging = await new_payment(store, charging=True)  # this run's own, after the start
+    await store.mark_needs_reconciliation(charging, "the gateway did not answer")
+    await gateway.sale(card(APPROVED_CARD), 13742, "USD", str(charging))
+    running = asyncio.create_task(recovery.run(interrupted, interval=0.05))
+    try:
+        for _ in range(500):
+            if (await store.get_payment(charging)).outcome is Outcome.APPROVED:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        running.cancel()
+    assert (await store.get_payment(charging)).outcome is Outcome.APPROVED
+    assert (await store.get_payment(keyed)).outcome is Outcome.CANCELLED
