@@ -187,8 +187,9 @@ class Notifier:
     async def publish(self, event: PaymentEvent) -> None:
         for queue, _ in self._listeners.values():
             if queue.qsize() >= self.MAX_BACKLOG:
-                queue.get_nowait()
-                log.warning("listener_behind_event_dropped", event=type(event).__name__)
+                dropped = queue.get_nowait()
+                queue.task_done()  # or drain() would wait for it forever
+                log.warning("listener_behind_event_dropped", dropped=type(dropped).__name__)
             queue.put_nowait(event)
 
     async def drain(self) -> None:

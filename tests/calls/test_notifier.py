@@ -1,0 +1,40 @@
+"""The notifier under a listener that cannot keep up: calls go on, the oldest events go."""
+
+from __future__ import annotations
+
+import asyncio
+
+from structlog.testing import capture_logs
+
+from payivr.calls.notifier import CallEnded, CallStarted, Notifier, PaymentEvent
+
+
+class SmallNotifier(Notifier):
+    MAX_BACKLOG = 3
+
+
+async def test_a_listener_too_far_behind_loses_the_oldest_events_and_publishing_goes_on() -> None:
+    notifier = SmallNotifier()
+    holding, release = asyncio.Event(), asyncio.Event()
+    seen: list[PaymentEvent] = []
+
+    async def stuck(event: PaymentEvent) -> None:
+        holding.set()
+        await release.wait()
+        seen.append(event)
+
+    notifier.subscribe(stuck)
+    events = [CallStarted(f"call-{n}", "agent", None, "takeover") for n in range(6)]
+    await notifier.publish(events[0])
+    await holding.wait()  # the listener hangs on the first event
+    with capture_logs() as logs:
+        for event in [*events[1:], CallEnded("call-last", "agent")]:
+            await notifier.publish(event)
+    release.set()
+    async with asyncio.timeout(5):
+        await notifier.drain()
+    await notifier.aclose()
+
+    assert seen == [events[0], *events[4:], CallEnded("call-last", "agent")]
+    drops = [entry for entry in logs if entry["event"] == "listener_behind_event_dropped"]
+    assert [entry["dropped"] for entry in drops] == ["CallStarted"] * 3
