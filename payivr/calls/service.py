@@ -37,7 +37,7 @@ from payivr.ari.events import (
     StasisStart,
 )
 from payivr.ari.router import Call, CallEnded, Resynced
-from payivr.calls.driver import Authorizer, CallGone, FlowDriver
+from payivr.calls.driver import Authorizer, CallGone, FlowDriver, GatewayAnswer
 from payivr.calls.media import CallerPrompts
 from payivr.calls.notifier import (
     CallEnded as CallEndedEvent,
@@ -56,6 +56,7 @@ from payivr.core.events import (
     AgentCancellation,
     AgentHangup,
     AgentUpdate,
+    Authorize,
     CallerHangup,
     Finish,
     KeyPress,
@@ -394,7 +395,7 @@ class _PaymentRun:
             language=request.language,
             post=lambda event: self.driver.post(event),
         )
-        self.driver = FlowDriver(flow, self, self.services.authorize, self)
+        self.driver = FlowDriver(flow, self, self._authorize, self)
         self.task: asyncio.Task[None] = asyncio.create_task(asyncio.sleep(0))
         self._stored_status: dict[Step, StepStatus] = {}
         self._agent_shielded = False
@@ -547,11 +548,13 @@ class _PaymentRun:
         await self.services.notifier.publish(
             PaymentStepChanged(self.payment_id, self.session.call.key, self.request.agent, update)
         )
-        if update.status is StepStatus.DONE and self._is_last_step(update.step):
-            await records.authorizing(self.payment_id)
 
-    def _is_last_step(self, step: Step) -> bool:
-        return self.driver.flow.steps[-1] is step
+    async def _authorize(self, command: Authorize) -> GatewayAnswer:
+        """Mark the payment authorizing, then charge: in the authorization's own task, so the
+        caller hears "processing" without waiting for the database (the mark waits for the
+        progress queued before it, up to a bound)."""
+        await self.services.records.authorizing(self.payment_id)
+        return await self.services.authorize(command)
 
     async def finished(self, finish: Finish) -> None:
         await self.services.records.finish(self.payment_id, finish)
