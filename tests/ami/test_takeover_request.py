@@ -12,6 +12,8 @@ from payivr.ami import (
     parse_user_event,
     pick_call,
 )
+from payivr.ami.takeover import new_key
+from payivr.log import mask_text
 
 # The event exactly as Asterisk 22 sent it with SIP softphones (ari/traces/sip-takeover-*).
 SIP_EVENT = {
@@ -30,7 +32,7 @@ def test_sip_feature_code_event() -> None:
     assert request.caller_channel == "PJSIP/1002-00000010"
     assert request.amount_minor is None
     assert request.source is RequestSource.FEATURE_CODE
-    assert len(request.key) == 16 and int(request.key, 16) >= 0
+    assert len(request.key) == 16 and request.key.isalpha()
 
 
 @pytest.mark.parametrize(
@@ -88,3 +90,10 @@ def test_pick_call() -> None:
         pick_call([*channels, chan("PJSIP/1009-00000009", "b1")], "PJSIP/1001")
     with pytest.raises(InvalidTakeoverRequest, match="more than one call"):
         pick_call([*channels, chan("PJSIP/1001-00000010", "b2")], "PJSIP/1001")
+
+
+def test_pairing_keys_never_look_like_card_numbers() -> None:
+    keys = {new_key() for _ in range(2000)}
+    assert len(keys) == 2000
+    assert all(len(key) == 16 and key.isalpha() and key.islower() for key in keys)
+    assert not any(mask_text(f"takeover-{key}") != f"takeover-{key}" for key in keys)
