@@ -102,6 +102,16 @@ async def test_take_over_sets_the_key_and_moves_both_legs(
     assert pbx.bridges() == []
 
 
+async def test_take_over_sends_no_redirect_when_a_variable_cannot_be_set(
+    pbx: InMemoryPbx, client: AmiClient
+) -> None:
+    request = TakeoverRequest.new(AGENT, "Local/nonexistent-1;2", amount_minor=500)
+    with pytest.raises(AmiActionError, match="No such channel"):
+        await client.take_over(request)
+    assert pbx.redirects == []
+    assert pbx.channel(AGENT).context != "payivr-takeover"
+
+
 async def test_find_call_from_the_agent_endpoint(client: AmiClient) -> None:
     call = await client.find_call("Local/agent@sim-agent")
     assert call is not None
