@@ -8,7 +8,7 @@ or the call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,9 @@ PaymentEvent = (
     | OutboundCallChanged
 )
 Listener = Callable[[PaymentEvent], Awaitable[None]]
+BatchListener = Callable[[list[PaymentEvent]], Awaitable[None]]
+"""Given every event waiting for it at once (in order): one database round trip can carry
+them all when events come faster than the round trips."""
 
 
 def event_json(event: PaymentEvent) -> dict[str, Any]:
@@ -161,21 +164,37 @@ class Notifier:
     """Fans events out to listeners without making a call wait for any of them.
 
     Each listener has its own queue and task, so it sees every event in order, and a slow
-    one (the console bus does a database round trip per event) delays neither the calls nor
+    one (the console bus does a database round trip per batch) delays neither the calls nor
     the other listeners. A listener that falls :data:`MAX_BACKLOG` events behind loses the
     oldest ones, logged: a live view can catch up, a call must not stall.
     """
 
     MAX_BACKLOG = 10_000
+    MAX_BATCH = 500
 
     def __init__(self) -> None:
-        self._listeners: dict[Listener, tuple[asyncio.Queue[PaymentEvent], asyncio.Task[None]]] = {}
+        self._listeners: dict[
+            Listener | BatchListener, tuple[asyncio.Queue[PaymentEvent], asyncio.Task[None]]
+        ] = {}
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Add a listener; returns the function that removes it."""
+        """Add a listener, called with each event; returns the function that removes it."""
         queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
-        task = asyncio.create_task(self._deliver(listener, queue))
-        self._listeners[listener] = (queue, task)
+        return self._add(listener, queue, self._deliver(listener, queue))
+
+    def subscribe_batches(self, listener: BatchListener) -> Callable[[], None]:
+        """Add a listener, called with all the events waiting for it (up to
+        :data:`MAX_BATCH`); returns the function that removes it."""
+        queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
+        return self._add(listener, queue, self._deliver_batches(listener, queue))
+
+    def _add(
+        self,
+        listener: Listener | BatchListener,
+        queue: asyncio.Queue[PaymentEvent],
+        delivery: Coroutine[Any, Any, None],
+    ) -> Callable[[], None]:
+        self._listeners[listener] = (queue, asyncio.create_task(delivery))
 
         def unsubscribe() -> None:
             entry = self._listeners.pop(listener, None)
@@ -209,6 +228,21 @@ class Notifier:
             try:
                 await listener(event)
             except Exception:
-                log.exception("listener_failed", event=type(event).__name__)
+                log.exception("listener_failed", failed=type(event).__name__)
             finally:
                 queue.task_done()
+
+    async def _deliver_batches(
+        self, listener: BatchListener, queue: asyncio.Queue[PaymentEvent]
+    ) -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < self.MAX_BATCH:
+                batch.append(queue.get_nowait())
+            try:
+                await listener(batch)
+            except Exception:
+                log.exception("listener_failed", events=len(batch))
+            finally:
+                for _ in batch:
+                    queue.task_done()

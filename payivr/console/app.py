@@ -136,15 +136,17 @@ def _event_feed(notifier: Notifier, bus: ConsoleBus | None) -> Any:
     async def feed(app: web.Application) -> AsyncIterator[None]:
         console = app[CONSOLE_KEY]
 
-        async def local(event: PaymentEvent) -> None:
-            shown = event_json(event)
-            console.metrics.observe_event(shown)
+        async def local(events: list[PaymentEvent]) -> None:
+            shown = [event_json(event) for event in events]
+            for item in shown:
+                console.metrics.observe_event(item)
             if bus is None:
-                await console.hub.publish(shown)
+                for item in shown:
+                    await console.hub.publish(item)
             else:
-                await bus.publish(shown)
+                await bus.publish_many(shown)
 
-        unsubscribe = notifier.subscribe(local)
+        unsubscribe = notifier.subscribe_batches(local)
         relay = None
         if bus is not None:
             listening = asyncio.Event()

@@ -38,3 +38,27 @@ async def test_a_listener_too_far_behind_loses_the_oldest_events_and_publishing_
     assert seen == [events[0], *events[4:], CallEnded("call-last", "agent")]
     drops = [entry for entry in logs if entry["event"] == "listener_behind_event_dropped"]
     assert [entry["dropped"] for entry in drops] == ["CallStarted"] * 3
+
+
+async def test_a_batch_listener_gets_everything_waiting_in_order() -> None:
+    notifier = Notifier()
+    holding, release = asyncio.Event(), asyncio.Event()
+    batches: list[list[PaymentEvent]] = []
+
+    async def slow(batch: list[PaymentEvent]) -> None:
+        holding.set()
+        await release.wait()
+        batches.append(batch)
+
+    notifier.subscribe_batches(slow)
+    events = [CallStarted(f"call-{n}", "agent", None, "takeover") for n in range(5)]
+    await notifier.publish(events[0])
+    await holding.wait()  # the listener is busy with the first event
+    for event in events[1:]:
+        await notifier.publish(event)
+    release.set()
+    async with asyncio.timeout(5):
+        await notifier.drain()
+    await notifier.aclose()
+
+    assert batches == [[events[0]], events[1:]]
