@@ -20,6 +20,7 @@ import psycopg
 import psycopg_pool
 import structlog
 
+from payivr.aio import cancel_and_wait
 from payivr.core.bank import MaskedBankAccount
 from payivr.core.events import Finish, Outcome, PaymentMethod, Step, StepStatus
 from payivr.store.errors import PaymentAlreadyFinished
@@ -102,14 +103,15 @@ class MemoryRecords:
 
 class StoreRecords:
     """Outcomes and progress (step statuses, brand and last four, bank account type and last
-    two) are written with retries until stored; progress in order by one background writer,
-    so a call never waits on the database between two prompts."""
+    two) are written with retries until stored; each payment's progress in order by its own
+    background writer (while it has some to write), so a call never waits on the database
+    between two prompts and one payment's writes never queue behind all the others'."""
 
     def __init__(self, store: PaymentStore) -> None:
         self._store = store
         self._writes: set[asyncio.Task[None]] = set()
-        self._progress: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._progress_writer: asyncio.Task[None] | None = None
+        self._progress: dict[str, asyncio.Queue[Callable[[], Awaitable[None]]]] = {}
+        self._progress_writers: dict[str, asyncio.Task[None]] = {}
 
     async def open(self, opening: PaymentOpening) -> str:
         payment_id = await self._store.create_payment(
@@ -130,15 +132,19 @@ class StoreRecords:
         return str(payment_id)
 
     async def step(self, payment_id: str, step: Step, status: StepStatus) -> None:
-        self._later(lambda: self._store.update_step(uuid.UUID(payment_id), step, status))
+        self._later(
+            payment_id, lambda: self._store.update_step(uuid.UUID(payment_id), step, status)
+        )
 
     async def card(self, payment_id: str, brand: str, last_four: str) -> None:
         self._later(
-            lambda: self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four)
+            payment_id,
+            lambda: self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four),
         )
 
     async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None:
         self._later(
+            payment_id,
             lambda: self._store.record_bank_account(
                 uuid.UUID(payment_id), account_type=account.account_type, last_two=account.last_two
             )
@@ -150,7 +156,9 @@ class StoreRecords:
         the gateway about every unfinished payment, marked or not)."""
         try:
             async with asyncio.timeout(AUTHORIZING_MARK_SECONDS):
-                await self._progress.join()
+                progress = self._progress.get(payment_id)
+                if progress is not None:
+                    await progress.join()
                 await self._store.mark_authorizing(uuid.UUID(payment_id))
         except (TimeoutError, *_DATABASE_AWAY) as error:
             log.warning("authorizing_not_marked", payment_id=payment_id, error=type(error).__name__)
@@ -159,7 +167,7 @@ class StoreRecords:
         # The outcome goes after the progress queued before it: a finished payment takes no
         # more progress, so its brand and last four must be stored first.
         progress_stored = asyncio.Event()
-        self._later(lambda: _set(progress_stored))
+        self._later(payment_id, lambda: _set(progress_stored))
         task = asyncio.create_task(
             self._write_outcome(uuid.UUID(payment_id), finish, progress_stored)
         )
@@ -167,27 +175,38 @@ class StoreRecords:
         task.add_done_callback(self._writes.discard)
 
     async def drain(self) -> None:
-        await self._progress.join()
+        for progress in list(self._progress.values()):
+            await progress.join()
         while self._writes:
             await asyncio.gather(*list(self._writes))
-        if self._progress_writer is not None:
-            self._progress_writer.cancel()
-            self._progress_writer = None
+        await cancel_and_wait(list(self._progress_writers.values()))
 
-    def _later(self, write: Callable[[], Awaitable[None]]) -> None:
-        self._progress.put_nowait(write)
-        if self._progress_writer is None or self._progress_writer.done():
-            self._progress_writer = asyncio.create_task(self._write_progress())
+    def _later(self, payment_id: str, write: Callable[[], Awaitable[None]]) -> None:
+        progress = self._progress.setdefault(payment_id, asyncio.Queue())
+        progress.put_nowait(write)
+        if payment_id not in self._progress_writers:
+            self._progress_writers[payment_id] = asyncio.create_task(
+                self._write_progress(payment_id, progress)
+            )
 
-    async def _write_progress(self) -> None:
-        while True:
-            write = await self._progress.get()
-            try:
-                await self._until_stored(write, "progress")
-            except Exception as error:
-                log.warning("progress_not_stored", error=type(error).__name__)
-            finally:
-                self._progress.task_done()
+    async def _write_progress(
+        self, payment_id: str, progress: asyncio.Queue[Callable[[], Awaitable[None]]]
+    ) -> None:
+        """Write this payment's progress in order; end when there is none left."""
+        try:
+            while not progress.empty():
+                write = progress.get_nowait()
+                try:
+                    await self._until_stored(write, "progress")
+                except Exception as error:
+                    log.warning("progress_not_stored", error=type(error).__name__)
+                finally:
+                    progress.task_done()
+        finally:
+            if self._progress_writers.get(payment_id) is asyncio.current_task():
+                del self._progress_writers[payment_id]
+                if progress.empty():
+                    del self._progress[payment_id]
 
     async def _write_outcome(
         self, payment_id: uuid.UUID, finish: Finish, progress_stored: asyncio.Event
