@@ -67,7 +67,7 @@ from payivr.core.events import (
     Step,
     StepStatus,
 )
-from payivr.core.flow import FlowConfig, FlowError, PaymentFlow
+from payivr.core.flow import FlowConfig, FlowError, PaymentFlow, method_steps
 
 log = structlog.get_logger(__name__)
 
@@ -397,7 +397,11 @@ class _PaymentRun:
         )
         self.driver = FlowDriver(flow, self, self._authorize, self)
         self.task: asyncio.Task[None] = asyncio.create_task(asyncio.sleep(0))
-        self._stored_status: dict[Step, StepStatus] = {}
+        # A new payment's row has every step of its method waiting already: the flow's
+        # opening "waiting" updates need no write (a third of a card payment's writes).
+        self._stored_status: dict[Step, StepStatus] = dict.fromkeys(
+            method_steps(PaymentMethod(request.method)), StepStatus.WAITING
+        )
         self._agent_shielded = False
 
     # ------------------------------------------------------------- privacy
