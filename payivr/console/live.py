@@ -15,9 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from payivr.calls.notifier import Notifier
 from payivr.console.accounts import Account
 
-QUEUE_LIMIT = 256
+# A console that falls this far behind is dropped. Events arrive in batches (up to
+# Notifier.MAX_BATCH from one instance, packed NOTIFYs from the bus) pushed without a pause:
+# a batch must fit whole, or a console keeping up is dropped in a burst.
+QUEUE_LIMIT = 4 * Notifier.MAX_BATCH
 
 
 @dataclass
