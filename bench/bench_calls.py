@@ -84,6 +84,7 @@ class Timings:
         self.pending: dict[str, float] = {}
         self.playback_channel: dict[str, str] = {}
         self.samples: list[float] = []
+        self.sampled_at: list[float] = []
         self.keys = 0
         self.stasis_at: dict[str, float] = {}
         self.first_play_at: dict[str, float] = {}
@@ -110,7 +111,9 @@ class Timings:
             return
         started = self.pending.pop(channel, None) if channel else None
         if started is not None:
-            self.samples.append(time.monotonic() - started)
+            now = time.monotonic()
+            self.samples.append(now - started)
+            self.sampled_at.append(now)
 
 
 @dataclass
@@ -123,6 +126,8 @@ class Result:
     cpu: float = 0.0
     sim_cpu: float = 0.0
     key_latency: list[float] = field(default_factory=list)
+    # once every call had its first prompt (the takeovers' ramp is over)
+    steady_key_latency: list[float] = field(default_factory=list)
     keys: int = 0
     loop_lag: list[float] = field(default_factory=list)
     sim_lag: list[float] = field(default_factory=list)
@@ -171,6 +176,8 @@ async def run_payivr(
             "PAYIVR_CRM_WEBHOOK_URL": sim["crm_url"],
             "PAYIVR_CRM_WEBHOOK_SECRET": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
+            # settings to compare, e.g. PAYIVR_ARI_POOL_SIZE=60 in the environment
+            **{k: v for k, v in os.environ.items() if k.startswith("PAYIVR_")},
         },
     )
     config.validate()
@@ -218,6 +225,13 @@ async def run_payivr(
     result.sim_lag = outcome["lag"]
     result.timed_out = outcome["timed_out"]
     result.key_latency = latency.samples
+    if latency.first_play_at:
+        ramp_over = max(latency.first_play_at.values())
+        result.steady_key_latency = [
+            sample
+            for sample, at in zip(latency.samples, latency.sampled_at, strict=True)
+            if at > ramp_over
+        ]
     result.keys = latency.keys
     result.loop_lag = lags
     result.takeover = [
@@ -359,6 +373,13 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
             f"(p99 {_ms(percentile(r.to_stasis, 0.99))} + "
             f"{_ms(percentile(r.stasis_to_prompt, 0.99))})"
         )
+        if r.steady_key_latency:
+            notes.append(
+                "key→req once every call had its first prompt: p50 "
+                f"{_ms(percentile(r.steady_key_latency, 0.5))}, p99 "
+                f"{_ms(percentile(r.steady_key_latency, 0.99))} "
+                f"({len(r.steady_key_latency):,} samples)"
+            )
         notes.append(f"{r.approved} approved, {r.keys:,} keys, {len(r.key_latency):,} "
                      f"key→request samples, run {r.elapsed:.0f} s, payivr CPU {r.cpu:.1f} s")
         print(f"  N={r.calls}: " + "; ".join(notes))

@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 AUTHORIZING_MARK_SECONDS = 2.0
+PROGRESS_WRITE_SLOTS = 4  # of the database pool's 10 connections
 _DATABASE_AWAY = (OSError, psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 
@@ -112,6 +113,9 @@ class StoreRecords:
         self._writes: set[asyncio.Task[None]] = set()
         self._progress: dict[str, asyncio.Queue[Callable[[], Awaitable[None]]]] = {}
         self._progress_writers: dict[str, asyncio.Task[None]] = {}
+        # Progress writes of all calls share a few of the pool's connections, so a new
+        # call's payment insert (the caller waits on it) never queues behind hundreds of them.
+        self._progress_slots = asyncio.Semaphore(PROGRESS_WRITE_SLOTS)
 
     async def open(self, opening: PaymentOpening) -> str:
         payment_id = await self._store.create_payment(
@@ -197,7 +201,8 @@ class StoreRecords:
             while not progress.empty():
                 write = progress.get_nowait()
                 try:
-                    await self._until_stored(write, "progress")
+                    async with self._progress_slots:
+                        await self._until_stored(write, "progress")
                 except Exception as error:
                     log.warning("progress_not_stored", error=type(error).__name__)
                 finally:
