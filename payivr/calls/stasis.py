@@ -46,6 +46,7 @@ LEG_WAIT_SECONDS = 10.0
 CALL_KEY_VARIABLE = "PAYIVR_CALL"
 """On each leg of a call with an agent: ``<entry>/<caller|agent>/<call key>``."""
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+_PAIRED_ENTRIES = ("takeover", "inbound", "outbound")  # a caller and an agent in Stasis
 
 
 class UnknownCall(LookupError):
@@ -344,7 +345,7 @@ class StasisApplication:
         agent pair is bridged together again; any other channel goes back to the dialplan.
 
         The payment they were in cannot go on (its digits died with that payivr): the
-        store's recovery has ended it (:mod:`payivr.calls.recovery`).
+        recovery ends it from the gateway's answer (:mod:`payivr.calls.recovery`).
         """
         pairs: dict[str, dict[str, Channel]] = {}
         entries: dict[str, str] = {}
@@ -357,7 +358,7 @@ class StasisApplication:
             entry, role, key = [*mark.split("/", 2), "", ""][:3]
             if role in ("caller", "agent") and _SAFE_KEY.match(key):
                 pairs.setdefault(key, {})[role] = channel
-                entries[key] = entry
+                entries[key] = entry if entry in _PAIRED_ENTRIES else "takeover"
             else:
                 released.append(channel)
         for key, legs in pairs.items():
@@ -390,7 +391,7 @@ class StasisApplication:
             call,
             caller.id,
             agent.id,
-            entry or "takeover",
+            entry,
             agent.name,
             caller.caller.number if caller.caller else None,
         )
