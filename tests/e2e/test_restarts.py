@@ -374,3 +374,37 @@ async def test_killed_twice_the_outcome_is_recorded_once(restartable: Restartabl
         assert await cursor.fetchone() == (1,)
     await system.caller.hangup()
     await system.nothing_in_stasis()
+
+
+async def test_killed_during_a_warm_transfer_the_dialplan_calls_the_agent_back(
+    restartable: Restartable,
+) -> None:
+    """The caller pays alone (the agent blind-transferred them): nothing pairs the leg with an
+    agent in Stasis, so the restarted payivr hands it back to the dialplan, which apologises
+    and dials the transferring agent, as it does whenever payivr cannot take a call."""
+    system = restartable
+    await system.target.call_entry(system.caller, "transfer", system.agent_phone)
+    await answer_prompt(system.caller, "confirm-amount", "1")
+    await answer_prompt(system.caller, "enter-card-number", VISA[:6])
+    await system.payivr.kill()
+    await system.payivr.start()
+    await heard(system.caller, "payments-unavailable")
+
+    async def talking_through_the_dialplan() -> bool:
+        caller, agent = system.caller.leg, system.agent_phone.leg
+        return any(
+            caller is not None and agent is not None and {caller, agent} <= bridge.channels
+            for bridge in await system.target.bridges()
+        )
+
+    await eventually(talking_through_the_dialplan, 15)
+
+    async def settled() -> list[tuple[Any, ...]] | None:
+        async with await psycopg.AsyncConnection.connect(system.database_url) as conn:
+            cursor = await conn.execute("SELECT outcome, reason FROM payments")
+            rows = await cursor.fetchall()
+        return rows if rows and all(row[0] is not None for row in rows) else None
+
+    assert await eventually(settled, 15) == [("cancelled", RESTARTED_BEFORE_CHARGING)]
+    await system.caller.hangup()
+    await system.nothing_in_stasis()
