@@ -319,6 +319,11 @@ async def key_card(caller: Phone, pan: str = VISA) -> None:
     """Confirm the amount and key a whole card, confirming each entry."""
     await answer_prompt(caller, "confirm-amount", "1")
     await answer_prompt(caller, "enter-card-number", pan + "#")
+    await key_rest_of_card(caller)
+
+
+async def key_rest_of_card(caller: Phone) -> None:
+    """From the card number's read-back on: confirm it, then key and confirm the rest."""
     await answer_prompt(caller, "card-ending-in", "1")
     await answer_prompt(caller, "enter-expiry", "1230")
     await answer_prompt(caller, "expiry-is", "1")

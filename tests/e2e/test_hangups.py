@@ -49,7 +49,7 @@ async def key(caller: Phone, prompt: str, keys: str) -> None:
     await caller.press(keys, duration_ms=80, gap_ms=120)
 
 
-async def key_until(system: System, caller: Phone, point: str) -> None:
+async def key_until(caller: Phone, point: str) -> None:
     """Key the card up to ``point`` (part of that entry included)."""
     where = POINTS[point]
     stop, partial = where if where is not None else (len(CARD_STEPS), 0)
@@ -88,7 +88,7 @@ def point(request: pytest.FixtureRequest, system: System) -> str:
 @pytest.mark.parametrize("mode", [*MODES, "payline", "transfer"])
 async def test_caller_hangs_up(system: System, mode: str, point: str) -> None:
     call = await system.start_payment(mode)
-    await key_until(system, call.caller, point)
+    await key_until(call.caller, point)
     await call.caller.hangup()
     outcome = Outcome.APPROVED if point in STEPS_AFTER_AUTHORIZING else Outcome.CALLER_HUNG_UP
     await system.check_after_payment(call, outcome)
@@ -103,7 +103,7 @@ async def test_caller_hangs_up(system: System, mode: str, point: str) -> None:
 async def test_agent_hangs_up(system: System, mode: str, point: str) -> None:
     call = await system.start_payment(mode)
     assert call.agent is not None
-    await key_until(system, call.caller, point)
+    await key_until(call.caller, point)
     await call.agent.hangup()
     await key_rest(call.caller, point)
     await system.check_after_payment(call, Outcome.APPROVED)

@@ -97,7 +97,7 @@ async def test_dropped_at_every_step(system: System, point: str) -> None:
     if point == "authorizing":
         system.sandbox.faults.latency = 0.5  # the drop lands while the charge is in flight
     call = await system.start_payment("star7-hold")
-    await key_until(system, call.caller, point)
+    await key_until(call.caller, point)
     where = POINTS[point]
     if where is not None and where[1]:
         # Keys pressed as the socket drops are lost with it (Asterisk keeps no events):

@@ -11,6 +11,7 @@ again, the agent no longer on hold, and a new payment can be asked for on the sa
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import socket
@@ -39,6 +40,7 @@ from tests.e2e.harness import (
 )
 from tests.e2e.phones import Phone, prompts
 from tests.e2e.targets import SimulatorTarget, Target
+from tests.e2e.test_hangups import key_until
 
 PASSWORD = "restart-test-password-1"
 T = TypeVar("T")
@@ -231,52 +233,20 @@ async def restartable(
         await sandbox.close()
 
 
-async def confirm_amount(caller: Phone) -> None:
-    await answer_prompt(caller, "confirm-amount", "1")
-
-
-async def card_number(caller: Phone) -> None:
-    await confirm_amount(caller)
-    await answer_prompt(caller, "enter-card-number", VISA[:8])
-
-
 async def card_read_back(caller: Phone) -> None:
-    await confirm_amount(caller)
+    await answer_prompt(caller, "confirm-amount", "1")
     await answer_prompt(caller, "enter-card-number", VISA + "#")
     await heard(caller, "card-ending-in")
 
 
-async def expiry(caller: Phone) -> None:
-    await card_read_back(caller)
-    await caller.press("1", duration_ms=80)
-    await answer_prompt(caller, "enter-expiry", "12")
-
-
-async def security_code(caller: Phone) -> None:
-    await card_read_back(caller)
-    await caller.press("1", duration_ms=80)
-    await answer_prompt(caller, "enter-expiry", "1230")
-    await answer_prompt(caller, "expiry-is", "1")
-    await answer_prompt(caller, "enter-security-code", "12")
-
-
-async def postal_code(caller: Phone) -> None:
-    await card_read_back(caller)
-    await caller.press("1", duration_ms=80)
-    await answer_prompt(caller, "enter-expiry", "1230")
-    await answer_prompt(caller, "expiry-is", "1")
-    await answer_prompt(caller, "enter-security-code", "123")
-    await answer_prompt(caller, "security-code-entered", "1")
-    await answer_prompt(caller, "enter-postal-code", "902")
-
-
+# The points of tests/e2e/test_hangups.py before the charge (mid-entry: some keys in), and
+# the card number's read-back.
 BEFORE_CHARGING: dict[str, Callable[[Phone], Awaitable[None]]] = {
-    "confirm-amount": confirm_amount,
-    "card-number": card_number,
+    **{
+        point: functools.partial(key_until, point=point)
+        for point in ("amount", "card-number", "expiry", "security-code", "postal-code")
+    },
     "card-read-back": card_read_back,
-    "expiry": expiry,
-    "security-code": security_code,
-    "postal-code": postal_code,
 }
 
 

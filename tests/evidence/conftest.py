@@ -4,24 +4,22 @@ writes or sends captured (see capture.py), the console on a free port."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.gateway.sandbox import KeyFiles, read_secret, start_sandbox
-from tests.e2e.conftest import gateway_keys, target
+from tests.e2e.conftest import crm_inbox, gateway_keys, target
 from tests.e2e.harness import CrmInbox, System, system_config
 from tests.e2e.targets import SimulatorTarget, Target
 from tests.evidence.capture import Capture, logging_to
 
-__all__ = ["gateway_keys", "target"]
+__all__ = ["crm_inbox", "gateway_keys", "target"]
 
 
 @dataclass
@@ -34,28 +32,6 @@ class Evidence:
     def sim_target(self) -> SimulatorTarget:
         assert isinstance(self.system.target, SimulatorTarget)
         return self.system.target
-
-
-@pytest.fixture
-async def crm_inbox() -> AsyncIterator[CrmInbox]:
-    """A CRM that records every activity. (tests/e2e's, with a short shutdown: a keep-alive
-    connection left by payivr's outbox made its cleanup wait aiohttp's 60 s.)"""
-    received: list[dict[str, Any]] = []
-    headers: list[dict[str, str]] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        received.append(json.loads(await request.read()))
-        headers.append({k.lower(): v for k, v in request.headers.items()})
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/activities", receive)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    yield CrmInbox(f"http://127.0.0.1:{port}/activities", received, headers)
-    await runner.cleanup()
 
 
 @pytest.fixture

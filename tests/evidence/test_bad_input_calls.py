@@ -13,7 +13,7 @@ import pytest
 
 from payivr.calls.driver import MAX_QUEUED_EVENTS
 from payivr.calls.service import CallSession
-from tests.e2e.harness import VISA, answer_prompt, heard, key_card
+from tests.e2e.harness import VISA, answer_prompt, heard, key_card, key_rest_of_card
 from tests.e2e.phones import Phone, SimulatedPhone, prompts
 from tests.evidence.conftest import Evidence
 
@@ -93,13 +93,7 @@ async def test_an_entry_longer_than_any_brand_allows_is_refused_then_keyed_again
     await caller.press("4" * 25 + "#", duration_ms=20, gap_ms=20)
     await caller.wait_for(lambda p: prompts(p).count("invalid-card-number") == 2, within=10)
     await caller.press(VISA + "#", duration_ms=80, gap_ms=120)
-    await answer_prompt(caller, "card-ending-in", "1")
-    await answer_prompt(caller, "enter-expiry", "1230")
-    await answer_prompt(caller, "expiry-is", "1")
-    await answer_prompt(caller, "enter-security-code", "123")
-    await answer_prompt(caller, "security-code-entered", "1")
-    await answer_prompt(caller, "enter-postal-code", "90210#")
-    await answer_prompt(caller, "postal-code-is", "1")
+    await key_rest_of_card(caller)
     assert await outcome(evidence, payment_id) == "approved"
     await ended(caller)
     await evidence.system.check_nothing_left()
@@ -123,13 +117,7 @@ async def test_keys_the_flow_does_not_use_are_ignored(evidence: Evidence) -> Non
     caller, payment_id = await pay_line_call(evidence)
     await answer_prompt(caller, "confirm-amount", "A1")
     await answer_prompt(caller, "enter-card-number", "B" + VISA + "CD#")
-    await answer_prompt(caller, "card-ending-in", "1")
-    await answer_prompt(caller, "enter-expiry", "1230")
-    await answer_prompt(caller, "expiry-is", "1")
-    await answer_prompt(caller, "enter-security-code", "123")
-    await answer_prompt(caller, "security-code-entered", "1")
-    await answer_prompt(caller, "enter-postal-code", "90210#")
-    await answer_prompt(caller, "postal-code-is", "1")
+    await key_rest_of_card(caller)
     assert await outcome(evidence, payment_id) == "approved"
     assert crashed(evidence) == []
     await ended(caller)
