@@ -6,7 +6,7 @@
 - ``ari``: every HTTP request the ARI simulator received (method, path with its query string
   as sent and percent-decoded, body) and ``ami``: every AMI action the AMI simulator received, headers and all;
 - ``gateway``: every request body the sandbox gateway received, with the card token taken out
-  (kept apart in :attr:`Capture.card_tokens`), the sandbox's ledger and its access notes;
+  (kept apart in :attr:`Capture.card_tokens` and :attr:`Capture.bank_tokens`), the sandbox's ledger and its access notes;
 - ``console-http``: every console/API answer (status, headers, body) a :class:`ConsoleClient`
   got, and ``console-ws``: every WebSocket message;
 - ``bus``: every LISTEN/NOTIFY payload on the console channel;
@@ -44,6 +44,7 @@ class Capture:
     ami: list[str] = field(default_factory=list)
     gateway: list[str] = field(default_factory=list)
     card_tokens: list[str] = field(default_factory=list)
+    bank_tokens: list[str] = field(default_factory=list)
     http: list[str] = field(default_factory=list)
     ws: list[str] = field(default_factory=list)
     bus: list[str] = field(default_factory=list)
@@ -69,15 +70,17 @@ class Capture:
             ami.actions[name] = noted
 
     def watch_gateway(self, sandbox: RunningSandbox) -> None:
-        """Note each request body the sandbox's processor gets, the card token set apart."""
+        """Note each request body the sandbox's processor gets, the card or bank account token
+        set apart."""
         processor = sandbox.processor
         handle = processor.handle
 
         async def noted(method: str, path: str, key: str | None, body: Any) -> Any:
             shown = body
-            if isinstance(body, dict) and isinstance(body.get("card"), str):
-                self.card_tokens.append(body["card"])
-                shown = {**body, "card": "<JWE>"}
+            for name, tokens in (("card", self.card_tokens), ("bank_account", self.bank_tokens)):
+                if isinstance(shown, dict) and isinstance(shown.get(name), str):
+                    tokens.append(shown[name])
+                    shown = {**shown, name: "<JWE>"}
             self.gateway.append(f"{method} {path} {key}\n{json.dumps(shown, default=str)}")
             return await handle(method, path, key, body)
 

@@ -17,6 +17,10 @@ What counts as a leak of a card that was keyed (:class:`KeyedCard`):
   a three-digit number alone is everywhere (ports, statuses, milliseconds) and proves nothing.
 
 The postal code is not card data (it is read back to the caller on purpose).
+
+A bank account (:class:`KeyedBankAccount`) leaks by its routing number or account number
+written whole (plainly or grouped), or 7 or more consecutive digits of the account number
+(the same rule as a PAN's). Payivr shows and reads back the last two digits only.
 """
 
 from __future__ import annotations
@@ -52,6 +56,12 @@ class KeyedCard:
 
 
 @dataclass(frozen=True)
+class KeyedBankAccount:
+    routing_number: str
+    account_number: str
+
+
+@dataclass(frozen=True)
 class Finding:
     source: str
     what: str
@@ -73,12 +83,6 @@ def find_card_data(source: str, text: str, cards: Iterable[KeyedCard]) -> list[F
     """Every place ``text`` holds card data of ``cards`` (see the module docstring)."""
     cards = list(cards)
     findings: list[Finding] = []
-    grams = {
-        card.pan[i : i + RUN_LENGTH]: card.pan
-        for card in cards
-        for i in range(len(card.pan) - RUN_LENGTH + 1)
-        if card.pan[i : i + RUN_LENGTH].count("0") < 5
-    }
     for card in cards:
         for match in _pan_pattern(card.pan).finditer(text):
             findings.append(
@@ -105,17 +109,49 @@ def find_card_data(source: str, text: str, cards: Iterable[KeyedCard]) -> list[F
                     _excerpt(text, match.start(), match.end()),
                 )
             )
+    findings.extend(_digit_runs(source, text, [card.pan for card in cards], "PAN"))
+    return findings
+
+
+def find_bank_data(source: str, text: str, accounts: Iterable[KeyedBankAccount]) -> list[Finding]:
+    """Every place ``text`` holds a routing or account number of ``accounts``."""
+    accounts = list(accounts)
+    findings: list[Finding] = []
+    for account in accounts:
+        for what, number in (
+            ("routing number", account.routing_number),
+            ("account number", account.account_number),
+        ):
+            for match in _pan_pattern(number).finditer(text):
+                findings.append(
+                    Finding(source, f"{what} {number}", _excerpt(text, match.start(), match.end()))
+                )
+    numbers = [account.account_number for account in accounts]
+    findings.extend(_digit_runs(source, text, numbers, "account number"))
+    return findings
+
+
+def _digit_runs(source: str, text: str, numbers: list[str], what: str) -> list[Finding]:
+    """Runs of 7+ digits of ``numbers`` inside the text's digit runs (not the whole number:
+    that is found on its own)."""
+    grams = {
+        number[i : i + RUN_LENGTH]: number
+        for number in numbers
+        for i in range(len(number) - RUN_LENGTH + 1)
+        if number[i : i + RUN_LENGTH].count("0") < 5
+    }
+    findings = []
     for match in _DIGIT_RUN.finditer(text):
         digits = re.sub(r"\D", "", match.group(0))
         if len(digits) < RUN_LENGTH:
             continue
         for i in range(len(digits) - RUN_LENGTH + 1):
-            pan = grams.get(digits[i : i + RUN_LENGTH])
-            if pan is not None and not _pan_pattern(pan).fullmatch(match.group(0)):
+            number = grams.get(digits[i : i + RUN_LENGTH])
+            if number is not None and not _pan_pattern(number).fullmatch(match.group(0)):
                 findings.append(
                     Finding(
                         source,
-                        f"{RUN_LENGTH}+ digits of PAN {pan}",
+                        f"{RUN_LENGTH}+ digits of {what} {number}",
                         _excerpt(text, match.start(), match.end()),
                     )
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.evidence.cardscan import KeyedCard, find_card_data
+from tests.evidence.cardscan import KeyedBankAccount, KeyedCard, find_bank_data, find_card_data
 
 VISA = KeyedCard("4242424242424242", "0931", "481")
 DECLINE = KeyedCard("4000000000000119", "0931", "481")
@@ -47,3 +47,21 @@ def test_leaks_are_found(text: str) -> None:
 )
 def test_what_is_allowed_is_not_reported(text: str) -> None:
     assert find_card_data("t", text, [VISA, DECLINE]) == []
+
+
+ACCOUNT = KeyedBankAccount("110000000", "000123456789")
+
+
+def test_bank_account_numbers_whole_grouped_or_in_part_are_found() -> None:
+    for text in (
+        "routing=110000000",
+        "acct 000123456789",
+        "acct 0001 2345 6789",
+        "ref 99123456799",  # 7+ digits of the account number inside another number
+    ):
+        assert find_bank_data("t", text, [ACCOUNT]), text
+
+
+def test_the_last_two_digits_and_mostly_zero_runs_are_not_a_bank_leak() -> None:
+    for text in ("checking account ending 89", "PJSIP/1101-00000010", "amount 1100"):
+        assert find_bank_data("t", text, [ACCOUNT]) == [], text
