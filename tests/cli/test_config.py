@@ -75,6 +75,8 @@ def test_validation_lists_every_problem_with_its_setting() -> None:
             "PAYIVR_CALLS_PRIVACY_MODE": "shout",
             "PAYIVR_FLOW_ACCEPTED_BRANDS": "visa,diamond",
             "PAYIVR_CONSOLE_LISTEN": "8080",
+            "PAYIVR_CONSOLE_METRICS_TOKEN": "short",
+            "PAYIVR_CALLS_RECONCILE_INTERVAL": "0",
         },
     )
     with pytest.raises(ConfigError) as raised:
@@ -88,6 +90,8 @@ def test_validation_lists_every_problem_with_its_setting() -> None:
         "calls.privacy_mode: 'shout'",
         "flow.accepted_brands: unknown ['diamond']",
         "console.listen (PAYIVR_CONSOLE_LISTEN): '8080' is not HOST:PORT",
+        "console.metrics_token (PAYIVR_CONSOLE_METRICS_TOKEN): use at least 24 characters",
+        "calls.reconcile_interval: must be a positive number of seconds",
     ):
         assert expected in message
 
