@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -71,7 +72,6 @@ class StasisApplication:
         self._expected: dict[str, tuple[PaymentRequest | None, asyncio.Future[str]]] = {}
         self._agent_names: dict[str, str] = {}
         self._placed: dict[str, Callable[[Call], Awaitable[None]]] = {}
-        self._taken_back: dict[str, tuple[str, Channel, Channel]] = {}
 
     @property
     def ari(self) -> AriClient:
@@ -89,8 +89,8 @@ class StasisApplication:
         return started
 
     def place_call(self, key: str, handler: Callable[[Call], Awaitable[None]]) -> Call:
-        """A call payivr places itself (outbound): ``handler`` runs it. Bind the channel ids
-        it originates to the returned call before originating them."""
+        """A call payivr places itself (outbound) or takes back after a restart: ``handler``
+        runs it. Bind its channel ids to the returned call (before originating them)."""
         self._placed[key] = handler
         return self.router.open_call(key)
 
@@ -136,13 +136,6 @@ class StasisApplication:
         if placed is not None:
             try:
                 await placed(call)
-            finally:
-                self.sessions.pop(call.key, None)
-            return
-        taken_back = self._taken_back.pop(call.key, None)
-        if taken_back is not None:
-            try:
-                await self._resume(call, *taken_back)
             finally:
                 self.sessions.pop(call.key, None)
             return
@@ -364,8 +357,10 @@ class StasisApplication:
         for key, legs in pairs.items():
             if set(legs) == {"caller", "agent"} and key not in self.router.calls:
                 log.info("call_taken_back", call=key)
-                self._taken_back[key] = (entries[key], legs["caller"], legs["agent"])
-                call = self.router.open_call(key)
+                resume = functools.partial(
+                    self._resume, entry=entries[key], caller=legs["caller"], agent=legs["agent"]
+                )
+                call = self.place_call(key, resume)
                 call.bind_channel(legs["caller"].id)
                 call.bind_channel(legs["agent"].id)
             else:
