@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,8 @@ from payivr.ari.simulator import AriSimulator
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.gateway.pki import write_test_tls
-from payivr.gateway.sandbox import KeyFiles, keygen, read_secret, start_sandbox
-from tests.e2e.harness import CrmInbox, System, system_config
+from payivr.gateway.sandbox import KeyFiles, keygen
+from tests.e2e.harness import CrmInbox, System, start_test_sandbox, system_config
 from tests.e2e.targets import SimulatorTarget, Target, target_from_environment
 
 
@@ -84,13 +83,7 @@ async def system(
     crm_inbox: CrmInbox,
     flow_settings: dict[str, Any],
 ) -> AsyncIterator[System]:
-    sandbox = await start_sandbox(
-        "127.0.0.1",
-        0,
-        gateway_keys.private_key,
-        signing_secret=read_secret(gateway_keys.signing_secret),
-        tls=Path(gateway_keys.private_key).parent,
-    )
+    sandbox = await start_test_sandbox(gateway_keys)
     config = system_config(
         target.access, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
     )

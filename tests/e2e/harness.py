@@ -19,13 +19,14 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from payivr.calls.requests import PaymentRequest
 from payivr.cli import Running
 from payivr.config import Config, load_config
 from payivr.core.events import Outcome
-from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret
+from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
 from payivr.store import generate_secret
 from tests.e2e.phones import Phone, prompts
 from tests.e2e.targets import BRIDGE_PREFIX, ROOT, TIME_SCALE, PbxAccess, Target
@@ -331,6 +332,17 @@ async def key_rest_of_card(caller: Phone) -> None:
     await answer_prompt(caller, "security-code-entered", "1")
     await answer_prompt(caller, "enter-postal-code", "90210#")
     await answer_prompt(caller, "postal-code-is", "1")
+
+
+async def start_test_sandbox(keys: KeyFiles) -> RunningSandbox:
+    """The TLS sandbox gateway on a free port, with the session's test keys."""
+    return await start_sandbox(
+        "127.0.0.1",
+        0,
+        keys.private_key,
+        signing_secret=read_secret(keys.signing_secret),
+        tls=Path(keys.private_key).parent,
+    )
 
 
 def system_environment(

@@ -13,7 +13,6 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +24,9 @@ from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.config import OutboundSettings
 from payivr.console.accounts import add_agent, add_api_token
-from payivr.gateway.sandbox import KeyFiles, read_secret, start_sandbox
+from payivr.gateway.sandbox import KeyFiles
 from payivr.outbound.store import Outcome as CallOutcome
-from tests.e2e.harness import CrmInbox, System, key_card, system_config
+from tests.e2e.harness import CrmInbox, System, key_card, start_test_sandbox, system_config
 from tests.e2e.targets import Target
 
 NUMBER = "+15550100"
@@ -102,13 +101,7 @@ async def desk(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Desk]:
     options = getattr(request, "param", {})
-    sandbox = await start_sandbox(
-        "127.0.0.1",
-        0,
-        gateway_keys.private_key,
-        signing_secret=read_secret(gateway_keys.signing_secret),
-        tls=Path(gateway_keys.private_key).parent,
-    )
+    sandbox = await start_test_sandbox(gateway_keys)
     config = system_config(target.access, database_url, sandbox, gateway_keys, crm_inbox)
     config.outbound = OutboundSettings(
         enabled=True,

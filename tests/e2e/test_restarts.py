@@ -28,7 +28,7 @@ import pytest
 from payivr.calls.recovery import RESTARTED_BEFORE_CHARGING
 from payivr.console.accounts import add_agent
 from payivr.gateway import wire
-from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
+from payivr.gateway.sandbox import KeyFiles, RunningSandbox
 from payivr.store import Database
 from tests.e2e.harness import (
     VISA,
@@ -36,6 +36,7 @@ from tests.e2e.harness import (
     answer_prompt,
     heard,
     key_card,
+    start_test_sandbox,
     system_environment,
 )
 from tests.e2e.phones import Phone, prompts
@@ -198,13 +199,7 @@ async def restartable(
 ) -> AsyncIterator[Restartable]:
     if not isinstance(target, SimulatorTarget):
         pytest.skip("kills payivr beside the simulators")
-    sandbox = await start_sandbox(
-        "127.0.0.1",
-        0,
-        gateway_keys.private_key,
-        signing_secret=read_secret(gateway_keys.signing_secret),
-        tls=Path(gateway_keys.private_key).parent,
-    )
+    sandbox = await start_test_sandbox(gateway_keys)
     environment = system_environment(target.access, database_url, sandbox, gateway_keys, crm_inbox)
     environment["PAYIVR_CONSOLE_LISTEN"] = f"127.0.0.1:{free_port()}"
     environment["PAYIVR_LOG_LEVEL"] = "INFO"

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
-from payivr.gateway.sandbox import KeyFiles, read_secret, start_sandbox
+from payivr.gateway.sandbox import KeyFiles
 from tests.e2e.conftest import crm_inbox, gateway_keys, target
-from tests.e2e.harness import CrmInbox, System, system_config
+from tests.e2e.harness import CrmInbox, System, start_test_sandbox, system_config
 from tests.e2e.targets import SimulatorTarget, Target
 from tests.evidence.capture import Capture, logging_to
 
@@ -55,13 +54,7 @@ async def evidence(
     with logging_to(capture.log):
         capture.watch_ari(target.sim)
         capture.watch_ami(target.ami)
-        sandbox = await start_sandbox(
-            "127.0.0.1",
-            0,
-            gateway_keys.private_key,
-            signing_secret=read_secret(gateway_keys.signing_secret),
-            tls=Path(gateway_keys.private_key).parent,
-        )
+        sandbox = await start_test_sandbox(gateway_keys)
         capture.watch_gateway(sandbox)
         config = system_config(
             target.access, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
