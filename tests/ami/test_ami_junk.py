@@ -14,19 +14,17 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import structlog
 from ami_scene import AGENT, CALLER, WIRE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payivr.ami import AmiClient, TakeoverRequest
 from payivr.ami.client import MAX_MESSAGE_CHARS
-from payivr.log import configure_logging
+from tests.logbuffer import payivr_log_buffer
 
 EOL = "\r\n"
 
@@ -157,18 +155,8 @@ async def client_of(server: JunkAmi) -> AsyncIterator[tuple[AmiClient, Requests]
 
 @asynccontextmanager
 async def logged() -> AsyncIterator[io.StringIO]:
-    """payivr's logging at DEBUG (JSON lines, the standard library's too) into a buffer."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=buffer)
-    try:
+    with payivr_log_buffer() as buffer:
         yield buffer
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
 
 
 SECRET_DIGITS = ["4929012", "86753091", "5550123", "31415926"]

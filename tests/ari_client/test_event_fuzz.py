@@ -13,14 +13,11 @@ the valid events arrive in order on the one connection, and no DTMF digits of a 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import logging
 import random
 from collections.abc import Iterator
 from typing import Any
 
-import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +26,7 @@ from payivr.ari.client import AriClient
 from payivr.ari.events import MalformedEvent, parse_event
 from payivr.ari.simulator.spec import shipped_spec
 from payivr.ari.stream import Backoff, EventStream
-from payivr.log import configure_logging
+from tests.logbuffer import payivr_log_buffer
 
 from .fakeari import PASSWORD, USER, FakeAri, channel_json, event_json
 
@@ -310,17 +307,8 @@ def _logged_without_timestamps(text: str) -> str:
 
 def run_with_logging(frames: list[Any]) -> tuple[list[int], int, str, list[str]]:
     """Run the stream with payivr's own logging (DEBUG, JSON) written to a buffer."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=buffer)
-    try:
+    with payivr_log_buffer() as buffer:
         arrived, connections, hidden = asyncio.run(_through_the_stream(frames))
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
     return arrived, connections, _logged_without_timestamps(buffer.getvalue()), hidden
 
 

@@ -19,6 +19,7 @@ import pytest
 import structlog
 
 from payivr.log import configure_logging, mask_card_numbers, mask_text
+from tests.logbuffer import payivr_log_buffer
 
 PAN = "4242424242424242"
 
@@ -26,17 +27,8 @@ PAN = "4242424242424242"
 @pytest.fixture
 def output() -> Iterator[io.StringIO]:
     """Logging configured as payivr serve does, writing to a buffer; restored after."""
-    saved_structlog = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("DEBUG", json=True, stream=buffer)
-    try:
+    with payivr_log_buffer() as buffer:
         yield buffer
-    finally:
-        structlog.configure(**saved_structlog)
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
 
 
 def _masked(event: dict[str, Any]) -> dict[str, Any]:
