@@ -22,8 +22,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from payivr.core.redact import has_digit_run
 from payivr.store.database import Database
-from payivr.store.models import Clock, has_digit_run, utc_now
+from payivr.store.models import Clock, utc_now
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024

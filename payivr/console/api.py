@@ -37,16 +37,16 @@ from payivr.console.security import (
 )
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.prompts import CURRENCIES
+from payivr.core.redact import has_digit_run, has_pan, redact_card_data
 from payivr.store.database import Database
 from payivr.store.errors import PaymentNotFound
-from payivr.store.models import Origin, Payment, has_digit_run, has_pan
+from payivr.store.models import Origin, Payment
 from payivr.store.payments import PaymentStore
 
 log = structlog.get_logger(__name__)
 
 MAX_LIST = 500
 WS_HEARTBEAT = 30.0
-_DIGIT_RUN = re.compile(r"[0-9]{7,}")
 _CALL_KEY = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 
 
@@ -83,9 +83,9 @@ class Console:
             action=action,
             success=success,
             origin=Origin.ip(origin_of(request)),
-            resource=_DIGIT_RUN.sub("[number]", resource),
+            resource=redact_card_data(resource),
             payment_id=uuid.UUID(payment_id) if payment_id else None,
-            detail=_DIGIT_RUN.sub("[number]", detail) if detail else None,
+            detail=redact_card_data(detail) if detail else None,
         )
 
 

@@ -32,11 +32,11 @@ from payivr.console.openapi_parts import (
     schema_ref,
 )
 from payivr.console.security import ApiError, Caller
+from payivr.core.redact import has_digit_run
 from payivr.outbound.campaigns import OutsideCallingHours, UnknownTimeZone
 from payivr.outbound.dialer import OutboundDialer, OutboundRefused, OutboundRequest
 from payivr.outbound.store import OutboundCall, Outcome, Status
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164
-from payivr.store.models import has_digit_run
 
 log = structlog.get_logger(__name__)
 

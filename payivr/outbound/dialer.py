@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -43,6 +42,7 @@ from payivr.ari.router import Call, CallEnded, Resynced
 from payivr.calls.notifier import OutboundCallChanged
 from payivr.calls.stasis import StasisApplication
 from payivr.config import OutboundSettings
+from payivr.core.redact import redact_card_data
 from payivr.outbound.campaigns import (
     Campaign,
     OutsideCallingHours,
@@ -67,7 +67,6 @@ UNREACHABLE_CAUSES = frozenset(
     # congestion, channel unavailable, timer expiry
     {1, 2, 3, 20, 22, 27, 28, 34, 38, 41, 42, 44, 102}
 )
-_DIGIT_RUN = re.compile(r"[0-9]{7,}")
 
 
 class OutboundRefused(Exception):
@@ -464,7 +463,7 @@ class OutboundDialer:
             attempt.row,
             status=Status.ENDED,
             outcome=outcome,
-            detail=_DIGIT_RUN.sub("[number]", detail)[:300] if detail else None,
+            detail=redact_card_data(detail)[:300] if detail else None,
             hangup_cause=hangup_cause if hangup_cause is not None else attempt.row.hangup_cause,
             dial_status=dial_status or attempt.row.dial_status,
             ended_at=self._clock(),

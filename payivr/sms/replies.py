@@ -10,7 +10,6 @@ everything else, "Y E S" and an empty text included, is no.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,7 +24,6 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 PAY_WORDS = frozenset({"PAY"})
 
 _EDGE_PUNCTUATION = ".!,;:?"
-_DIGIT_RUN = re.compile(r"[0-9]{7,}")
 
 
 class Reply(enum.Enum):
@@ -61,11 +59,6 @@ def classify(body: str) -> Reply:
 def stop_keyword(body: str) -> str:
     """The opt-out word as stored (``"OPT OUT"`` is kept as ``OPTOUT``)."""
     return _keyword(body).replace(" ", "")[:20]
-
-
-def mask_digit_runs(body: str) -> str:
-    """A customer may text anything, a card number too: runs of 7+ digits are not kept."""
-    return _DIGIT_RUN.sub("[removed]", body)
 
 
 @dataclass(frozen=True)

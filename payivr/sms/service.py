@@ -36,6 +36,7 @@ import structlog
 from payivr.core.cards import MaskedCard
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
+from payivr.core.redact import has_card_data, has_digit_run, has_pan, redact_card_data
 from payivr.gateway.interface import (
     NO_RECORD_REASON,
     Approved,
@@ -56,7 +57,7 @@ from payivr.sms.provider import (
     SendFailed,
     SmsProvider,
 )
-from payivr.sms.replies import Reply, Texts, classify, mask_digit_runs, stop_keyword
+from payivr.sms.replies import Reply, Texts, classify, stop_keyword
 from payivr.sms.schedule import (
     ReminderPolicy,
     ScheduleRefused,
@@ -85,8 +86,6 @@ from payivr.store.models import (
     EntryKind,
     NewPayment,
     Origin,
-    has_digit_run,
-    has_pan,
     utc_now,
 )
 from payivr.store.payments import PaymentStore
@@ -98,7 +97,6 @@ TEXT_CALL_ID = "text"
 MAX_ITEM_LENGTH = 200
 MAX_CUSTOMER_LENGTH = 200
 DEFAULT_REMINDER_ITEM = "your bill"
-_DIGIT_RUN = re.compile(r"[0-9]{7,}")
 _AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,3})?$")
 
 _OUTCOMES: dict[TextPaymentState, Outcome] = {
@@ -255,11 +253,14 @@ def _item(text: str) -> str:
         raise SmsRefused(f"the item name must have 1 to {MAX_ITEM_LENGTH} characters")
     if has_digit_run(item):
         raise SmsRefused("the item name cannot contain 7 or more digits in a row")
+    if has_card_data(item):
+        # It goes into the texts, which the database refuses to keep with card data.
+        raise SmsRefused("the item name looks like card data (an expiry date or a code)")
     return item
 
 
 def _reason(text: str | None) -> str | None:
-    return _DIGIT_RUN.sub("[removed]", text)[:500] if text else None
+    return redact_card_data(text)[:500] if text else None
 
 
 class SmsService:
@@ -596,7 +597,7 @@ class SmsService:
         """A customer's text: stored (digit runs removed), audited, then acted on."""
         now = self._clock()
         stored_id = await self.store.record_inbound(
-            now, message.provider_message_id, message.from_number, mask_digit_runs(message.body)
+            now, message.provider_message_id, message.from_number, redact_card_data(message.body)
         )
         if stored_id is None:
             logger.info("sms_inbound_duplicate")

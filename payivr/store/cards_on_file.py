@@ -22,9 +22,10 @@ import structlog
 from psycopg.rows import dict_row
 
 from payivr.core.cards import Brand, MaskedCard
+from payivr.core.redact import has_pan
 from payivr.store.database import Database
 from payivr.store.errors import CardDataRefused, StoreError
-from payivr.store.models import Clock, Origin, has_pan, utc_now
+from payivr.store.models import Clock, Origin, utc_now
 
 logger = structlog.get_logger(__name__)
 

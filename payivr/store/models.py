@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,32 +60,6 @@ STEP_COLUMNS: dict[Step, str] = {
     Step.ACCOUNT_NUMBER: "step_account_number",
     Step.ACCOUNT_TYPE: "step_account_type",
 }
-
-_DIGIT_RUN = re.compile(r"[0-9]{7,}")
-_CARD_LENGTH_RUN = re.compile(r"[0-9]{13,19}")
-
-
-def has_digit_run(text: str | None) -> bool:
-    """True when free text holds 7+ consecutive digits (possibly part of a card number)."""
-    return text is not None and _DIGIT_RUN.search(text) is not None
-
-
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
-def has_pan(text: str | None) -> bool:
-    """True when an identifier holds a Luhn-valid run of 13 to 19 digits."""
-    if text is None:
-        return False
-    return any(_luhn_valid(run) for run in _CARD_LENGTH_RUN.findall(text))
-
 
 @dataclass(frozen=True)
 class Origin:

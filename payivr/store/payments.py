@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,6 +16,7 @@ from psycopg.rows import dict_row
 
 from payivr.core.bank import AccountType
 from payivr.core.events import Outcome, PaymentMethod, Step, StepStatus
+from payivr.core.redact import has_digit_run, has_pan, redact_card_data
 from payivr.store.activity import build_activity
 from payivr.store.database import Database
 from payivr.store.errors import CardDataRefused, PaymentAlreadyFinished, PaymentNotFound
@@ -31,14 +31,11 @@ from payivr.store.models import (
     Payment,
     PaymentState,
     PrivacyMode,
-    has_digit_run,
-    has_pan,
     utc_now,
 )
 
 logger = structlog.get_logger(__name__)
 
-_DIGIT_RUN = re.compile(r"[0-9]{7,}")
 
 OUTBOX_CHANNEL = "payivr_crm_outbox"
 """NOTIFY channel that wakes the delivery workers when an activity is added."""
@@ -51,7 +48,7 @@ def _mask_digit_runs(reason: str | None) -> str | None:
         return reason
     assert reason is not None
     logger.warning("reason_digits_removed")
-    return _DIGIT_RUN.sub("[removed]", reason)
+    return redact_card_data(reason)
 
 
 def _refuse_card_data(free_text: dict[str, str | None], identifiers: dict[str, str | None]) -> None:

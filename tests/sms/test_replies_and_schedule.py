@@ -11,7 +11,6 @@ from _sms_helpers import POLICY
 
 from payivr.core.cards import Brand, MaskedCard
 from payivr.sms import InvalidPhoneNumber, Reply, Texts, classify, parse_e164
-from payivr.sms.replies import mask_digit_runs
 from payivr.sms.schedule import (
     ReminderPolicy,
     ScheduleRefused,
@@ -59,11 +58,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 )
 def test_replies(body: str, meaning: Reply) -> None:
     assert classify(body) is meaning
-
-
-def test_digit_runs_in_replies_are_not_kept() -> None:
-    assert mask_digit_runs("yes 4242424242424242 thanks") == "yes [removed] thanks"
-    assert mask_digit_runs("yes 12 34") == "yes 12 34"
 
 
 @pytest.mark.parametrize(

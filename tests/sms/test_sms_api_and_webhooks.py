@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+import psycopg
 import pytest
-from _sms_helpers import AGENT, CUSTOMER, PHONE, SECRET, Rig
+from _sms_helpers import AGENT, CUSTOMER, PHONE, SECRET, Rig, dump_tables
 from aiohttp.test_utils import TestServer
 
 from payivr.calls.notifier import Notifier
@@ -348,3 +349,27 @@ def test_webhook_events_round_trip() -> None:
     for body in (b"[]", b"{", json.dumps({"type": "other", "data": {"id": "1"}}).encode()):
         with pytest.raises(BadWebhook):
             parse_event(body)
+
+
+async def test_attack_card_data_texted_in_is_neither_kept_nor_shown(rig: Rig, api: Api) -> None:
+    """Issue 13.2: a customer answers a text payment with their card; the webhook brings it
+    to payivr, which keeps and shows it with the card data removed. The database refuses
+    the same shapes if anything tried to keep them."""
+    await rig.keep_card()
+    status, created = await api.post(AGENT, "/api/v1/text-payments", TEXT_PAYMENT)
+    assert status == 201, created
+    await rig.phone().reply("use 4111 1111 1111 1111 exp 12/30 cvc 123")
+    status, shown = await api.get(AGENT, created["status_url"])
+    assert status == 200 and shown["state"] == "refused"
+    reply = next(m for m in shown["messages"] if m["direction"] == "in")
+    assert reply["body"] == "use [removed] [removed] [removed]"
+    tables = await dump_tables(rig.db)
+    for shape in ("4111 1111", "12/30", "cvc 123"):
+        assert shape not in tables
+    async with rig.db.pool.connection() as conn:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            await conn.execute(
+                "INSERT INTO sms_messages (id, direction, phone, kind, body, status, created_at)"
+                " VALUES (%s, 'in', %s, 'reply', 'card 4111-1111-1111-1111', 'received', now())",
+                (uuid.uuid4(), PHONE),
+            )
