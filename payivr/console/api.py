@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
+from payivr import jsontext
 from payivr.calls.requests import MAX_ITEM_LENGTH, METHODS, PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.config import PRIVACY_MODES
@@ -116,9 +117,9 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ApiError(415, "not_json", "send the request body as application/json")
     try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
+        body = jsontext.loads(await request.read())
+    except jsontext.BadJson as bad:
+        raise ApiError(400, "bad_json", str(bad)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the request body must be a JSON object")
     return body

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from payivr import jsontext
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164
 from payivr.sms.provider import (
     DeliveryReport,
@@ -173,9 +174,9 @@ class WebhookVerifier:
 
 def parse_event(body: bytes) -> ProviderEvent:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadWebhook("the webhook body is not JSON") from None
+        document = jsontext.loads(body)
+    except jsontext.BadJson as bad:
+        raise BadWebhook(f"the webhook body: {bad}") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
         raise BadWebhook("the webhook needs a type and a data object")
     data: dict[str, Any] = document["data"]

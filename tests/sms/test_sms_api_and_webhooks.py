@@ -373,3 +373,10 @@ async def test_attack_card_data_texted_in_is_neither_kept_nor_shown(rig: Rig, ap
                 " VALUES (%s, 'in', %s, 'reply', 'card 4111-1111-1111-1111', 'received', now())",
                 (uuid.uuid4(), PHONE),
             )
+
+
+async def test_attack_deeply_nested_json_to_the_webhook_is_a_clear_400(rig: Rig, api: Api) -> None:
+    """Issue 13.8: a signed webhook nested 5,000 deep is bad input, not a 500."""
+    deep = b'{"type": "message.received", "data": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    now = int(rig.clock().timestamp())
+    assert await api.webhook(deep, signed_headers(SECRET, "wh-deep", now, deep)) == 400
