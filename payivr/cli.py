@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from payivr.outbound.dialer import OutboundDialer
     from payivr.sms.service import SmsService
     from payivr.store import Database, PaymentStore
+    from payivr.store.cluster import Identity
 
 
 def _amount_minor(text: str) -> int:
@@ -193,7 +194,8 @@ async def _sandbox_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _open_database(config: Config) -> Database:
+async def _open_database(config: Config, identity: Identity | None = None) -> Database:
+    """The database; with the ``identity`` of a running payivr set on its sessions."""
     from payivr.store import Database
     from payivr.store.embedded import start_embedded
 
@@ -201,7 +203,7 @@ async def _open_database(config: Config) -> Database:
     if url is None:
         data_dir = Path(config.database.data_dir) if config.database.data_dir else None
         url = await asyncio.to_thread(start_embedded, data_dir)
-    return await Database.connect(url)
+    return await Database.connect(url, settings=identity.session_settings if identity else None)
 
 
 async def _sms(args: argparse.Namespace, config: Config) -> int:
@@ -400,22 +402,9 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.sms.setup import open_sms
     from payivr.store import ConsoleBus, OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
     from payivr.store.cards_on_file import CardsOnFile
+    from payivr.store.cluster import Identity
 
     async with contextlib.AsyncExitStack() as stack:
-        database = await _open_database(config)
-        stack.push_async_callback(database.close)
-        crm_endpoints = ["crm"] if config.crm.webhook_url else []
-        store = PaymentStore(database, crm_endpoints=crm_endpoints)
-        tasks: list[asyncio.Task[None]] = []
-        if config.crm.webhook_url and config.crm.webhook_secret:
-            session = aiohttp.ClientSession()
-            stack.push_async_callback(session.close)
-            adapter = WebhookAdapter(
-                "crm", config.crm.webhook_url, config.crm.webhook_secret, aiohttp_send(session)
-            )
-            worker = OutboxWorker(database, [adapter])
-            tasks.append(asyncio.create_task(worker.run(), name="crm-outbox"))
-
         gateway: Gateway
         if config.gateway.kind == "stripe":
             gateway = StripeGateway(
@@ -453,6 +442,24 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         )
         stack.push_async_callback(ari.close)
         await ari.check_api()
+        # Who this payivr is: everything it writes records it (migration 0009).
+        identity = Identity(config.instance.resolved_name, (await ari.asterisk.info()).entity_id)
+        if not identity.asterisk_id:
+            raise StartupProblem(f"the Asterisk at {config.ari.url} reports no entity id")
+        database = await _open_database(config, identity)
+        stack.push_async_callback(database.close)
+        crm_endpoints = ["crm"] if config.crm.webhook_url else []
+        store = PaymentStore(database, crm_endpoints=crm_endpoints)
+        tasks: list[asyncio.Task[None]] = []
+        if config.crm.webhook_url and config.crm.webhook_secret:
+            session = aiohttp.ClientSession()
+            stack.push_async_callback(session.close)
+            adapter = WebhookAdapter(
+                "crm", config.crm.webhook_url, config.crm.webhook_secret, aiohttp_send(session)
+            )
+            worker = OutboxWorker(database, [adapter])
+            tasks.append(asyncio.create_task(worker.run(), name="crm-outbox"))
+
         notifier = Notifier()
         stack.push_async_callback(notifier.aclose)
         metrics = Metrics()
@@ -480,7 +487,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
 
         # Before this run takes any call: the payments a stopped payivr left unfinished, to
         # be settled from the gateway in the background.
-        recovery = PaymentRecovery(store, gateway, notifier)
+        recovery = PaymentRecovery(store, gateway, notifier, identity.asterisk_id)
         interrupted = await recovery.interrupted()
         tasks.append(
             asyncio.create_task(

@@ -9,6 +9,8 @@ Everything is validated at start; each problem names the setting it is about.
 from __future__ import annotations
 
 import dataclasses
+import re
+import socket
 import tomllib
 import types
 import typing
@@ -335,6 +337,38 @@ class OutboundSettings:
 
 
 @dataclass
+class InstanceSettings:
+    """Who this payivr is among several sharing one database (README "Running several PBXs").
+
+    The Asterisk it serves is known by its entity id (ARI ``/asterisk/info``); payments,
+    calls, outbound calls and texts record both. Of the payivr processes given the same
+    Asterisk, the one holding its PostgreSQL advisory lock runs the calls; the others wait.
+    """
+
+    name: str = ""  # empty: the host name
+    # A standby whose own database connection was lost (a database restart) waits this long
+    # once it is back before taking the Asterisk, so the instance that had it takes it again.
+    takeover_grace: float = 5.0
+
+    @property
+    def resolved_name(self) -> str:
+        return self.name or socket.gethostname()
+
+    def problems(self) -> list[str]:
+        found = []
+        if not INSTANCE_NAME.fullmatch(self.resolved_name):
+            found.append(
+                "instance.name (PAYIVR_INSTANCE_NAME): 1-63 letters, digits, '.', '_' or '-'"
+            )
+        if not 0 <= self.takeover_grace <= 300:
+            found.append("instance.takeover_grace: must be 0-300 seconds")
+        return found
+
+
+INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+@dataclass
 class LogSettings:
     level: str = "INFO"
     json: bool = True
@@ -359,6 +393,7 @@ class Config:
     sms: SmsSection = field(default_factory=SmsSection)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    instance: InstanceSettings = field(default_factory=InstanceSettings)
 
     def validate(self, sections: tuple[str, ...] | None = None) -> None:
         """Raise :class:`ConfigError` listing every problem in ``sections`` (default: all)."""

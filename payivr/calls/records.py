@@ -229,10 +229,18 @@ class StoreRecords:
                     gateway_reference=finish.reference,
                 )
 
+        async def write_late() -> None:
+            await self._store.record_late_outcome(
+                payment_id, finish.outcome, reason=finish.reason, gateway_reference=finish.reference
+            )
+
         try:
-            await self._until_stored(write, "outcome", payment_id=str(payment_id))
-        except PaymentAlreadyFinished:
-            pass  # an earlier attempt was committed but its answer was lost
+            try:
+                await self._until_stored(write, "outcome", payment_id=str(payment_id))
+            except PaymentAlreadyFinished:
+                # An earlier attempt was stored and its answer lost, or another instance
+                # settled the payment meanwhile: if money moved, this outcome wins.
+                await self._until_stored(write_late, "outcome", payment_id=str(payment_id))
         except Exception:
             log.exception("outcome_refused", payment_id=str(payment_id))
 

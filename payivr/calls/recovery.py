@@ -12,8 +12,10 @@ whose answer was lost while payivr ran. Nothing is ever charged again.
 The calls themselves are taken back by :meth:`StasisApplication.reconcile`. Text payments
 belong to the SMS service (``payivr.sms.service``: ``reconcile``/``repair``).
 
-At start this assumes it is the only payivr taking calls with this database: a second one
-running beside it would see its live payments cancelled.
+Several payivr instances may share the database (README "Running several PBXs"): each
+settles only the payments taken on the Asterisk it serves (by its entity id), at start or
+when it takes that Asterisk over from an instance that stopped. An outcome that the instance
+running the call stores after all is never dropped (:meth:`PaymentStore.record_late_outcome`).
 """
 
 from __future__ import annotations
@@ -63,15 +65,24 @@ class Settlement:
 
 
 class PaymentRecovery:
-    def __init__(self, store: PaymentStore, gateway: Gateway, notifier: Notifier) -> None:
+    """``asterisk_id``: the entity id of the Asterisk this payivr serves; None: every one."""
+
+    def __init__(
+        self,
+        store: PaymentStore,
+        gateway: Gateway,
+        notifier: Notifier,
+        asterisk_id: str | None = None,
+    ) -> None:
         self.store = store
         self.gateway = gateway
         self.notifier = notifier
+        self.asterisk_id = asterisk_id
 
     async def interrupted(self) -> list[Payment]:
-        """The unfinished call payments a previous run left. Ask at start, before this run
-        takes any call: afterwards the list would hold this run's live payments too."""
-        payments = await self.store.list_in_flight()
+        """The unfinished call payments a previous run on this Asterisk left. Ask before
+        this run takes any call: afterwards the list would hold this run's live payments too."""
+        payments = await self.store.list_in_flight(self.asterisk_id)
         return [p for p in payments if p.entry_kind is not EntryKind.TEXT]
 
     async def settle(self, interrupted: Sequence[Payment]) -> list[Settlement]:
@@ -88,7 +99,7 @@ class PaymentRecovery:
     async def reconcile_pending(self) -> list[Settlement]:
         """Ask the gateway about call payments whose outcome is still unknown."""
         settled = []
-        for payment in await self.store.list_needing_reconciliation():
+        for payment in await self.store.list_needing_reconciliation(self.asterisk_id):
             if payment.entry_kind is EntryKind.TEXT:
                 continue
             settlement = await self._ask_gateway(payment, restarted=False)

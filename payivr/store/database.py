@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -10,6 +11,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from payivr.store.migrations import apply_migrations
 
+UTC_SESSIONS = "-c TimeZone=UTC"
+
+
+def _option_value(value: str) -> str:
+    """A value for libpq's ``options``: spaces and backslashes escaped with a backslash."""
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
+
 
 class Database:
     """An async psycopg pool on one PostgreSQL database; sessions run in UTC.
@@ -17,9 +25,15 @@ class Database:
     Use :meth:`connect`; the conninfo may hold a password, so it is never logged or shown.
     """
 
-    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], conninfo: str):
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
+        conninfo: str,
+        options: str = UTC_SESSIONS,
+    ):
         self._pool = pool
         self._conninfo = conninfo
+        self._options = options
 
     @classmethod
     async def connect(
@@ -29,13 +43,20 @@ class Database:
         min_size: int = 1,
         max_size: int = 10,
         migrate: bool = True,
+        settings: Mapping[str, str] | None = None,
     ) -> Database:
-        """Open a pool on ``conninfo`` and, unless ``migrate=False``, apply pending migrations."""
+        """Open a pool on ``conninfo`` and, unless ``migrate=False``, apply pending migrations.
+
+        ``settings`` are set on every session (e.g. ``payivr.instance``: see migration 0009).
+        """
+        options = UTC_SESSIONS + "".join(
+            f" -c {name}={_option_value(value)}" for name, value in (settings or {}).items()
+        )
         pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"options": "-c TimeZone=UTC"},
+            kwargs={"options": options},
             open=False,
             name="payivr",
         )
@@ -47,7 +68,7 @@ class Database:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, conninfo)
+        return cls(pool, conninfo, options)
 
     @property
     def pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
@@ -56,7 +77,7 @@ class Database:
     async def dedicated_connection(self) -> psycopg.AsyncConnection[Any]:
         """A connection outside the pool, in autocommit, for LISTEN (caller closes it)."""
         return await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, options="-c TimeZone=UTC"
+            self._conninfo, autocommit=True, options=self._options
         )
 
     async def close(self) -> None:

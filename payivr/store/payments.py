@@ -95,6 +95,8 @@ def _payment_from_row(row: dict[str, Any]) -> Payment:
             AccountType(row["bank_account_type"]) if row["bank_account_type"] else None
         ),
         bank_account_last_two=row["bank_account_last_two"],
+        instance=row["instance"],
+        asterisk_id=row["asterisk_id"],
     )
 
 
@@ -275,14 +277,7 @@ class PaymentStore:
                 await self._raise_missing_or_finished(conn, payment_id)
             assert row is not None
             payment = _payment_from_row(row)
-            activity = json.dumps(build_activity(payment), ensure_ascii=False)
-            for endpoint in self._crm_endpoints:
-                await conn.execute(
-                    "INSERT INTO crm_outbox (id, endpoint, payment_id, activity, created_at,"
-                    " next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)",
-                    (uuid.uuid4(), endpoint, payment_id, activity, now, now),
-                )
-                await conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_CHANNEL, endpoint))
+            await self._queue_activity(conn, payment)
         logger.info("payment_finished", payment_id=str(payment_id), outcome=outcome.value)
         return payment
 
@@ -309,18 +304,95 @@ class PaymentStore:
             {"agent": agent, "since": since, "limit": limit},
         )
 
-    async def list_in_flight(self) -> list[Payment]:
-        """Payments without an outcome (for crash recovery), oldest first."""
+    async def list_in_flight(self, asterisk_id: str | None = None) -> list[Payment]:
+        """Payments without an outcome (for crash recovery), oldest first; with
+        ``asterisk_id``, those taken on that Asterisk (and those from before payments recorded
+        their Asterisk)."""
         return await self._select_payments(
-            sql.SQL("WHERE state <> 'finished' ORDER BY created_at, id"), {}
+            sql.SQL(f"WHERE state <> 'finished' {_ON_ASTERISK} ORDER BY created_at, id"),
+            {"asterisk_id": asterisk_id},
         )
 
-    async def list_needing_reconciliation(self) -> list[Payment]:
-        """Unfinished payments whose gateway outcome must be asked for, oldest first."""
+    async def list_needing_reconciliation(self, asterisk_id: str | None = None) -> list[Payment]:
+        """Unfinished payments whose gateway outcome must be asked for, oldest first (with
+        ``asterisk_id`` as in :meth:`list_in_flight`)."""
         return await self._select_payments(
-            sql.SQL("WHERE needs_reconciliation AND state <> 'finished' ORDER BY created_at, id"),
-            {},
+            sql.SQL(
+                f"WHERE needs_reconciliation AND state <> 'finished' {_ON_ASTERISK}"
+                " ORDER BY created_at, id"
+            ),
+            {"asterisk_id": asterisk_id},
         )
+
+    async def record_late_outcome(
+        self,
+        payment_id: UUID,
+        outcome: Outcome,
+        *,
+        reason: str | None = None,
+        gateway_reference: str | None = None,
+    ) -> Payment | None:
+        """An outcome for a payment that is already finished: another instance settled it
+        (a standby took the Asterisk over while this one still ran the call) or an earlier
+        attempt was stored and its answer lost.
+
+        The same outcome again changes nothing. Money moved (approved) wins over a stored
+        outcome that says it did not: the row is corrected and its CRM activity queued. Any
+        other outcome leaves the row as it is. Either way a difference is audited
+        (``payment.outcome_corrected`` / ``payment.outcome_late``), never dropped silently.
+        Returns the corrected payment, or None when the row was left as it was.
+        """
+        if outcome is Outcome.PENDING:
+            return None  # the stored outcome is already final: nothing is unknown any more
+        reason = _mask_digit_runs(reason)
+        async with self._db.pool.connection() as conn, conn.transaction():
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(
+                "SELECT * FROM payments WHERE id = %s FOR UPDATE", (payment_id,)
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise PaymentNotFound(payment_id)
+            stored = _payment_from_row(row)
+            if stored.outcome is outcome:
+                return None
+            corrected = None
+            if outcome is Outcome.APPROVED:
+                await cursor.execute(
+                    "UPDATE payments SET state = 'finished', outcome = 'approved',"
+                    " reason = %(reason)s,"
+                    " gateway_reference = coalesce(%(gateway_reference)s, gateway_reference),"
+                    " needs_reconciliation = false, updated_at = %(now)s,"
+                    " finished_at = coalesce(finished_at, %(now)s) WHERE id = %(id)s RETURNING *",
+                    {
+                        "id": payment_id,
+                        "reason": reason,
+                        "gateway_reference": gateway_reference,
+                        "now": self._clock(),
+                    },
+                )
+                updated = await cursor.fetchone()
+                assert updated is not None
+                corrected = _payment_from_row(updated)
+                await self._queue_activity(conn, corrected, correction=True)
+            await self._insert_audit(
+                conn,
+                actor="payivr",
+                action="payment.outcome_corrected" if corrected else "payment.outcome_late",
+                success=corrected is not None,
+                origin=Origin.system(),
+                resource=f"payment:{payment_id}",
+                payment_id=payment_id,
+                detail=f"{outcome.value} arrived after {_outcome_name(stored)}",
+            )
+        logger.warning(
+            "late_outcome",
+            payment_id=str(payment_id),
+            outcome=outcome.value,
+            stored=_outcome_name(stored),
+            corrected=corrected is not None,
+        )
+        return corrected
 
     # ------------------------------------------------------------------ audit
 
@@ -339,32 +411,55 @@ class PaymentStore:
 
         ``action`` is a dotted lowercase verb such as ``payment.requested``.
         """
+        async with self._db.pool.connection() as conn:
+            return await self._insert_audit(
+                conn,
+                actor=actor,
+                action=action,
+                success=success,
+                origin=origin,
+                resource=resource,
+                payment_id=payment_id,
+                detail=detail,
+            )
+
+    async def _insert_audit(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        actor: str,
+        action: str,
+        success: bool,
+        origin: Origin,
+        resource: str,
+        payment_id: UUID | None,
+        detail: str | None,
+    ) -> AuditEvent:
         _refuse_card_data(
             {"actor": actor, "detail": detail},
             {"origin": origin.value, "resource": resource},
         )
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            try:
-                await cursor.execute(
-                    "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind,"
-                    " origin, resource, payment_id, detail)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                    (
-                        self._clock(),
-                        actor,
-                        action,
-                        success,
-                        origin.kind.value,
-                        origin.value,
-                        resource,
-                        payment_id,
-                        detail,
-                    ),
-                )
-            except psycopg.errors.CheckViolation as error:
-                raise _card_data_refused(error) from None
-            row = await cursor.fetchone()
+        cursor = conn.cursor(row_factory=dict_row)
+        try:
+            await cursor.execute(
+                "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind,"
+                " origin, resource, payment_id, detail)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                (
+                    self._clock(),
+                    actor,
+                    action,
+                    success,
+                    origin.kind.value,
+                    origin.value,
+                    resource,
+                    payment_id,
+                    detail,
+                ),
+            )
+        except psycopg.errors.CheckViolation as error:
+            raise _card_data_refused(error) from None
+        row = await cursor.fetchone()
         assert row is not None
         return _audit_from_row(row)
 
@@ -390,6 +485,21 @@ class PaymentStore:
             return [_audit_from_row(row) for row in await cursor.fetchall()]
 
     # ------------------------------------------------------------------ helpers
+
+    async def _queue_activity(
+        self, conn: psycopg.AsyncConnection[Any], payment: Payment, *, correction: bool = False
+    ) -> None:
+        """The finished payment's CRM activity, for each endpoint, in ``conn``'s transaction
+        (``correction``: a second one, the outcome having changed to approved)."""
+        activity = json.dumps(build_activity(payment), ensure_ascii=False)
+        now = self._clock()
+        for endpoint in self._crm_endpoints:
+            await conn.execute(
+                "INSERT INTO crm_outbox (id, endpoint, payment_id, activity, created_at,"
+                " next_attempt_at, correction) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (uuid.uuid4(), endpoint, payment.id, activity, now, now, correction),
+            )
+            await conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_CHANNEL, endpoint))
 
     async def _execute(self, query: str, params: dict[str, Any]) -> None:
         async with self._db.pool.connection() as conn:
@@ -428,6 +538,13 @@ class PaymentStore:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(sql.SQL("SELECT * FROM payments {}").format(where), params)
             return [_payment_from_row(row) for row in await cursor.fetchall()]
+
+
+_ON_ASTERISK = "AND (%(asterisk_id)s::text IS NULL OR coalesce(asterisk_id, %(asterisk_id)s) = %(asterisk_id)s)"
+
+
+def _outcome_name(payment: Payment) -> str:
+    return payment.outcome.value if payment.outcome is not None else payment.state.value
 
 
 def _card_data_refused(error: psycopg.errors.CheckViolation) -> Exception:

@@ -209,6 +209,28 @@ async def test_a_second_socket_for_an_app_replaces_the_first(client: AriTestClie
     assert second.events == []
 
 
+async def test_an_asterisk_given_its_own_entity_id_reports_it_everywhere(
+        validator: EventValidator) -> None:
+    """Several simulated Asterisks tell themselves apart as real ones do: by the entityid of
+    asterisk.conf, in /asterisk/info, /asterisk/ping and every event."""
+    with pytest.raises(ValueError, match="six hex bytes"):
+        AriSimulator(USER, PASSWORD, asterisk_id="pbx-2")
+    async with AriSimulator(USER, PASSWORD, asterisk_id="02:fc:00:00:00:2a") as sim, \
+            aiohttp.ClientSession() as session:
+        client = AriTestClient(sim.base_url, session)
+        status, info = await client.request("GET", "/asterisk/info")
+        assert status == 200 and info["system"]["entity_id"] == "02:fc:00:00:00:2a"
+        assert sim.spec.validate_model("AsteriskInfo", info) == []
+        status, ping = await client.request("GET", "/asterisk/ping")
+        assert ping["asterisk_id"] == "02:fc:00:00:00:2a"
+        first = await client.events("payivr")
+        await client.events("payivr")
+        replaced = await first.wait_for(lambda e: e["type"] == "ApplicationReplaced")
+        assert replaced["asterisk_id"] == "02:fc:00:00:00:2a"
+        validator("payivr", replaced)
+        assert validator.problems == []
+
+
 async def test_connections_beyond_the_session_limit_are_dropped(validator: EventValidator
                                                                  ) -> None:
     sim = AriSimulator(USER, PASSWORD, session_limit=3)

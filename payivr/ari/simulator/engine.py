@@ -196,8 +196,10 @@ def _say_items(uri: str) -> int:
 class Engine:
     """The simulated Asterisk behind the REST and WebSocket front (see :mod:`.server`)."""
 
-    def __init__(self, clock: Clock, sounds: SoundLibrary, dialplan: Dialplan) -> None:
+    def __init__(self, clock: Clock, sounds: SoundLibrary, dialplan: Dialplan,
+                 asterisk_id: str = ASTERISK_ID) -> None:
         self.clock = clock
+        self.asterisk_id = asterisk_id  # the entity id (asterisk.conf entityid)
         self.sounds = sounds
         self.dialplan = dialplan
         self.channels: dict[str, Channel] = {}
@@ -248,7 +250,7 @@ class Engine:
         timestamp = iso_time(self.clock.now())
         for app in sorted(set(apps)):
             event = {"type": event_type, "timestamp": timestamp, **fields,
-                     "asterisk_id": ASTERISK_ID, "application": app}
+                     "asterisk_id": self.asterisk_id, "application": app}
             for observer in self._event_observers:
                 observer(app, event)
             application = self.apps.get(app)
@@ -302,7 +304,7 @@ class Engine:
             for old in list(app.sinks):
                 old.deliver(json.dumps({
                     "type": "ApplicationReplaced", "timestamp": iso_time(self.clock.now()),
-                    "asterisk_id": ASTERISK_ID, "application": name}))
+                    "asterisk_id": self.asterisk_id, "application": name}))
                 app.sinks.remove(old)
             app.sinks.append(sink)
             app.subscribe_all = subscribe_all

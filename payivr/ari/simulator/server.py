@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.web_protocol import RequestHandler
 
 from .engine import AriError, Engine
-from .model import ASTERISK_ID, ASTERISK_VERSION, HANGUP_REASONS, iso_time
+from .model import ASTERISK_VERSION, HANGUP_REASONS, iso_time
 from .spec import ApiSpec, Operation, RequestRejected
 
 log = structlog.get_logger(__name__)
@@ -522,7 +522,7 @@ class AriFront:
             full = {
                 "build": {"os": "Linux", "kernel": "6.1.0", "options": "", "machine": "x86_64",
                           "date": "2026-01-01 00:00:00 UTC", "user": "payivr-simulator"},
-                "system": {"version": ASTERISK_VERSION, "entity_id": ASTERISK_ID},
+                "system": {"version": ASTERISK_VERSION, "entity_id": engine.asterisk_id},
                 "config": {"name": "payivr-simulator", "default_language": "en",
                            "setid": {"user": "asterisk", "group": "asterisk"}},
                 "status": {"startup_time": started, "last_reload_time": started},
@@ -533,7 +533,7 @@ class AriFront:
             return full
 
         async def ping(a: dict[str, Any]) -> Any:
-            return {"asterisk_id": ASTERISK_ID, "ping": "pong",
+            return {"asterisk_id": engine.asterisk_id, "ping": "pong",
                     "timestamp": iso_time(engine.clock.now())}
 
         async def get_global_var(a: dict[str, Any]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,12 @@ from aiohttp import web
 
 from .dialplan import Dialplan
 from .engine import AriError, Engine, SimulatorEvent, SoundLibrary
-from .model import Bridge, Channel, Clock
+from .model import ASTERISK_ID, Bridge, Channel, Clock
 from .phones import PhoneError, SimPhone
 from .server import AriFront, Fault
 from .spec import ApiSpec, shipped_spec
+
+ENTITY_ID = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,18 @@ class AriSimulator:
         default_sound_duration: float = 1.0,
         dialplan: Dialplan | None = None,
         spec: ApiSpec | None = None,
+        asterisk_id: str = ASTERISK_ID,
     ) -> None:
+        """``asterisk_id``: the entity id (``entityid`` in asterisk.conf, six hex bytes such
+        as ``02:fc:00:00:00:01``) in ``/asterisk/info``, ``/asterisk/ping`` and every event."""
+        if not ENTITY_ID.fullmatch(asterisk_id):
+            raise ValueError(f"an entity id is six hex bytes joined by ':', not {asterisk_id!r}")
         self.clock = Clock(time_scale)
         self.sounds = SoundLibrary(Path(sounds_dir) if sounds_dir is not None else None,
                                    sound_durations, default_sound_duration)
         self.dialplan = dialplan if dialplan is not None else Dialplan.default()
         self.spec = spec if spec is not None else shipped_spec()
-        self.engine = Engine(self.clock, self.sounds, self.dialplan)
+        self.engine = Engine(self.clock, self.sounds, self.dialplan, asterisk_id)
         self._front = AriFront(self.engine, self.spec, username, password, session_limit)
         self._runner: web.ServerRunner | None = None
         self._server: Any = None
