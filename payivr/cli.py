@@ -442,7 +442,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         )
         stack.push_async_callback(ari.close)
         await ari.check_api()
-        # Who this payivr is: everything it writes records it (migration 0009).
+        # Who this payivr is: everything it writes records it (migration 0010).
         identity = Identity(config.instance.resolved_name, (await ari.asterisk.info()).entity_id)
         if not identity.asterisk_id:
             raise StartupProblem(f"the Asterisk at {config.ari.url} reports no entity id")

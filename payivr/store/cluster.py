@@ -14,6 +14,6 @@ class Identity:
 
     @property
     def session_settings(self) -> dict[str, str]:
-        """Set on each database session: the rows it inserts record them (migration 0009)."""
+        """Set on each database session: the rows it inserts record them (migration 0010)."""
         return {"payivr.instance": self.instance, "payivr.asterisk_id": self.asterisk_id}
 

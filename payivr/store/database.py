@@ -47,7 +47,7 @@ class Database:
     ) -> Database:
         """Open a pool on ``conninfo`` and, unless ``migrate=False``, apply pending migrations.
 
-        ``settings`` are set on every session (e.g. ``payivr.instance``: see migration 0009).
+        ``settings`` are set on every session (e.g. ``payivr.instance``: see migration 0010).
         """
         options = UTC_SESSIONS + "".join(
             f" -c {name}={_option_value(value)}" for name, value in (settings or {}).items()

@@ -126,7 +126,7 @@ class Payment:
     payment_method: PaymentMethod = PaymentMethod.CARD
     bank_account_type: AccountType | None = None
     bank_account_last_two: str | None = None
-    instance: str | None = None  # the payivr instance that took it (migration 0009)
+    instance: str | None = None  # the payivr instance that took it (migration 0010)
     asterisk_id: str | None = None  # the entity id of the Asterisk its call ran on
 
 
