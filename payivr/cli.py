@@ -104,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run_command(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command's event loop caught it (reading files, making keys):
+        # nothing had started, so there is nothing to stop.
+        print("payivr: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Whoever read the output stopped early (`payivr flow-diagram | head`): not an error.
+        # stdout points at /dev/null so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run_command(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config, os.environ)
@@ -334,10 +349,11 @@ async def _serve(config: Config) -> int:
         config.validate()
     except ConfigError as error:
         return _fail(error)
+    stop = _stop_signals()
     configure_logging(config.log.level, config.log.json)
     try:
         async with running_payivr(config) as _:
-            await _until_stopped()
+            await stop.wait()
     except (StartupError, GatewayConfigError, StartupProblem, AmiError) as error:
         return _fail(error)
     return 0
@@ -347,15 +363,26 @@ class StartupProblem(Exception):
     """Something payivr depends on is not usable at start; the message says what."""
 
 
-async def _until_stopped() -> None:
-    """Wait for SIGINT or SIGTERM."""
+def _stop_signals(notice: str = "stopping (calls in progress get up to 30 s to end)") -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, caught from the first line of a long-running command.
+
+    A Ctrl-C during start-up (the embedded PostgreSQL alone takes seconds) then stops payivr
+    once it has started, through the same orderly stop, instead of a KeyboardInterrupt
+    traceback and an orphaned database server.
+    """
     import signal
 
     stop = asyncio.Event()
+
+    def stopping() -> None:
+        if not stop.is_set():
+            print(f"payivr: {notice}", file=sys.stderr)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(signum, stopping)
+    return stop
 
 
 @dataclass
@@ -639,6 +666,7 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
     from payivr.log import configure_logging
     from payivr.store import generate_secret
 
+    stop = _stop_signals()
     configure_logging("WARNING", json=False)
     for name, listen in (
         ("--console-listen", args.console_listen),
@@ -752,7 +780,7 @@ Mon-Fri in the customer's time zone.
         )
         if args.ready_file:
             await asyncio.to_thread(args.ready_file.write_text, json.dumps(ready), "utf-8")
-        await _until_stopped()
+        await stop.wait()
     print("payivr demo stopped.")
     return 0
 
@@ -778,8 +806,18 @@ async def _terminal_demo(args: argparse.Namespace, config: Config) -> int:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
+    stop = _stop_signals("the rehearsal ends")
+
     async def next_line() -> str:
-        return (await reader.readline()).decode("utf-8", "replace")
+        """The next line typed, or "" (the end of input) once Ctrl-C is pressed."""
+        reading = asyncio.ensure_future(reader.readline())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not reading.done():
+            reading.cancel()
+            return ""
+        return reading.result().decode("utf-8", "replace")
 
     await run_terminal_rehearsal(
         lambda: asyncio.ensure_future(next_line()),

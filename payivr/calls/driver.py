@@ -102,6 +102,10 @@ class FlowDriver:
     def finished(self) -> Finish | None:
         return self._finish
 
+    async def caught_up(self) -> None:
+        """Return once every event posted so far was taken and its commands carried out."""
+        await self._queue.join()
+
     @property
     def authorization_sent(self) -> bool:
         """Whether the card went to the gateway (its outcome may then be known there)."""
@@ -114,6 +118,7 @@ class FlowDriver:
                 event = await self._queue.get()
                 for command in self.flow.send(event):
                     await self._execute(command)
+                self._queue.task_done()
         finally:
             for handle, _ in self._timers.values():
                 handle.cancel()

@@ -9,6 +9,7 @@ much as the agent would see: step status, a digit count, brand and last four.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -27,9 +28,11 @@ from payivr.core.events import (
     SayDigits,
     SayNumber,
     Step,
+    StepStatus,
 )
 from payivr.core.flow import FlowConfig, PaymentFlow
 from payivr.core.prompts import PROMPT_TEXTS
+from payivr.store.activity import format_amount
 
 STEP_NAMES = {
     Step.AMOUNT: "Amount confirmed",
@@ -61,10 +64,13 @@ def speak(parts: tuple[PromptPart, ...], language: str = "en") -> str:
     return " ".join(words)
 
 
-def describe(update: AgentUpdate) -> str:
+def describe(update: AgentUpdate, digits_entered: int = 0) -> str:
+    """One line of the agent's view of a step; ``digits_entered`` stands in when the update
+    itself carries no count (a finished entry)."""
     status = update.status.value
-    if update.digits_entered:
-        status += f" ({update.digits_entered} digits)"
+    digits = update.digits_entered or digits_entered
+    if digits:
+        status += f" ({digits} digit{'' if digits == 1 else 's'})"
     if update.masked_card is not None:
         status += f" - {update.masked_card}"
     if update.detail:
@@ -73,10 +79,17 @@ def describe(update: AgentUpdate) -> str:
 
 
 class TerminalCall:
-    """The caller's ears and the agent's screen, both as lines of text."""
+    """The caller's ears and the agent's screen, both as lines of text.
 
-    def __init__(self, output: TextIO) -> None:
+    The agent's screen shows one line per entry, not per digit: the updates of a step still
+    being keyed (and the opening "waiting" of every step) are folded into the line that ends
+    the entry, which carries the digit count.
+    """
+
+    def __init__(self, output: TextIO, amount: str) -> None:
         self._output = output
+        self._amount = amount
+        self._digits_keyed: dict[Step, int] = {}
         self.driver: FlowDriver | None = None
 
     def _say(self, line: str) -> None:
@@ -97,12 +110,20 @@ class TerminalCall:
         self._say(f"  call         | caller {who}")
 
     async def step_changed(self, update: AgentUpdate) -> None:
-        self._say(f"  agent sees   | {describe(update)}")
+        if update.status is StepStatus.WAITING:
+            return
+        if update.status is StepStatus.ENTERING and not update.detail:
+            self._digits_keyed[update.step] = update.digits_entered
+            return
+        keyed = self._digits_keyed.pop(update.step, 0)
+        self._say(f"  agent sees   | {describe(update, keyed)}")
 
     async def finished(self, finish: Finish) -> None:
-        result = "SUCCESS" if finish.outcome.succeeded else "FAILED"
-        details = f"transaction {finish.reference}" if finish.reference else finish.reason
-        self._say(f"  agent sees   | Payment {result}: {finish.outcome.value} - {details}")
+        if finish.outcome.succeeded:
+            line = f"Payment approved: {self._amount}, transaction {finish.reference}"
+        else:
+            line = f"Payment not taken: {finish.reason}"
+        self._say(f"  agent sees   | {line}")
 
 
 async def run_terminal_rehearsal(
@@ -117,15 +138,16 @@ async def run_terminal_rehearsal(
 ) -> list[Finish]:
     """Run payments one after another until the input ends; returns their results.
 
-    ``lines`` returns a future of the next line of input ("" at the end of input).
+    ``lines`` returns a future of the next line of input ("" at the end of input). Quitting
+    (``q`` or the end of input) mid-payment ends the rehearsal without a result for that
+    payment: nobody hung up, so no failure is made up.
     """
     results: list[Finish] = []
+    amount = format_amount(amount_minor, currency)
     output.write(HELP + "\n")
     while True:
-        output.write(
-            f"\n=== Payment request: {item}, {amount_minor} minor units of {currency} ===\n"
-        )
-        call = TerminalCall(output)
+        output.write(f"\n=== Payment request: {item}, {amount} ===\n")
+        call = TerminalCall(output, amount)
         flow = PaymentFlow(str(uuid.uuid4()), amount_minor, currency, config, today)
         driver = FlowDriver(flow, call, authorize, call)
         call.driver = driver
@@ -141,7 +163,6 @@ async def run_terminal_rehearsal(
             line = reading.result()
             if line == "" or line.strip().lower() == "q":
                 quit_requested = True
-                driver.post(CallerHangup())
                 break
             if line.strip().lower() == "h":
                 driver.post(CallerHangup())
@@ -149,6 +170,18 @@ async def run_terminal_rehearsal(
             for character in line.strip():
                 if character in "0123456789*#":
                     driver.post(KeyPress(character))
-        results.append(await running)
         if quit_requested:
+            # The keys typed before quitting are the caller's; once the flow has taken them,
+            # a charge already sent is waited for (money may move), anything else just ends.
+            caught_up = asyncio.ensure_future(driver.caught_up())
+            await asyncio.wait({caught_up, running}, return_when=asyncio.FIRST_COMPLETED)
+            caught_up.cancel()
+            if driver.authorization_sent or running.done():
+                results.append(await running)
+            else:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+            output.write("\n=== Rehearsal ended ===\n")
             return results
+        results.append(await running)
