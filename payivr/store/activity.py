@@ -62,9 +62,6 @@ def format_amount(amount_minor: int, currency: str) -> str:
     return f"{sign}{symbol}{number}"
 
 
-def transaction_id(payment: Payment) -> str:
-    """The gateway's reference when it gave one, otherwise payivr's payment id."""
-    return payment.gateway_reference or str(payment.id)
 
 
 def build_activity(payment: Payment) -> dict[str, Any]:
@@ -74,13 +71,16 @@ def build_activity(payment: Payment) -> dict[str, Any]:
     """
     if payment.finished_at is None or payment.outcome is None:
         raise ValueError("a CRM activity is built only for a finished payment")
+    charged = payment.outcome is Outcome.APPROVED
     activity: dict[str, Any] = {
         "Agent": payment.agent,
         "Product Name": payment.item_name,
-        "Transaction ID": transaction_id(payment),
-        "Amount Charged": format_amount(payment.amount_minor, payment.currency),
-        "Payment Status": "Success" if payment.outcome is Outcome.APPROVED else "Failed",
-        "Timestamp": payment.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        # The gateway's id for the charge, or empty: payivr's own id is "Payment ID" below.
+        "Transaction ID": payment.gateway_reference or "",
+        "Amount Charged": format_amount(payment.amount_minor if charged else 0, payment.currency),
+        "Payment Status": "Success" if charged else "Failed",
+        "Timestamp": payment.finished_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "Amount Requested": format_amount(payment.amount_minor, payment.currency),
         "Payment ID": str(payment.id),
         "Call ID": payment.call_id,
         "Caller Number": payment.caller_number,

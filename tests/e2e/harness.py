@@ -227,10 +227,12 @@ class System:
         assert activity["Payment Status"] == (
             "Success" if outcome is Outcome.APPROVED else "Failed"
         )
-        assert activity["Amount Charged"] == "$137.42"
+        charged = "$137.42" if outcome is Outcome.APPROVED else "$0.00"
+        assert activity["Amount Charged"] == charged
+        assert activity["Amount Requested"] == "$137.42"
         assert activity["Product Name"] in (ITEM, "INV-1001")
+        assert activity["Transaction ID"] == (payment.gateway_reference or "")
         if outcome is Outcome.APPROVED:
-            assert activity["Transaction ID"] == payment.gateway_reference
             # Progress is stored before the outcome: what may be kept of the card is there.
             assert (payment.brand, payment.last_four) == ("visa", "4242")
             assert {status.value for status in payment.steps.values()} == {"done"}

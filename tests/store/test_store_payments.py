@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -58,7 +58,8 @@ async def test_outcome_and_its_crm_activity_are_written_together(store, database
         "Transaction ID": "ch_9",
         "Amount Charged": "$12.34",
         "Payment Status": "Success",
-        "Timestamp": payment.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
+        "Timestamp": payment.finished_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "Amount Requested": "$12.34",
         "Payment ID": str(payment_id),
         "Call ID": "1732222222.42",
         "Caller Number": "+15551230000",
@@ -66,14 +67,19 @@ async def test_outcome_and_its_crm_activity_are_written_together(store, database
     }
 
 
-async def test_failed_outcome_without_gateway_reference_uses_payment_id(store, database):
+async def test_failed_outcome_charged_nothing_and_has_no_transaction(store, database):
     payment_id = await store.create_payment(new_payment(crm_record_id=None, currency="EUR"))
     await store.record_outcome(payment_id, Outcome.TIMED_OUT, reason="no input for 60 s")
 
     [entry] = await crm_list(database)
     assert entry.activity["Payment Status"] == "Failed"
-    assert entry.activity["Transaction ID"] == str(payment_id)
-    assert entry.activity["Amount Charged"] == "€12.34"
+    assert entry.activity["Transaction ID"] == ""  # not payivr's own id: that is Payment ID
+    assert entry.activity["Payment ID"] == str(payment_id)
+    assert entry.activity["Amount Charged"] == "€0.00"
+    assert entry.activity["Amount Requested"] == "€12.34"
+    # ISO 8601 with its zone, so a CRM in another time zone reads the right moment.
+    stamp = datetime.fromisoformat(entry.activity["Timestamp"])
+    assert stamp.utcoffset() == timedelta(0)
     assert "CRM Record ID" not in entry.activity
 
 
