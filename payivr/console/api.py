@@ -404,6 +404,7 @@ async def request_payment(request: web.Request) -> web.Response:
         {
             "payment": payment_id,
             "call": info.call_key,
+            "amount": format_minor(payment.amount_minor, payment.currency),
             "status_url": f"/api/v1/payments/{payment_id}",
         },
         status=201,

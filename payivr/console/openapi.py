@@ -107,14 +107,13 @@ SCHEMAS: dict[str, Any] = {
             "item": {"type": "string", "minLength": 1, "maxLength": MAX_ITEM_LENGTH},
             "amount": {
                 "oneOf": [
-                    {
-                        "type": "string",
-                        "pattern": "^[0-9]{1,12}([.][0-9]{1,2})?$",
-                        "example": "12.34",
-                    },
+                    {"type": "string", "maxLength": 24, "example": "1,234.56"},
                     {"type": "number", "minimum": 0},
                 ],
-                "description": "In major units with at most the currency's decimals.",
+                "description": "In major units with at most the currency's decimals, as "
+                "people write it in that currency: 1,234.56, $5 or 5 in USD (CAD, AUD, GBP "
+                "alike); 1.234,56 € in EUR; ¥1,500 in JPY. The plain 1234.56 always works; a "
+                "text that reads two ways (1.000 in EUR) is refused.",
             },
             "currency": {"type": "string", "enum": sorted(CURRENCIES)},
             "privacy_mode": {"type": "string", "enum": list(PRIVACY_MODES)},
@@ -139,10 +138,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "PaymentCreated": {
         "type": "object",
-        "required": ["payment", "call", "status_url"],
+        "required": ["payment", "call", "amount", "status_url"],
         "properties": {
             "payment": {"type": "string"},
             "call": {"type": "string"},
+            "amount": {"type": "string", "description": "As understood, e.g. 1000.00 USD."},
             "status_url": {"type": "string"},
         },
     },

@@ -16,6 +16,9 @@ async def _request(client: Client, **body: Any) -> Any:
     return response.status, await response.json()
 
 
+NOT_A_USD_NUMBER = "the amount must be a number such as 1,234.56 (in USD)"
+
+
 async def _audit_actions(console: Console, actor: str) -> list[tuple[str, bool]]:
     from payivr.store.payments import PaymentStore
 
@@ -124,16 +127,21 @@ async def test_no_current_call_is_a_clear_conflict(alice: Client) -> None:
         ({"amount": "-5"}, "the amount cannot be negative"),
         ({"amount": -5}, "the amount cannot be negative"),
         ({"amount": "10000.01"}, "the amount is over the maximum of 10000.00 USD"),
-        ({"amount": "twelve"}, "the amount must be a number such as 12.34"),
-        ({"amount": "12,34"}, "the amount must be a number such as 12.34"),
-        ({"amount": "1e3"}, "the amount must be a number such as 12.34"),
-        ({"amount": "NaN"}, "the amount must be a number such as 12.34"),
-        ({"amount": True}, "the amount must be a number such as 12.34"),
-        ({"amount": None}, "the amount must be a number such as 12.34"),
-        ({"amount": [1]}, "the amount must be a number such as 12.34"),
+        ({"amount": "twelve"}, NOT_A_USD_NUMBER),
+        ({"amount": "12,34"}, NOT_A_USD_NUMBER),
+        ({"amount": "1e3"}, NOT_A_USD_NUMBER),
+        ({"amount": "NaN"}, NOT_A_USD_NUMBER),
+        ({"amount": True}, NOT_A_USD_NUMBER),
+        ({"amount": None}, NOT_A_USD_NUMBER),
+        ({"amount": [1]}, NOT_A_USD_NUMBER),
         ({"amount": "12.345"}, "the amount must be a whole number of cents"),
         ({"amount": 0.001}, "the amount must be a whole number of cents"),
         ({"amount": "1.5", "currency": "JPY"}, "the amount must be a whole number of JPY"),
+        ({"amount": "€5"}, "the amount is written in another currency (€); this request is in USD"),
+        (
+            {"amount": "1.000", "currency": "EUR"},
+            "the amount 1.000 could be 1 or 1000 EUR: write it as 1.234,56 or 1234.56",
+        ),
         ({"item": ""}, "the item name is empty"),
         ({"item": "   "}, "the item name is empty"),
         ({"item": "x" * 201}, "the item name is longer than 200 characters"),
@@ -160,6 +168,38 @@ async def test_bad_requests_get_a_4xx_with_a_plain_reason(
     assert 400 <= status < 500, body
     assert body["error"]["message"] == message
     assert console.calls.calls[next(iter(console.calls.calls))].payment is None
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("1,000.00", "USD", 100000),
+        ("$5", "USD", 500),
+        ("5", "USD", 500),
+        (" $ 1,234.5 ", "USD", 123450),
+        ("12.34 USD", "USD", 1234),
+        ("-$0", "USD", None),
+        ("1.000,50 €", "EUR", 100050),
+        ("€5,50", "EUR", 550),
+        ("1 000", "EUR", 100000),
+        ("12.34", "EUR", 1234),
+        ("£1,000", "GBP", 100000),
+        ("¥1,500", "JPY", 1500),
+        ("C$20", "CAD", 2000),
+    ],
+)
+async def test_amounts_are_understood_as_agents_type_them(
+    console: Console, alice: Client, amount: str, currency: str, minor: int | None
+) -> None:
+    await console.calls.place_call("PJSIP/1001")
+    status, body = await _request(alice, amount=amount, currency=currency)
+    if minor is None:
+        assert status == 422
+        assert body["error"]["message"] == "the amount must be more than zero"
+        return
+    assert status == 201, body
+    shown = await alice.json(body["status_url"])
+    assert (shown["amount_minor"], shown["currency"]) == (minor, currency)
 
 
 async def test_missing_fields_and_malformed_bodies(console: Console, alice: Client) -> None:

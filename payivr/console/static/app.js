@@ -233,7 +233,7 @@ async function sendToPay(event) {
         item: $("item").value,
         method: $("method").value,
         amount_minor: null,
-        amount_text: `${$("amount").value.trim()} ${$("currency").value}`,
+        amount_text: answer.amount,
       });
     }
     closeRequest();
