@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -18,6 +19,13 @@ from payivr.aio import cancel_and_wait
 from payivr.core.events import AgentUpdate, Finish
 
 log = structlog.get_logger(__name__)
+
+
+def _now() -> datetime:
+    """When a payment event happened (``at``: the console shows how long each step took)."""
+    return datetime.now(UTC)
+
+
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class PaymentStarted:
     privacy_mode: str
     entry: str
     method: str = "card"
+    at: datetime = field(default_factory=_now, compare=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,17 @@ class PaymentStepChanged:
     call_key: str
     agent: str
     update: AgentUpdate
+    at: datetime = field(default_factory=_now, compare=False)
+
+
+@dataclass(frozen=True)
+class PaymentAuthorizing:
+    """Every step is done: the payment is with the gateway."""
+
+    payment_id: str
+    call_key: str
+    agent: str
+    at: datetime = field(default_factory=_now, compare=False)
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,7 @@ class PaymentFinished:
     call_key: str
     agent: str
     finish: Finish
+    at: datetime = field(default_factory=_now, compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,7 @@ PaymentEvent = (
     | CallEnded
     | PaymentStarted
     | PaymentStepChanged
+    | PaymentAuthorizing
     | PaymentFinished
     | OutboundCallChanged
 )
@@ -128,9 +150,11 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
             "privacy_mode": event.privacy_mode,
             "entry": event.entry,
             "method": event.method,
+            "at": event.at.isoformat(),
         }
     if isinstance(event, PaymentStepChanged):
         update = event.update
+        brand = update.masked_card.brand if update.masked_card else update.brand
         return {
             "type": "step",
             "payment": event.payment_id,
@@ -144,6 +168,18 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
                 str(update.masked_bank_account) if update.masked_bank_account else None
             ),
             "detail": update.detail,
+            "brand": brand.display_name if brand else None,
+            "last_four": update.masked_card.last_four if update.masked_card else None,
+            "confirming": update.confirming,
+            "at": event.at.isoformat(),
+        }
+    if isinstance(event, PaymentAuthorizing):
+        return {
+            "type": "authorizing",
+            "payment": event.payment_id,
+            "call": event.call_key,
+            "agent": event.agent,
+            "at": event.at.isoformat(),
         }
     finish = event.finish
     return {
@@ -157,6 +193,9 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
         "reference": finish.reference,
         "card": str(finish.masked_card) if finish.masked_card else None,
         "bank_account": str(finish.masked_bank_account) if finish.masked_bank_account else None,
+        "brand": finish.masked_card.brand.display_name if finish.masked_card else None,
+        "last_four": finish.masked_card.last_four if finish.masked_card else None,
+        "at": event.at.isoformat(),
     }
 
 

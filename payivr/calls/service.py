@@ -45,6 +45,7 @@ from payivr.calls.notifier import (
 from payivr.calls.notifier import (
     CallStarted,
     Notifier,
+    PaymentAuthorizing,
     PaymentFinished,
     PaymentStarted,
     PaymentStepChanged,
@@ -543,7 +544,7 @@ class _PaymentRun:
         if self._stored_status.get(update.step) is not update.status:
             self._stored_status[update.step] = update.status
             await records.step(self.payment_id, update.step, update.status)
-        if update.masked_card is not None and update.step is Step.CARD_NUMBER:
+        if update.masked_card is not None and update.status is StepStatus.DONE:
             await records.card(
                 self.payment_id, update.masked_card.brand.value, update.masked_card.last_four
             )
@@ -558,6 +559,9 @@ class _PaymentRun:
         caller hears "processing" without waiting for the database (the mark waits for the
         progress queued before it, up to a bound)."""
         await self.services.records.authorizing(self.payment_id)
+        await self.services.notifier.publish(
+            PaymentAuthorizing(self.payment_id, self.session.call.key, self.request.agent)
+        )
         return await self.services.authorize(command)
 
     async def finished(self, finish: Finish) -> None:

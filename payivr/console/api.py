@@ -170,6 +170,9 @@ def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any
     if payment.brand and payment.last_four:
         with contextlib.suppress(ValueError):
             card = str(MaskedCard(Brand(payment.brand), payment.last_four))
+    account = None
+    if payment.bank_account_type and payment.bank_account_last_two:
+        account = (payment.bank_account_type.value, payment.bank_account_last_two)
     return {
         "id": str(payment.id),
         "call": payment.call_id,
@@ -183,11 +186,8 @@ def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any
         "steps": steps,
         "method": payment.payment_method.value,
         "card": card,
-        "bank_account": (
-            f"{payment.bank_account_type.value} account ending {payment.bank_account_last_two}"
-            if payment.bank_account_type and payment.bank_account_last_two
-            else None
-        ),
+        "bank_account": f"{account[0]} account ending {account[1]}" if account else None,
+        "paid_with": card or (f"{account[0]} ending {account[1]}" if account else None),
         "outcome": payment.outcome.value if payment.outcome else None,
         "succeeded": payment.outcome.succeeded if payment.outcome else None,
         "reason": payment.reason,

@@ -33,9 +33,34 @@ class LivePayment:
     agent: str | None
     started: dict[str, Any]
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    authorizing_at: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.started, "steps": self.steps}
+        return {**self.started, "steps": self.steps, "authorizing_at": self.authorizing_at}
+
+    def note_step(self, event: dict[str, Any]) -> None:
+        """The step's latest state, with when the caller started it and when it ended."""
+        step = str(event.get("step"))
+        status = event.get("status")
+        before = self.steps.get(step, {})
+        at = event.get("at")
+        started_at = before.get("started_at") or (at if status not in _NOT_STARTED else None)
+        self.steps[step] = {
+            "status": status,
+            "digits_entered": event.get("digits_entered"),
+            "card": event.get("card"),
+            "bank_account": event.get("bank_account"),
+            "detail": event.get("detail"),
+            "brand": event.get("brand"),
+            "last_four": event.get("last_four"),
+            "confirming": event.get("confirming"),
+            "started_at": started_at,
+            "ended_at": at if status in _ENDED and started_at else None,
+        }
+
+
+_NOT_STARTED = ("waiting", "skipped")
+_ENDED = ("done", "failed")
 
 
 class _Listener:
@@ -104,13 +129,11 @@ class EventHub:
         elif kind == "step":
             live = self._payments.get(str(event.get("payment")))
             if live is not None:
-                live.steps[str(event.get("step"))] = {
-                    "status": event.get("status"),
-                    "digits_entered": event.get("digits_entered"),
-                    "card": event.get("card"),
-                    "bank_account": event.get("bank_account"),
-                    "detail": event.get("detail"),
-                }
+                live.note_step(event)
+        elif kind == "authorizing":
+            live = self._payments.get(str(event.get("payment")))
+            if live is not None:
+                live.authorizing_at = event.get("at")
         elif kind == "payment_finished":
             self._payments.pop(str(event.get("payment")), None)
 

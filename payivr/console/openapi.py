@@ -169,6 +169,10 @@ SCHEMAS: dict[str, Any] = {
             "privacy_mode": {"type": "string"},
             "method": {"type": "string", "enum": ["card", "ach"]},
             "bank_account": NULLABLE_STRING,
+            "paid_with": {
+                **NULLABLE_STRING,
+                "description": "What paid, masked: 'Visa ending 4242' or 'checking ending 89'.",
+            },
             "state": {
                 "type": "string",
                 "enum": ["requested", "collecting", "authorizing", "finished"],

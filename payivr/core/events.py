@@ -301,7 +301,12 @@ class Authorize:
 @dataclass(frozen=True)
 class AgentUpdate:
     """What the agent may see of a step: status, a digit count, brand and last four (or a
-    bank account's type and last two)."""
+    bank account's type and last two).
+
+    ``brand``: the card's brand as soon as the leading digits tell it (the last four only
+    come with ``masked_card``, once the number is complete). ``confirming``: the caller is
+    hearing the entry (or the amount) read back and choosing to accept it or key it again.
+    """
 
     step: Step
     status: StepStatus
@@ -309,6 +314,8 @@ class AgentUpdate:
     masked_card: MaskedCard | None = None
     detail: str = ""
     masked_bank_account: MaskedBankAccount | None = None
+    brand: Brand | None = None
+    confirming: bool = False
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from payivr.core.cards import (
     check_postal_code,
     check_security_code,
     expiry_month_and_year,
+    identify_brand,
 )
 from payivr.core.events import (
     AgentCancellation,
@@ -575,7 +576,7 @@ class PaymentFlow:
         for step in method_steps(self.method):
             status = StepStatus.WAITING if step in self.steps else StepStatus.SKIPPED
             self._emit(AgentUpdate(step, status))
-        self._emit(AgentUpdate(Step.AMOUNT, StepStatus.ENTERING))
+        self._emit(AgentUpdate(Step.AMOUNT, StepStatus.ENTERING, confirming=True))
         self._play(Prompt("intro"), *self._amount_parts(), Prompt("confirm-amount"))
 
     def _act_await_input(self, _: object) -> None:
@@ -606,7 +607,15 @@ class PaymentFlow:
         self._barge_in()
         self._cancel_timer(NO_INPUT_TIMER)
         entry.digits.append(_key(event))
-        self._emit(AgentUpdate(step, StepStatus.ENTERING, digits_entered=len(entry.digits)))
+        iin = identify_brand(entry.digits) if step is Step.CARD_NUMBER else None
+        self._emit(
+            AgentUpdate(
+                step,
+                StepStatus.ENTERING,
+                digits_entered=len(entry.digits),
+                brand=iin.brand if iin is not None else None,
+            )
+        )
         if len(entry.digits) >= self._entry_length_limit(step):
             self._cancel_timer(INTER_DIGIT_TIMER)
             self._pending.append(EntryEnded())
@@ -629,10 +638,12 @@ class PaymentFlow:
         entry = self._entries[step]
         entry.attempts += 1
         parts: list[PromptPart]
+        masked_card = None
         if step is Step.CARD_NUMBER:
             brand = check_card_number(entry.digits, self.config.accepted_brands)
             assert isinstance(brand, Brand)
             self.brand = brand
+            masked_card = MaskedCard(brand, entry.digits.last_four())
             parts = [
                 Prompt("you-entered"),
                 Prompt(brand_prompt(self.brand)),
@@ -654,6 +665,16 @@ class PaymentFlow:
             account_type = AccountType.from_key(_plain(entry.digits))
             assert account_type is not None
             parts = [Prompt(f"account-type-{account_type.value}")]
+        self._emit(
+            AgentUpdate(
+                step,
+                StepStatus.ENTERING,
+                digits_entered=len(entry.digits),
+                masked_card=masked_card,
+                brand=self.brand if masked_card else None,
+                confirming=True,
+            )
+        )
         self._play(*parts, Prompt("confirm-entry"))
 
     def _act_reject_entry(self, _: object) -> None:

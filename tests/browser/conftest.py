@@ -56,8 +56,10 @@ class Problems(list[str]):
     """Console errors and CSP violations seen by a page: there must be none."""
 
 
-async def open_page(browser: Browser, console: Console, problems: Problems) -> Page:
-    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+async def open_page(
+    browser: Browser, console: Console, problems: Problems, *, width: int = 1100
+) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": 900})
     page = await context.new_page()
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))

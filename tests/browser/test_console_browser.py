@@ -63,7 +63,7 @@ async def test_a_payment_from_request_to_transaction_id(browser: Browser, consol
 
     await expect(page.locator("#payment-panel")).to_be_visible()
     await expect(page.locator("#payment-item")).to_have_text("Annual storage plan")
-    await expect(step_status(page, "amount")).to_have_text("Entering…")  # hearing the amount
+    await expect(step_status(page, "amount")).to_have_text("Caller is confirming…")
     for step in ("card_number", "expiry", "security_code", "postal_code"):
         await expect(step_status(page, step)).to_have_text("Waiting")
     await expect(page.get_by_role("button", name="Request payment")).to_be_disabled()
@@ -78,7 +78,7 @@ async def test_a_payment_from_request_to_transaction_id(browser: Browser, consol
         await expect(step_status(page, step)).to_have_text("Done ✓")
     await expect(page.locator("#result-title")).to_have_text("Payment successful")
     await expect(page.locator("#result-detail")).to_have_text(re.compile(r"^Transaction ID: \S+"))
-    await expect(page.locator("#payment-card")).to_have_text("Visa ending 4242")
+    await expect(page.locator("#payment-card")).to_have_text("Visa •••• 4242")
     assert "4242424242424242" not in await page.content()
     await screenshot(page, "04-payment-success")
 

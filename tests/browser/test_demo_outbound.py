@@ -41,6 +41,11 @@ async def test_the_agent_calls_the_customer_who_answers_and_pays(
     await phones.get_by_role("button", name="Answer", exact=True).click()
     await expect(console.locator("#outbound-status")).to_contain_text("Connected", timeout=15_000)
     await expect(console.locator("#caller-number")).to_have_text(DEMO_MOBILE)
+    # On a call "Call a customer" folds away behind its title; the call's progress stays.
+    fold = console.get_by_role("button", name="Call a customer")
+    await expect(fold).to_have_attribute("aria-expanded", "false")
+    await expect(console.locator("#outbound-form")).to_be_hidden()
+    await expect(console.locator("#outbound-status")).to_be_visible()
     await console.screenshot(path=SCREENSHOTS / "demo-outbound-connected.png")
     await console.get_by_role("button", name="Request payment").click()
     await expect(console.locator("#item")).to_have_value("Overdue invoice")
@@ -72,6 +77,7 @@ async def test_the_agent_calls_the_customer_who_answers_and_pays(
 
     await phones.locator("#customer .hangup").click()
     await expect(console.locator("#outbound-status")).to_have_text("Call ended", timeout=15_000)
+    await expect(fold).to_have_attribute("aria-expanded", "true")  # off the call: open again
     await console.get_by_role("button", name="New call").click()
 
     await call_customer(console)

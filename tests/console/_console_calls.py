@@ -18,11 +18,12 @@ from datetime import UTC, date, datetime
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from payivr.calls.charging import gateway_authorizer
-from payivr.calls.driver import FlowDriver
+from payivr.calls.driver import FlowDriver, GatewayAnswer
 from payivr.calls.notifier import (
     CallEnded,
     CallStarted,
     Notifier,
+    PaymentAuthorizing,
     PaymentFinished,
     PaymentStarted,
     PaymentStepChanged,
@@ -35,11 +36,13 @@ from payivr.console.ports import CallInfo
 from payivr.core.events import (
     AgentCancellation,
     AgentUpdate,
+    Authorize,
     CallerHangup,
     Finish,
     KeyPress,
     PromptFinished,
     PromptPart,
+    StepStatus,
 )
 from payivr.core.flow import FlowConfig, PaymentFlow
 from payivr.gateway.inprocess import InProcessGateway
@@ -67,7 +70,7 @@ class _Payment:
         flow = PaymentFlow(
             payment_id, request.amount_minor, request.currency, owner.flow_config, owner.today
         )
-        self.driver = FlowDriver(flow, self, owner.authorize, self)
+        self.driver = FlowDriver(flow, self, self._authorize, self)
         self.task: asyncio.Task[Finish] | None = None
 
     # CallMedia
@@ -85,13 +88,20 @@ class _Payment:
     async def step_changed(self, update: AgentUpdate) -> None:
         records = self.owner.records
         await records.step(self.payment_id, update.step, update.status)
-        if update.masked_card is not None:
+        if update.masked_card is not None and update.status is StepStatus.DONE:
             await records.card(
                 self.payment_id, update.masked_card.brand.value, update.masked_card.last_four
             )
         await self.owner.notifier.publish(
             PaymentStepChanged(self.payment_id, self.call.info.call_key, self.request.agent, update)
         )
+
+    async def _authorize(self, command: Authorize) -> GatewayAnswer:
+        """As payivr's calls do: say the payment is with the gateway, then charge."""
+        await self.owner.notifier.publish(
+            PaymentAuthorizing(self.payment_id, self.call.info.call_key, self.request.agent)
+        )
+        return await self.owner.authorize(command)
 
     async def finished(self, finish: Finish) -> None:
         await self.owner.records.finish(self.payment_id, finish)

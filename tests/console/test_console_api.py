@@ -395,13 +395,22 @@ async def test_a_console_reconnecting_mid_payment_gets_the_steps_so_far(
         hello = await socket.receive_json(timeout=5)
     (live,) = hello["live_payments"]
     assert live["payment"] == payment_id
-    assert live["steps"]["amount"]["status"] == "done"
-    assert live["steps"]["card_number"] == {
+    amount = live["steps"]["amount"]
+    assert amount["status"] == "done"
+    assert amount["started_at"] <= amount["ended_at"]  # how long the caller took: shown
+    card_number = live["steps"]["card_number"]
+    assert card_number["started_at"] >= amount["ended_at"]
+    assert card_number == {
         "status": "entering",
         "digits_entered": 8,
         "card": None,
         "bank_account": None,
         "detail": "",
+        "brand": "Visa",  # known from the first digit; the last four only once complete
+        "last_four": None,
+        "confirming": False,
+        "started_at": card_number["started_at"],
+        "ended_at": None,
     }
     current = await alice.json("/api/v1/calls/current")
     assert current["live_payment"]["payment"] == payment_id

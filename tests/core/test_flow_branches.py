@@ -293,7 +293,18 @@ def golden_visa_payment_command_by_command() -> None:
         return out
 
     def entering(step: Step, count: int) -> AgentUpdate:
-        return AgentUpdate(step, StepStatus.ENTERING, digits_entered=count)
+        brand = Brand.VISA if step is Step.CARD_NUMBER else None
+        return AgentUpdate(step, StepStatus.ENTERING, digits_entered=count, brand=brand)
+
+    def confirming(step: Step, count: int, card: MaskedCard | None = None) -> AgentUpdate:
+        return AgentUpdate(
+            step,
+            StepStatus.ENTERING,
+            digits_entered=count,
+            masked_card=card,
+            brand=card.brand if card else None,
+            confirming=True,
+        )
 
     assert flow.start() == [
         AgentUpdate(Step.AMOUNT, StepStatus.WAITING),
@@ -301,7 +312,7 @@ def golden_visa_payment_command_by_command() -> None:
         AgentUpdate(Step.EXPIRY, StepStatus.WAITING),
         AgentUpdate(Step.SECURITY_CODE, StepStatus.WAITING),
         AgentUpdate(Step.POSTAL_CODE, StepStatus.WAITING),
-        AgentUpdate(Step.AMOUNT, StepStatus.ENTERING),
+        AgentUpdate(Step.AMOUNT, StepStatus.ENTERING, confirming=True),
         PlayPrompt((Prompt("intro"), *AMOUNT_PARTS, Prompt("confirm-amount")), 1),
     ]
     assert flow.send(PromptFinished(1)) == [StartTimer(NO_INPUT_TIMER, 60.0, 1)]
@@ -332,7 +343,11 @@ def golden_visa_payment_command_by_command() -> None:
         SayDigits("4242"),
         Prompt("confirm-entry"),
     )
-    assert keys("#") == [CancelTimer(INTER_DIGIT_TIMER), PlayPrompt(read_back, 3)]
+    assert keys("#") == [
+        CancelTimer(INTER_DIGIT_TIMER),
+        confirming(Step.CARD_NUMBER, 16, VISA_CARD),  # the caller heard brand and last four
+        PlayPrompt(read_back, 3),
+    ]
     assert keys("1") == [
         StopPrompt(3),
         AgentUpdate(Step.CARD_NUMBER, StepStatus.DONE, masked_card=VISA_CARD),
@@ -351,6 +366,7 @@ def golden_visa_payment_command_by_command() -> None:
     assert keys("0") == [
         entering(Step.EXPIRY, 4),
         CancelTimer(INTER_DIGIT_TIMER),
+        confirming(Step.EXPIRY, 4),
         PlayPrompt(
             (Prompt("expiry-is"), Prompt("month-12"), SayNumber(2030), Prompt("confirm-entry")), 5
         ),
@@ -361,8 +377,9 @@ def golden_visa_payment_command_by_command() -> None:
         AgentUpdate(Step.SECURITY_CODE, StepStatus.ENTERING),
         PlayPrompt((Prompt("enter-security-code"),), 6),
     ]
-    assert keys("737")[-2:] == [
+    assert keys("737")[-3:] == [
         CancelTimer(INTER_DIGIT_TIMER),
+        confirming(Step.SECURITY_CODE, 3),
         PlayPrompt((Prompt("security-code-entered"), Prompt("confirm-entry")), 7),
     ]
     assert keys("1") == [
@@ -371,8 +388,9 @@ def golden_visa_payment_command_by_command() -> None:
         AgentUpdate(Step.POSTAL_CODE, StepStatus.ENTERING),
         PlayPrompt((Prompt("enter-postal-code"),), 8),
     ]
-    assert keys("94105#")[-2:] == [
+    assert keys("94105#")[-3:] == [
         CancelTimer(INTER_DIGIT_TIMER),
+        confirming(Step.POSTAL_CODE, 5),
         PlayPrompt((Prompt("postal-code-is"), SayDigits("94105"), Prompt("confirm-entry")), 9),
     ]
     commands = keys("1")
@@ -713,7 +731,7 @@ def key_during_a_prompt_stops_it_and_counts() -> None:
     prompt = call.playing
     assert call.press("4") == [
         StopPrompt(prompt or 0),
-        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1),
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1, brand=Brand.VISA),
         StartTimer(INTER_DIGIT_TIMER, 5.0, call.timers[INTER_DIGIT_TIMER]),
     ]
     # The same key after the prompt ended: no StopPrompt, the no-input timer is cancelled.
@@ -721,7 +739,7 @@ def key_during_a_prompt_stops_it_and_counts() -> None:
     call.prompt_done()
     assert call.press("4") == [
         CancelTimer(NO_INPUT_TIMER),
-        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1),
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1, brand=Brand.VISA),
         StartTimer(INTER_DIGIT_TIMER, 5.0, call.timers[INTER_DIGIT_TIMER]),
     ]
 
@@ -1102,14 +1120,18 @@ def twentieth_card_digit_ends_the_entry_as_invalid() -> None:
     assert call.state is State.ENTERING_CARD_NUMBER
     assert not of_type(commands, PlayPrompt)
     commands = call.press("4")
-    assert commands[0] == AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=20)
+    assert commands[0] == AgentUpdate(
+        Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=20, brand=Brand.VISA
+    )
     assert CancelTimer(INTER_DIGIT_TIMER) in commands
     assert commands[-2] == AgentUpdate(
         Step.CARD_NUMBER, StepStatus.ENTERING, detail=_invalid("the card number is too long")
     )
     assert call.last_prompt_ids() == ["invalid-card-number", "enter-card-number"]
     assert call.press("4")[-1] == StartTimer(INTER_DIGIT_TIMER, 5.0, call.timers[INTER_DIGIT_TIMER])
-    assert call.commands[-2] == AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1)
+    assert call.commands[-2] == AgentUpdate(
+        Step.CARD_NUMBER, StepStatus.ENTERING, digits_entered=1, brand=Brand.VISA
+    )
 
 
 @branch()
@@ -1277,7 +1299,7 @@ def bank_payment_command_by_command(account_type: AccountType) -> None:
         AgentUpdate(Step.ROUTING_NUMBER, StepStatus.WAITING),
         AgentUpdate(Step.ACCOUNT_NUMBER, StepStatus.WAITING),
         AgentUpdate(Step.ACCOUNT_TYPE, StepStatus.WAITING),
-        AgentUpdate(Step.AMOUNT, StepStatus.ENTERING),
+        AgentUpdate(Step.AMOUNT, StepStatus.ENTERING, confirming=True),
     ]
     call.prompt_done()
     assert call.press("1") == [

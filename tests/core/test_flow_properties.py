@@ -430,8 +430,10 @@ def check_no_card_data_leaks(run: Run, amount: tuple[int, str]) -> None:
             assert not any(code in value for code in secret_codes), (path, value)
             assert not any(mmyy in value for mmyy in expiries), (path, value)
         if isinstance(command, AgentUpdate) and command.masked_card is not None:
-            # The agent sees brand and last four only once the number is validated.
-            assert (command.step, command.status) == (Step.CARD_NUMBER, StepStatus.DONE)
+            # The agent sees brand and last four only once the number is validated: as the
+            # caller hears them read back, and once accepted.
+            assert command.step is Step.CARD_NUMBER
+            assert command.status is StepStatus.DONE or command.confirming
         if isinstance(command, AgentUpdate) and command.masked_bank_account is not None:
             # ...and a bank account's type and last two once all of it is confirmed.
             assert (command.step, command.status) == (Step.ACCOUNT_TYPE, StepStatus.DONE)

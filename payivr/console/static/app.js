@@ -159,10 +159,7 @@ async function refreshCall() {
     const data = await api("GET", "/api/v1/calls/current", undefined, true);
     state.call = data.call;
     if (data.live_payment && (!state.payment || state.payment.id !== data.live_payment.payment)) {
-      startPayment(data.live_payment);
-      for (const [step, shown] of Object.entries(data.live_payment.steps || {})) {
-        showStep(step, shown.status, shown.digits_entered, shown.detail);
-      }
+      showLivePayment(data.live_payment);
     }
   } catch (error) {
     state.call = null;
@@ -180,6 +177,7 @@ function renderCall() {
   }
   const busy = state.payment && !state.payment.finished;
   $("open-request").disabled = !call || Boolean(busy) || !$("request-form").hidden;
+  document.dispatchEvent(new CustomEvent("payivr:call", { detail: call }));
 }
 
 function renderDuration() {
@@ -259,20 +257,7 @@ function startPayment(started) {
   text($("payment-amount"), started.amount_text || formatAmount(started.amount_minor, started.currency));
   text($("payment-card"), "");
   text($("payment-error"), "");
-  const list = $("steps");
-  list.replaceChildren();
-  for (const [step, name] of STEPS[started.method] || STEPS.card) {
-    const item = document.createElement("li");
-    item.dataset.step = step;
-    const label = document.createElement("span");
-    label.className = "step-name";
-    text(label, name);
-    const status = document.createElement("span");
-    status.className = "step-status";
-    item.append(label, status);
-    list.append(item);
-    showStep(step, "waiting", 0, null);
-  }
+  buildSteps($("steps"), started.method);
   show($("result"), false);
   show($("cancel-payment"), true);
   $("cancel-payment").disabled = false;
@@ -280,16 +265,11 @@ function startPayment(started) {
   renderCall();
 }
 
-function showStep(step, status, digits, detail) {
-  const item = document.querySelector(`#steps li[data-step="${step}"]`);
-  if (!item) return;
-  item.className = status;
-  let shown = "Waiting";
-  if (status === "entering") shown = digits ? `Entering… (${digits} digits)` : "Entering…";
-  else if (status === "done") shown = "Done ✓";
-  else if (status === "failed") shown = detail ? `Failed: ${detail}` : "Failed";
-  else if (status === "skipped") shown = "Not asked";
-  text(item.querySelector(".step-status"), shown);
+// A payment already under way (a console that opens or reconnects mid-payment).
+function showLivePayment(live) {
+  startPayment(live);
+  for (const [step, shown] of Object.entries(live.steps || {})) showStep(step, shown);
+  if (live.authorizing_at) showAuthorizing(live.authorizing_at);
 }
 
 function finishPayment(event) {
@@ -297,14 +277,7 @@ function finishPayment(event) {
   const result = $("result");
   result.className = `result ${event.succeeded ? "success" : "failure"}`;
   text($("payment-title"), event.succeeded ? "Payment complete" : "Payment not completed");
-  text($("result-title"), OUTCOMES[event.outcome] || event.outcome);
-  if (event.succeeded) {
-    text($("result-detail"), `Transaction ID: ${event.reference || "—"}`);
-  } else {
-    text($("result-detail"), event.reason || "");
-  }
-  if (event.card) text($("payment-card"), event.card);
-  if (event.bank_account) text($("payment-card"), event.bank_account);
+  showOutcome(event);
   show(result, true);
   show($("cancel-payment"), false);
   renderCall();
@@ -333,12 +306,7 @@ function onEvent(event) {
   document.dispatchEvent(new CustomEvent("payivr:event", { detail: event }));
   if (event.type === "hello") {
     for (const live of event.live_payments || []) {
-      if (mine(live)) {
-        startPayment(live);
-        for (const [step, shown] of Object.entries(live.steps || {})) {
-          showStep(step, shown.status, shown.digits_entered, shown.detail);
-        }
-      }
+      if (mine(live)) showLivePayment(live);
     }
     return;
   }
@@ -354,9 +322,7 @@ function onEvent(event) {
   if (event.type === "payment_started") {
     startPayment(event);
   } else if (event.type === "step" && state.payment && event.payment === state.payment.id) {
-    showStep(event.step, event.status, event.digits_entered, event.detail);
-    if (event.card) text($("payment-card"), event.card);
-    if (event.bank_account) text($("payment-card"), event.bank_account);
+    showStep(event.step, event);
   } else if (event.type === "payment_finished" && state.payment && event.payment === state.payment.id) {
     finishPayment(event);
   }
@@ -434,16 +400,6 @@ async function loadCalls() {
   $("calls-rows").replaceChildren(
     ...data.calls.map((call) =>
       row([call.agent_endpoint || "—", call.caller_number || "withheld", when(call.started_at), call.payment ? "in progress" : ""])),
-  );
-}
-
-async function loadHistory() {
-  const data = await api("GET", "/api/v1/payments?limit=100");
-  $("history-rows").replaceChildren(
-    ...data.payments.map((p) => {
-      const status = p.outcome ? [OUTCOMES[p.outcome] || p.outcome, p.succeeded ? "ok" : "bad"] : "In progress";
-      return row([when(p.created_at), p.agent, p.item, p.amount, status, p.card || "", p.transaction_id || "", p.reason || ""]);
-    }),
   );
 }
 

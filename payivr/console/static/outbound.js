@@ -24,7 +24,8 @@ const OUTBOUND_OUTCOMES = {
   failed: "The call failed",
 };
 
-const outbound = { call: null, built: false };
+// collapsed: while the agent is on a call the form folds away behind its title.
+const outbound = { call: null, built: false, collapsed: false, onCall: false };
 
 function outboundNode(tag, attributes = {}, content = "") {
   const node = document.createElement(tag);
@@ -41,7 +42,14 @@ function outboundField(form, id, label, attributes) {
 }
 
 function buildOutbound(panel) {
-  panel.append(outboundNode("h2", { id: "outbound-title" }, "Call a customer"));
+  const title = outboundNode("h2", { id: "outbound-title" });
+  const toggle = outboundNode("button", {
+    type: "button", id: "outbound-toggle", class: "fold", "aria-expanded": "true",
+    "aria-controls": "outbound-form",
+  }, "Call a customer");
+  toggle.addEventListener("click", () => foldOutbound(!outbound.collapsed));
+  title.append(toggle);
+  panel.append(title);
   const form = outboundNode("form", { id: "outbound-form", novalidate: "" });
   outboundField(form, "outbound-number", "Customer's number", {
     inputmode: "tel", placeholder: "+15551230001", required: "",
@@ -84,7 +92,10 @@ async function startOutbound() {
     show(panel, false); // outbound calls are not configured here
     return;
   }
-  if (!outbound.built) buildOutbound(panel);
+  if (!outbound.built) {
+    buildOutbound(panel);
+    outboundCallChanged(Boolean(state.call));
+  }
   const select = $("outbound-campaign");
   select.replaceChildren();
   for (const campaign of campaigns) {
@@ -132,9 +143,22 @@ async function cancelOutbound() {
   }
 }
 
+function foldOutbound(collapsed) {
+  outbound.collapsed = collapsed;
+  $("outbound-toggle").setAttribute("aria-expanded", String(!collapsed));
+  renderOutbound(outbound.call);
+}
+
+// On a call the form folds away (the agent can still open it); after the call it opens again.
+function outboundCallChanged(onCall) {
+  if (!outbound.built || onCall === outbound.onCall) return;
+  outbound.onCall = onCall;
+  foldOutbound(onCall);
+}
+
 function renderOutbound(call) {
   outbound.call = call;
-  show($("outbound-form"), !call);
+  show($("outbound-form"), !call && !outbound.collapsed);
   show($("outbound-progress"), Boolean(call));
   if (!call) return;
   text($("outbound-to"), `${call.phone} · ${call.campaign}`);
@@ -164,3 +188,4 @@ document.addEventListener("payivr:event", (message) => {
     outcome: event.outcome, detail: event.detail });
 });
 document.addEventListener("payivr:signed-in", startOutbound);
+document.addEventListener("payivr:call", (message) => outboundCallChanged(Boolean(message.detail)));
