@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -44,15 +45,17 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import calls_sim  # bench/calls_sim.py: the script's directory is on sys.path
+import floor  # bench/floor.py
+import psutil
 import psycopg
 from psycopg import sql
 
 from payivr.ari.events import AriEvent, ChannelDtmfReceived, PlaybackStarted, StasisStart
 from payivr.calls.notifier import PaymentEvent, PaymentFinished
-from payivr.cli import running_payivr
+from payivr.cli import _fastest_loop, running_payivr
 from payivr.config import load_config
 from payivr.core.events import Outcome
 from payivr.gateway.pki import write_test_tls
@@ -62,6 +65,7 @@ from payivr.store.embedded import start_test_server, stop_test_server
 from payivr.store.migrations import migrate
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+T = TypeVar("T")
 
 
 def rss_bytes() -> int:
@@ -139,6 +143,9 @@ class Result:
     failures: dict[str, int] = field(default_factory=dict)
     timed_out: int = 0
     log_warnings: int = 0
+    heard_approved: int = 0  # the callers heard "approved" (the floor's measure too)
+    postgres_cpu: float = 0.0
+    floor: floor.FloorRun | None = None
 
 
 async def _ticker(samples: list[float]) -> None:
@@ -154,9 +161,23 @@ async def _sampler(active: Callable[[], int], samples: list[tuple[int, int]]) ->
         await asyncio.sleep(0.25)
 
 
+def postgres_cpu(server: Any) -> float:
+    """CPU seconds of the embedded PostgreSQL so far: the postmaster, its reaped backends
+    and its live ones."""
+    pid = int((Path(server.server.pgdata) / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    times = postmaster.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in postmaster.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
+
+
 async def run_payivr(
     n: int, sim: dict[str, Any], conn: Connection, database_url: str, keys: Path,
-    ramp: float, deadline: float, profile: str | None,
+    ramp: float, deadline: float, profile: str | None, database_cpu: Callable[[], float],
 ) -> Result:
     """Start payivr on the simulator's world, play ``n`` calls, gather the figures."""
     config = load_config(
@@ -208,10 +229,11 @@ async def run_payivr(
 
             profiler = cProfile.Profile()
             profiler.enable()
-        cpu_started = time.process_time()
+        cpu_started, database_cpu_started = time.process_time(), database_cpu()
         conn.send({"cmd": "run", "calls": n, "ramp": ramp, "deadline": deadline, "seed": n})
         outcome = await asyncio.to_thread(conn.recv)
         result.cpu = time.process_time() - cpu_started
+        result.postgres_cpu = database_cpu() - database_cpu_started
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -219,6 +241,7 @@ async def run_payivr(
             helper.cancel()
     records = outcome["records"]
     result.completed = sum(1 for r in records if r["ok"])
+    result.heard_approved = sum(1 for r in records if r["approved"])
     result.approved = sum(1 for _, o in finished if o is Outcome.APPROVED)
     result.elapsed = outcome["elapsed"]
     result.sim_cpu = outcome["cpu"]
@@ -289,9 +312,12 @@ def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result
         ramp *= args.time_scale
         coroutine = run_payivr(
             n, sim, ours, url, keys, ramp, args.time_limit,
-            f"{args.profile}.{n}" if args.profile else None,
+            f"{args.profile}.{n}" if args.profile else None, lambda: postgres_cpu(server),
         )
-        result = _run(coroutine, args.uvloop)
+        result = _run(coroutine, args.loop)
+        if args.floor:
+            # The same calls (same seed) against the same simulator process: the floor.
+            result.floor = _run(floor.measure(n, sim, ours, ramp, args.time_limit), args.loop)
         ours.send({"cmd": "stop"})
         process.join(10)
     finally:
@@ -306,13 +332,10 @@ def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result
     return result
 
 
-def _run(coroutine: Coroutine[Any, Any, Result], use_uvloop: bool) -> Result:
-    if use_uvloop:
-        import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(coroutine)
-    return asyncio.run(coroutine)
+def _run(coroutine: Coroutine[Any, Any, T],
+         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None) -> T:
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(coroutine)
 
 
 def _ms(seconds: float) -> str:
@@ -320,7 +343,7 @@ def _ms(seconds: float) -> str:
 
 
 def print_table(results: list[Result], args: argparse.Namespace) -> None:
-    loop = "uvloop" if args.uvloop else "asyncio"
+    loop = "asyncio" if args.loop is None else "uvloop"
     print()
     print(f"payivr under concurrent calls ({loop}; payivr pinned to one core: "
           f"{'yes' if args.pin else 'no'}; simulated time x{1 / args.time_scale:g}; "
@@ -395,7 +418,11 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, help="seconds over which calls start")
     parser.add_argument("--time-limit", type=float, default=600.0,
                         help="seconds after which unfinished calls are abandoned (per N)")
-    parser.add_argument("--uvloop", action="store_true", help="run payivr on uvloop")
+    parser.add_argument("--asyncio", action="store_true",
+                        help="run on asyncio's own loop (default: uvloop when installed, as "
+                             "`payivr serve`)")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the floor (bench/floor.py) after each payivr run")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin payivr to one core and the simulator to the others")
     parser.add_argument("--profile", help="write cProfile stats of payivr's process to FILE.N")
@@ -403,6 +430,7 @@ def main() -> None:
     if args.quick:
         args.calls = [20]
         args.time_scale = 0.1
+    args.loop = None if args.asyncio else _fastest_loop()
     args.load = os.getloadavg()[0]
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -431,6 +459,32 @@ def main() -> None:
                    if '"level": "warning"' in line or '"level": "error"' in line)
     print_table(results, args)
     print(f"  payivr log (INFO, JSON): {log_file}, {warnings} warnings/errors")
+    print_ratios(results)
+
+
+def _per_payment_ms(cpu: float, payments: int) -> float:
+    return 1000 * cpu / payments if payments else float("nan")
+
+
+def print_ratios(results: list[Result]) -> None:
+    """payivr's CPU per payment against the floor's, each N on its line, then (the last line)
+    over all the runs: payments the callers heard approved, CPU of each app's process."""
+    measured = [r for r in results if r.floor is not None]
+    if not measured:
+        return
+    print(f"  load average after: {os.getloadavg()[0]:.2f}")
+    for r in measured:
+        assert r.floor is not None
+        ours = _per_payment_ms(r.cpu, r.heard_approved)
+        theirs = _per_payment_ms(r.floor.cpu, r.floor.approved)
+        print(f"  N={r.calls}: payivr {ours:.1f} ms CPU per payment ({r.heard_approved} paid), "
+              f"PostgreSQL's processes {_per_payment_ms(r.postgres_cpu, r.heard_approved):.1f} "
+              f"ms; floor {theirs:.1f} ms ({r.floor.approved} paid); ratio {ours / theirs:.2f}×")  # noqa: RUF001
+    ours = _per_payment_ms(sum(r.cpu for r in measured), sum(r.heard_approved for r in measured))
+    theirs = _per_payment_ms(sum(r.floor.cpu for r in measured if r.floor),
+                             sum(r.floor.approved for r in measured if r.floor))
+    print(f"CPU per payment: payivr {ours:.1f} ms, floor {theirs:.1f} ms, "
+          f"ratio {ours / theirs:.2f}×")  # noqa: RUF001
 
 
 if __name__ == "__main__":

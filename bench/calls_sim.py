@@ -176,6 +176,10 @@ async def run_calls(world: World, calls: int, ramp: float, deadline: float, seed
                     ) -> dict[str, Any]:
     """Play ``calls`` calls started evenly over ``ramp`` s; stop waiting after ``deadline`` s."""
     rng = random.Random(seed)
+    # A run after another (payivr's, then the floor's) plays the same phones again.
+    world.sim.engine.phones.clear()
+    world.by_agent_channel.clear()
+    world.by_caller_channel.clear()
     records = [CallRecord(index) for index in range(calls)]
     lags: list[float] = []
     ticker = asyncio.create_task(_lag_ticker(lags))
