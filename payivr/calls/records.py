@@ -2,8 +2,8 @@
 
 An outcome is never lost: when the database does not answer, :class:`StoreRecords` keeps
 retrying in the background (with backoff) while the call goes on; the caller is reconnected
-without waiting for it. Progress (step statuses, brand and last four) is retried the same
-way, in order, so the finished row says what the caller keyed. A payivr stopped before the
+without waiting for it. Progress (step statuses, brand and last four) goes in the same
+write, so the finished row says what the caller keyed. A payivr stopped before the
 database came back leaves the payment unfinished: the restart recovery settles it from the
 gateway (:mod:`payivr.calls.recovery`).
 """
@@ -20,18 +20,16 @@ import psycopg
 import psycopg_pool
 import structlog
 
-from payivr.aio import cancel_and_wait
 from payivr.core.bank import MaskedBankAccount
 from payivr.core.events import Finish, Outcome, PaymentMethod, Step, StepStatus
 from payivr.store.errors import PaymentAlreadyFinished
-from payivr.store.models import EntryKind, NewPayment, PrivacyMode
+from payivr.store.models import EntryKind, NewPayment, PrivacyMode, Progress
 from payivr.store.payments import PaymentStore
 
 log = structlog.get_logger(__name__)
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 AUTHORIZING_MARK_SECONDS = 2.0
-PROGRESS_WRITE_SLOTS = 4  # of the database pool's 10 connections
 _DATABASE_AWAY = (OSError, psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 
@@ -103,19 +101,22 @@ class MemoryRecords:
 
 
 class StoreRecords:
-    """Outcomes and progress (step statuses, brand and last four, bank account type and last
-    two) are written with retries until stored; each payment's progress in order by its own
-    background writer (while it has some to write), so a call never waits on the database
-    between two prompts and one payment's writes never queue behind all the others'."""
+    """Three writes per payment: the payment at its start, its progress with the
+    authorizing mark, and its progress with the outcome.
+
+    Progress (step statuses, brand and last four, bank account type and last two) is kept
+    in memory between them: the console sees each step from the notifier, not from the
+    row, and a payment a crash leaves unfinished is settled from the gateway whatever its
+    row says of the steps (:mod:`payivr.calls.recovery`). What the restart guarantees need
+    is written before the charge: the payment and its idempotency key at the start, the
+    authorizing mark before the card leaves. Outcomes are written with retries until
+    stored, in the background, so the caller never waits on the database after the start.
+    """
 
     def __init__(self, store: PaymentStore) -> None:
         self._store = store
         self._writes: set[asyncio.Task[None]] = set()
-        self._progress: dict[str, asyncio.Queue[Callable[[], Awaitable[None]]]] = {}
-        self._progress_writers: dict[str, asyncio.Task[None]] = {}
-        # Progress writes of all calls share a few of the pool's connections, so a new
-        # call's payment insert (the caller waits on it) never queues behind hundreds of them.
-        self._progress_slots = asyncio.Semaphore(PROGRESS_WRITE_SLOTS)
+        self._progress: dict[str, Progress] = {}
 
     async def open(self, opening: PaymentOpening) -> str:
         payment_id = await self._store.create_payment(
@@ -133,26 +134,20 @@ class StoreRecords:
                 payment_method=PaymentMethod(opening.method),
             )
         )
+        self._progress[str(payment_id)] = Progress()
         return str(payment_id)
 
     async def step(self, payment_id: str, step: Step, status: StepStatus) -> None:
-        self._later(
-            payment_id, lambda: self._store.update_step(uuid.UUID(payment_id), step, status)
-        )
+        self._progress_of(payment_id).steps[step] = status
 
     async def card(self, payment_id: str, brand: str, last_four: str) -> None:
-        self._later(
-            payment_id,
-            lambda: self._store.record_card(uuid.UUID(payment_id), brand=brand, last_four=last_four),
-        )
+        progress = self._progress_of(payment_id)
+        progress.brand, progress.last_four = brand, last_four
 
     async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None:
-        self._later(
-            payment_id,
-            lambda: self._store.record_bank_account(
-                uuid.UUID(payment_id), account_type=account.account_type, last_two=account.last_two
-            )
-        )
+        progress = self._progress_of(payment_id)
+        progress.bank_account_type = account.account_type
+        progress.bank_account_last_two = account.last_two
 
     async def authorizing(self, payment_id: str) -> None:
         """Awaited, so that a crash once the charge may be sent finds it marked; bounded, so
@@ -160,73 +155,38 @@ class StoreRecords:
         the gateway about every unfinished payment, marked or not)."""
         try:
             async with asyncio.timeout(AUTHORIZING_MARK_SECONDS):
-                progress = self._progress.get(payment_id)
-                if progress is not None:
-                    await progress.join()
-                await self._store.mark_authorizing(uuid.UUID(payment_id))
+                await self._store.mark_authorizing(
+                    uuid.UUID(payment_id), self._progress_of(payment_id)
+                )
         except (TimeoutError, *_DATABASE_AWAY) as error:
             log.warning("authorizing_not_marked", payment_id=payment_id, error=type(error).__name__)
 
     async def finish(self, payment_id: str, finish: Finish) -> None:
-        # The outcome goes after the progress queued before it: a finished payment takes no
-        # more progress, so its brand and last four must be stored first.
-        progress_stored = asyncio.Event()
-        self._later(payment_id, lambda: _set(progress_stored))
-        task = asyncio.create_task(
-            self._write_outcome(uuid.UUID(payment_id), finish, progress_stored)
-        )
+        progress = self._progress.pop(payment_id, None)
+        task = asyncio.create_task(self._write_outcome(uuid.UUID(payment_id), finish, progress))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
     async def drain(self) -> None:
-        for progress in list(self._progress.values()):
-            await progress.join()
         while self._writes:
             await asyncio.gather(*list(self._writes))
-        await cancel_and_wait(list(self._progress_writers.values()))
 
-    def _later(self, payment_id: str, write: Callable[[], Awaitable[None]]) -> None:
-        progress = self._progress.setdefault(payment_id, asyncio.Queue())
-        progress.put_nowait(write)
-        if payment_id not in self._progress_writers:
-            self._progress_writers[payment_id] = asyncio.create_task(
-                self._write_progress(payment_id, progress)
-            )
-
-    async def _write_progress(
-        self, payment_id: str, progress: asyncio.Queue[Callable[[], Awaitable[None]]]
-    ) -> None:
-        """Write this payment's progress in order; end when there is none left."""
-        try:
-            while not progress.empty():
-                write = progress.get_nowait()
-                try:
-                    async with self._progress_slots:
-                        await self._until_stored(write, "progress")
-                except Exception as error:
-                    log.warning("progress_not_stored", error=type(error).__name__)
-                finally:
-                    progress.task_done()
-        finally:
-            if self._progress_writers.get(payment_id) is asyncio.current_task():
-                del self._progress_writers[payment_id]
-                if progress.empty():
-                    del self._progress[payment_id]
+    def _progress_of(self, payment_id: str) -> Progress:
+        return self._progress.setdefault(payment_id, Progress())
 
     async def _write_outcome(
-        self, payment_id: uuid.UUID, finish: Finish, progress_stored: asyncio.Event
+        self, payment_id: uuid.UUID, finish: Finish, progress: Progress | None
     ) -> None:
-        await progress_stored.wait()
-
         async def write() -> None:
             if finish.outcome is Outcome.PENDING:
-                await self._store.mark_needs_reconciliation(payment_id, finish.reason)
+                await self._store.mark_needs_reconciliation(payment_id, finish.reason, progress)
             else:
                 await self._store.record_outcome(
                     payment_id,
                     finish.outcome,
                     reason=finish.reason,
                     gateway_reference=finish.reference,
+                    progress=progress,
                 )
 
         async def write_late() -> None:
@@ -261,7 +221,3 @@ class StoreRecords:
                 )
             attempt += 1
             await asyncio.sleep(delay)
-
-
-async def _set(event: asyncio.Event) -> None:
-    event.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -60,6 +60,23 @@ STEP_COLUMNS: dict[Step, str] = {
     Step.ACCOUNT_NUMBER: "step_account_number",
     Step.ACCOUNT_TYPE: "step_account_type",
 }
+
+
+@dataclass
+class Progress:
+    """What a call payment's row says of the caller's entries so far: each step's status,
+    what may be kept of the card (brand, last four) or bank account (type, last two).
+
+    Call control keeps it in memory while the caller keys and writes it with the payment's
+    next state (authorizing, then the outcome): one write each rather than one per step.
+    """
+
+    steps: dict[Step, StepStatus] = field(default_factory=dict)
+    brand: str | None = None
+    last_four: str | None = None
+    bank_account_type: AccountType | None = None
+    bank_account_last_two: str | None = None
+
 
 @dataclass(frozen=True)
 class Origin:

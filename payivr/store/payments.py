@@ -31,6 +31,7 @@ from payivr.store.models import (
     Payment,
     PaymentState,
     PrivacyMode,
+    Progress,
     utc_now,
 )
 
@@ -58,6 +59,37 @@ def _refuse_card_data(free_text: dict[str, str | None], identifiers: dict[str, s
     for field, value in identifiers.items():
         if has_pan(value):
             raise CardDataRefused(field)
+
+
+def _with_progress(
+    assignments: sql.Composable | None, params: dict[str, Any], progress: Progress | None
+) -> tuple[sql.Composable, dict[str, Any]]:
+    """``assignments`` and ``params`` with the columns of ``progress`` (what it knows) too.
+
+    Brand and last four, bank account type and last two, are checked here: whoever stores
+    them, nothing else of a card or account can go into those columns."""
+    parts = [] if assignments is None else [assignments]
+    values = dict(params)
+    if progress is None:
+        return sql.SQL(", ").join(parts), values
+    for step, status in progress.steps.items():
+        column = STEP_COLUMNS[step]
+        parts.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column)))
+        values[column] = status.value
+    if progress.last_four is not None:
+        if len(progress.last_four) != 4 or not progress.last_four.isdigit():
+            raise ValueError("last_four must be exactly four digits")
+        parts.append(sql.SQL("brand = %(brand)s, last_four = %(last_four)s"))
+        values.update(brand=progress.brand, last_four=progress.last_four)
+    if progress.bank_account_last_two is not None:
+        if len(progress.bank_account_last_two) != 2 or not progress.bank_account_last_two.isdigit():
+            raise ValueError("last_two must be exactly two digits")
+        assert progress.bank_account_type is not None
+        parts.append(sql.SQL("bank_account_type = %(account_type)s,"
+                             " bank_account_last_two = %(last_two)s"))
+        values.update(account_type=progress.bank_account_type.value,
+                      last_two=progress.bank_account_last_two)
+    return sql.SQL(", ").join(parts), values
 
 
 def _payment_from_row(row: dict[str, Any]) -> Payment:
@@ -200,39 +232,34 @@ class PaymentStore:
 
     async def record_card(self, payment_id: UUID, *, brand: str, last_four: str) -> None:
         """Keep what may be kept of the card: its brand and last four digits."""
-        if len(last_four) != 4 or not last_four.isdigit():
-            raise ValueError("last_four must be exactly four digits")
-        await self._update_unfinished(
-            payment_id,
-            sql.SQL("brand = %(brand)s, last_four = %(last_four)s"),
-            {"brand": brand, "last_four": last_four},
-        )
+        progress = Progress(brand=brand, last_four=last_four)
+        await self._update_unfinished(payment_id, *_with_progress(None, {}, progress))
 
     async def record_bank_account(
         self, payment_id: UUID, *, account_type: AccountType, last_two: str
     ) -> None:
         """Keep what may be kept of a bank account: its type and last two digits."""
-        if len(last_two) != 2 or not last_two.isdigit():
-            raise ValueError("last_two must be exactly two digits")
-        await self._update_unfinished(
-            payment_id,
-            sql.SQL("bank_account_type = %(account_type)s, bank_account_last_two = %(last_two)s"),
-            {"account_type": account_type.value, "last_two": last_two},
-        )
+        progress = Progress(bank_account_type=account_type, bank_account_last_two=last_two)
+        await self._update_unfinished(payment_id, *_with_progress(None, {}, progress))
 
-    async def mark_authorizing(self, payment_id: UUID) -> None:
-        """The charge is about to be sent: from here a crash leaves an unknown outcome."""
-        await self._update_unfinished(payment_id, sql.SQL("state = 'authorizing'"), {})
+    async def mark_authorizing(self, payment_id: UUID, progress: Progress | None = None) -> None:
+        """The charge is about to be sent: from here a crash leaves an unknown outcome.
+        ``progress``: the caller's entries so far, stored in the same write."""
+        assignments, params = _with_progress(sql.SQL("state = 'authorizing'"), {}, progress)
+        await self._update_unfinished(payment_id, assignments, params)
 
-    async def mark_needs_reconciliation(self, payment_id: UUID, reason: str | None) -> None:
+    async def mark_needs_reconciliation(
+        self, payment_id: UUID, reason: str | None, progress: Progress | None = None
+    ) -> None:
         """The gateway's answer is unknown (timeout, crash): ask it by idempotency key later,
         never charge again. No CRM activity until the outcome is known."""
         reason = _mask_digit_runs(reason)
-        await self._update_unfinished(
-            payment_id,
+        assignments, params = _with_progress(
             sql.SQL("needs_reconciliation = true, outcome = 'pending', reason = %(reason)s"),
             {"reason": reason},
+            progress,
         )
+        await self._update_unfinished(payment_id, assignments, params)
 
     async def record_outcome(
         self,
@@ -241,8 +268,10 @@ class PaymentStore:
         *,
         reason: str | None = None,
         gateway_reference: str | None = None,
+        progress: Progress | None = None,
     ) -> Payment:
-        """Finish the payment and queue its CRM activity in the same transaction.
+        """Finish the payment and queue its CRM activity in the same transaction (with
+        ``progress``: the caller's entries, in the same write).
 
         Digit runs in ``reason`` that could be card data are removed (the outcome is kept).
         The ``gateway_reference`` is stored as the gateway gave it (see migration 0007).
@@ -253,22 +282,30 @@ class PaymentStore:
             raise ValueError("pending is not an outcome; use mark_needs_reconciliation")
         reason = _mask_digit_runs(reason)
         now = self._clock()
+        assignments, params = _with_progress(
+            sql.SQL(
+                "state = 'finished', outcome = %(outcome)s, reason = %(reason)s,"
+                " gateway_reference = coalesce(%(gateway_reference)s, gateway_reference),"
+                " needs_reconciliation = false, finished_at = %(now)s, updated_at = %(now)s"
+            ),
+            {
+                "id": payment_id,
+                "outcome": outcome.value,
+                "reason": reason,
+                "gateway_reference": gateway_reference,
+                "now": now,
+            },
+            progress,
+        )
         async with self._db.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)
             try:
                 await cursor.execute(
-                    "UPDATE payments SET state = 'finished', outcome = %(outcome)s,"
-                    " reason = %(reason)s,"
-                    " gateway_reference = coalesce(%(gateway_reference)s, gateway_reference),"
-                    " needs_reconciliation = false, finished_at = %(now)s, updated_at = %(now)s"
-                    " WHERE id = %(id)s AND state <> 'finished' RETURNING *",
-                    {
-                        "id": payment_id,
-                        "outcome": outcome.value,
-                        "reason": reason,
-                        "gateway_reference": gateway_reference,
-                        "now": now,
-                    },
+                    sql.SQL(
+                        "UPDATE payments SET {} WHERE id = %(id)s AND state <> 'finished'"
+                        " RETURNING *"
+                    ).format(assignments),
+                    params,
                 )
             except psycopg.errors.CheckViolation as error:
                 raise _card_data_refused(error) from None
