@@ -221,11 +221,16 @@ class Notifier:
         queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
         return self._add(listener, queue, self._deliver(listener, queue))
 
-    def subscribe_batches(self, listener: BatchListener) -> Callable[[], None]:
+    def subscribe_batches(
+        self, listener: BatchListener, linger: float = 0.0
+    ) -> Callable[[], None]:
         """Add a listener, called with all the events waiting for it (up to
-        :data:`MAX_BATCH`); returns the function that removes it."""
+        :data:`MAX_BATCH`); returns the function that removes it.
+
+        ``linger``: seconds to wait after an event for more to join its batch (a database
+        round trip per batch rather than per event, however slowly events come)."""
         queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
-        return self._add(listener, queue, self._deliver_batches(listener, queue))
+        return self._add(listener, queue, self._deliver_batches(listener, queue, linger))
 
     def _add(
         self,
@@ -272,10 +277,12 @@ class Notifier:
                 queue.task_done()
 
     async def _deliver_batches(
-        self, listener: BatchListener, queue: asyncio.Queue[PaymentEvent]
+        self, listener: BatchListener, queue: asyncio.Queue[PaymentEvent], linger: float
     ) -> None:
         while True:
             batch = [await queue.get()]
+            if linger:
+                await asyncio.sleep(linger)
             while not queue.empty() and len(batch) < self.MAX_BATCH:
                 batch.append(queue.get_nowait())
             try:

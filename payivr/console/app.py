@@ -40,6 +40,10 @@ log = structlog.get_logger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 BUS_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 BUS_START_SECONDS = 5.0
+# Events wait this long for others to share their NOTIFY: one round trip per batch rather
+# than per keyed digit (a tenth of payivr's CPU per payment at 100 calls); agents see a
+# step at most this much later.
+BUS_LINGER_SECONDS = 0.2
 STATIC = resources.files("payivr.console").joinpath("static")
 
 _STATUS_CODES = {
@@ -146,7 +150,8 @@ def _event_feed(notifier: Notifier, bus: ConsoleBus | None) -> Any:
             else:
                 await bus.publish_many(shown)
 
-        unsubscribe = notifier.subscribe_batches(local)
+        linger = BUS_LINGER_SECONDS if bus is not None else 0.0
+        unsubscribe = notifier.subscribe_batches(local, linger=linger)
         relay = None
         if bus is not None:
             listening = asyncio.Event()
