@@ -145,7 +145,14 @@ class Result:
     log_warnings: int = 0
     heard_approved: int = 0  # the callers heard "approved" (the floor's measure too)
     postgres_cpu: float = 0.0
-    floor: floor.FloorRun | None = None
+    floor: FloorRun | None = None
+
+
+@dataclass
+class FloorRun:
+    cpu: float
+    approved: int  # the callers heard "approved"
+    elapsed: float
 
 
 async def _ticker(samples: list[float]) -> None:
@@ -285,6 +292,26 @@ async def run_payivr(
     return result
 
 
+async def run_floor(n: int, sim: dict[str, Any], conn: Connection, ramp: float,
+                    deadline: float) -> FloorRun:
+    """The same calls (same seed) against the floor (bench/floor.py), measured as payivr is
+    (the same loop-lag ticker running beside it)."""
+    app = floor.Floor(sim["ari_url"], calls_sim.APP, calls_sim.ARI_PASSWORD, sim["ami_port"],
+                      calls_sim.AMI_SECRET)
+    running = asyncio.create_task(app.run())
+    await asyncio.wait_for(app.connected.wait(), 10)
+    ticker = asyncio.create_task(_ticker([]))
+    cpu_started = time.process_time()
+    conn.send({"cmd": "run", "calls": n, "ramp": ramp, "deadline": deadline, "seed": n})
+    outcome = await asyncio.to_thread(conn.recv)
+    cpu = time.process_time() - cpu_started
+    for task in (ticker, running):
+        task.cancel()
+    await asyncio.gather(ticker, running, return_exceptions=True)
+    approved = sum(1 for r in outcome["records"] if r["approved"])
+    return FloorRun(cpu, approved, outcome["elapsed"])
+
+
 def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result:
     database = f"bench_calls_{n}_{os.getpid()}"
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
@@ -317,7 +344,7 @@ def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result
         result = _run(coroutine, args.loop)
         if args.floor:
             # The same calls (same seed) against the same simulator process: the floor.
-            result.floor = _run(floor.measure(n, sim, ours, ramp, args.time_limit), args.loop)
+            result.floor = _run(run_floor(n, sim, ours, ramp, args.time_limit), args.loop)
         ours.send({"cmd": "stop"})
         process.join(10)
     finally:

@@ -24,17 +24,13 @@ simulator process and the same phones (same seed) right after payivr, and divide
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import secrets
-import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
-import calls_sim  # bench/calls_sim.py: the script's directory is on sys.path
 
 PROMPTS = "sound:payivr/en/"
 BRIDGE_TYPE = "mixing,dtmf_events"
@@ -267,29 +263,3 @@ class Floor:
         await self._request("DELETE", f"channels/{call.agent}")
         await self._request("DELETE", f"bridges/{call.bridge}")
 
-
-@dataclass
-class FloorRun:
-    cpu: float
-    approved: int
-    completed: int
-    elapsed: float
-
-
-async def measure(n: int, sim: dict[str, Any], conn: Connection, ramp: float,
-                  deadline: float) -> FloorRun:
-    """Play the bench's ``n`` calls (same seed as payivr's run) against the floor."""
-    floor = Floor(sim["ari_url"], calls_sim.APP, calls_sim.ARI_PASSWORD, sim["ami_port"],
-                  calls_sim.AMI_SECRET)
-    running = asyncio.create_task(floor.run())
-    await asyncio.wait_for(floor.connected.wait(), 10)
-    cpu_started = time.process_time()
-    conn.send({"cmd": "run", "calls": n, "ramp": ramp, "deadline": deadline, "seed": n})
-    outcome = await asyncio.to_thread(conn.recv)
-    cpu = time.process_time() - cpu_started
-    running.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await running
-    records = outcome["records"]
-    return FloorRun(cpu, sum(1 for r in records if r["approved"]),
-                    sum(1 for r in records if r["ok"]), outcome["elapsed"])

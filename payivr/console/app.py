@@ -18,7 +18,7 @@ import psycopg_pool
 import structlog
 from aiohttp import web
 
-from payivr.calls.notifier import Notifier, PaymentEvent, event_json
+from payivr.calls.notifier import Notifier, PaymentEvent, PaymentStepChanged, event_json
 from payivr.console import api, outbound_api, sms_api
 from payivr.console.accounts import SESSION_IDLE, Accounts
 from payivr.console.api import CONSOLE_KEY, Console
@@ -27,6 +27,7 @@ from payivr.console.metrics import Metrics
 from payivr.console.openapi import openapi_document
 from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import ApiError, Handler, security_headers
+from payivr.core.events import Step, StepStatus
 from payivr.outbound.dialer import OutboundDialer
 from payivr.sms.service import SmsService
 from payivr.store.bus import ConsoleBus
@@ -141,7 +142,7 @@ def _event_feed(notifier: Notifier, bus: ConsoleBus | None) -> Any:
         console = app[CONSOLE_KEY]
 
         async def local(events: list[PaymentEvent]) -> None:
-            shown = [event_json(event) for event in events]
+            shown = [event_json(event) for event in latest_entries(events)]
             for item in shown:
                 console.metrics.observe_event(item)
             if bus is None:
@@ -170,6 +171,23 @@ def _event_feed(notifier: Notifier, bus: ConsoleBus | None) -> Any:
                     await relay
 
     return feed
+
+
+def latest_entries(events: list[PaymentEvent]) -> list[PaymentEvent]:
+    """``events`` without a step's "entering" updates that a later update of the same step
+    in the batch supersedes: the agent's screen would show them no longer than the batch's
+    linger (a digit count of 7 then 8). Every other status and event is kept, in order."""
+    updated_later: set[tuple[str, Step]] = set()
+    kept: list[PaymentEvent] = []
+    for event in reversed(events):
+        if isinstance(event, PaymentStepChanged):
+            step = (event.payment_id, event.update.step)
+            if step in updated_later and event.update.status is StepStatus.ENTERING:
+                continue
+            updated_later.add(step)
+        kept.append(event)
+    kept.reverse()
+    return kept
 
 
 async def _relay(bus: ConsoleBus, hub: EventHub, listening: asyncio.Event) -> None:

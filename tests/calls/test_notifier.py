@@ -62,3 +62,24 @@ async def test_a_batch_listener_gets_everything_waiting_in_order() -> None:
     await notifier.aclose()
 
     assert batches == [[events[0]], events[1:]]
+
+
+async def test_a_lingering_batch_listener_gets_events_published_one_by_one_together() -> None:
+    """Events that come one at a time (a digit every few hundred ms across the calls) still
+    share a batch: one NOTIFY rather than one per event."""
+    notifier = Notifier()
+    batches: list[list[PaymentEvent]] = []
+
+    async def listener(batch: list[PaymentEvent]) -> None:
+        batches.append(batch)
+
+    notifier.subscribe_batches(listener, linger=0.2)
+    events = [CallStarted(f"call-{n}", "agent", None, "takeover") for n in range(4)]
+    for event in events:
+        await notifier.publish(event)
+        await asyncio.sleep(0.01)  # the listener's task runs between them
+    async with asyncio.timeout(5):
+        await notifier.drain()
+    await notifier.aclose()
+
+    assert batches == [events]
