@@ -59,8 +59,9 @@ audit: install
 	$(BIN)/pip install -q pip-audit
 	$(BIN)/pip-audit --skip-editable --strict
 
-# Quick runs (a minute or two); each script's --help shows the full-size options, e.g.
+# Quick runs (about 5 minutes in all); each script's --help shows the full-size options, e.g.
 # `$(BIN)/python bench/bench_calls.py --calls 100 1000` for the issue's concurrency table.
+# bench_calls.py goes last: its last line is payivr's CPU per payment against the floor's.
 bench: $(INSTALLED)
 	$(BIN)/python bench/bench_flow.py
 	$(BIN)/python bench/bench_gateway.py

@@ -17,7 +17,14 @@ Figures (payivr's process unless said):
   one), measured in payivr through ``EventStream.add_observer`` and
   ``AriClient.add_request_observer``. Keys that cause no request (the middle of an entry)
   are not counted. The network both ways is not included.
-- CPU per payment: ``time.process_time()`` over the run / payments approved.
+- CPU per payment: ``time.process_time()`` over the run / payments approved (payivr's
+  process: call control, its database client, the console and its bus listener; the
+  embedded PostgreSQL's processes are reported apart).
+- the floor: after payivr, the same calls (same seed, same phones, same simulator process)
+  are played against ``bench/floor.py``, a minimal raw-aiohttp ARI application that asks
+  Asterisk for what payivr asks for a successful card payment. Its CPU per payment and
+  payivr's over it (the ratio) are the last lines: ratios from one run are what a shared
+  machine measures honestly, absolute times are not.
 - memory per call: RSS growth at the peak number of calls in payivr's hands / those calls.
 - loop lag: a 10 ms ticker's lateness.
 - payments/s: measured (bounded by the callers' pace), and the ceiling of one core
@@ -26,8 +33,8 @@ Figures (payivr's process unless said):
   prompt payivr starts on the caller's channel (AMI, Redirect, Stasis, bridge, the payment
   row, the flow's start, the first ``play``).
 
-    .venv/bin/python bench/bench_calls.py [--calls 100 1000 5000] [--quick] [--uvloop]
-                                          [--profile FILE] [--time-limit S]
+    .venv/bin/python bench/bench_calls.py [--calls 100 1000 5000] [--quick] [--asyncio]
+                                          [--no-floor] [--profile FILE] [--time-limit S]
 """
 
 from __future__ import annotations
@@ -439,7 +446,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--quick", action="store_true",
-                        help="20 calls in a world 10 times faster (prompts and keys): seconds")
+                        help="100 and 1,000 calls in a world twice as fast (prompts and keys), "
+                             "each followed by the floor: about 4 minutes")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="real seconds per simulated second (1.0: prompts of real length)")
     parser.add_argument("--ramp", type=float, help="seconds over which calls start")
@@ -455,8 +463,8 @@ def main() -> None:
     parser.add_argument("--profile", help="write cProfile stats of payivr's process to FILE.N")
     args = parser.parse_args()
     if args.quick:
-        args.calls = [20]
-        args.time_scale = 0.1
+        args.calls = [100, 1000]
+        args.time_scale = 0.5
     args.loop = None if args.asyncio else _fastest_loop()
     args.load = os.getloadavg()[0]
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
