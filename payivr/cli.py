@@ -414,6 +414,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.calls.charging import gateway_authorizer, keep_cards_in
     from payivr.calls.control import CallDesk
     from payivr.calls.notifier import Notifier
+    from payivr.calls.recording import RecordingGuard
     from payivr.calls.records import StoreRecords
     from payivr.calls.recovery import PaymentRecovery
     from payivr.calls.service import CallServices
@@ -490,6 +491,15 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         notifier = Notifier()
         stack.push_async_callback(notifier.aclose)
         metrics = Metrics()
+        ami = None
+        if config.ami.enabled:
+            ami = AmiClient(
+                host=config.ami.host,
+                port=config.ami.port,
+                username=config.ami.user,
+                secret=config.ami.secret,
+            )
+            stack.push_async_callback(ami.close)
         services = CallServices(
             ari=ari,
             app=config.ari.app,
@@ -503,6 +513,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             today=lambda: datetime.now(UTC).date(),
             currency=config.flow.currency,
             max_amount_minor=config.flow.max_amount_minor,
+            recordings=RecordingGuard(ari, ami, store),
         )
         stasis = StasisApplication(services)
         stack.push_async_callback(stasis.router.aclose)
@@ -526,15 +537,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         )
         tasks.append(asyncio.create_task(events.run(), name="ari-events"))
 
-        ami = None
-        if config.ami.enabled:
-            ami = AmiClient(
-                host=config.ami.host,
-                port=config.ami.port,
-                username=config.ami.user,
-                secret=config.ami.secret,
-            )
-            stack.push_async_callback(ami.close)
+        if ami is not None:
             await ami.connect()
         takeovers = Takeovers(stasis, ami, config.calls, config.flow.currency)
         if ami is not None:

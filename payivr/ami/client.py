@@ -482,6 +482,20 @@ class AmiClient:
         value: str = response.get("Value") or ""
         return value
 
+    async def mute_recording(self, channel: str, *, muted: bool) -> None:
+        """Mute (or unmute) both directions of ``channel``'s MixMonitor recordings.
+
+        Raises AmiActionError ("Cannot set mute flag") when the channel has no audio hooks.
+        """
+        await self.send_action(
+            {
+                "Action": "MixMonitorMute",
+                "Channel": channel,
+                "Direction": "both",
+                "State": "1" if muted else "0",
+            }
+        )
+
     async def redirect(
         self,
         channel: str,

@@ -99,6 +99,10 @@ class NoSuchChannel(LookupError):
 UserEventListener = Callable[[UserEventRaised], None]
 
 
+class NoAudiohooks(Exception):
+    """The channel has no audio hooks (no MixMonitor, no spy) to mute."""
+
+
 class PbxModel(Protocol):
     """The PBX behind an AMI simulator. Channel arguments are channel names, as on AMI."""
 
@@ -123,6 +127,13 @@ class PbxModel(Protocol):
         """Set a channel variable (a global one when ``channel`` is None)."""
 
     def getvar(self, channel: str | None, name: str) -> str | None: ...
+
+    def mute_recording(self, channel: str, read: bool, write: bool, muted: bool) -> int:
+        """``MixMonitorMute``: (un)mute the directions named of ``channel``'s MixMonitors.
+
+        Returns how many were changed; raises :class:`NoSuchChannel`, or
+        :class:`NoAudiohooks` when the channel has none (Asterisk: "Cannot set mute flag").
+        """
 
     def add_user_event_listener(self, listener: UserEventListener) -> Callable[[], None]:
         """Call ``listener`` for every UserEvent the dialplan raises; returns an unsubscriber."""
@@ -223,6 +234,10 @@ class InMemoryPbx:
         if channel is None:
             return self._globals.get(name)
         return self._get(channel).variables.get(name, self._globals.get(name))
+
+    def mute_recording(self, channel: str, read: bool, write: bool, muted: bool) -> int:
+        self._get(channel)
+        raise NoAudiohooks(channel)  # the recorded calls ran no MixMonitor
 
     def add_user_event_listener(self, listener: UserEventListener) -> Callable[[], None]:
         self._listeners.append(listener)

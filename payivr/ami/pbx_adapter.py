@@ -18,6 +18,7 @@ from payivr.ami.pbx import (
     ChannelSnapshot,
     ChannelState,
     DialplanLocation,
+    NoAudiohooks,
     NoSuchChannel,
     UserEventListener,
     UserEventRaised,
@@ -74,6 +75,20 @@ class AriSimulatorPbx:
             self.sim.set_variable(channel, name, value)
         except ChannelNotFound:
             raise NoSuchChannel(channel) from None
+
+    def mute_recording(self, channel: str, read: bool, write: bool, muted: bool) -> int:
+        try:
+            found = self.sim.find_channel(channel)
+        except ChannelNotFound:
+            raise NoSuchChannel(channel) from None
+        recording = found.recording
+        if recording is None:
+            raise NoAudiohooks(channel)
+        if read:
+            recording.read_muted = muted
+        if write:
+            recording.write_muted = muted
+        return 1
 
     def getvar(self, channel: str | None, name: str) -> str | None:
         globals_ = self.sim.engine.global_variables

@@ -25,6 +25,7 @@ from payivr.ami.pbx import (
     BridgeSnapshot,
     ChannelSnapshot,
     DialplanLocation,
+    NoAudiohooks,
     NoSuchChannel,
     PbxModel,
     UserEventRaised,
@@ -32,6 +33,8 @@ from payivr.ami.pbx import (
 from payivr.ami.wire import AmiMessage, AmiParser, AmiProtocolError, encode_message
 
 log = structlog.get_logger(__name__)
+
+_AST_FALSE = frozenset({"no", "false", "n", "f", "0", "off"})  # main/utils.c ast_false()
 
 AMI_VERSION = "11.0.0"  # what Asterisk 22 announces
 EVENT_CLASSES = frozenset(
@@ -218,6 +221,7 @@ class AmiSimulator:
             "setvar": self._setvar,
             "getvar": self._getvar,
             "redirect": self._redirect,
+            "mixmonitormute": self._mixmonitor_mute,
         }
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -398,6 +402,42 @@ class AmiSimulator:
             session.error(action, "No such channel")
             return
         session.respond(action, "Success", ("Variable", variable), ("Value", value or ""))
+
+    async def _mixmonitor_mute(self, session: _Session, action: AmiMessage) -> None:
+        """app_mixmonitor's ``manager_mute_mixmonitor``: its checks and messages in order."""
+        direction = (action.get("Direction") or "").casefold()
+        if not direction:
+            session.error(action, "No direction specified. Must be read, write or both")
+            return
+        if direction not in ("read", "write", "both"):
+            session.error(action, "Invalid direction specified. Must be read, write or both")
+            return
+        channel = action.get("Channel")
+        if not channel:
+            session.error(action, "No channel specified")
+            return
+        state = action.get("State")
+        if not state:
+            session.error(action, "No state specified")
+            return
+        muted = state.casefold() not in _AST_FALSE  # ast_false() clears the mute
+        try:
+            count = self.pbx.mute_recording(
+                channel, direction in ("read", "both"), direction in ("write", "both"), muted
+            )
+        except NoSuchChannel:
+            session.error(action, "No such channel")
+            return
+        except NoAudiohooks:
+            session.error(action, "Cannot set mute flag")
+            return
+        session.respond(action, "Success")
+        snapshot = next((c for c in self.pbx.channels() if c.name == channel), None)
+        if snapshot is not None:
+            fields = [*channel_fields(snapshot), ("Direction", direction)]
+            fields += [("State", "1" if muted else "0"), ("Count", str(count))]
+            for other in list(self._sessions):
+                other.event("call", "MixMonitorMute", fields)
 
     async def _redirect(self, session: _Session, action: AmiMessage) -> None:
         channel = action.get("Channel")

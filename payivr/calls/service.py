@@ -50,6 +50,7 @@ from payivr.calls.notifier import (
     PaymentStarted,
     PaymentStepChanged,
 )
+from payivr.calls.recording import PausedRecordings, RecordingGuard, RecordingNotPaused
 from payivr.calls.records import PaymentOpening, PaymentRecords
 from payivr.calls.requests import PaymentRequest
 from payivr.config import CallSettings
@@ -95,6 +96,7 @@ class CallServices:
     currency: str = "USD"
     max_amount_minor: int = 1_000_000
     bridge_prefix: str = "payivr-"
+    recordings: RecordingGuard | None = None  # mutes the operator's call recordings
 
 
 @dataclass(frozen=True)
@@ -332,12 +334,23 @@ class CallSession:
         except AriError as error:
             # Never ask for a card unless the agent is kept from hearing the keys.
             log.warning("privacy_not_established", call=self.call.key, error=str(error))
-            await run.abandon_before_start()
+            await run.abandon_before_start(
+                "not started: the agent could not be kept from hearing the keys; "
+                "nothing was charged"
+            )
             self._payment = None
             raise PaymentRefused(
                 "Asterisk refused to keep the agent from hearing the caller's keys; "
                 "the payment was not started"
             ) from None
+        try:
+            await run.pause_recordings()
+        except RecordingNotPaused as refused:
+            # Never ask for a card into a recording that keeps it.
+            log.warning("recording_not_paused", call=self.call.key)
+            await run.abandon_before_start(f"not started: {refused}; nothing was charged")
+            self._payment = None
+            raise PaymentRefused(f"{refused}; the payment was not started") from None
         run.task = asyncio.create_task(run.drive())
         return payment_id
 
@@ -404,8 +417,26 @@ class _PaymentRun:
             method_steps(PaymentMethod(request.method)), StepStatus.WAITING
         )
         self._agent_shielded = False
+        self._paused_recordings = PausedRecordings()
 
     # ------------------------------------------------------------- privacy
+
+    async def pause_recordings(self) -> None:
+        """Mute the recordings of both legs before the first prompt (RecordingNotPaused)."""
+        guard = self.services.recordings
+        if guard is None:
+            return
+        session = self.session
+        legs = [session.caller]
+        if session.agent is not None and not session._agent_gone:
+            legs.append(session.agent)
+        self._paused_recordings = await guard.pause(self.payment_id, legs)
+
+    async def _resume_recordings(self) -> None:
+        guard = self.services.recordings
+        paused, self._paused_recordings = self._paused_recordings, PausedRecordings()
+        if guard is not None and paused.channels:
+            await guard.resume(self.payment_id, paused)
 
     async def shield_agent(self) -> None:
         """Keep the agent from hearing the caller's keys (hold or talk-through)."""
@@ -429,7 +460,7 @@ class _PaymentRun:
                 else:
                     await ari.channels.start_silence(session.agent)
 
-    async def abandon_before_start(self) -> None:
+    async def abandon_before_start(self, reason: str) -> None:
         """Privacy could not be set up: undo what was done, record that nothing happened."""
         ari = self.services.ari
         session = self.session
@@ -439,13 +470,7 @@ class _PaymentRun:
             await ari.bridges.add_channel(session.bridge_id, session.caller)
         await self._unshield_agent()
         self.driver.flow.send(CallerHangup())  # ends the flow; it holds no digits yet
-        await self.finished(
-            Finish(
-                Outcome.CANCELLED,
-                "not started: the agent could not be kept from hearing the keys; "
-                "nothing was charged",
-            )
-        )
+        await self.finished(Finish(Outcome.CANCELLED, reason))
 
     async def _unshield_agent(self) -> None:
         """Music off, agent unmuted; each step on its own so one failure skips no other."""
@@ -579,7 +604,11 @@ class _PaymentRun:
             log.exception("payment_crashed", payment_id=self.payment_id)
             await self._end_after_crash()
         finally:
-            self.session._inbox.put_nowait(_Command("payment_over"))
+            try:
+                # The flow's last prompt has played and the caller is back: recordings resume.
+                await self._resume_recordings()
+            finally:
+                self.session._inbox.put_nowait(_Command("payment_over"))
 
     async def _announce_failure(self) -> None:
         """Tell the caller the payment failed before reconnecting them: keys they may still

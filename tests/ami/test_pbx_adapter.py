@@ -99,3 +99,38 @@ async def test_redirect_without_payivr_on_ari_falls_back(world: World) -> None:
     await world.caller.wait_for(
         lambda phone: any("payments-unavailable" in item for item in phone.heard), 5
     )
+
+
+async def test_mixmonitor_mute_answers_as_app_mixmonitor_does(world: World) -> None:
+    """``MixMonitorMute`` over the AMI wire: Asterisk's checks and messages, in its order."""
+    from payivr.ami.errors import AmiActionError
+
+    caller = world.sim.engine.find_channel(world.call.caller_channel_id)
+    base = {"Action": "MixMonitorMute", "Channel": caller.name}
+    for fields, message in (
+        ({}, "No direction specified. Must be read, write or both"),
+        ({"Direction": "sideways"}, "Invalid direction specified. Must be read, write or both"),
+        ({"Direction": "both", "Channel": ""}, "No channel specified"),
+        ({"Direction": "both"}, "No state specified"),
+        ({"Direction": "both", "State": "1", "Channel": "PJSIP/9999-00000001"}, "No such channel"),
+        ({"Direction": "both", "State": "1"}, "Cannot set mute flag"),  # nothing records it
+    ):
+        with pytest.raises(AmiActionError) as refused:
+            await world.client.send_action({**base, **fields})
+        assert refused.value.message == message
+    # A call the dialplan records: MixMonitor() sets MIXMONITOR_FILENAME and records both ways.
+    world.sim.dialplan.load(
+        "[recorded]\nexten => _X.,1,MixMonitor(call.wav)\n same => n,Dial(${DIAL_ENDPOINT},30)\n"
+    )
+    customer = world.sim.add_phone("customer", "PJSIP/1004")
+    recorded_call = await world.sim.dial(customer, world.sim.add_phone("desk", "PJSIP/1003"),
+                                         context="recorded")  # fmt: skip
+    recorded = world.sim.engine.find_channel(recorded_call.caller_channel_id)
+    assert recorded.variables["MIXMONITOR_FILENAME"] == "call.wav"
+    assert recorded.recording is not None
+    await world.client.mute_recording(recorded.name, muted=True)
+    assert recorded.recording.read_muted and recorded.recording.write_muted
+    await world.client.send_action(
+        {**base, "Channel": recorded.name, "Direction": "read", "State": "off"}
+    )
+    assert not recorded.recording.read_muted and recorded.recording.write_muted

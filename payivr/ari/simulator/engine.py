@@ -42,6 +42,7 @@ from .model import (
     Clock,
     EventSink,
     Playback,
+    Recording,
     Technology,
     iso_time,
 )
@@ -529,6 +530,8 @@ class Engine:
                     self._dtmf_write(other, digit, duration_ms)
             return
         self._emit_channel(channel, "ChannelDtmfReceived", digit=digit, duration_ms=duration_ms)
+        if channel.recording is not None and not channel.recording.read_muted:
+            channel.recording.entries.append(f"dtmf:{digit}")
         if channel.reading is not None:
             self._read_digit(channel, digit)
             return
@@ -639,6 +642,8 @@ class Engine:
         """Media played to ``channel``: its device hears it (through Local peers too)."""
         if channel.muted_out:
             return
+        if channel.recording is not None and not channel.recording.write_muted:
+            channel.recording.entries.append(uri)
         if channel.snoop_target is not None:
             if channel.snoop_whisper in ("out", "both"):
                 self._media_to(channel.snoop_target, uri)
@@ -1327,6 +1332,15 @@ class Engine:
             return None
         if name == "amd":
             await self._amd(channel)
+            return None
+        if name == "mixmonitor":
+            # app_mixmonitor: records the channel (both directions) to the file named, and
+            # sets MIXMONITOR_FILENAME; the file itself is not modelled, its contents are.
+            channel.recording = Recording(args[0])
+            self._set_var(channel, "MIXMONITOR_FILENAME", args[0])
+            return None
+        if name == "stopmixmonitor":
+            channel.recording = None
             return None
         log.warning("ari_sim_unknown_application", app=app)
         raise _HangupError

@@ -119,6 +119,21 @@ class Application:
         return bool(self.sinks)
 
 
+@dataclass
+class Recording:
+    """A ``MixMonitor()`` on a channel: what its recording would hold, in order.
+
+    ``read`` is audio from the channel (DTMF tones as ``dtmf:<digit>``), ``write`` audio to
+    it (the media URIs played). ``MixMonitorMute`` silences either direction: a muted
+    direction adds nothing, as Asterisk writes silence in its place.
+    """
+
+    filename: str
+    entries: list[str] = field(default_factory=list)
+    read_muted: bool = False
+    write_muted: bool = False
+
+
 @dataclass(eq=False)
 class Channel:
     id: str
@@ -173,6 +188,7 @@ class Channel:
     linkedid: str = ""  # AMI's Linkedid: the first channel of the call
     # Read(): (variable, max digits, done) while the dialplan collects digits
     reading: tuple[str, int, asyncio.Future[None]] | None = None
+    recording: Recording | None = None  # MixMonitor() on this channel
 
     def __repr__(self) -> str:
         return f"Channel({self.id!r}, {self.name!r}, {self.state!r})"
