@@ -22,6 +22,7 @@ from datetime import date
 from payivr.core.events import (
     Event,
     Finish,
+    FlowStart,
     GatewayApproval,
     KeyPress,
     Outcome,
@@ -29,7 +30,7 @@ from payivr.core.events import (
     PromptFinished,
     StopPrompt,
 )
-from payivr.core.flow import FlowConfig, FlowStart, PaymentFlow
+from payivr.core.flow import FlowConfig, PaymentFlow
 
 TODAY = date(2025, 6, 15)
 CONFIG = FlowConfig()

@@ -126,7 +126,7 @@ def _run_command(argv: Sequence[str] | None) -> int:
         print(f"payivr: {error}", file=sys.stderr)
         return 2
     if args.command == "flow-diagram":
-        from payivr.core.flow import mermaid_diagram
+        from payivr.core.diagram import mermaid_diagram
 
         print(mermaid_diagram())
         return 0

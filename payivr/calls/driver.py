@@ -23,6 +23,7 @@ from payivr.core.events import (
     Command,
     Event,
     Finish,
+    FlowStart,
     GatewayApproval,
     GatewayDecline,
     GatewayFailure,
@@ -35,7 +36,7 @@ from payivr.core.events import (
     StopPrompt,
     TimerExpiry,
 )
-from payivr.core.flow import FlowStart, PaymentFlow
+from payivr.core.flow import PaymentFlow
 
 log = structlog.get_logger(__name__)
 

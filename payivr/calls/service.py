@@ -69,7 +69,8 @@ from payivr.core.events import (
     Step,
     StepStatus,
 )
-from payivr.core.flow import FlowConfig, FlowError, PaymentFlow, method_steps
+from payivr.core.flow import FlowConfig, FlowError, PaymentFlow
+from payivr.core.steps import STEPS_OF_METHOD
 
 log = structlog.get_logger(__name__)
 
@@ -414,7 +415,7 @@ class _PaymentRun:
         # A new payment's row has every step of its method waiting already: the flow's
         # opening "waiting" updates need no write (a third of a card payment's writes).
         self._stored_status: dict[Step, StepStatus] = dict.fromkeys(
-            method_steps(PaymentMethod(request.method)), StepStatus.WAITING
+            STEPS_OF_METHOD[PaymentMethod(request.method)], StepStatus.WAITING
         )
         self._agent_shielded = False
         self._paused_recordings = PausedRecordings()

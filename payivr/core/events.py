@@ -22,7 +22,7 @@ class PaymentMethod(enum.Enum):
 
 
 class Step(enum.Enum):
-    """The caller's steps, in order: the amount, then those of the payment method."""
+    """The caller's steps (what each is: :mod:`payivr.core.steps`, which also orders them)."""
 
     AMOUNT = "amount"
     CARD_NUMBER = "card_number"
@@ -32,22 +32,6 @@ class Step(enum.Enum):
     ROUTING_NUMBER = "routing_number"
     ACCOUNT_NUMBER = "account_number"
     ACCOUNT_TYPE = "account_type"
-
-    @property
-    def method(self) -> PaymentMethod | None:
-        """The payment method this step belongs to (None: every payment has it)."""
-        return _METHOD_OF_STEP.get(self)
-
-
-_METHOD_OF_STEP = {
-    Step.CARD_NUMBER: PaymentMethod.CARD,
-    Step.EXPIRY: PaymentMethod.CARD,
-    Step.SECURITY_CODE: PaymentMethod.CARD,
-    Step.POSTAL_CODE: PaymentMethod.CARD,
-    Step.ROUTING_NUMBER: PaymentMethod.ACH,
-    Step.ACCOUNT_NUMBER: PaymentMethod.ACH,
-    Step.ACCOUNT_TYPE: PaymentMethod.ACH,
-}
 
 
 class StepStatus(enum.Enum):
@@ -156,6 +140,18 @@ class AgentCancellation:
     pass
 
 
+@dataclass(frozen=True)
+class FlowStart:
+    """Starts the flow (from ``NEW``)."""
+
+
+@dataclass(frozen=True)
+class EntryEnded:
+    """Internal: the entry of the current step is complete (or cut short by a timeout)."""
+
+    timed_out: bool = False
+
+
 Event = (
     KeyPress
     | PromptFinished
@@ -216,6 +212,10 @@ class PlayPrompt:
 @dataclass(frozen=True)
 class StopPrompt:
     sequence: int
+
+
+NO_INPUT_TIMER = "no_input"
+INTER_DIGIT_TIMER = "inter_digit"
 
 
 @dataclass(frozen=True)

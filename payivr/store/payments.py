@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from payivr.core.bank import AccountType
 from payivr.core.events import Outcome, PaymentMethod, Step, StepStatus
 from payivr.core.redact import has_digit_run, has_pan, redact_card_data
+from payivr.core.steps import STEPS_OF_METHOD
 from payivr.store.activity import build_activity
 from payivr.store.database import Database
 from payivr.store.errors import CardDataRefused, PaymentAlreadyFinished, PaymentNotFound
@@ -181,7 +182,7 @@ class PaymentStore:
         now = self._clock()
         # Each step of the payment's method starts waiting; the other method's have none.
         step_statuses = {
-            column: "waiting" if step.method in (None, new.payment_method) else None
+            column: "waiting" if step in STEPS_OF_METHOD[new.payment_method] else None
             for step, column in STEP_COLUMNS.items()
             if step is not Step.AMOUNT
         }

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from payivr.core.flow import mermaid_diagram
+from payivr.core.diagram import mermaid_diagram
 from payivr.demo.terminal import HELP
 
 ROOT = Path(__file__).resolve().parents[2]

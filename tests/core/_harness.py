@@ -8,6 +8,7 @@ takes is noted in :data:`FIRED`, so a test can prove that every row of the table
 
 from __future__ import annotations
 
+import enum
 from datetime import date
 
 from payivr.core.cards import Brand
@@ -16,16 +17,19 @@ from payivr.core.events import (
     Command,
     Event,
     Finish,
+    FlowStart,
     KeyPress,
     PaymentMethod,
     PlayPrompt,
     Prompt,
     PromptFinished,
     StartTimer,
+    Step,
     StopPrompt,
     TimerExpiry,
 )
-from payivr.core.flow import FlowConfig, FlowStart, PaymentFlow, State, Transition
+from payivr.core.flow import FlowConfig, PaymentFlow
+from payivr.core.transitions import State, Transition
 
 TODAY = date(2025, 6, 15)
 PAYMENT_ID = "pay_0001"
@@ -66,6 +70,40 @@ BAD_CHECKSUM_ROUTING_NUMBER = "123456789"
 
 # Rows taken by any flow built here (see tests/core/test_flow_branches.py).
 FIRED: set[Transition] = set()
+
+
+class At(enum.Enum):
+    """Where a payment is: the flow's state, and the step for the states of a step."""
+
+    NEW = (State.NEW, None)
+    CONFIRMING_AMOUNT = (State.CONFIRMING_AMOUNT, Step.AMOUNT)
+    ENTERING_CARD_NUMBER = (State.ENTERING, Step.CARD_NUMBER)
+    CONFIRMING_CARD_NUMBER = (State.CONFIRMING, Step.CARD_NUMBER)
+    ENTERING_EXPIRY = (State.ENTERING, Step.EXPIRY)
+    CONFIRMING_EXPIRY = (State.CONFIRMING, Step.EXPIRY)
+    ENTERING_SECURITY_CODE = (State.ENTERING, Step.SECURITY_CODE)
+    CONFIRMING_SECURITY_CODE = (State.CONFIRMING, Step.SECURITY_CODE)
+    ENTERING_POSTAL_CODE = (State.ENTERING, Step.POSTAL_CODE)
+    CONFIRMING_POSTAL_CODE = (State.CONFIRMING, Step.POSTAL_CODE)
+    ENTERING_ROUTING_NUMBER = (State.ENTERING, Step.ROUTING_NUMBER)
+    CONFIRMING_ROUTING_NUMBER = (State.CONFIRMING, Step.ROUTING_NUMBER)
+    ENTERING_ACCOUNT_NUMBER = (State.ENTERING, Step.ACCOUNT_NUMBER)
+    CONFIRMING_ACCOUNT_NUMBER = (State.CONFIRMING, Step.ACCOUNT_NUMBER)
+    ENTERING_ACCOUNT_TYPE = (State.ENTERING, Step.ACCOUNT_TYPE)
+    CONFIRMING_ACCOUNT_TYPE = (State.CONFIRMING, Step.ACCOUNT_TYPE)
+    OFFERING_CARD_ON_FILE = (State.OFFERING_CARD_ON_FILE, None)
+    AUTHORIZING = (State.AUTHORIZING, None)
+    AUTHORIZING_CALLER_GONE = (State.AUTHORIZING_CALLER_GONE, None)
+    ANNOUNCING_RESULT = (State.ANNOUNCING_RESULT, None)
+    DONE = (State.DONE, None)
+
+    @classmethod
+    def of(cls, flow: PaymentFlow) -> At:
+        return cls((flow.state, flow.step if flow.on_a_step else None))
+
+    @property
+    def step(self) -> Step | None:
+        return self.value[1]
 
 
 class RecordingFlow(PaymentFlow):
@@ -161,8 +199,8 @@ class Call:
     # ------------------------------------------------------------- looking
 
     @property
-    def state(self) -> State:
-        return self.flow.state
+    def state(self) -> At:
+        return At.of(self.flow)
 
     def played(self) -> list[PlayPrompt]:
         return [c for c in self.commands if isinstance(c, PlayPrompt)]
@@ -207,47 +245,47 @@ def of_type(commands: list[Command], kind: type) -> list[Command]:
 # ----------------------------------------------------------------- getting somewhere
 
 # From each listening state, the keys of the standard test payment that leave it.
-_PATH: tuple[tuple[State, str], ...] = (
-    (State.CONFIRMING_AMOUNT, "1"),
-    (State.ENTERING_CARD_NUMBER, VISA + "#"),
-    (State.CONFIRMING_CARD_NUMBER, "1"),
-    (State.ENTERING_EXPIRY, EXPIRY),
-    (State.CONFIRMING_EXPIRY, "1"),
-    (State.ENTERING_SECURITY_CODE, SECURITY_CODE),
-    (State.CONFIRMING_SECURITY_CODE, "1"),
-    (State.ENTERING_POSTAL_CODE, POSTAL_CODE + "#"),
-    (State.CONFIRMING_POSTAL_CODE, "1"),
+_PATH: tuple[tuple[At, str], ...] = (
+    (At.CONFIRMING_AMOUNT, "1"),
+    (At.ENTERING_CARD_NUMBER, VISA + "#"),
+    (At.CONFIRMING_CARD_NUMBER, "1"),
+    (At.ENTERING_EXPIRY, EXPIRY),
+    (At.CONFIRMING_EXPIRY, "1"),
+    (At.ENTERING_SECURITY_CODE, SECURITY_CODE),
+    (At.CONFIRMING_SECURITY_CODE, "1"),
+    (At.ENTERING_POSTAL_CODE, POSTAL_CODE + "#"),
+    (At.CONFIRMING_POSTAL_CODE, "1"),
 )
 # The standard test bank payment: the routing number ends by itself at nine digits.
-_BANK_PATH: tuple[tuple[State, str], ...] = (
-    (State.ENTERING_ROUTING_NUMBER, ROUTING_NUMBER),
-    (State.CONFIRMING_ROUTING_NUMBER, "1"),
-    (State.ENTERING_ACCOUNT_NUMBER, ACCOUNT_NUMBER + "#"),
-    (State.CONFIRMING_ACCOUNT_NUMBER, "1"),
-    (State.ENTERING_ACCOUNT_TYPE, "1"),
-    (State.CONFIRMING_ACCOUNT_TYPE, "1"),
+_BANK_PATH: tuple[tuple[At, str], ...] = (
+    (At.ENTERING_ROUTING_NUMBER, ROUTING_NUMBER),
+    (At.CONFIRMING_ROUTING_NUMBER, "1"),
+    (At.ENTERING_ACCOUNT_NUMBER, ACCOUNT_NUMBER + "#"),
+    (At.CONFIRMING_ACCOUNT_NUMBER, "1"),
+    (At.ENTERING_ACCOUNT_TYPE, "1"),
+    (At.CONFIRMING_ACCOUNT_TYPE, "1"),
 )
-BANK_STATES: tuple[State, ...] = tuple(state for state, _ in _BANK_PATH)
+BANK_STATES: tuple[At, ...] = tuple(state for state, _ in _BANK_PATH)
 # The caller's steps, card and bank (the card-on-file offer is not a step).
-LISTENING_STATES: tuple[State, ...] = tuple(state for state, _ in _PATH) + BANK_STATES
-ENTERING_STATES: tuple[State, ...] = tuple(
+LISTENING_STATES: tuple[At, ...] = tuple(state for state, _ in _PATH) + BANK_STATES
+ENTERING_STATES: tuple[At, ...] = tuple(
     state for state in LISTENING_STATES if state.name.startswith("ENTERING")
 )
-CONFIRMING_STATES: tuple[State, ...] = tuple(
+CONFIRMING_STATES: tuple[At, ...] = tuple(
     state for state in LISTENING_STATES if state.name.startswith("CONFIRMING")
 )
 
 
-def reach(call: Call, target: State, *, card: str = VISA, security_code: str | None = None) -> Call:
+def reach(call: Call, target: At, *, card: str = VISA, security_code: str | None = None) -> Call:
     """Key the standard test payment from where the call is (a listening state with nothing
     keyed yet) until it is in ``target`` (a listening state or AUTHORIZING). Keys barge in:
     the prompt of each state is left playing on arrival. The card-on-file offer, when
     made, is answered 2 (do not keep)."""
     keys = dict(_PATH + _BANK_PATH)
-    keys[State.OFFERING_CARD_ON_FILE] = "2"
-    keys[State.ENTERING_CARD_NUMBER] = card + "#"
+    keys[At.OFFERING_CARD_ON_FILE] = "2"
+    keys[At.ENTERING_CARD_NUMBER] = card + "#"
     if security_code is not None:
-        keys[State.ENTERING_SECURITY_CODE] = security_code
+        keys[At.ENTERING_SECURITY_CODE] = security_code
     while call.state is not target:
         before = call.state
         assert before in keys, f"cannot get from {before} to {target}"
@@ -256,11 +294,11 @@ def reach(call: Call, target: State, *, card: str = VISA, security_code: str | N
     return call
 
 
-def at(target: State, **options: object) -> Call:
+def at(target: At, **options: object) -> Call:
     """A fresh call (default config unless ``options``) driven to ``target``; a bank
     payment when ``target`` is a bank step, with the offer made when it is the offer."""
     if target in BANK_STATES:
         options.setdefault("method", PaymentMethod.ACH)
-    if target is State.OFFERING_CARD_ON_FILE:
+    if target is At.OFFERING_CARD_ON_FILE:
         options.setdefault("offer_card_on_file", True)
     return reach(Call(**options), target)

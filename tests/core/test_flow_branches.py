@@ -18,6 +18,8 @@ import pytest
 from payivr.core.bank import AccountType, MaskedBankAccount
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import (
+    INTER_DIGIT_TIMER,
+    NO_INPUT_TIMER,
     AgentCancellation,
     AgentHangup,
     AgentUpdate,
@@ -27,6 +29,7 @@ from payivr.core.events import (
     CancelTimer,
     Event,
     Finish,
+    FlowStart,
     GatewayApproval,
     GatewayDecline,
     GatewayFailure,
@@ -47,17 +50,8 @@ from payivr.core.events import (
     StopPrompt,
     TimerExpiry,
 )
-from payivr.core.flow import (
-    INTER_DIGIT_TIMER,
-    NO_INPUT_TIMER,
-    TRANSITIONS,
-    FlowConfig,
-    FlowFinished,
-    FlowStart,
-    IllegalEvent,
-    PaymentFlow,
-    State,
-)
+from payivr.core.flow import FlowConfig, FlowFinished, IllegalEvent, PaymentFlow
+from payivr.core.transitions import TRANSITIONS, State
 
 from . import _harness
 from ._harness import (
@@ -78,6 +72,7 @@ from ._harness import (
     TODAY,
     VALID_ROUTING_NUMBERS,
     VISA,
+    At,
     Call,
     at,
     luhn_complete,
@@ -105,75 +100,75 @@ def branch(
     return register
 
 
-def _name(state: State) -> str:
+def _name(state: At) -> str:
     return state.name.lower()
 
 
 STEP_OF = {
-    State.CONFIRMING_AMOUNT: Step.AMOUNT,
-    State.ENTERING_CARD_NUMBER: Step.CARD_NUMBER,
-    State.CONFIRMING_CARD_NUMBER: Step.CARD_NUMBER,
-    State.ENTERING_EXPIRY: Step.EXPIRY,
-    State.CONFIRMING_EXPIRY: Step.EXPIRY,
-    State.ENTERING_SECURITY_CODE: Step.SECURITY_CODE,
-    State.CONFIRMING_SECURITY_CODE: Step.SECURITY_CODE,
-    State.ENTERING_POSTAL_CODE: Step.POSTAL_CODE,
-    State.CONFIRMING_POSTAL_CODE: Step.POSTAL_CODE,
-    State.ENTERING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
-    State.CONFIRMING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
-    State.ENTERING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
-    State.CONFIRMING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
-    State.ENTERING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
-    State.CONFIRMING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
+    At.CONFIRMING_AMOUNT: Step.AMOUNT,
+    At.ENTERING_CARD_NUMBER: Step.CARD_NUMBER,
+    At.CONFIRMING_CARD_NUMBER: Step.CARD_NUMBER,
+    At.ENTERING_EXPIRY: Step.EXPIRY,
+    At.CONFIRMING_EXPIRY: Step.EXPIRY,
+    At.ENTERING_SECURITY_CODE: Step.SECURITY_CODE,
+    At.CONFIRMING_SECURITY_CODE: Step.SECURITY_CODE,
+    At.ENTERING_POSTAL_CODE: Step.POSTAL_CODE,
+    At.CONFIRMING_POSTAL_CODE: Step.POSTAL_CODE,
+    At.ENTERING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
+    At.CONFIRMING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
+    At.ENTERING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
+    At.CONFIRMING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
+    At.ENTERING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
+    At.CONFIRMING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
 }
 ENTRY_PROMPT = {
-    State.ENTERING_CARD_NUMBER: "enter-card-number",
-    State.ENTERING_EXPIRY: "enter-expiry",
-    State.ENTERING_SECURITY_CODE: "enter-security-code",
-    State.ENTERING_POSTAL_CODE: "enter-postal-code",
-    State.ENTERING_ROUTING_NUMBER: "enter-routing-number",
-    State.ENTERING_ACCOUNT_NUMBER: "enter-account-number",
-    State.ENTERING_ACCOUNT_TYPE: "choose-account-type",
+    At.ENTERING_CARD_NUMBER: "enter-card-number",
+    At.ENTERING_EXPIRY: "enter-expiry",
+    At.ENTERING_SECURITY_CODE: "enter-security-code",
+    At.ENTERING_POSTAL_CODE: "enter-postal-code",
+    At.ENTERING_ROUTING_NUMBER: "enter-routing-number",
+    At.ENTERING_ACCOUNT_NUMBER: "enter-account-number",
+    At.ENTERING_ACCOUNT_TYPE: "choose-account-type",
 }
 INVALID_PROMPT = {
-    State.ENTERING_CARD_NUMBER: "invalid-card-number",
-    State.ENTERING_EXPIRY: "invalid-expiry",
-    State.ENTERING_SECURITY_CODE: "invalid-security-code",
-    State.ENTERING_POSTAL_CODE: "invalid-postal-code",
-    State.ENTERING_ROUTING_NUMBER: "invalid-routing-number",
-    State.ENTERING_ACCOUNT_NUMBER: "invalid-account-number",
-    State.ENTERING_ACCOUNT_TYPE: "invalid-account-type",
+    At.ENTERING_CARD_NUMBER: "invalid-card-number",
+    At.ENTERING_EXPIRY: "invalid-expiry",
+    At.ENTERING_SECURITY_CODE: "invalid-security-code",
+    At.ENTERING_POSTAL_CODE: "invalid-postal-code",
+    At.ENTERING_ROUTING_NUMBER: "invalid-routing-number",
+    At.ENTERING_ACCOUNT_NUMBER: "invalid-account-number",
+    At.ENTERING_ACCOUNT_TYPE: "invalid-account-type",
 }
 # An invalid entry of each step, and the reason the flow gives.
 INVALID_ENTRY = {
-    State.ENTERING_CARD_NUMBER: ("4242424242424241#", "the card number is not valid (check digit)"),
-    State.ENTERING_EXPIRY: ("1330", "the expiry month must be 01 to 12"),
-    State.ENTERING_SECURITY_CODE: ("73#", "the security code has the wrong number of digits"),
-    State.ENTERING_POSTAL_CODE: ("941#", "the postal code has the wrong number of digits"),
-    State.ENTERING_ROUTING_NUMBER: (
+    At.ENTERING_CARD_NUMBER: ("4242424242424241#", "the card number is not valid (check digit)"),
+    At.ENTERING_EXPIRY: ("1330", "the expiry month must be 01 to 12"),
+    At.ENTERING_SECURITY_CODE: ("73#", "the security code has the wrong number of digits"),
+    At.ENTERING_POSTAL_CODE: ("941#", "the postal code has the wrong number of digits"),
+    At.ENTERING_ROUTING_NUMBER: (
         BAD_CHECKSUM_ROUTING_NUMBER,
         "the routing number is not valid (check digit)",
     ),
-    State.ENTERING_ACCOUNT_NUMBER: ("123#", "the account number must be four to seventeen digits"),
-    State.ENTERING_ACCOUNT_TYPE: ("3", "the account type must be 1 (checking) or 2 (savings)"),
+    At.ENTERING_ACCOUNT_NUMBER: ("123#", "the account number must be four to seventeen digits"),
+    At.ENTERING_ACCOUNT_TYPE: ("3", "the account type must be 1 (checking) or 2 (savings)"),
 }
 VALID_ENTRY = {
-    State.ENTERING_CARD_NUMBER: VISA + "#",
-    State.ENTERING_EXPIRY: EXPIRY,
-    State.ENTERING_SECURITY_CODE: SECURITY_CODE,
-    State.ENTERING_POSTAL_CODE: POSTAL_CODE + "#",
-    State.ENTERING_ROUTING_NUMBER: ROUTING_NUMBER,
-    State.ENTERING_ACCOUNT_NUMBER: ACCOUNT_NUMBER + "#",
-    State.ENTERING_ACCOUNT_TYPE: "2",
+    At.ENTERING_CARD_NUMBER: VISA + "#",
+    At.ENTERING_EXPIRY: EXPIRY,
+    At.ENTERING_SECURITY_CODE: SECURITY_CODE,
+    At.ENTERING_POSTAL_CODE: POSTAL_CODE + "#",
+    At.ENTERING_ROUTING_NUMBER: ROUTING_NUMBER,
+    At.ENTERING_ACCOUNT_NUMBER: ACCOUNT_NUMBER + "#",
+    At.ENTERING_ACCOUNT_TYPE: "2",
 }
 CONFIRMING_OF = {
-    State.ENTERING_CARD_NUMBER: State.CONFIRMING_CARD_NUMBER,
-    State.ENTERING_EXPIRY: State.CONFIRMING_EXPIRY,
-    State.ENTERING_SECURITY_CODE: State.CONFIRMING_SECURITY_CODE,
-    State.ENTERING_POSTAL_CODE: State.CONFIRMING_POSTAL_CODE,
-    State.ENTERING_ROUTING_NUMBER: State.CONFIRMING_ROUTING_NUMBER,
-    State.ENTERING_ACCOUNT_NUMBER: State.CONFIRMING_ACCOUNT_NUMBER,
-    State.ENTERING_ACCOUNT_TYPE: State.CONFIRMING_ACCOUNT_TYPE,
+    At.ENTERING_CARD_NUMBER: At.CONFIRMING_CARD_NUMBER,
+    At.ENTERING_EXPIRY: At.CONFIRMING_EXPIRY,
+    At.ENTERING_SECURITY_CODE: At.CONFIRMING_SECURITY_CODE,
+    At.ENTERING_POSTAL_CODE: At.CONFIRMING_POSTAL_CODE,
+    At.ENTERING_ROUTING_NUMBER: At.CONFIRMING_ROUTING_NUMBER,
+    At.ENTERING_ACCOUNT_NUMBER: At.CONFIRMING_ACCOUNT_NUMBER,
+    At.ENTERING_ACCOUNT_TYPE: At.CONFIRMING_ACCOUNT_TYPE,
 }
 ENTERING_OF = {confirming: entering for entering, confirming in CONFIRMING_OF.items()}
 FAILURE_REASON = {
@@ -203,13 +198,13 @@ def _invalid(detail: str) -> str:
 
 def _ends(call: Call, outcome: Outcome, *, agent_present: bool = True) -> Finish:
     """The announcement ends: the caller goes back to the agent and the payment finishes."""
-    assert call.state is State.ANNOUNCING_RESULT
+    assert call.state is At.ANNOUNCING_RESULT
     commands = call.prompt_done()
     assert commands[0] == Reconnect(agent_present=agent_present)
     assert isinstance(commands[1], Finish)
     assert len(commands) == 2
     assert commands[1].outcome is outcome
-    assert call.state is State.DONE
+    assert call.state is At.DONE
     assert not call.flow.holds_card_data()
     return commands[1]
 
@@ -224,9 +219,9 @@ def happy_path_per_test_card(case: tuple[str, Brand]) -> None:
     call = Call()
     call.prompt_done()
     call.press("1")
-    assert call.state is State.ENTERING_CARD_NUMBER
+    assert call.state is At.ENTERING_CARD_NUMBER
     call.press(number + "#")
-    assert call.state is State.CONFIRMING_CARD_NUMBER
+    assert call.state is At.CONFIRMING_CARD_NUMBER
     assert call.played()[-1].parts == (
         Prompt("you-entered"),
         Prompt(f"brand-{brand.value}"),
@@ -243,7 +238,7 @@ def happy_path_per_test_card(case: tuple[str, Brand]) -> None:
     expected_prompt = "enter-security-code-amex" if brand is Brand.AMEX else "enter-security-code"
     assert call.last_prompt_ids() == [expected_prompt]
     call.press(security_code)  # completes on its own at the brand's length
-    assert call.state is State.CONFIRMING_SECURITY_CODE
+    assert call.state is At.CONFIRMING_SECURITY_CODE
     assert call.last_prompt_ids() == ["security-code-entered", "confirm-entry"]
     call.press("1")
     call.press(POSTAL_CODE + "#")
@@ -253,7 +248,7 @@ def happy_path_per_test_card(case: tuple[str, Brand]) -> None:
         Prompt("confirm-entry"),
     )
     commands = call.press("1")
-    assert call.state is State.AUTHORIZING
+    assert call.state is At.AUTHORIZING
     (authorize,) = of_type(commands, Authorize)
     assert isinstance(authorize, Authorize)
     card = authorize.details
@@ -478,7 +473,7 @@ def amount_read_back_per_currency(case: tuple[int, str, tuple[object, ...]]) -> 
         *spoken,
         Prompt("confirm-amount"),
     )
-    reach(call, State.AUTHORIZING)
+    reach(call, At.AUTHORIZING)
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
     assert (authorize.amount_minor, authorize.currency) == (amount_minor, currency)
@@ -488,7 +483,7 @@ def amount_read_back_per_currency(case: tuple[int, str, tuple[object, ...]]) -> 
 
 
 @branch(LISTENING_STATES, ids=_name)
-def star_cancels_in_every_listening_state(state: State) -> None:
+def star_cancels_in_every_listening_state(state: At) -> None:
     call = at(state)
     call.press(PARTIAL_ENTRY.get(state, ""))  # an entry in progress is abandoned too
     playing = call.playing
@@ -506,21 +501,21 @@ def star_cancels_in_every_listening_state(state: State) -> None:
     assert finish.reason == "the caller cancelled the payment"
 
 
-@branch([State.AUTHORIZING, State.ANNOUNCING_RESULT], ids=_name)
-def keys_are_ignored_while_charging_and_announcing(state: State) -> None:
-    call = at(State.AUTHORIZING)
-    if state is State.ANNOUNCING_RESULT:
+@branch([At.AUTHORIZING, At.ANNOUNCING_RESULT], ids=_name)
+def keys_are_ignored_while_charging_and_announcing(state: At) -> None:
+    call = at(At.AUTHORIZING)
+    if state is At.ANNOUNCING_RESULT:
         call.send(GatewayApproval("ch_TEST"))
     for key in "*#0123456789":
         assert call.press(key) == []
         assert call.state is state
-    if state is State.AUTHORIZING:
+    if state is At.AUTHORIZING:
         call.send(GatewayApproval("ch_TEST"))
     _ends(call, Outcome.APPROVED)
 
 
 @branch(LISTENING_STATES, ids=_name)
-def no_key_after_a_prompt_times_out(state: State) -> None:
+def no_key_after_a_prompt_times_out(state: At) -> None:
     call = at(state, no_input_timeout=30.0)
     started = call.prompt_done()
     assert started == [StartTimer(NO_INPUT_TIMER, 30.0, call.timers[NO_INPUT_TIMER])]
@@ -535,17 +530,17 @@ def no_key_after_a_prompt_times_out(state: State) -> None:
 
 # Entries of more than one key (a one-key choice has no inter-digit timer).
 PARTIAL_ENTRY = {
-    State.ENTERING_CARD_NUMBER: "4242",
-    State.ENTERING_EXPIRY: "12",
-    State.ENTERING_SECURITY_CODE: "7",
-    State.ENTERING_POSTAL_CODE: "941",
-    State.ENTERING_ROUTING_NUMBER: "11000",
-    State.ENTERING_ACCOUNT_NUMBER: "0001",
+    At.ENTERING_CARD_NUMBER: "4242",
+    At.ENTERING_EXPIRY: "12",
+    At.ENTERING_SECURITY_CODE: "7",
+    At.ENTERING_POSTAL_CODE: "941",
+    At.ENTERING_ROUTING_NUMBER: "11000",
+    At.ENTERING_ACCOUNT_NUMBER: "0001",
 }
 
 
 @branch(list(PARTIAL_ENTRY), ids=_name)
-def inter_digit_timeout_ends_the_entry_as_invalid(state: State) -> None:
+def inter_digit_timeout_ends_the_entry_as_invalid(state: At) -> None:
     call = at(state, inter_digit_timeout=3.5)
     commands = call.press(PARTIAL_ENTRY[state])
     assert commands[-1] == StartTimer(INTER_DIGIT_TIMER, 3.5, call.timers[INTER_DIGIT_TIMER])
@@ -567,10 +562,10 @@ def inter_digit_timeout_ends_the_entry_as_invalid(state: State) -> None:
 
 @branch()
 def complete_card_number_without_hash_times_out_as_invalid() -> None:
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     call.press(VISA)
     commands = call.fire(INTER_DIGIT_TIMER)
-    assert call.state is State.ENTERING_CARD_NUMBER
+    assert call.state is At.ENTERING_CARD_NUMBER
     assert prompt_ids(commands[-1]) == ["invalid-card-number", "enter-card-number"]
 
 
@@ -581,7 +576,7 @@ ATTEMPT_CASES = [(state, attempts) for state in ENTERING_STATES for attempts in 
 
 
 @branch(ATTEMPT_CASES, ids=lambda case: f"{_name(case[0])}-max{case[1]}")
-def max_attempts_invalid_entries_fail_the_step(case: tuple[State, int]) -> None:
+def max_attempts_invalid_entries_fail_the_step(case: tuple[At, int]) -> None:
     state, max_attempts = case
     keys, detail = INVALID_ENTRY[state]
     # max_attempts - 1 invalid entries: the caller may try again, and a valid one goes on.
@@ -608,20 +603,20 @@ def max_attempts_invalid_entries_fail_the_step(case: tuple[State, int]) -> None:
 
 @branch()
 def default_is_three_invalid_entries() -> None:
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     call.press("4242424242424241#" * 2)
-    assert call.state is State.ENTERING_CARD_NUMBER
+    assert call.state is At.ENTERING_CARD_NUMBER
     call.press("4242424242424241#")
-    assert call.state is State.ANNOUNCING_RESULT
+    assert call.state is At.ANNOUNCING_RESULT
     assert _ends(call, Outcome.ATTEMPTS_EXHAUSTED).reason == "too many invalid card numbers"
 
 
 @branch(CONFIRMING_STATES, ids=_name)
-def invalid_choice_while_confirming(state: State) -> None:
+def invalid_choice_while_confirming(state: At) -> None:
     call = at(state)
     read_back = call.playing
     commands = call.press("9")
-    if state is State.CONFIRMING_AMOUNT:
+    if state is At.CONFIRMING_AMOUNT:
         again = (Prompt("invalid-choice"), *AMOUNT_PARTS, Prompt("confirm-amount"))
     else:
         again = (Prompt("invalid-choice"), Prompt("confirm-entry"))
@@ -633,7 +628,7 @@ def invalid_choice_while_confirming(state: State) -> None:
     ]
     assert call.state is state
     call.press("1")  # two wrong keys of three: the caller can still accept
-    assert call.state is not state and call.state is not State.ANNOUNCING_RESULT
+    assert call.state is not state and call.state is not At.ANNOUNCING_RESULT
 
     call = at(state)
     commands = call.press("#3")
@@ -647,7 +642,7 @@ def invalid_choice_while_confirming(state: State) -> None:
 
 
 NEW_ENTRY = {
-    State.CONFIRMING_CARD_NUMBER: (
+    At.CONFIRMING_CARD_NUMBER: (
         AMEX + "#",
         (
             Prompt("you-entered"),
@@ -657,35 +652,35 @@ NEW_ENTRY = {
             Prompt("confirm-entry"),
         ),
     ),
-    State.CONFIRMING_EXPIRY: (
+    At.CONFIRMING_EXPIRY: (
         "0131",
         (Prompt("expiry-is"), Prompt("month-01"), SayNumber(2031), Prompt("confirm-entry")),
     ),
-    State.CONFIRMING_SECURITY_CODE: (
+    At.CONFIRMING_SECURITY_CODE: (
         "123",
         (Prompt("security-code-entered"), Prompt("confirm-entry")),
     ),
-    State.CONFIRMING_POSTAL_CODE: (
+    At.CONFIRMING_POSTAL_CODE: (
         "941051234#",
         (Prompt("postal-code-is"), SayDigits("941051234"), Prompt("confirm-entry")),
     ),
-    State.CONFIRMING_ROUTING_NUMBER: (
+    At.CONFIRMING_ROUTING_NUMBER: (
         "021000021",
         (Prompt("routing-number-ending-in"), SayDigits("21"), Prompt("confirm-entry")),
     ),
-    State.CONFIRMING_ACCOUNT_NUMBER: (
+    At.CONFIRMING_ACCOUNT_NUMBER: (
         "98765432101234567#",
         (Prompt("account-number-ending-in"), SayDigits("67"), Prompt("confirm-entry")),
     ),
-    State.CONFIRMING_ACCOUNT_TYPE: (
+    At.CONFIRMING_ACCOUNT_TYPE: (
         "2",
         (Prompt("account-type-savings"), Prompt("confirm-entry")),
     ),
 }
 
 
-@branch([s for s in CONFIRMING_STATES if s is not State.CONFIRMING_AMOUNT], ids=_name)
-def two_enters_the_step_again(state: State) -> None:
+@branch([s for s in CONFIRMING_STATES if s is not At.CONFIRMING_AMOUNT], ids=_name)
+def two_enters_the_step_again(state: At) -> None:
     entering = ENTERING_OF[state]
     step = STEP_OF[state]
     call = at(state)
@@ -712,7 +707,7 @@ def two_enters_the_step_again(state: State) -> None:
 
 @branch()
 def reentered_card_number_is_the_one_authorized() -> None:
-    call = at(State.CONFIRMING_CARD_NUMBER)
+    call = at(At.CONFIRMING_CARD_NUMBER)
     call.press("2" + AMEX + "#1" + EXPIRY + "1")
     assert call.last_prompt_ids() == ["enter-security-code-amex"]
     call.press(AMEX_SECURITY_CODE + "1" + POSTAL_CODE + "#1")
@@ -727,7 +722,7 @@ def reentered_card_number_is_the_one_authorized() -> None:
 
 @branch()
 def key_during_a_prompt_stops_it_and_counts() -> None:
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     prompt = call.playing
     assert call.press("4") == [
         StopPrompt(prompt or 0),
@@ -735,7 +730,7 @@ def key_during_a_prompt_stops_it_and_counts() -> None:
         StartTimer(INTER_DIGIT_TIMER, 5.0, call.timers[INTER_DIGIT_TIMER]),
     ]
     # The same key after the prompt ended: no StopPrompt, the no-input timer is cancelled.
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     call.prompt_done()
     assert call.press("4") == [
         CancelTimer(NO_INPUT_TIMER),
@@ -746,7 +741,7 @@ def key_during_a_prompt_stops_it_and_counts() -> None:
 
 @branch()
 def hash_during_the_entry_prompt_is_an_empty_entry() -> None:
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     prompt = call.playing
     assert call.press("#") == [
         StopPrompt(prompt or 0),
@@ -757,26 +752,26 @@ def hash_during_the_entry_prompt_is_an_empty_entry() -> None:
     ]
 
 
-def _with_stale_events(state: State) -> Call:
+def _with_stale_events(state: At) -> Call:
     """A call in ``state`` with a stopped prompt and a cancelled timer behind it."""
-    if state is State.CONFIRMING_AMOUNT:
+    if state is At.CONFIRMING_AMOUNT:
         call = Call()
         call.prompt_done()
         call.press("9")  # cancels the no-input timer; plays "invalid choice"
         call.press("9")  # stops that prompt
         return call
-    if state in (State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT):
-        call = at(State.AUTHORIZING)
-        if state is State.AUTHORIZING_CALLER_GONE:
+    if state in (At.AUTHORIZING, At.AUTHORIZING_CALLER_GONE, At.ANNOUNCING_RESULT):
+        call = at(At.AUTHORIZING)
+        if state is At.AUTHORIZING_CALLER_GONE:
             call.send(CallerHangup())
-        if state is State.ANNOUNCING_RESULT:
+        if state is At.ANNOUNCING_RESULT:
             call.send(GatewayApproval("ch_TEST"))
         return call
     call = at(state)
     call.prompt_done()  # the no-input timer starts...
     # ...and a key cancels it (a one-key choice would end with "1": "#" is an empty entry)
     call.press(
-        "9" if state in CONFIRMING_STATES else "#" if state is State.ENTERING_ACCOUNT_TYPE else "1"
+        "9" if state in CONFIRMING_STATES else "#" if state is At.ENTERING_ACCOUNT_TYPE else "1"
     )
     if not call.stopped:
         call.press("9")
@@ -786,14 +781,14 @@ def _with_stale_events(state: State) -> Call:
 
 STALE_STATES = (
     *LISTENING_STATES,
-    State.AUTHORIZING,
-    State.AUTHORIZING_CALLER_GONE,
-    State.ANNOUNCING_RESULT,
+    At.AUTHORIZING,
+    At.AUTHORIZING_CALLER_GONE,
+    At.ANNOUNCING_RESULT,
 )
 
 
 @branch(STALE_STATES, ids=_name)
-def stale_prompt_finished_and_timer_are_ignored(state: State) -> None:
+def stale_prompt_finished_and_timer_are_ignored(state: At) -> None:
     call = _with_stale_events(state)
     assert call.stopped and call.retired_timers
     assert call.stale_prompt_done() == []
@@ -843,11 +838,11 @@ def gateway_answer_is_announced_then_reconnect_and_finish(
     case: tuple[tuple[Event, Outcome, str, tuple[str, ...]], bool],
 ) -> None:
     (answer, outcome, reason, prompts), processing_done = case
-    call = at(State.AUTHORIZING)
+    call = at(At.AUTHORIZING)
     if processing_done:
         assert call.prompt_done() == []
     commands = call.send(answer)
-    assert call.state is State.ANNOUNCING_RESULT
+    assert call.state is At.ANNOUNCING_RESULT
     assert (of_type(commands, StopPrompt) != []) is not processing_done
     assert prompt_ids(commands[-1]) == list(prompts)
     if isinstance(answer, GatewayApproval):
@@ -860,7 +855,7 @@ def gateway_answer_is_announced_then_reconnect_and_finish(
 
 @branch(DECLINE_CARDS, ids=lambda card: str(card)[-4:])
 def decline_test_cards_reach_the_gateway(card: str) -> None:
-    call = reach(Call(), State.AUTHORIZING, card=card)
+    call = reach(Call(), At.AUTHORIZING, card=card)
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
     assert authorize.details.number.reveal() == card.encode()
@@ -871,24 +866,24 @@ def decline_test_cards_reach_the_gateway(card: str) -> None:
 # --------------------------------------------------------------------------- the legs
 
 
-@branch((State.NEW, *LISTENING_STATES, State.AUTHORIZING, State.ANNOUNCING_RESULT), ids=_name)
-def caller_hangup_in_every_state(state: State) -> None:
-    if state is State.NEW:
+@branch((At.NEW, *LISTENING_STATES, At.AUTHORIZING, At.ANNOUNCING_RESULT), ids=_name)
+def caller_hangup_in_every_state(state: At) -> None:
+    if state is At.NEW:
         call = Call(start=False)
         assert call.send(CallerHangup()) == [Finish(Outcome.CALLER_HUNG_UP, "the caller hung up")]
         return
-    if state is State.AUTHORIZING:
-        call = at(State.AUTHORIZING)
+    if state is At.AUTHORIZING:
+        call = at(At.AUTHORIZING)
         assert call.send(CallerHangup()) == []
-        assert call.state is State.AUTHORIZING_CALLER_GONE
+        assert call.state is At.AUTHORIZING_CALLER_GONE
         return  # what follows is in caller_hangup_while_charging
-    if state is State.ANNOUNCING_RESULT:
-        call = at(State.AUTHORIZING)
+    if state is At.ANNOUNCING_RESULT:
+        call = at(At.AUTHORIZING)
         call.send(GatewayApproval("ch_TEST"))
         assert call.send(CallerHangup()) == [
             Finish(Outcome.APPROVED, "approved", reference="ch_TEST", masked_card=VISA_CARD)
         ]
-        assert call.state is State.DONE
+        assert call.state is At.DONE
         return
     call = at(state)
     call.press(PARTIAL_ENTRY.get(state, ""))  # an entry in progress, its inter-digit timer on
@@ -905,7 +900,7 @@ def caller_hangup_in_every_state(state: State) -> None:
     # Nothing is played or stopped to a caller who is gone, nobody is reconnected.
     assert all(isinstance(c, (AgentUpdate, CancelTimer, Finish)) for c in commands), commands
     assert not call.timers
-    assert call.state is State.DONE
+    assert call.state is At.DONE
     assert not call.flow.holds_card_data()
 
 
@@ -914,11 +909,11 @@ def caller_hangup_while_charging_waits_for_the_gateway(
     case: tuple[Event, Outcome, str, tuple[str, ...]],
 ) -> None:
     answer, outcome, reason, _ = case
-    call = at(State.AUTHORIZING)
+    call = at(At.AUTHORIZING)
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
     assert call.send(CallerHangup()) == []
-    assert call.state is State.AUTHORIZING_CALLER_GONE
+    assert call.state is At.AUTHORIZING_CALLER_GONE
     assert not authorize.details.number.wiped, "the gateway still has the card to send"
     assert call.send(answer) == [
         Finish(
@@ -928,24 +923,24 @@ def caller_hangup_while_charging_waits_for_the_gateway(
             masked_card=VISA_CARD,
         )
     ]
-    assert call.state is State.DONE
+    assert call.state is At.DONE
     assert authorize.details.number.wiped and authorize.details.expiry.wiped
     assert not call.flow.holds_card_data()
 
 
 @branch(
-    (*LISTENING_STATES, State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT),
+    (*LISTENING_STATES, At.AUTHORIZING, At.AUTHORIZING_CALLER_GONE, At.ANNOUNCING_RESULT),
     ids=_name,
 )
-def agent_hangup_lets_the_caller_finish(state: State) -> None:
-    if state is State.AUTHORIZING_CALLER_GONE:
-        call = at(State.AUTHORIZING)
+def agent_hangup_lets_the_caller_finish(state: At) -> None:
+    if state is At.AUTHORIZING_CALLER_GONE:
+        call = at(At.AUTHORIZING)
         call.send(CallerHangup())
         assert call.send(AgentHangup()) == []
         assert call.send(GatewayApproval("ch_TEST"))[-1].outcome is Outcome.APPROVED
         return
-    if state is State.ANNOUNCING_RESULT:
-        call = at(State.AUTHORIZING)
+    if state is At.ANNOUNCING_RESULT:
+        call = at(At.AUTHORIZING)
         call.send(GatewayApproval("ch_TEST"))
         assert call.send(AgentHangup()) == []
         _ends(call, Outcome.APPROVED, agent_present=False)
@@ -953,7 +948,7 @@ def agent_hangup_lets_the_caller_finish(state: State) -> None:
     call = at(state)
     assert call.send(AgentHangup()) == []
     assert call.state is state
-    reach(call, State.AUTHORIZING)
+    reach(call, At.AUTHORIZING)
     call.send(GatewayApproval("ch_TEST"))
     assert call.last_prompt_ids() == ["payment-approved", "goodbye"]
     _ends(call, Outcome.APPROVED, agent_present=False)
@@ -961,7 +956,7 @@ def agent_hangup_lets_the_caller_finish(state: State) -> None:
 
 @branch()
 def agent_hangup_then_star_says_goodbye() -> None:
-    call = at(State.ENTERING_EXPIRY)
+    call = at(At.ENTERING_EXPIRY)
     call.send(AgentHangup())
     call.press("*")
     assert call.last_prompt_ids() == ["payment-cancelled", "goodbye"]
@@ -970,22 +965,22 @@ def agent_hangup_then_star_says_goodbye() -> None:
 
 @branch(
     (
-        State.NEW,
+        At.NEW,
         *LISTENING_STATES,
-        State.AUTHORIZING,
-        State.AUTHORIZING_CALLER_GONE,
-        State.ANNOUNCING_RESULT,
+        At.AUTHORIZING,
+        At.AUTHORIZING_CALLER_GONE,
+        At.ANNOUNCING_RESULT,
     ),
     ids=_name,
 )
-def agent_cancellation(state: State) -> None:
-    if state is State.NEW:
+def agent_cancellation(state: At) -> None:
+    if state is At.NEW:
         call = Call(start=False)
         assert call.send(AgentCancellation()) == [
             Finish(Outcome.AGENT_CANCELLED, "the agent cancelled the payment before it started")
         ]
         return
-    if state in (State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT):
+    if state in (At.AUTHORIZING, At.AUTHORIZING_CALLER_GONE, At.ANNOUNCING_RESULT):
         # Too late: the card is with the gateway, or the result is being read out.
         call = _with_stale_events(state)
         assert call.send(AgentCancellation()) == []
@@ -1006,7 +1001,7 @@ def agent_cancellation(state: State) -> None:
 
 @branch()
 def brand_not_in_accepted_brands_is_refused() -> None:
-    call = at(State.ENTERING_CARD_NUMBER, accepted_brands=frozenset({Brand.VISA, Brand.MASTERCARD}))
+    call = at(At.ENTERING_CARD_NUMBER, accepted_brands=frozenset({Brand.VISA, Brand.MASTERCARD}))
     commands = call.press(AMEX + "#")
     assert (
         AgentUpdate(
@@ -1016,13 +1011,13 @@ def brand_not_in_accepted_brands_is_refused() -> None:
     )
     assert call.last_prompt_ids() == ["brand-not-accepted", "enter-card-number"]
     call.press("5555555555554444#")
-    assert call.state is State.CONFIRMING_CARD_NUMBER
+    assert call.state is At.CONFIRMING_CARD_NUMBER
     assert call.last_prompt_ids()[1] == "brand-mastercard"
 
 
 @branch()
 def unknown_brand_and_bad_luhn_are_invalid_numbers() -> None:
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     call.press("1234567812345670#")  # passes Luhn, no brand starts with 1
     assert call.last_prompt_ids() == ["invalid-card-number", "enter-card-number"]
     assert call.commands[-2] == AgentUpdate(
@@ -1031,10 +1026,10 @@ def unknown_brand_and_bad_luhn_are_invalid_numbers() -> None:
 
 
 OPTIONAL_STEP_CASES = (
-    (True, True, State.ENTERING_SECURITY_CODE),
-    (False, True, State.ENTERING_POSTAL_CODE),
-    (True, False, State.ENTERING_SECURITY_CODE),
-    (False, False, State.AUTHORIZING),
+    (True, True, At.ENTERING_SECURITY_CODE),
+    (False, True, At.ENTERING_POSTAL_CODE),
+    (True, False, At.ENTERING_SECURITY_CODE),
+    (False, False, At.AUTHORIZING),
 )
 
 
@@ -1042,9 +1037,9 @@ OPTIONAL_STEP_CASES = (
     OPTIONAL_STEP_CASES,
     ids=lambda c: f"security-{'on' if c[0] else 'off'}-postal-{'on' if c[1] else 'off'}",
 )
-def optional_steps(case: tuple[bool, bool, State]) -> None:
+def optional_steps(case: tuple[bool, bool, At]) -> None:
     ask_security, ask_postal, after_expiry = case
-    call = at(State.CONFIRMING_EXPIRY, ask_security_code=ask_security, ask_postal_code=ask_postal)
+    call = at(At.CONFIRMING_EXPIRY, ask_security_code=ask_security, ask_postal_code=ask_postal)
     starts = call.commands[:5]
     assert starts[3] == AgentUpdate(
         Step.SECURITY_CODE, StepStatus.WAITING if ask_security else StepStatus.SKIPPED
@@ -1056,8 +1051,8 @@ def optional_steps(case: tuple[bool, bool, State]) -> None:
     assert call.state is after_expiry
     if ask_security:
         call.press(SECURITY_CODE + "1")
-        assert call.state is (State.ENTERING_POSTAL_CODE if ask_postal else State.AUTHORIZING)
-    reach(call, State.AUTHORIZING)
+        assert call.state is (At.ENTERING_POSTAL_CODE if ask_postal else At.AUTHORIZING)
+    reach(call, At.AUTHORIZING)
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
     assert (authorize.details.security_code is not None) is ask_security
@@ -1068,12 +1063,12 @@ def optional_steps(case: tuple[bool, bool, State]) -> None:
 
 @branch()
 def amex_asks_for_a_four_digit_code() -> None:
-    call = reach(Call(), State.ENTERING_SECURITY_CODE, card=AMEX)
+    call = reach(Call(), At.ENTERING_SECURITY_CODE, card=AMEX)
     assert call.last_prompt_ids() == ["enter-security-code-amex"]
     call.press("737#")
     assert call.last_prompt_ids() == ["invalid-security-code", "enter-security-code-amex"]
     call.press("7373")
-    assert call.state is State.CONFIRMING_SECURITY_CODE
+    assert call.state is At.CONFIRMING_SECURITY_CODE
 
 
 EXPIRY_CASES = (
@@ -1090,9 +1085,9 @@ EXPIRY_CASES = (
 @branch(EXPIRY_CASES, ids=lambda case: str(case[0]).replace("#", "H"))
 def expiry_is_checked_against_today(case: tuple[str, str, str]) -> None:
     keys, prompt, detail = case
-    call = at(State.ENTERING_EXPIRY)
+    call = at(At.ENTERING_EXPIRY)
     call.press(keys)
-    assert call.state is State.ENTERING_EXPIRY
+    assert call.state is At.ENTERING_EXPIRY
     assert call.last_prompt_ids() == [prompt, "enter-expiry"]
     assert call.commands[-2] == AgentUpdate(
         Step.EXPIRY, StepStatus.ENTERING, detail=_invalid(detail)
@@ -1102,9 +1097,9 @@ def expiry_is_checked_against_today(case: tuple[str, str, str]) -> None:
 @branch([("0625", "month-06", 2025), ("0645", "month-06", 2045)], ids=lambda case: str(case[0]))
 def expiry_this_month_and_twenty_years_ahead_are_valid(case: tuple[str, str, int]) -> None:
     keys, month, year = case
-    call = at(State.ENTERING_EXPIRY)
+    call = at(At.ENTERING_EXPIRY)
     call.press(keys)
-    assert call.state is State.CONFIRMING_EXPIRY
+    assert call.state is At.CONFIRMING_EXPIRY
     assert call.played()[-1].parts == (
         Prompt("expiry-is"),
         Prompt(month),
@@ -1115,9 +1110,9 @@ def expiry_this_month_and_twenty_years_ahead_are_valid(case: tuple[str, str, int
 
 @branch()
 def twentieth_card_digit_ends_the_entry_as_invalid() -> None:
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     commands = call.press("4" * 19)
-    assert call.state is State.ENTERING_CARD_NUMBER
+    assert call.state is At.ENTERING_CARD_NUMBER
     assert not of_type(commands, PlayPrompt)
     commands = call.press("4")
     assert commands[0] == AgentUpdate(
@@ -1137,9 +1132,9 @@ def twentieth_card_digit_ends_the_entry_as_invalid() -> None:
 @branch()
 def nineteen_digit_visa_is_accepted() -> None:
     number = luhn_complete("424242424242424242")
-    call = at(State.ENTERING_CARD_NUMBER)
+    call = at(At.ENTERING_CARD_NUMBER)
     call.press(number + "#")
-    assert call.state is State.CONFIRMING_CARD_NUMBER
+    assert call.state is At.CONFIRMING_CARD_NUMBER
     assert call.played()[-1].parts[3] == SayDigits(number[-4:])
 
 
@@ -1153,14 +1148,14 @@ def _offer_answer(case: tuple[str, bool]) -> str:
 @branch([("1", True), ("2", False)], ids=_offer_answer)
 def card_on_file_offer_answer_becomes_store_card(case: tuple[str, bool]) -> None:
     key, keep = case
-    call = at(State.CONFIRMING_POSTAL_CODE, offer_card_on_file=True)
+    call = at(At.CONFIRMING_POSTAL_CODE, offer_card_on_file=True)
     confirm = call.playing
     assert call.press("1") == [
         StopPrompt(confirm or 0),
         AgentUpdate(Step.POSTAL_CODE, StepStatus.DONE),
         PlayPrompt((Prompt("offer-card-on-file"),), call.playing or 0),
     ]
-    assert call.state is State.OFFERING_CARD_ON_FILE
+    assert call.state is At.OFFERING_CARD_ON_FILE
     assert call.flow.holds_card_data(), "the card waits for the answer"
     offer = call.playing
     commands = call.press(key)
@@ -1172,7 +1167,7 @@ def card_on_file_offer_answer_becomes_store_card(case: tuple[str, bool]) -> None
     assert isinstance(authorize, Authorize)
     assert authorize.store_card is keep
     assert authorize.details.number.reveal() == VISA.encode()
-    assert call.state is State.AUTHORIZING
+    assert call.state is At.AUTHORIZING
     commands = call.send(GatewayApproval("ch_TEST", card_stored=keep))
     kept = (Prompt("card-kept-on-file"),) if keep else ()
     assert commands[-1] == PlayPrompt(
@@ -1189,7 +1184,7 @@ def card_on_file_offer_answer_becomes_store_card(case: tuple[str, bool]) -> None
 
 @branch([1, 2, 3], ids=lambda attempts: f"max{attempts}")
 def card_on_file_offer_without_a_valid_answer_charges_without_keeping(max_attempts: int) -> None:
-    call = at(State.OFFERING_CARD_ON_FILE, max_attempts=max_attempts)
+    call = at(At.OFFERING_CARD_ON_FILE, max_attempts=max_attempts)
     call.prompt_done()
     again = (Prompt("invalid-choice"), Prompt("offer-card-on-file"))
     for number in range(max_attempts - 1):
@@ -1201,9 +1196,9 @@ def card_on_file_offer_without_a_valid_answer_charges_without_keeping(max_attemp
                 StopPrompt(call.played()[-2].sequence),
                 PlayPrompt(again, call.playing or 0),
             ]
-        assert call.state is State.OFFERING_CARD_ON_FILE
+        assert call.state is At.OFFERING_CARD_ON_FILE
     commands = call.press("#")
-    assert call.state is State.AUTHORIZING
+    assert call.state is At.AUTHORIZING
     (authorize,) = of_type(commands, Authorize)
     assert isinstance(authorize, Authorize) and authorize.store_card is False
     call.send(GatewayApproval("ch_TEST"))
@@ -1211,10 +1206,10 @@ def card_on_file_offer_without_a_valid_answer_charges_without_keeping(max_attemp
 
 
 OFFER_AFTER_CASES = (
-    (True, True, State.CONFIRMING_POSTAL_CODE),
-    (False, True, State.CONFIRMING_POSTAL_CODE),
-    (True, False, State.CONFIRMING_SECURITY_CODE),
-    (False, False, State.CONFIRMING_EXPIRY),
+    (True, True, At.CONFIRMING_POSTAL_CODE),
+    (False, True, At.CONFIRMING_POSTAL_CODE),
+    (True, False, At.CONFIRMING_SECURITY_CODE),
+    (False, False, At.CONFIRMING_EXPIRY),
 )
 
 
@@ -1222,7 +1217,7 @@ OFFER_AFTER_CASES = (
     OFFER_AFTER_CASES,
     ids=lambda c: f"security-{'on' if c[0] else 'off'}-postal-{'on' if c[1] else 'off'}",
 )
-def card_on_file_offer_follows_the_last_card_step(case: tuple[bool, bool, State]) -> None:
+def card_on_file_offer_follows_the_last_card_step(case: tuple[bool, bool, At]) -> None:
     ask_security, ask_postal, last = case
     call = at(
         last,
@@ -1231,7 +1226,7 @@ def card_on_file_offer_follows_the_last_card_step(case: tuple[bool, bool, State]
         ask_postal_code=ask_postal,
     )
     call.press("1")
-    assert call.state is State.OFFERING_CARD_ON_FILE
+    assert call.state is At.OFFERING_CARD_ON_FILE
     assert call.last_prompt_ids() == ["offer-card-on-file"]
 
 
@@ -1240,7 +1235,7 @@ OFFER_ENDINGS = ("star", "no-input", "agent-cancels", "caller-hangs-up", "agent-
 
 @branch(OFFER_ENDINGS)
 def card_on_file_offer_listens_like_every_step(ending: str) -> None:
-    call = at(State.OFFERING_CARD_ON_FILE)
+    call = at(At.OFFERING_CARD_ON_FILE)
     if ending == "star":
         call.press("*")
         assert call.last_prompt_ids() == ["payment-cancelled", "returning-to-agent"]
@@ -1273,17 +1268,17 @@ def card_on_file_offer_listens_like_every_step(ending: str) -> None:
         call.press("9")  # stops that prompt
         assert call.stale_prompt_done() == []
         assert call.fire_stale() == []
-        assert call.state is State.OFFERING_CARD_ON_FILE
+        assert call.state is At.OFFERING_CARD_ON_FILE
 
 
 @branch()
 def card_on_file_is_not_offered_when_switched_off_or_paying_by_bank() -> None:
-    call = at(State.CONFIRMING_POSTAL_CODE)
+    call = at(At.CONFIRMING_POSTAL_CODE)
     call.press("1")
-    assert call.state is State.AUTHORIZING
-    call = at(State.CONFIRMING_ACCOUNT_TYPE, offer_card_on_file=True)
+    assert call.state is At.AUTHORIZING
+    call = at(At.CONFIRMING_ACCOUNT_TYPE, offer_card_on_file=True)
     commands = call.press("1")
-    assert call.state is State.AUTHORIZING
+    assert call.state is At.AUTHORIZING
     (authorize,) = of_type(commands, Authorize)
     assert isinstance(authorize, Authorize) and authorize.store_card is False
 
@@ -1309,7 +1304,7 @@ def bank_payment_command_by_command(account_type: AccountType) -> None:
         PlayPrompt((Prompt("enter-routing-number"),), call.playing or 0),
     ]
     call.press(ROUTING_NUMBER)  # ends by itself at nine digits
-    assert call.state is State.CONFIRMING_ROUTING_NUMBER
+    assert call.state is At.CONFIRMING_ROUTING_NUMBER
     assert call.played()[-1].parts == (
         Prompt("routing-number-ending-in"),
         SayDigits("00"),
@@ -1358,9 +1353,9 @@ def bank_payment_command_by_command(account_type: AccountType) -> None:
 
 @branch(VALID_ROUTING_NUMBERS)
 def routing_numbers_with_a_valid_checksum_are_accepted(routing: str) -> None:
-    call = at(State.ENTERING_ROUTING_NUMBER)
+    call = at(At.ENTERING_ROUTING_NUMBER)
     call.press(routing)
-    assert call.state is State.CONFIRMING_ROUTING_NUMBER
+    assert call.state is At.CONFIRMING_ROUTING_NUMBER
     assert call.played()[-1].parts[1] == SayDigits(routing[-2:])
 
 
@@ -1375,9 +1370,9 @@ ROUTING_CASES = (
 @branch(ROUTING_CASES, ids=lambda case: str(case[0]).replace("#", "H"))
 def routing_number_length_and_checksum_are_checked(case: tuple[str, str]) -> None:
     keys, detail = case
-    call = at(State.ENTERING_ROUTING_NUMBER)
+    call = at(At.ENTERING_ROUTING_NUMBER)
     call.press(keys)
-    assert call.state is State.ENTERING_ROUTING_NUMBER
+    assert call.state is At.ENTERING_ROUTING_NUMBER
     assert call.last_prompt_ids() == ["invalid-routing-number", "enter-routing-number"]
     assert call.commands[-2] == AgentUpdate(
         Step.ROUTING_NUMBER, StepStatus.ENTERING, detail=_invalid(detail)
@@ -1396,19 +1391,19 @@ ACCOUNT_CASES = (
 @branch(ACCOUNT_CASES, ids=lambda case: f"{len(str(case[0]).rstrip('#'))}-digits")
 def account_number_is_four_to_seventeen_digits(case: tuple[str, bool]) -> None:
     keys, valid = case
-    call = at(State.ENTERING_ACCOUNT_NUMBER)
+    call = at(At.ENTERING_ACCOUNT_NUMBER)
     call.press(keys)
     if valid:
-        assert call.state is State.CONFIRMING_ACCOUNT_NUMBER
+        assert call.state is At.CONFIRMING_ACCOUNT_NUMBER
         assert call.played()[-1].parts[1] == SayDigits(keys.rstrip("#")[-2:])
     else:
-        assert call.state is State.ENTERING_ACCOUNT_NUMBER
+        assert call.state is At.ENTERING_ACCOUNT_NUMBER
         assert call.last_prompt_ids() == ["invalid-account-number", "enter-account-number"]
 
 
 @branch()
 def reentered_account_number_is_the_one_debited() -> None:
-    call = at(State.CONFIRMING_ACCOUNT_NUMBER)
+    call = at(At.CONFIRMING_ACCOUNT_NUMBER)
     call.press("2" + "55556666#" + "1" + "2" + "1")
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
@@ -1425,7 +1420,7 @@ def events_after_done_raise_flow_finished() -> None:
     call = Call()
     call.press("*")
     call.prompt_done()
-    assert call.state is State.DONE
+    assert call.state is At.DONE
     for event in (
         KeyPress("1"),
         PromptFinished(1),
@@ -1441,25 +1436,25 @@ def events_after_done_raise_flow_finished() -> None:
 
 
 ILLEGAL_CASES = (
-    (State.NEW, KeyPress("1")),
-    (State.NEW, PromptFinished(1)),
-    (State.NEW, AgentHangup()),
-    (State.ENTERING_CARD_NUMBER, GatewayApproval("ch_TEST")),
-    (State.CONFIRMING_AMOUNT, GatewayDecline("x", "y")),
-    (State.CONFIRMING_EXPIRY, FlowStart()),
-    (State.AUTHORIZING, FlowStart()),
-    (State.AUTHORIZING_CALLER_GONE, KeyPress("1")),
-    (State.AUTHORIZING_CALLER_GONE, CallerHangup()),
-    (State.ANNOUNCING_RESULT, GatewayApproval("ch_TEST")),
+    (At.NEW, KeyPress("1")),
+    (At.NEW, PromptFinished(1)),
+    (At.NEW, AgentHangup()),
+    (At.ENTERING_CARD_NUMBER, GatewayApproval("ch_TEST")),
+    (At.CONFIRMING_AMOUNT, GatewayDecline("x", "y")),
+    (At.CONFIRMING_EXPIRY, FlowStart()),
+    (At.AUTHORIZING, FlowStart()),
+    (At.AUTHORIZING_CALLER_GONE, KeyPress("1")),
+    (At.AUTHORIZING_CALLER_GONE, CallerHangup()),
+    (At.ANNOUNCING_RESULT, GatewayApproval("ch_TEST")),
 )
 
 
 @branch(ILLEGAL_CASES, ids=lambda case: f"{_name(case[0])}-{type(case[1]).__name__}")
-def illegal_event_raises_and_changes_nothing(case: tuple[State, object]) -> None:
+def illegal_event_raises_and_changes_nothing(case: tuple[At, object]) -> None:
     state, event = case
-    if state is State.NEW:
+    if state is At.NEW:
         call = Call(start=False)
-    elif state in (State.AUTHORIZING_CALLER_GONE, State.ANNOUNCING_RESULT):
+    elif state in (At.AUTHORIZING_CALLER_GONE, At.ANNOUNCING_RESULT):
         call = _with_stale_events(state)
     else:
         call = at(state)
@@ -1556,12 +1551,12 @@ def test_payment_method_must_be_accepted() -> None:
 
 
 def test_flow_repr_shows_no_card_data() -> None:
-    call = at(State.CONFIRMING_CARD_NUMBER)
-    assert repr(call.flow) == f"<PaymentFlow {PAYMENT_ID} confirming_card_number>"
+    call = at(At.CONFIRMING_CARD_NUMBER)
+    assert repr(call.flow) == f"<PaymentFlow {PAYMENT_ID} confirming card_number>"
     assert "4242" not in repr(KeyPress("4"))
 
 
 def test_today_is_injected() -> None:
-    call = at(State.ENTERING_EXPIRY, today=date(2031, 1, 1))
+    call = at(At.ENTERING_EXPIRY, today=date(2031, 1, 1))
     call.press(EXPIRY)
     assert call.last_prompt_ids() == ["card-expired", "enter-expiry"]

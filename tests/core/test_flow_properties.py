@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from payivr.core.cards import Brand, MaskedCard, SecretDigits
 from payivr.core.events import (
+    INTER_DIGIT_TIMER,
+    NO_INPUT_TIMER,
     AgentCancellation,
     AgentHangup,
     AgentUpdate,
@@ -29,6 +31,7 @@ from payivr.core.events import (
     CancelTimer,
     Command,
     Finish,
+    FlowStart,
     GatewayApproval,
     GatewayDecline,
     GatewayFailure,
@@ -47,20 +50,12 @@ from payivr.core.events import (
     StopPrompt,
     TimerExpiry,
 )
-from payivr.core.flow import (
-    INTER_DIGIT_TIMER,
-    NO_INPUT_TIMER,
-    FlowConfig,
-    FlowFinished,
-    FlowStart,
-    IllegalEvent,
-    PaymentFlow,
-    State,
-    Transition,
-)
+from payivr.core.flow import FlowConfig, FlowFinished, IllegalEvent, PaymentFlow
 from payivr.core.prompts import CURRENCIES, PROMPT_IDS
+from payivr.core.steps import SPECS
+from payivr.core.transitions import State, Transition
 
-from ._harness import DECLINE_CARDS, SUCCESS_CARDS, TODAY, VALID_ROUTING_NUMBERS
+from ._harness import DECLINE_CARDS, SUCCESS_CARDS, TODAY, VALID_ROUTING_NUMBERS, At
 
 REFERENCE = "ch_TEST"
 CARDS = tuple(number for number, _ in SUCCESS_CARDS) + DECLINE_CARDS
@@ -71,15 +66,6 @@ ANSWERS = (
     GatewayFailure("the gateway is down"),
     GatewayOutcomeUnknown(),
 )
-ENTERING_STEP = {
-    State.ENTERING_CARD_NUMBER: Step.CARD_NUMBER,
-    State.ENTERING_EXPIRY: Step.EXPIRY,
-    State.ENTERING_SECURITY_CODE: Step.SECURITY_CODE,
-    State.ENTERING_POSTAL_CODE: Step.POSTAL_CODE,
-    State.ENTERING_ROUTING_NUMBER: Step.ROUTING_NUMBER,
-    State.ENTERING_ACCOUNT_NUMBER: Step.ACCOUNT_NUMBER,
-    State.ENTERING_ACCOUNT_TYPE: Step.ACCOUNT_TYPE,
-}
 CHARGING = (State.AUTHORIZING, State.AUTHORIZING_CALLER_GONE)
 
 FAST = settings(
@@ -189,7 +175,7 @@ class Run:
     flow: TracingFlow
     commands: list[Command] = dataclasses.field(default_factory=list)
     entries: dict[Step, list[str]] = dataclasses.field(
-        default_factory=lambda: {step: [] for step in ENTERING_STEP.values()}
+        default_factory=lambda: {step: [] for step in SPECS}
     )
     effective_events: int = 0
     secrets: list[SecretDigits] = dataclasses.field(default_factory=list)
@@ -203,17 +189,18 @@ class Run:
     def send(self, event: object) -> list[Command]:
         flow = self.flow
         before, rows_before = flow.state, len(flow.rows)
+        keying = flow.step if before is State.ENTERING else None
         commands = flow.send(event)  # type: ignore[arg-type]
         first = flow.rows[rows_before]
-        if first.action.startswith("ignore"):
+        if first.action.__name__.startswith("ignore"):
             assert commands == [], (first, commands)
             assert flow.state is before
         else:
             self.effective_events += 1
         for command in commands:
             self._track(command)
-        if isinstance(event, KeyPress) and before in ENTERING_STEP and event.digit in "0123456789":
-            self._note_digit(ENTERING_STEP[before], event.digit, commands)
+        if isinstance(event, KeyPress) and keying is not None and event.digit in "0123456789":
+            self._note_digit(keying, event.digit, commands)
         self.commands += commands
         self._collect_secrets()
         return commands
@@ -257,7 +244,7 @@ class Run:
 
     def _collect_secrets(self) -> None:
         flow = self.flow
-        for entry in flow._entries.values():
+        for entry in flow.entries.values():
             if not any(entry.digits is seen for seen in self.secrets):
                 self.secrets.append(entry.digits)
 
@@ -271,7 +258,7 @@ class Run:
         if actor is Actor.KEY and not self.caller_gone:
             self.send(KeyPress(KEYS[argument]))
         elif actor is Actor.VALID_ENTRY and not self.caller_gone:
-            for key in self._valid_keys(state, argument):
+            for key in self._valid_keys(argument):
                 if flow.state is not State.DONE:
                     self.send(KeyPress(key))
         elif actor is Actor.PROMPT_ENDS and self.playing is not None:
@@ -297,26 +284,27 @@ class Run:
         elif actor is Actor.AGENT_CANCELS and argument == 0:
             self.send(AgentCancellation())
 
-    def _valid_keys(self, state: State, argument: int) -> str:
+    def _valid_keys(self, argument: int) -> str:
+        state = At.of(self.flow)
         if state.name.startswith("CONFIRMING"):
             return "1"
-        if state is State.OFFERING_CARD_ON_FILE:
+        if state is At.OFFERING_CARD_ON_FILE:
             return "12"[argument % 2]
-        if state is State.ENTERING_ROUTING_NUMBER:
+        if state is At.ENTERING_ROUTING_NUMBER:
             return VALID_ROUTING_NUMBERS[argument % len(VALID_ROUTING_NUMBERS)]
-        if state is State.ENTERING_ACCOUNT_NUMBER:
+        if state is At.ENTERING_ACCOUNT_NUMBER:
             return BANK_ACCOUNTS[argument % len(BANK_ACCOUNTS)] + "#"
-        if state is State.ENTERING_ACCOUNT_TYPE:
+        if state is At.ENTERING_ACCOUNT_TYPE:
             return "12"[argument % 2]
-        if state is State.ENTERING_CARD_NUMBER:
+        if state is At.ENTERING_CARD_NUMBER:
             accepted = self.flow.config.accepted_brands
             usable = [card for card in CARDS if brand_of(card) in accepted]
             return usable[argument % len(usable)] + "#"
-        if state is State.ENTERING_EXPIRY:
+        if state is At.ENTERING_EXPIRY:
             return "1230"
-        if state is State.ENTERING_SECURITY_CODE:
+        if state is At.ENTERING_SECURITY_CODE:
             return "7373"[: 4 if self.flow.brand is Brand.AMEX else 3]
-        if state is State.ENTERING_POSTAL_CODE:
+        if state is At.ENTERING_POSTAL_CODE:
             return "9410512340"[: min(self.flow.config.postal_code_lengths)] + "#"
         return ""
 
@@ -329,7 +317,7 @@ class Run:
                 return
             if state in CHARGING:
                 self.send(ANSWERS[answer])
-            elif caller_keys and not self.caller_gone and self._valid_keys(state, 0):
+            elif caller_keys and not self.caller_gone and self._valid_keys(0):
                 self.act(Actor.VALID_ENTRY, 0)
             elif self.playing is not None:
                 self.act(Actor.PROMPT_ENDS, 0)
@@ -521,16 +509,18 @@ def test_a_caller_who_never_stops_pressing_keys_still_ends_within_the_bound(
     flow = PaymentFlow("pay_keys", 13742, "USD", config, TODAY, method)
     flow.start()
     bound = max_effective_events(config, method)
-    pressed = 0
+    pressed, playing = 0, 0
     while flow.state is not State.DONE:
         assert pressed <= bound, f"still in {flow.state} after {pressed} keys"
         if flow.state is State.AUTHORIZING:
-            flow.send(ANSWERS[0])
+            commands = flow.send(ANSWERS[0])
         elif flow.state is State.ANNOUNCING_RESULT:
-            flow.send(PromptFinished(flow._playing or 0))
+            commands = flow.send(PromptFinished(playing))
         else:
-            flow.send(KeyPress(keys[pressed % len(keys)]))
+            commands = flow.send(KeyPress(keys[pressed % len(keys)]))
             pressed += 1
+        plays = [c.sequence for c in commands if isinstance(c, PlayPrompt)]
+        playing = plays[-1] if plays else playing
 
 
 def brand_of(number: str) -> Brand:
