@@ -576,7 +576,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             checks=checks,
             currency=config.flow.currency,
             max_amount_minor=config.flow.max_amount_minor,
-            privacy_mode=config.calls.privacy_mode,
+            privacy_mode=config.calls.privacy,
             language=config.calls.language,
             sms=sms,
             metrics_token=config.console.metrics_token,

@@ -23,9 +23,8 @@ from payivr.core.cards import Brand
 from payivr.core.events import PaymentMethod
 from payivr.core.flow import FlowConfig
 from payivr.core.prompts import CURRENCIES, LANGUAGES
+from payivr.core.request import PrivacyMode
 from payivr.sms.setup import SmsOptions
-
-PRIVACY_MODES = ("hold", "talk-through")
 
 
 class ConfigError(ValueError):
@@ -249,7 +248,7 @@ class FlowSettings:
 
 @dataclass
 class CallSettings:
-    privacy_mode: str = "hold"
+    privacy_mode: str = PrivacyMode.HOLD.value  # see .privacy
     music_on_hold_class: str = "default"  # empty: silence instead of music
     language: str = "en"
     after_agent_hangup: str = "hangup"  # or "continue": back to the dialplan
@@ -258,12 +257,18 @@ class CallSettings:
     # while charging) are asked about again, by idempotency key.
     reconcile_interval: float = 60.0
 
+    @property
+    def privacy(self) -> PrivacyMode:
+        """``privacy_mode`` as the mode it names (once :meth:`problems` found none)."""
+        return PrivacyMode(self.privacy_mode)
+
     def problems(self) -> list[str]:
         found = []
         if not self.reconcile_interval > 0:
             found.append("calls.reconcile_interval: must be a positive number of seconds")
-        if self.privacy_mode not in PRIVACY_MODES:
-            found.append(f"calls.privacy_mode: {self.privacy_mode!r} is not one of {PRIVACY_MODES}")
+        modes = [mode.value for mode in PrivacyMode]
+        if self.privacy_mode not in modes:
+            found.append(f"calls.privacy_mode: {self.privacy_mode!r} is not one of {modes}")
         if self.language not in LANGUAGES:
             found.append(f"calls.language: {self.language!r} is not one of {LANGUAGES}")
         if self.after_agent_hangup not in ("hangup", "continue"):

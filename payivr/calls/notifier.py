@@ -16,7 +16,8 @@ from typing import Any
 import structlog
 
 from payivr.aio import cancel_and_wait
-from payivr.core.events import AgentUpdate, Finish
+from payivr.core.events import AgentUpdate, Finish, PaymentMethod
+from payivr.core.request import EntryKind, PrivacyMode
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,7 @@ class CallStarted:
     call_key: str
     agent: str | None
     caller_number: str | None
-    entry: str
+    entry: EntryKind
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,9 @@ class PaymentStarted:
     item: str
     amount_minor: int
     currency: str
-    privacy_mode: str
-    entry: str
-    method: str = "card"
+    privacy_mode: PrivacyMode
+    entry: EntryKind
+    method: PaymentMethod = PaymentMethod.CARD
     at: datetime = field(default_factory=_now, compare=False)
 
 
@@ -122,7 +123,7 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
             "call": event.call_key,
             "agent": event.agent,
             "caller_number": event.caller_number,
-            "entry": event.entry,
+            "entry": event.entry.value,
         }
     if isinstance(event, CallEnded):
         return {"type": "call_ended", "call": event.call_key, "agent": event.agent}
@@ -147,9 +148,9 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
             "item": event.item,
             "amount_minor": event.amount_minor,
             "currency": event.currency,
-            "privacy_mode": event.privacy_mode,
-            "entry": event.entry,
-            "method": event.method,
+            "privacy_mode": event.privacy_mode.value,
+            "entry": event.entry.value,
+            "method": event.method.value,
             "at": event.at.isoformat(),
         }
     if isinstance(event, PaymentStepChanged):

@@ -22,8 +22,9 @@ import structlog
 
 from payivr.core.bank import MaskedBankAccount
 from payivr.core.events import Finish, Outcome, PaymentMethod, Step, StepStatus
+from payivr.core.request import EntryKind, PrivacyMode
 from payivr.store.errors import PaymentAlreadyFinished
-from payivr.store.models import EntryKind, NewPayment, PrivacyMode, Progress
+from payivr.store.models import NewPayment, Progress
 from payivr.store.payments import PaymentStore
 
 log = structlog.get_logger(__name__)
@@ -41,11 +42,11 @@ class PaymentOpening:
     item: str
     amount_minor: int
     currency: str
-    entry: str
-    privacy_mode: str
+    entry: EntryKind
+    privacy_mode: PrivacyMode
     caller_number: str | None
     crm_record_id: str | None
-    method: str = "card"
+    method: PaymentMethod = PaymentMethod.CARD
 
 
 class PaymentRecords(Protocol):
@@ -126,12 +127,12 @@ class StoreRecords:
                 item_name=opening.item,
                 amount_minor=opening.amount_minor,
                 currency=opening.currency,
-                entry_kind=EntryKind(opening.entry),
-                privacy_mode=PrivacyMode(opening.privacy_mode.replace("-", "_")),
+                entry_kind=opening.entry,
+                privacy_mode=opening.privacy_mode,
                 agent_channel=opening.agent_channel,
                 caller_number=opening.caller_number,
                 crm_record_id=opening.crm_record_id,
-                payment_method=PaymentMethod(opening.method),
+                payment_method=opening.method,
             )
         )
         self._progress[str(payment_id)] = Progress()

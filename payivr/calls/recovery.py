@@ -28,6 +28,7 @@ import structlog
 
 from payivr.calls.notifier import Notifier, PaymentFinished
 from payivr.core.events import Finish, Outcome
+from payivr.core.request import EntryKind
 from payivr.gateway.interface import (
     NO_RECORD_REASON,
     Approved,
@@ -38,7 +39,6 @@ from payivr.gateway.interface import (
     Unknown,
 )
 from payivr.store import (
-    EntryKind,
     Origin,
     Payment,
     PaymentAlreadyFinished,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from payivr.config import PRIVACY_MODES
 from payivr.core.events import PaymentMethod
 from payivr.core.prompts import CURRENCIES, LANGUAGES
-
-METHODS = tuple(method.value for method in PaymentMethod)
+from payivr.core.request import PrivacyMode
 
 MAX_ITEM_LENGTH = 200
 
@@ -23,10 +21,10 @@ class PaymentRequest:
     amount_minor: int
     currency: str
     agent: str
-    privacy_mode: str = "hold"
+    privacy_mode: PrivacyMode = PrivacyMode.HOLD
     language: str = "en"
     crm_record_id: str | None = None
-    method: str = "card"  # or "ach": a bank account
+    method: PaymentMethod = PaymentMethod.CARD
     # Ask the caller, once approved, whether to keep the card (its gateway token) on file
     # for this customer; None: as flow.offer_card_on_file says.
     offer_card_on_file: bool | None = None
@@ -47,11 +45,7 @@ class PaymentRequest:
             )
         if self.currency not in CURRENCIES:
             raise RequestRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
-        if self.privacy_mode not in PRIVACY_MODES:
-            raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
-        if self.method not in METHODS:
-            raise RequestRefused(f"the payment method must be one of {', '.join(METHODS)}")
-        if self.offer_card_on_file and self.method != "card":
+        if self.offer_card_on_file and self.method is not PaymentMethod.CARD:
             raise RequestRefused("only a card can be kept on file")
         if self.language not in LANGUAGES:
             raise RequestRefused(f"the language must be one of {', '.join(LANGUAGES)}")

@@ -63,13 +63,13 @@ from payivr.core.events import (
     Finish,
     KeyPress,
     Outcome,
-    PaymentMethod,
     Prompt,
     PromptPart,
     Step,
     StepStatus,
 )
 from payivr.core.flow import FlowConfig, FlowError, PaymentFlow
+from payivr.core.request import EntryKind, PrivacyMode
 from payivr.core.steps import STEPS_OF_METHOD
 
 log = structlog.get_logger(__name__)
@@ -120,7 +120,7 @@ class CallSession:
         call: Call,
         caller: str,
         agent: str | None,
-        entry: str,
+        entry: EntryKind,
         agent_name: str | None,
         caller_number: str | None,
     ) -> None:
@@ -278,7 +278,7 @@ class CallSession:
         if self._caller_gone:
             raise PaymentRefused("the caller has hung up")
         services = self.services
-        method = PaymentMethod(request.method)
+        method = request.method
         if method not in services.flow.accepted_methods:
             raise PaymentRefused(f"payments by {method.value} are not taken here")
         opening = PaymentOpening(
@@ -415,7 +415,7 @@ class _PaymentRun:
         # A new payment's row has every step of its method waiting already: the flow's
         # opening "waiting" updates need no write (a third of a card payment's writes).
         self._stored_status: dict[Step, StepStatus] = dict.fromkeys(
-            STEPS_OF_METHOD[PaymentMethod(request.method)], StepStatus.WAITING
+            STEPS_OF_METHOD[request.method], StepStatus.WAITING
         )
         self._agent_shielded = False
         self._paused_recordings = PausedRecordings()
@@ -443,7 +443,7 @@ class _PaymentRun:
         """Keep the agent from hearing the caller's keys (hold or talk-through)."""
         ari = self.services.ari
         session = self.session
-        if self.request.privacy_mode == "talk-through":
+        if self.request.privacy_mode is PrivacyMode.TALK_THROUGH:
             await ari.bridges.remove_channel(session.bridge_id, session.caller)
             await ari.bridges.add_channel(session.bridge_id, session.caller, absorb_dtmf=True)
             return
@@ -537,7 +537,7 @@ class _PaymentRun:
         session = self.session
         await self._unshield_agent()
         if agent_present and not session._agent_gone:
-            if self.request.privacy_mode == "talk-through":
+            if self.request.privacy_mode is PrivacyMode.TALK_THROUGH:
                 # Re-added without absorbDTMF: keys reach the bridge again.
                 with contextlib.suppress(NotFound, Unprocessable):
                     await ari.bridges.remove_channel(session.bridge_id, session.caller)

@@ -40,6 +40,7 @@ from payivr.ari.models import Channel, Snapshot
 from payivr.ari.router import Call, CallEnded, EventRouter
 from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import CallServices, CallSession, PaymentRefused, refuse_channel
+from payivr.core.request import EntryKind
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +48,15 @@ LEG_WAIT_SECONDS = 10.0
 CALL_KEY_VARIABLE = "PAYIVR_CALL"
 """On each leg of a call with an agent: ``<entry>/<caller|agent>/<call key>``."""
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
-_PAIRED_ENTRIES = ("takeover", "inbound", "outbound")  # a caller and an agent in Stasis
+_PAIRED_ENTRIES = (EntryKind.TAKEOVER, EntryKind.INBOUND, EntryKind.OUTBOUND)  # two legs
+
+
+def _paired_entry(mark: str) -> EntryKind:
+    """The entry a channel's mark names; a call of two legs marked otherwise is a takeover."""
+    for entry in _PAIRED_ENTRIES:
+        if entry.value == mark:
+            return entry
+    return EntryKind.TAKEOVER
 
 
 class UnknownCall(LookupError):
@@ -187,7 +196,7 @@ class StasisApplication:
             call,
             caller.id,
             agent.id,
-            "takeover",
+            EntryKind.TAKEOVER,
             agent.name,
             caller.caller.number if caller.caller else None,
         )
@@ -219,7 +228,7 @@ class StasisApplication:
             call,
             caller.id,
             agent_id,
-            "inbound",
+            EntryKind.INBOUND,
             endpoint,
             caller.caller.number if caller.caller else None,
         )
@@ -247,7 +256,12 @@ class StasisApplication:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
         session = self._session(
-            call, caller.id, None, "payline", None, caller.caller.number if caller.caller else None
+            call,
+            caller.id,
+            None,
+            EntryKind.PAYLINE,
+            None,
+            caller.caller.number if caller.caller else None,
         )
         await session.run(first_request=request)
 
@@ -275,7 +289,7 @@ class StasisApplication:
             call,
             caller.id,
             None,
-            "transfer",
+            EntryKind.TRANSFER,
             endpoint,
             caller.caller.number if caller.caller else None,
         )
@@ -289,7 +303,7 @@ class StasisApplication:
         call: Call,
         caller: str,
         agent: str | None,
-        entry: str,
+        entry: EntryKind,
         agent_channel: str | None,
         caller_number: str | None,
     ) -> CallSession:
@@ -306,7 +320,9 @@ class StasisApplication:
             if channel is not None:
                 with contextlib.suppress(AriError):
                     await self.ari.channels.set_variable(
-                        channel, CALL_KEY_VARIABLE, f"{session.entry}/{role}/{session.call.key}"
+                        channel,
+                        CALL_KEY_VARIABLE,
+                        f"{session.entry.value}/{role}/{session.call.key}",
                     )
 
     async def _wait_for_answer(self, call: Call, channel_id: str, caller_id: str) -> bool:
@@ -341,7 +357,7 @@ class StasisApplication:
         recovery ends it from the gateway's answer (:mod:`payivr.calls.recovery`).
         """
         pairs: dict[str, dict[str, Channel]] = {}
-        entries: dict[str, str] = {}
+        entries: dict[str, EntryKind] = {}
         released: list[Channel] = []
         for channel in orphans:
             try:
@@ -351,7 +367,7 @@ class StasisApplication:
             entry, role, key = [*mark.split("/", 2), "", ""][:3]
             if role in ("caller", "agent") and _SAFE_KEY.match(key):
                 pairs.setdefault(key, {})[role] = channel
-                entries[key] = entry if entry in _PAIRED_ENTRIES else "takeover"
+                entries[key] = _paired_entry(entry)
             else:
                 released.append(channel)
         for key, legs in pairs.items():
@@ -369,7 +385,7 @@ class StasisApplication:
             log.info("orphan_channel_released", channel=channel.id)
             await refuse_channel(self.ari, channel.id, "payments-unavailable")
 
-    async def _resume(self, call: Call, entry: str, caller: Channel, agent: Channel) -> None:
+    async def _resume(self, call: Call, entry: EntryKind, caller: Channel, agent: Channel) -> None:
         """Caller and agent of a call taken back: whatever kept the agent from hearing the
         caller's keys is undone, then they talk again and a new payment can be requested."""
         music = self.services.calls.music_on_hold_class

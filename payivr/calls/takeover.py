@@ -60,7 +60,7 @@ class Takeovers:
                 takeover.amount_minor,
                 self._currency,
                 self._stasis.agent_name(endpoint),
-                privacy_mode=self._calls.privacy_mode,
+                privacy_mode=self._calls.privacy,
                 language=self._calls.language,
             )
         try:

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import WSMsgType, web
 
 from payivr import jsontext
-from payivr.calls.requests import MAX_ITEM_LENGTH, METHODS, PaymentRequest, RequestRefused
+from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
-from payivr.config import PRIVACY_MODES
 from payivr.console.accounts import Account, AccountError, Accounts, LoginRefused, check_name
 from payivr.console.amounts import format_minor, parse_amount
 from payivr.console.live import EventHub
@@ -37,8 +37,10 @@ from payivr.console.security import (
     set_session_cookie,
 )
 from payivr.core.cards import Brand, MaskedCard
+from payivr.core.events import PaymentMethod
 from payivr.core.prompts import CURRENCIES
 from payivr.core.redact import has_digit_run, has_pan, redact_card_data
+from payivr.core.request import PrivacyMode
 from payivr.store.database import Database
 from payivr.store.errors import PaymentNotFound
 from payivr.store.models import Origin, Payment
@@ -49,6 +51,8 @@ log = structlog.get_logger(__name__)
 MAX_LIST = 500
 WS_HEARTBEAT = 30.0
 _CALL_KEY = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+_Choice = TypeVar("_Choice", bound=enum.Enum)
+_FIELD_WORDS = {"privacy_mode": "privacy mode", "method": "payment method"}
 
 
 @dataclass
@@ -64,7 +68,7 @@ class Console:
     checks: dict[str, HealthCheck]
     currency: str
     max_amount_minor: int
-    privacy_mode: str
+    privacy_mode: PrivacyMode
     language: str
     check_timeout: float = 3.0
 
@@ -181,7 +185,7 @@ def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any
         "amount_minor": payment.amount_minor,
         "amount": format_minor(payment.amount_minor, payment.currency),
         "currency": payment.currency,
-        "privacy_mode": payment.privacy_mode.value.replace("_", "-"),
+        "privacy_mode": payment.privacy_mode.value,
         "state": payment.state.value,
         "steps": steps,
         "method": payment.payment_method.value,
@@ -250,8 +254,8 @@ def _me(console: Console, account: Account, csrf_token: str | None) -> dict[str,
         "csrf_token": csrf_token,
         "currency": console.currency,
         "currencies": sorted(CURRENCIES),
-        "privacy_mode": console.privacy_mode,
-        "privacy_modes": list(PRIVACY_MODES),
+        "privacy_mode": console.privacy_mode.value,
+        "privacy_modes": [mode.value for mode in PrivacyMode],
         "max_amount": format_minor(console.max_amount_minor, console.currency),
         "max_item_length": MAX_ITEM_LENGTH,
     }
@@ -290,6 +294,16 @@ async def list_calls(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ payments
 
 
+def _one_of(kind: type[_Choice], body: dict[str, Any], name: str, default: _Choice) -> _Choice:
+    """The request field ``name`` as one of ``kind``'s values (``default`` when absent)."""
+    value = body.get(name, default.value)
+    for member in kind:
+        if member.value == value:
+            return member
+    words = _FIELD_WORDS.get(name, name)
+    raise RequestRefused(f"the {words} must be one of {', '.join(m.value for m in kind)}")
+
+
 def _payment_request(console: Console, body: dict[str, Any], agent: str) -> PaymentRequest:
     item = body.get("item")
     if not isinstance(item, str):
@@ -305,12 +319,8 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     if currency == console.currency and amount_minor > console.max_amount_minor:
         limit = format_minor(console.max_amount_minor, console.currency)
         raise RequestRefused(f"the amount is over the maximum of {limit}")
-    privacy_mode = body.get("privacy_mode", console.privacy_mode)
-    if not isinstance(privacy_mode, str):
-        raise RequestRefused(f"the privacy mode must be one of {', '.join(PRIVACY_MODES)}")
-    method = body.get("method", "card")
-    if not isinstance(method, str):
-        raise RequestRefused(f"the payment method must be one of {', '.join(METHODS)}")
+    privacy_mode = _one_of(PrivacyMode, body, "privacy_mode", console.privacy_mode)
+    method = _one_of(PaymentMethod, body, "method", PaymentMethod.CARD)
     crm_record_id = optional_string(body, "crm_record_id", 200)
     offer_card_on_file = body.get("offer_card_on_file")
     if offer_card_on_file is not None and not isinstance(offer_card_on_file, bool):

@@ -28,6 +28,7 @@ from payivr.console.openapi import openapi_document
 from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import ApiError, Handler, security_headers
 from payivr.core.events import Step, StepStatus
+from payivr.core.request import PrivacyMode
 from payivr.outbound.dialer import OutboundDialer
 from payivr.sms.service import SmsService
 from payivr.store.bus import ConsoleBus
@@ -68,7 +69,7 @@ def create_console_app(
     checks: Mapping[str, HealthCheck] | None = None,
     currency: str = "USD",
     max_amount_minor: int = 1_000_000,
-    privacy_mode: str = "hold",
+    privacy_mode: PrivacyMode = PrivacyMode.HOLD,
     language: str = "en",
     clock: Clock = utc_now,
     session_idle: timedelta = SESSION_IDLE,

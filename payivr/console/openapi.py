@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
-from payivr.config import PRIVACY_MODES
 from payivr.console import outbound_api, sms_api
 from payivr.console.api import MAX_LIST
 from payivr.console.openapi_parts import (
@@ -17,6 +16,7 @@ from payivr.console.openapi_parts import (
 )
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
+from payivr.core.request import PrivacyMode
 
 _ERRORS = {
     400: "The body is not valid JSON.",
@@ -116,7 +116,7 @@ SCHEMAS: dict[str, Any] = {
                 "text that reads two ways (1.000 in EUR) is refused.",
             },
             "currency": {"type": "string", "enum": sorted(CURRENCIES)},
-            "privacy_mode": {"type": "string", "enum": list(PRIVACY_MODES)},
+            "privacy_mode": {"type": "string", "enum": [mode.value for mode in PrivacyMode]},
             "method": {
                 "type": "string",
                 "enum": ["card", "ach"],

@@ -43,6 +43,7 @@ from payivr.calls.notifier import OutboundCallChanged
 from payivr.calls.stasis import StasisApplication
 from payivr.config import OutboundSettings
 from payivr.core.redact import redact_card_data
+from payivr.core.request import EntryKind
 from payivr.outbound.campaigns import (
     Campaign,
     OutsideCallingHours,
@@ -390,7 +391,7 @@ class OutboundDialer:
             call,
             attempt.customer_leg,
             attempt.agent_leg,
-            "outbound",
+            EntryKind.OUTBOUND,
             row.agent_endpoint,
             row.phone,
         )

@@ -37,6 +37,7 @@ from payivr.core.cards import MaskedCard
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
 from payivr.core.redact import has_card_data, has_digit_run, has_pan, redact_card_data
+from payivr.core.request import EntryKind
 from payivr.gateway.interface import (
     NO_RECORD_REASON,
     Approved,
@@ -83,7 +84,6 @@ from payivr.store.cards_on_file import CardOnFile, CardOnFileNotFound, CardsOnFi
 from payivr.store.errors import PaymentAlreadyFinished
 from payivr.store.models import (
     Clock,
-    EntryKind,
     NewPayment,
     Origin,
     utc_now,

@@ -30,13 +30,11 @@ from payivr.store.migrations import Migration, MigrationError, migrate, shipped_
 from payivr.store.models import (
     AuditEvent,
     Clock,
-    EntryKind,
     NewPayment,
     Origin,
     OriginKind,
     Payment,
     PaymentState,
-    PrivacyMode,
     utc_now,
 )
 from payivr.store.outbox import (
@@ -78,7 +76,6 @@ __all__ = [
     "DeliveryResult",
     "EndpointGone",
     "EndpointState",
-    "EntryKind",
     "EventTooLarge",
     "GatewayToken",
     "InvalidSignature",
@@ -96,7 +93,6 @@ __all__ = [
     "PaymentNotFound",
     "PaymentState",
     "PaymentStore",
-    "PrivacyMode",
     "RetryLater",
     "StoreError",
     "Subscription",

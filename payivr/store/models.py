@@ -10,6 +10,7 @@ from uuid import UUID
 
 from payivr.core.bank import AccountType
 from payivr.core.events import Outcome, PaymentMethod, Step, StepStatus
+from payivr.core.request import EntryKind, PrivacyMode
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware UTC datetime; injected so tests can move time."""
@@ -17,22 +18,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class EntryKind(enum.Enum):
-    """How the caller reached the payment (DESIGN.md call flows)."""
-
-    TAKEOVER = "takeover"
-    INBOUND = "inbound"
-    PAYLINE = "payline"
-    TRANSFER = "transfer"
-    OUTBOUND = "outbound"
-    TEXT = "text"  # pay by text (payivr.sms): no call, an SMS and a card on file
-
-
-class PrivacyMode(enum.Enum):
-    HOLD = "hold"
-    TALK_THROUGH = "talk_through"
 
 
 class PaymentState(enum.Enum):

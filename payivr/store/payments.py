@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from payivr.core.bank import AccountType
 from payivr.core.events import Outcome, PaymentMethod, Step, StepStatus
 from payivr.core.redact import has_digit_run, has_pan, redact_card_data
+from payivr.core.request import EntryKind, PrivacyMode
 from payivr.core.steps import STEPS_OF_METHOD
 from payivr.store.activity import build_activity
 from payivr.store.database import Database
@@ -25,13 +26,11 @@ from payivr.store.models import (
     STEP_COLUMNS,
     AuditEvent,
     Clock,
-    EntryKind,
     NewPayment,
     Origin,
     OriginKind,
     Payment,
     PaymentState,
-    PrivacyMode,
     Progress,
     utc_now,
 )
@@ -41,6 +40,11 @@ logger = structlog.get_logger(__name__)
 
 OUTBOX_CHANNEL = "payivr_crm_outbox"
 """NOTIFY channel that wakes the delivery workers when an activity is added."""
+
+
+# The privacy_mode column's spelling (its CHECK constraint predates the enum's).
+_PRIVACY_COLUMN = {PrivacyMode.HOLD: "hold", PrivacyMode.TALK_THROUGH: "talk_through"}
+_PRIVACY_OF_COLUMN = {column: mode for mode, column in _PRIVACY_COLUMN.items()}
 
 
 def _mask_digit_runs(reason: str | None) -> str | None:
@@ -102,7 +106,7 @@ def _payment_from_row(row: dict[str, Any]) -> Payment:
         item_name=row["item_name"],
         amount_minor=row["amount_minor"],
         currency=row["currency"],
-        privacy_mode=PrivacyMode(row["privacy_mode"]),
+        privacy_mode=_PRIVACY_OF_COLUMN[row["privacy_mode"]],
         entry_kind=EntryKind(row["entry_kind"]),
         state=PaymentState(row["state"]),
         # A step that is not part of the payment's method has no status.
@@ -208,7 +212,7 @@ class PaymentStore:
                 "item_name": new.item_name,
                 "amount_minor": new.amount_minor,
                 "currency": new.currency,
-                "privacy_mode": new.privacy_mode.value,
+                "privacy_mode": _PRIVACY_COLUMN[new.privacy_mode],
                 "entry_kind": new.entry_kind.value,
                 "idempotency_key": str(payment_id),
                 "crm_record_id": new.crm_record_id,

@@ -7,6 +7,7 @@ import asyncio
 from structlog.testing import capture_logs
 
 from payivr.calls.notifier import CallEnded, CallStarted, Notifier, PaymentEvent
+from payivr.core.request import EntryKind
 
 
 class SmallNotifier(Notifier):
@@ -24,7 +25,7 @@ async def test_a_listener_too_far_behind_loses_the_oldest_events_and_publishing_
         seen.append(event)
 
     notifier.subscribe(stuck)
-    events = [CallStarted(f"call-{n}", "agent", None, "takeover") for n in range(6)]
+    events = [CallStarted(f"call-{n}", "agent", None, EntryKind.TAKEOVER) for n in range(6)]
     await notifier.publish(events[0])
     await holding.wait()  # the listener hangs on the first event
     with capture_logs() as logs:
@@ -51,7 +52,7 @@ async def test_a_batch_listener_gets_everything_waiting_in_order() -> None:
         batches.append(batch)
 
     notifier.subscribe_batches(slow)
-    events = [CallStarted(f"call-{n}", "agent", None, "takeover") for n in range(5)]
+    events = [CallStarted(f"call-{n}", "agent", None, EntryKind.TAKEOVER) for n in range(5)]
     await notifier.publish(events[0])
     await holding.wait()  # the listener is busy with the first event
     for event in events[1:]:

@@ -19,9 +19,10 @@ from payivr.calls.recovery import (
     PaymentRecovery,
 )
 from payivr.core.events import Outcome, Step, StepStatus
+from payivr.core.request import EntryKind
 from payivr.gateway.inprocess import InProcessGateway
 from payivr.gateway.interface import NO_RECORD_REASON, NotFound
-from payivr.store import Database, EntryKind, NewPayment, PaymentState, PaymentStore
+from payivr.store import Database, NewPayment, PaymentState, PaymentStore
 from tests.gateway._gateway_helpers import card
 
 APPROVED_CARD = "4242424242424242"

@@ -45,6 +45,7 @@ from payivr.core.events import (
     StepStatus,
 )
 from payivr.core.flow import FlowConfig, PaymentFlow
+from payivr.core.request import EntryKind
 from payivr.gateway.inprocess import InProcessGateway
 from payivr.store.payments import PaymentStore
 
@@ -142,7 +143,9 @@ class RehearsalCalls:
     async def place_call(self, agent_endpoint: str, caller_number: str = "+15550100") -> str:
         key = f"call-{next(_keys)}"
         self.calls[key] = _Call(CallInfo(key, agent_endpoint, caller_number, datetime.now(UTC)))
-        await self.notifier.publish(CallStarted(key, agent_endpoint, caller_number, "takeover"))
+        await self.notifier.publish(
+            CallStarted(key, agent_endpoint, caller_number, EntryKind.TAKEOVER)
+        )
         return key
 
     async def hang_up(self, key: str) -> None:
@@ -203,7 +206,7 @@ class RehearsalCalls:
                 item=request.item,
                 amount_minor=request.amount_minor,
                 currency=request.currency,
-                entry="takeover",
+                entry=EntryKind.TAKEOVER,
                 privacy_mode=request.privacy_mode,
                 caller_number=call.info.caller_number,
                 crm_record_id=request.crm_record_id,
@@ -227,7 +230,7 @@ class RehearsalCalls:
                 request.amount_minor,
                 request.currency,
                 request.privacy_mode,
-                "takeover",
+                EntryKind.TAKEOVER,
             )
         )
         payment.task = asyncio.create_task(payment.driver.run())

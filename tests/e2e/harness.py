@@ -26,6 +26,7 @@ from payivr.calls.requests import PaymentRequest
 from payivr.cli import Running
 from payivr.config import Config, load_config
 from payivr.core.events import Outcome
+from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
 from payivr.store import generate_secret
 from tests.e2e.phones import Phone, prompts
@@ -124,7 +125,9 @@ class System:
         entry, privacy = ENTRY_MODES[mode]
         caller, agent = self.phones(index)
         call = Call(mode, caller, None if entry == "payline" else agent)
-        request = PaymentRequest(ITEM, AMOUNT_MINOR, "USD", "alice", privacy_mode=privacy)
+        request = PaymentRequest(
+            ITEM, AMOUNT_MINOR, "USD", "alice", privacy_mode=PrivacyMode(privacy)
+        )
         if mode.startswith("star7"):
             call.payment_id = await self.takeover(caller, agent, request)
         elif mode.startswith("console"):

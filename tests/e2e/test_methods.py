@@ -9,7 +9,7 @@ import pytest
 
 from payivr.calls.requests import PaymentRequest
 from payivr.core.cards import Brand
-from payivr.core.events import Outcome
+from payivr.core.events import Outcome, PaymentMethod
 from payivr.store.cards_on_file import CardsOnFile, Customer
 from tests.e2e.harness import System, answer_prompt, heard, key_card
 from tests.e2e.phones import prompts
@@ -20,7 +20,7 @@ ACCOUNT = "000123456789"  # the sandbox approves it
 
 async def test_a_bank_account_payment_on_a_taken_over_call(system: System) -> None:
     caller, agent = system.phones()
-    request = PaymentRequest("Storage", 13742, "USD", "alice", method="ach")
+    request = PaymentRequest("Storage", 13742, "USD", "alice", method=PaymentMethod.ACH)
     payment_id = await system.takeover(caller, agent, request)
 
     await answer_prompt(caller, "confirm-amount", "1")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from payivr.calls.requests import PaymentRequest
 from payivr.core.events import Outcome
+from payivr.core.request import PrivacyMode
 from tests.e2e.harness import Call, System, heard, key_card
 
 
 async def test_hold_mode_payment_approved_and_reconnected(system: System) -> None:
     caller, agent = system.phones()
-    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode="hold")
+    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode=PrivacyMode.HOLD)
     payment_id = await system.takeover(caller, agent, request)
     await key_card(caller)
     finished = await system.finished()

@@ -83,7 +83,8 @@ async def test_a_final_state_without_its_payment_outcome_is_completed(rig: Rig) 
 
 
 async def test_a_payment_row_never_texted_is_cancelled(rig: Rig) -> None:
-    from payivr.store.models import EntryKind, NewPayment
+    from payivr.core.request import EntryKind
+    from payivr.store.models import NewPayment
 
     payment_id = await rig.payments.create_payment(
         NewPayment("text", AGENT, "Rent", 500, "USD", EntryKind.TEXT, caller_number=PHONE)

@@ -8,6 +8,7 @@ import pytest
 from _sms_helpers import AGENT, CUSTOMER, PHONE, TEST_PANS, LostAnswerGateway, Rig, dump_tables
 
 from payivr.core.events import Outcome
+from payivr.core.request import EntryKind
 from payivr.sms import (
     MessageKind,
     MessageStatus,
@@ -15,7 +16,6 @@ from payivr.sms import (
     TextPaymentRequest,
     TextPaymentState,
 )
-from payivr.store.models import EntryKind
 
 
 def ask(amount_minor: int = 13742, *, phone: str = PHONE, customer: str = CUSTOMER):  # type: ignore[no-untyped-def]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from payivr.core.events import Outcome
+from payivr.core.request import EntryKind
 from payivr.store import (
-    EntryKind,
     NewPayment,
     PaymentStore,
     WebhookRequest,
