@@ -17,9 +17,10 @@ from payivr.calls.notifier import Notifier
 from payivr.calls.records import StoreRecords
 from payivr.calls.recovery import RESTARTED_BEFORE_GATEWAY, PaymentRecovery
 from payivr.core.events import Finish, Outcome, Step, StepStatus
+from payivr.core.request import EntryKind
 from payivr.gateway.inprocess import InProcessGateway
 from payivr.gateway.interface import Approved
-from payivr.store import Database, EntryKind, NewPayment, PaymentStore
+from payivr.store import Database, NewPayment, PaymentStore
 from payivr.store.cluster import Identity
 from tests.gateway._gateway_helpers import card
 
