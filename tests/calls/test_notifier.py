@@ -75,7 +75,7 @@ async def test_a_lingering_batch_listener_gets_events_published_one_by_one_toget
         batches.append(batch)
 
     notifier.subscribe_batches(listener, linger=0.2)
-    events = [CallStarted(f"call-{n}", "agent", None, "takeover") for n in range(4)]
+    events = [CallStarted(f"call-{n}", "agent", None, EntryKind.TAKEOVER) for n in range(4)]
     for event in events:
         await notifier.publish(event)
         await asyncio.sleep(0.01)  # the listener's task runs between them

@@ -5,6 +5,7 @@ from __future__ import annotations
 from payivr.calls.notifier import CallStarted, PaymentEvent, PaymentStepChanged
 from payivr.console.app import latest_entries
 from payivr.core.events import AgentUpdate, Step, StepStatus
+from payivr.core.request import EntryKind
 
 
 def step(payment: str, which: Step, status: StepStatus, digits: int = 0) -> PaymentStepChanged:
@@ -12,7 +13,7 @@ def step(payment: str, which: Step, status: StepStatus, digits: int = 0) -> Paym
 
 
 def test_only_the_last_entering_update_of_a_step_is_kept_and_every_other_event_stays() -> None:
-    started = CallStarted("call", "agent", None, "takeover")
+    started = CallStarted("call", "agent", None, EntryKind.TAKEOVER)
     typing = [step("p1", Step.CARD_NUMBER, StepStatus.ENTERING, n) for n in range(1, 4)]
     other = step("p2", Step.CARD_NUMBER, StepStatus.ENTERING, 1)
     done = step("p1", Step.CARD_NUMBER, StepStatus.DONE, 16)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from payivr.calls.requests import PaymentRequest
+from payivr.core.request import PrivacyMode
 from tests.e2e.harness import System, key_card
 
 
@@ -14,7 +15,7 @@ async def test_the_console_hears_confirming_the_brand_authorising_and_times(
     system: System,
 ) -> None:
     caller, agent = system.phones()
-    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode="hold")
+    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode=PrivacyMode.HOLD)
     payment_id = await system.takeover(caller, agent, request)
     await key_card(caller)
     assert (await system.finished())["outcome"] == "approved"
