@@ -19,6 +19,7 @@ from payivr.calls.requests import PaymentRequest
 from payivr.calls.service import PaymentRefused
 from payivr.cli import running_payivr
 from payivr.core.events import Outcome
+from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles
 from tests.e2e.harness import (
     Call,
@@ -61,7 +62,7 @@ async def test_a_recorded_call_keeps_no_digit_of_the_payment(
     await caller.wait_for(lambda _: "dtmf:9" in recording.entries)
     await agent.press("*7")
     await system.wait_event(lambda e: e["type"] == "call_started")
-    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode="hold")
+    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode=PrivacyMode.HOLD)
     payment_id = await system.running.takeovers.request_for_agent(agent.endpoint, request)
     await key_card(caller)
     finished = await system.finished()
