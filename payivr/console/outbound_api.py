@@ -35,7 +35,7 @@ from payivr.console.security import ApiError, Caller
 from payivr.core.redact import has_digit_run
 from payivr.outbound.campaigns import OutsideCallingHours, UnknownTimeZone
 from payivr.outbound.dialer import OutboundDialer, OutboundRefused, OutboundRequest
-from payivr.outbound.store import OutboundCall, Outcome, Status
+from payivr.outbound.store import CallOutcome, OutboundCall, Status
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164
 
 log = structlog.get_logger(__name__)
@@ -314,7 +314,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "outcome": {
                 "type": "string",
                 "nullable": True,
-                "enum": [outcome.value for outcome in Outcome],
+                "enum": [outcome.value for outcome in CallOutcome],
             },
             "detail": NULLABLE_STRING,
             "hangup_cause": {

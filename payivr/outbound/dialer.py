@@ -51,7 +51,7 @@ from payivr.outbound.campaigns import (
     customer_zone,
     parse_campaign,
 )
-from payivr.outbound.store import OutboundCall, OutboundCalls, Outcome, Status
+from payivr.outbound.store import CallOutcome, OutboundCall, OutboundCalls, Status
 from payivr.store.models import Clock
 
 log = structlog.get_logger(__name__)
@@ -86,27 +86,27 @@ class OutboundRequest:
     currency: str = "USD"
 
 
-def unanswered_outcome(cause: int | None, dial_status: str | None) -> Outcome:
+def unanswered_outcome(cause: int | None, dial_status: str | None) -> CallOutcome:
     """What a customer's leg that ended before answering means, from its hangup cause (the
     more precise) or else the Dial status. Asterisk reports any cause it has no Dial status
     for as NOANSWER (``ast_hangup_cause_to_dial_status``), so the cause comes first."""
     if cause in BUSY_CAUSES:
-        return Outcome.BUSY
+        return CallOutcome.BUSY
     if cause in NO_ANSWER_CAUSES:
-        return Outcome.NO_ANSWER
+        return CallOutcome.NO_ANSWER
     if cause in UNREACHABLE_CAUSES:
-        return Outcome.UNREACHABLE
+        return CallOutcome.UNREACHABLE
     if dial_status == "BUSY":
-        return Outcome.BUSY
+        return CallOutcome.BUSY
     if dial_status in ("CONGESTION", "CHANUNAVAIL"):
-        return Outcome.UNREACHABLE
-    return Outcome.NO_ANSWER
+        return CallOutcome.UNREACHABLE
+    return CallOutcome.NO_ANSWER
 
 
 _OUTCOME_TEXT = {
-    Outcome.BUSY: "the customer's line is busy",
-    Outcome.NO_ANSWER: "the customer did not answer",
-    Outcome.UNREACHABLE: "the customer's number cannot be reached",
+    CallOutcome.BUSY: "the customer's line is busy",
+    CallOutcome.NO_ANSWER: "the customer did not answer",
+    CallOutcome.UNREACHABLE: "the customer's number cannot be reached",
 }
 
 
@@ -206,7 +206,7 @@ class OutboundDialer:
                 replace(
                     row,
                     status=Status.ENDED,
-                    outcome=Outcome.ANSWERED if answered else Outcome.FAILED,
+                    outcome=CallOutcome.ANSWERED if answered else CallOutcome.FAILED,
                     detail=row.detail if answered else "payivr stopped during the call",
                     ended_at=self._clock(),
                 )
@@ -223,13 +223,13 @@ class OutboundDialer:
             await self._call(call, attempt)
         except _Cancelled as cancelled:
             await self._hang_up(attempt.customer_leg, attempt.agent_leg)
-            await self._end(attempt, Outcome.CANCELLED, str(cancelled))
+            await self._end(attempt, CallOutcome.CANCELLED, str(cancelled))
         except CallEnded:
-            await self._end(attempt, Outcome.FAILED, "payivr lost the call")
+            await self._end(attempt, CallOutcome.FAILED, "payivr lost the call")
         except Exception:
             log.exception("outbound_call_failed", outbound=str(attempt.row.id))
             await self._hang_up(attempt.customer_leg, attempt.agent_leg)
-            await self._end(attempt, Outcome.FAILED, "payivr failed during the call")
+            await self._end(attempt, CallOutcome.FAILED, "payivr failed during the call")
         finally:
             self._live.pop(attempt.row.id, None)
             if attempt.row.status is not Status.ENDED:
@@ -245,7 +245,7 @@ class OutboundDialer:
             )
         except OutsideCallingHours as closed:
             await self._hang_up(attempt.agent_leg)
-            await self._end(attempt, Outcome.OUTSIDE_HOURS, str(closed))
+            await self._end(attempt, CallOutcome.OUTSIDE_HOURS, str(closed))
             return
         if not await self._ring_customer(call, attempt):
             return
@@ -269,19 +269,21 @@ class OutboundDialer:
                 dial_timeout=self._settings.agent_ring_seconds,
             )
         except AriError as error:
-            await self._end(attempt, Outcome.FAILED, f"Asterisk could not ring your phone: {error}")
+            await self._end(
+                attempt, CallOutcome.FAILED, f"Asterisk could not ring your phone: {error}"
+            )
             return False
         wait = self._settings.agent_ring_seconds + GRACE_SECONDS
         while True:
             event = await self._next(call, attempt, wait, "cancelled before your phone answered")
             if event is None:
                 await self._hang_up(attempt.agent_leg)
-                await self._end(attempt, Outcome.AGENT_UNAVAILABLE, "your phone did not answer")
+                await self._end(attempt, CallOutcome.AGENT_UNAVAILABLE, "your phone did not answer")
                 return False
             if isinstance(event, StasisStart) and event.channel.id == attempt.agent_leg:
                 return True
             if _gone(event, attempt.agent_leg):
-                await self._end(attempt, Outcome.AGENT_UNAVAILABLE, "your phone did not answer")
+                await self._end(attempt, CallOutcome.AGENT_UNAVAILABLE, "your phone did not answer")
                 return False
 
     async def _ring_customer(self, call: Call, attempt: _Attempt) -> bool:
@@ -304,7 +306,9 @@ class OutboundDialer:
         except AriError as error:
             await self._hang_up(attempt.agent_leg)
             await self._end(
-                attempt, Outcome.FAILED, f"Asterisk could not place the call on the trunk: {error}"
+                attempt,
+                CallOutcome.FAILED,
+                f"Asterisk could not place the call on the trunk: {error}",
             )
             return False
         cause: int | None = None
@@ -314,7 +318,9 @@ class OutboundDialer:
             event = await self._next(call, attempt, wait, "cancelled before the customer answered")
             if event is None:
                 await self._hang_up(attempt.customer_leg, attempt.agent_leg)
-                await self._end(attempt, Outcome.NO_ANSWER, _OUTCOME_TEXT[Outcome.NO_ANSWER])
+                await self._end(
+                    attempt, CallOutcome.NO_ANSWER, _OUTCOME_TEXT[CallOutcome.NO_ANSWER]
+                )
                 return False
             if _gone(event, attempt.agent_leg):
                 raise _Cancelled("you hung up before the customer answered")
@@ -360,7 +366,9 @@ class OutboundDialer:
             )
             if event is None:
                 await self._hang_up(customer, attempt.agent_leg)
-                await self._end(attempt, Outcome.FAILED, "answering machine detection did not end")
+                await self._end(
+                    attempt, CallOutcome.FAILED, "answering machine detection did not end"
+                )
                 return False
             if _gone(event, attempt.agent_leg):
                 raise _Cancelled("you hung up before the customer was connected")
@@ -371,13 +379,13 @@ class OutboundDialer:
                 if status != "MACHINE":
                     return True
                 await self._hang_up(customer, attempt.agent_leg)
-                await self._end(attempt, Outcome.VOICEMAIL, "an answering machine answered")
+                await self._end(attempt, CallOutcome.VOICEMAIL, "an answering machine answered")
                 return False
             if isinstance(event, ChannelDestroyed) and event.channel.id == customer:
                 await self._hang_up(attempt.agent_leg)
                 await self._end(
                     attempt,
-                    Outcome.NO_ANSWER,
+                    CallOutcome.NO_ANSWER,
                     "the customer hung up as soon as they answered",
                     hangup_cause=event.cause,
                 )
@@ -400,7 +408,7 @@ class OutboundDialer:
         try:
             await session.run()
         finally:
-            await self._end(attempt, Outcome.ANSWERED, None)
+            await self._end(attempt, CallOutcome.ANSWERED, None)
 
     # ------------------------------------------------------------- helpers
 
@@ -452,7 +460,7 @@ class OutboundDialer:
     async def _end(
         self,
         attempt: _Attempt,
-        outcome: Outcome,
+        outcome: CallOutcome,
         detail: str | None,
         *,
         hangup_cause: int | None = None,

@@ -22,7 +22,9 @@ class Status(enum.Enum):
     ENDED = "ended"
 
 
-class Outcome(enum.Enum):
+class CallOutcome(enum.Enum):
+    """How an outbound call ended (a payment on it has its own :class:`~payivr.core.events.Outcome`)."""
+
     ANSWERED = "answered"
     BUSY = "busy"
     NO_ANSWER = "no-answer"
@@ -48,7 +50,7 @@ class OutboundCall:
     amount_minor: int | None
     currency: str
     status: Status
-    outcome: Outcome | None
+    outcome: CallOutcome | None
     hangup_cause: int | None
     dial_status: str | None
     amd_status: str | None
@@ -70,7 +72,7 @@ _COLUMNS = tuple(f.name for f in fields(OutboundCall))
 def _row(row: dict[str, Any]) -> OutboundCall:
     values = {name: row[name] for name in _COLUMNS}
     values["status"] = Status(row["status"])
-    values["outcome"] = Outcome(row["outcome"]) if row["outcome"] else None
+    values["outcome"] = CallOutcome(row["outcome"]) if row["outcome"] else None
     values["currency"] = str(row["currency"]).strip()
     return OutboundCall(**values)
 
@@ -191,4 +193,4 @@ class OutboundCalls:
             return [_row(row) for row in await cursor.fetchall()]
 
 
-__all__ = ["OutboundCall", "OutboundCalls", "Outcome", "Status"]
+__all__ = ["CallOutcome", "OutboundCall", "OutboundCalls", "Status"]

@@ -25,7 +25,7 @@ from payivr.cli import running_payivr
 from payivr.config import OutboundSettings
 from payivr.console.accounts import add_agent, add_api_token
 from payivr.gateway.sandbox import KeyFiles
-from payivr.outbound.store import Outcome as CallOutcome
+from payivr.outbound.store import CallOutcome
 from tests.e2e.harness import CrmInbox, System, key_card, start_test_sandbox, system_config
 from tests.e2e.targets import Target
 
