@@ -37,7 +37,6 @@ from payivr.ami.takeover import (
     TAKEOVER_CONTEXT,
     RequestSource,
     TakeoverRequest,
-    endpoint_of_channel,
     parse_user_event,
 )
 
@@ -72,7 +71,6 @@ __all__ = [
     "TakeoverRequest",
     "UserEventRaised",
     "channel_from_headers",
-    "endpoint_of_channel",
     "parse_user_event",
     "pick_call",
     "takeover_route",

@@ -48,6 +48,7 @@ from payivr.ami.takeover import (
     TakeoverRequest,
     parse_user_event,
 )
+from payivr.core.channels import on_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -113,10 +114,6 @@ def channel_from_headers(headers: Mapping[str, str]) -> ChannelSnapshot:
         duration_seconds=seconds,
         bridge_id=get("BridgeId"),
     )
-
-
-def _matches_endpoint(channel: str, endpoint: str) -> bool:
-    return channel == endpoint or channel.startswith(endpoint + "-")
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]
@@ -546,7 +543,7 @@ class AmiClient:
 
 def pick_call(channels: Sequence[ChannelSnapshot], endpoint: str) -> ActiveCall | None:
     """The bridged two-party call of ``endpoint`` among ``channels`` (see find_call)."""
-    mine = [c for c in channels if _matches_endpoint(c.name, endpoint) and c.bridge_id]
+    mine = [c for c in channels if on_endpoint(c.name, endpoint) and c.bridge_id]
     if not mine:
         return None
     if len({c.bridge_id for c in mine}) > 1:

@@ -28,7 +28,6 @@ PEER_VARIABLE = "PAYIVR_PEER"
 MAX_AMOUNT_DIGITS = 9
 
 _DIGITS = re.compile(r"[0-9]+")
-_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
 
 
 class RequestSource(Enum):
@@ -114,7 +113,3 @@ def _single(event: Mapping[str, str | list[str]], header: str) -> str:
                                      reason=f"{header} repeated")
     return value
 
-
-def endpoint_of_channel(channel: str) -> str:
-    """``PJSIP/1001-0000002a`` -> ``PJSIP/1001``; ``Local/agent@ctx-0000000d;1`` -> ``Local/agent@ctx``."""
-    return _CHANNEL_SUFFIX.sub("", channel)

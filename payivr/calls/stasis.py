@@ -40,6 +40,7 @@ from payivr.ari.models import Channel, Snapshot
 from payivr.ari.router import Call, CallEnded, EventRouter
 from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import CallServices, CallSession, PaymentRefused, refuse_channel
+from payivr.core.channels import endpoint_of
 from payivr.core.request import EntryKind
 
 log = structlog.get_logger(__name__)
@@ -61,16 +62,6 @@ def _paired_entry(mark: str) -> EntryKind:
 
 class UnknownCall(LookupError):
     """No call payivr holds matches the request."""
-
-
-_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
-_LOCAL_OPTIONS = re.compile(r"^(Local/[^/]+)/[a-zA-Z]+$")
-
-
-def endpoint_of(channel_name: str) -> str:
-    """``PJSIP/1001-00000005`` → ``PJSIP/1001``; an endpoint (``PJSIP/desk-7``) stays whole;
-    a Local dial string loses its options (``Local/a@ctx/n`` → ``Local/a@ctx``)."""
-    return _LOCAL_OPTIONS.sub(r"\1", _CHANNEL_SUFFIX.sub("", channel_name))
 
 
 class StasisApplication:

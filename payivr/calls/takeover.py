@@ -15,11 +15,12 @@ import structlog
 
 from payivr.ami.client import ActiveCall
 from payivr.ami.errors import AmiError, InvalidTakeoverRequest
-from payivr.ami.takeover import RequestSource, TakeoverRequest, endpoint_of_channel
+from payivr.ami.takeover import RequestSource, TakeoverRequest
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.service import PaymentRefused
 from payivr.calls.stasis import StasisApplication, UnknownCall
 from payivr.config import CallSettings
+from payivr.core.channels import endpoint_of
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +53,7 @@ class Takeovers:
         Without an amount the call is taken over and the console asks the agent for item and
         amount (the agent's screen shows the call as ready for a payment).
         """
-        endpoint = endpoint_of_channel(takeover.agent_channel)
+        endpoint = endpoint_of(takeover.agent_channel)
         request = None
         if takeover.amount_minor is not None and takeover.amount_minor > 0:
             request = PaymentRequest(

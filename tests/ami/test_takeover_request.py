@@ -8,11 +8,11 @@ from payivr.ami import (
     ChannelSnapshot,
     InvalidTakeoverRequest,
     RequestSource,
-    endpoint_of_channel,
     parse_user_event,
     pick_call,
 )
 from payivr.ami.takeover import new_key
+from payivr.core.channels import endpoint_of
 from payivr.log import mask_text
 
 # The event exactly as Asterisk 22 sent it with SIP softphones (ari/traces/sip-takeover-*).
@@ -62,10 +62,13 @@ def test_unusable_requests(changes: dict[str, str], reason: str) -> None:
         ("PJSIP/1001-0000002a", "PJSIP/1001"),
         ("Local/agent@sim-agent-0000000d;1", "Local/agent@sim-agent"),
         ("PJSIP/trunk-a-00000001", "PJSIP/trunk-a"),
+        ("PJSIP/sales-2-00000001", "PJSIP/sales-2"),
+        ("PJSIP/desk-7", "PJSIP/desk-7"),
+        ("Local/a@ctx/n", "Local/a@ctx"),
     ],
 )
 def test_endpoint_of_channel(channel: str, endpoint: str) -> None:
-    assert endpoint_of_channel(channel) == endpoint
+    assert endpoint_of(channel) == endpoint
 
 
 def chan(name: str, bridge: str = "", application: str = "Dial") -> ChannelSnapshot:
@@ -86,6 +89,10 @@ def test_pick_call() -> None:
     assert stasis_call is not None and stasis_call.in_stasis
     assert pick_call(channels, "PJSIP/1005") is None
     assert pick_call(channels, "PJSIP/100") is None
+    # An endpoint is matched whole: PJSIP/sales does not see PJSIP/sales-2's call.
+    sales_2 = [chan("PJSIP/sales-2-00000011", "b3"), chan("PJSIP/2002-00000012", "b3")]
+    assert pick_call(sales_2, "PJSIP/sales") is None
+    assert pick_call(sales_2, "PJSIP/sales-2") is not None
     with pytest.raises(InvalidTakeoverRequest, match="two-party"):
         pick_call([*channels, chan("PJSIP/1009-00000009", "b1")], "PJSIP/1001")
     with pytest.raises(InvalidTakeoverRequest, match="more than one call"):
