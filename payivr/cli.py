@@ -240,7 +240,13 @@ async def _sms(args: argparse.Namespace, config: Config) -> int:
     try:
         # Scheduling charges nothing: the gateway is only needed when a customer replies PAY,
         # which the running payivr handles.
-        service, _ = open_sms(db, InProcessGateway(), PaymentStore(db), config.sms)
+        service, _ = open_sms(
+            db,
+            InProcessGateway(),
+            PaymentStore(db),
+            config.sms,
+            max_amount_minor=config.flow.max_amount_minor,
+        )
         try:
             report = await remind_from_csv(
                 service, args.file, agent=args.agent, currency=args.currency or config.flow.currency
@@ -551,7 +557,13 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             stack.push_async_callback(agi.close)
         sms = None
         if config.sms.enabled:
-            sms, sms_worker = open_sms(database, gateway, store, config.sms)
+            sms, sms_worker = open_sms(
+                database,
+                gateway,
+                store,
+                config.sms,
+                max_amount_minor=config.flow.max_amount_minor,
+            )
             stack.push_async_callback(sms.provider.close)
             tasks.append(asyncio.create_task(sms_worker.run(), name="sms"))
         outbound = None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from payivr.core.amounts import amount_problem
 from payivr.core.events import PaymentMethod
-from payivr.core.prompts import CURRENCIES, LANGUAGES
+from payivr.core.prompts import LANGUAGES
 from payivr.core.request import PrivacyMode
 
 MAX_ITEM_LENGTH = 200
@@ -35,16 +36,9 @@ class PaymentRequest:
             raise RequestRefused("the item name is empty")
         if len(self.item) > MAX_ITEM_LENGTH:
             raise RequestRefused(f"the item name is longer than {MAX_ITEM_LENGTH} characters")
-        if isinstance(self.amount_minor, bool) or not isinstance(self.amount_minor, int):
-            raise RequestRefused("the amount must be a whole number of minor units (cents)")
-        if self.amount_minor <= 0:
-            raise RequestRefused("the amount must be more than zero")
-        if self.amount_minor > max_amount_minor:
-            raise RequestRefused(
-                f"the amount is over the maximum of {max_amount_minor} minor units"
-            )
-        if self.currency not in CURRENCIES:
-            raise RequestRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
+        problem = amount_problem(self.amount_minor, self.currency, max_amount_minor)
+        if problem is not None:
+            raise RequestRefused(problem)
         if self.offer_card_on_file and self.method is not PaymentMethod.CARD:
             raise RequestRefused("only a card can be kept on file")
         if self.language not in LANGUAGES:

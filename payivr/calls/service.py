@@ -54,6 +54,7 @@ from payivr.calls.recording import PausedRecordings, RecordingGuard, RecordingNo
 from payivr.calls.records import PaymentOpening, PaymentRecords
 from payivr.calls.requests import PaymentRequest
 from payivr.config import CallSettings
+from payivr.core.amounts import amount_problem
 from payivr.core.events import (
     AgentCancellation,
     AgentHangup,
@@ -278,6 +279,10 @@ class CallSession:
         if self._caller_gone:
             raise PaymentRefused("the caller has hung up")
         services = self.services
+        # Every way in (console, *7 over AMI or FastAGI, pay line, transfer) starts here.
+        problem = amount_problem(request.amount_minor, request.currency, services.max_amount_minor)
+        if problem is not None:
+            raise PaymentRefused(problem)
         method = request.method
         if method not in services.flow.accepted_methods:
             raise PaymentRefused(f"payments by {method.value} are not taken here")

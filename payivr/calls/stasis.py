@@ -112,13 +112,14 @@ class StasisApplication:
 
     async def request_payment(self, call_key: str, request: PaymentRequest) -> str:
         """Start a payment on a call payivr holds; returns the payment id."""
-        request.check(self._max_amount())
+        request.check(self.max_amount_minor)
         session = self.sessions.get(call_key)
         if session is None or session.ended.is_set():
             raise UnknownCall(f"no call {call_key!r} in payivr's hands")
         return await session.request_payment(request)
 
-    def _max_amount(self) -> int:
+    @property
+    def max_amount_minor(self) -> int:
         return int(self.services.max_amount_minor)
 
     # ------------------------------------------------------------- routing
@@ -229,7 +230,7 @@ class StasisApplication:
     async def _payline(self, call: Call, first: StasisStart, args: Sequence[str]) -> None:
         caller = first.channel
         amount = args[0] if args else ""
-        if not amount.isdigit() or int(amount) <= 0:
+        if not (amount.isascii() and amount.isdigit()) or int(amount) <= 0:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
         await self.ari.channels.answer(caller.id)
@@ -242,7 +243,7 @@ class StasisApplication:
             language=self.services.calls.language,
         )
         try:
-            request.check(self._max_amount())
+            request.check(self.max_amount_minor)
         except RequestRefused:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
@@ -264,7 +265,7 @@ class StasisApplication:
         amount = args[0] if args else ""
         item = args[1] if len(args) > 1 else "Payment"
         request = None
-        if amount.isdigit() and int(amount) > 0:
+        if amount.isascii() and amount.isdigit():
             request = PaymentRequest(
                 item,
                 int(amount),
@@ -272,7 +273,12 @@ class StasisApplication:
                 self._agent_names.get(endpoint, endpoint),
                 language=self.services.calls.language,
             )
-        if request is None:
+        try:
+            if request is None:
+                raise RequestRefused("the transfer carries no amount")
+            request.check(self.max_amount_minor)
+        except RequestRefused as refused:
+            log.warning("transfer_refused", call=call.key, reason=str(refused))
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
         await self.ari.channels.answer(caller.id)

@@ -16,7 +16,7 @@ import structlog
 from payivr.ami.client import ActiveCall
 from payivr.ami.errors import AmiError, InvalidTakeoverRequest
 from payivr.ami.takeover import RequestSource, TakeoverRequest
-from payivr.calls.requests import PaymentRequest
+from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.calls.stasis import StasisApplication, UnknownCall
 from payivr.config import CallSettings
@@ -65,8 +65,11 @@ class Takeovers:
                 language=self._calls.language,
             )
         try:
+            if request is not None:
+                # Refused before the redirect: the call stays as it was, with the agent.
+                request.check(self._stasis.max_amount_minor)
             await self._redirect(takeover, request)
-        except (PaymentRefused, AmiError) as error:
+        except (RequestRefused, PaymentRefused, AmiError) as error:
             log.warning("feature_code_takeover_failed", key=takeover.key, error=str(error))
 
     async def request_for_agent(self, endpoint: str, request: PaymentRequest) -> str:

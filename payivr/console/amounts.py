@@ -126,8 +126,3 @@ def _not_a_number(currency: str) -> str:
     example = STYLES[currency].example
     return f"the amount must be a number such as {example} (in {currency})"
 
-
-def format_minor(amount_minor: int, currency: str) -> str:
-    """``1234, "USD"`` → ``"12.34 USD"``."""
-    digits = CURRENCIES[currency].exponent if currency in CURRENCIES else 2
-    return f"{Decimal(amount_minor).scaleb(-digits):.{digits}f} {currency}"

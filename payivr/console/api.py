@@ -23,7 +23,7 @@ from payivr import jsontext
 from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.console.accounts import Account, AccountError, Accounts, LoginRefused, check_name
-from payivr.console.amounts import format_minor, parse_amount
+from payivr.console.amounts import parse_amount
 from payivr.console.live import EventHub
 from payivr.console.metrics import Metrics
 from payivr.console.ports import CallControl, CallInfo, HealthCheck
@@ -36,6 +36,7 @@ from payivr.console.security import (
     origin_of,
     set_session_cookie,
 )
+from payivr.core.amounts import format_minor
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import PaymentMethod
 from payivr.core.prompts import CURRENCIES
@@ -316,9 +317,6 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     if "amount" not in body:
         raise RequestRefused("the amount is missing")
     amount_minor = parse_amount(body["amount"], currency)
-    if currency == console.currency and amount_minor > console.max_amount_minor:
-        limit = format_minor(console.max_amount_minor, console.currency)
-        raise RequestRefused(f"the amount is over the maximum of {limit}")
     privacy_mode = _one_of(PrivacyMode, body, "privacy_mode", console.privacy_mode)
     method = _one_of(PaymentMethod, body, "method", PaymentMethod.CARD)
     crm_record_id = optional_string(body, "crm_record_id", 200)

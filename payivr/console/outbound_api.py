@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from payivr.calls.requests import MAX_ITEM_LENGTH, RequestRefused
-from payivr.console.amounts import format_minor, parse_amount
+from payivr.console.amounts import parse_amount
 from payivr.console.api import (
     CONSOLE_KEY,
     Console,
@@ -32,6 +32,7 @@ from payivr.console.openapi_parts import (
     schema_ref,
 )
 from payivr.console.security import ApiError, Caller
+from payivr.core.amounts import amount_problem, format_minor
 from payivr.core.redact import has_digit_run
 from payivr.outbound.campaigns import OutsideCallingHours, UnknownTimeZone
 from payivr.outbound.dialer import OutboundDialer, OutboundRefused, OutboundRequest
@@ -114,9 +115,9 @@ def _outbound_request(console: Console, body: dict[str, Any], caller: Caller) ->
     amount_minor = None
     if body.get("amount") not in (None, ""):
         amount_minor = parse_amount(body["amount"], console.currency)
-        if amount_minor > console.max_amount_minor:
-            limit = format_minor(console.max_amount_minor, console.currency)
-            raise RequestRefused(f"the amount is over the maximum of {limit}")
+        problem = amount_problem(amount_minor, console.currency, console.max_amount_minor)
+        if problem is not None:
+            raise RequestRefused(problem)
     return OutboundRequest(
         agent=account.name,
         agent_endpoint=account.endpoint,

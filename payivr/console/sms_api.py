@@ -16,7 +16,6 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from payivr.console.amounts import format_minor
 from payivr.console.api import (
     CONSOLE_KEY,
     Console,
@@ -34,9 +33,11 @@ from payivr.console.openapi_parts import (
     schema_ref,
 )
 from payivr.console.security import ApiError, Caller, origin_of
+from payivr.core.amounts import format_minor
 from payivr.core.prompts import CURRENCIES
 from payivr.sms.http import BadWebhook
 from payivr.sms.service import (
+    CardLookupsExhausted,
     ReminderExists,
     ReminderRequest,
     SmsRefused,
@@ -154,11 +155,8 @@ def _amount(request: web.Request, body: dict[str, Any]) -> tuple[int, str]:
         raise SmsRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
     if "amount" not in body:
         raise SmsRefused("amount is missing")
-    amount_minor = parse_amount(body["amount"], currency)
-    if currency == console.currency and amount_minor > console.max_amount_minor:
-        limit = format_minor(console.max_amount_minor, console.currency)
-        raise SmsRefused(f"the amount is over the maximum of {limit}")
-    return amount_minor, currency
+    # The maximum is the text service's check (payivr.core.amounts), as for reminders' PAY.
+    return parse_amount(body["amount"], currency), currency
 
 
 async def _refused(
@@ -167,6 +165,8 @@ async def _refused(
     await _console(request).audit(
         caller.account.name, action, False, request, "sms", detail=refused.message
     )
+    if isinstance(refused, CardLookupsExhausted):
+        return ApiError(429, "too_many_lookups", refused.message)
     if isinstance(refused, ReminderExists):
         return ApiError(409, "reminder_exists", refused.message)
     if refused.conflict:
@@ -290,7 +290,12 @@ async def card_on_file(request: web.Request) -> web.Response:
     caller = await request_caller(request)
     sms = _sms(request)
     try:
-        card = await sms.card_for(request.query.get("customer", ""), request.query.get("phone", ""))
+        card = await sms.card_for(
+            request.query.get("customer", ""),
+            request.query.get("phone", ""),
+            actor=caller.account.name,
+            origin=Origin.ip(origin_of(request)),
+        )
     except SmsRefused as refused:
         raise await _refused(request, caller, "card_on_file.look_up", refused) from None
     return web.json_response({"card": str(card) if card else None})
@@ -339,6 +344,8 @@ _ERRORS = {
     " scheduled, no day left under the cap; or a replayed webhook.",
     415: "The body is not application/json.",
     422: "A field is wrong; the message says which and why.",
+    429: "Your card-on-file lookups found nothing 10 times in the last hour (code"
+    " too_many_lookups); try again later.",
     503: "The database is not answering.",
 }
 
@@ -535,7 +542,7 @@ def openapi_paths() -> dict[str, Any]:
                     "201": json_content(
                         schema_ref("TextPayment"), "The question is texted; a YES pays."
                     ),
-                    **_errors(400, 401, 403, 404, 409, 415, 422, 503),
+                    **_errors(400, 401, 403, 404, 409, 415, 422, 429, 503),
                 },
             },
             "get": {
@@ -611,6 +618,8 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/cards-on-file": {
             "get": {
                 "summary": "The card on file a text payment would charge (brand and last four)",
+                "description": "A card is found only when both the customer (CRM record id) and"
+                " the mobile it was kept with match. Every lookup is audited.",
                 "operationId": "findCardOnFile",
                 "security": AUTH,
                 "parameters": [
@@ -624,7 +633,7 @@ def openapi_paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": json_content(schema_ref("CardOnFileLookup"), "The card, or null."),
-                    **_errors(401, 404, 422, 503),
+                    **_errors(401, 404, 422, 429, 503),
                 },
             }
         },

@@ -33,6 +33,7 @@ from uuid import UUID
 import psycopg
 import structlog
 
+from payivr.core.amounts import amount_problem
 from payivr.core.cards import MaskedCard
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
@@ -80,7 +81,7 @@ from payivr.sms.store import (
     TextPayment,
     TextPaymentState,
 )
-from payivr.store.cards_on_file import CardOnFile, CardOnFileNotFound, CardsOnFile, Customer
+from payivr.store.cards_on_file import CardOnFile, CardOnFileNotFound, CardsOnFile
 from payivr.store.errors import PaymentAlreadyFinished
 from payivr.store.models import (
     Clock,
@@ -122,6 +123,10 @@ class SmsRefused(Exception):
         self.conflict = conflict
 
 
+class CardLookupsExhausted(SmsRefused):
+    """Too many card-on-file lookups by this agent found nothing lately (429)."""
+
+
 class ReminderExists(SmsRefused):
     def __init__(self, reminder: Reminder) -> None:
         super().__init__(
@@ -137,6 +142,11 @@ class WebhookReplayed(Exception):
 @dataclass(frozen=True)
 class SmsSettings:
     texts: Texts = field(default_factory=Texts)
+    max_amount_minor: int = 1_000_000  # flow.max_amount_minor: the cap of every way to pay
+    # An agent whose card-on-file lookups found nothing this often in the window is refused
+    # more until it passes: the lookup must not serve to probe customers' mobiles.
+    card_lookup_misses: int = 10
+    card_lookup_window: timedelta = timedelta(hours=1)
     request_ttl: timedelta = timedelta(hours=24)
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
     late_reply_window: timedelta = timedelta(days=7)
@@ -308,11 +318,10 @@ class SmsService:
         phone = _phone(request.phone)
         customer = _customer(request.customer)
         item = _item(request.item)
-        if request.currency not in CURRENCIES or request.amount_minor <= 0:
-            raise SmsRefused("the amount must be more than zero, in a known currency")
+        self._check_amount(request.amount_minor, request.currency)
         if await self.store.is_opted_out(phone):
             raise SmsRefused("this number has opted out of texts (it replied STOP)", conflict=True)
-        card = await self._usable_card(customer, phone)
+        card = await self._usable_card(customer, phone, actor=request.agent, origin=origin)
         if card is None:
             raise SmsRefused(
                 "there is no usable card on file for this customer; take the payment on a"
@@ -397,16 +406,41 @@ class SmsService:
         assert found is not None
         return found
 
-    async def card_for(self, customer: str, phone: str) -> MaskedCard | None:
-        """The card a text payment for this customer would charge (brand and last four), or
-        None; raises :class:`SmsRefused` for a malformed customer or phone number."""
-        card = await self._usable_card(_customer(customer), _phone(phone))
+    def _check_amount(self, amount_minor: int, currency: str) -> None:
+        problem = amount_problem(amount_minor, currency, self.settings.max_amount_minor)
+        if problem is not None:
+            raise SmsRefused(problem)
+
+    async def card_for(
+        self, customer: str, phone: str, *, actor: str, origin: Origin | None = None
+    ) -> MaskedCard | None:
+        """The card a text payment for this customer and mobile would charge (brand and last
+        four), or None; raises :class:`SmsRefused` for a malformed customer or phone number
+        and :class:`CardLookupsExhausted` for an agent probing."""
+        card = await self._usable_card(_customer(customer), _phone(phone), actor=actor, origin=origin)
         return card.masked_card if card else None
 
-    async def _usable_card(self, customer: str, phone: str) -> CardOnFile | None:
-        today = self._clock().date()
-        cards = await self.cards.list_for(Customer(caller_number=phone, crm_record_id=customer))
-        return next((card for card in cards if not card.expired(today)), None)
+    async def _usable_card(
+        self,
+        customer: str,
+        phone: str,
+        *,
+        actor: str = "payivr",
+        origin: Origin | None = None,
+        limited: bool = True,
+    ) -> CardOnFile | None:
+        """The newest unexpired card kept for this customer *with* this mobile (both)."""
+        now = self._clock()
+        if limited:
+            since = now - self.settings.card_lookup_window
+            misses = await self.cards.lookups_finding_nothing(actor, since)
+            if misses >= self.settings.card_lookup_misses:
+                raise CardLookupsExhausted(
+                    f"{misses} card-on-file lookups found nothing in the last"
+                    f" {self.settings.card_lookup_window}; try again later"
+                )
+        cards = await self.cards.bound_to(customer, phone, actor=actor, origin=origin)
+        return next((card for card in cards if not card.expired(now.date())), None)
 
     async def _charge(self, payment: TextPayment) -> None:
         now = self._clock()
@@ -885,8 +919,7 @@ class SmsService:
         phone = _phone(request.phone)
         customer = _customer(request.customer)
         item = _item(request.item)
-        if request.currency not in CURRENCIES or request.amount_minor <= 0:
-            raise SmsRefused("the amount must be more than zero, in a known currency")
+        self._check_amount(request.amount_minor, request.currency)
         policy = self.settings.reminders
         time_zone = request.time_zone or policy.time_zone
         try:
@@ -1040,7 +1073,9 @@ class SmsService:
                     continue
                 card = None
                 if reminder.offer_pay_by_text:
-                    found = await self._usable_card(reminder.customer, reminder.phone)
+                    found = await self._usable_card(
+                        reminder.customer, reminder.phone, limited=False
+                    )
                     card = found.masked_card if found else None
                 body = self.texts.reminder(
                     reminder.amount_minor,

@@ -8,6 +8,7 @@ the worker to run; :func:`remind_from_csv` backs ``payivr sms remind FILE``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
@@ -107,10 +108,12 @@ def open_sms(
     payments: PaymentStore,
     options: SmsOptions,
     *,
+    max_amount_minor: int,
     provider: SmsProvider | None = None,
 ) -> tuple[SmsService, SmsWorker]:
     """The service and its worker. ``payments`` is the process's store (with the CRM
-    endpoints). ``provider`` overrides ``options.provider`` (the demo passes its carrier).
+    endpoints); ``max_amount_minor`` is flow.max_amount_minor, the cap of every payment.
+    ``provider`` overrides ``options.provider`` (the demo passes its carrier).
     With the simulator, a carrier is made and connected directly to the service."""
     problems = options.problems()
     if problems:
@@ -133,7 +136,7 @@ def open_sms(
         gateway,
         payments,
         CardsOnFile(db),
-        settings=options.settings(),
+        settings=dataclasses.replace(options.settings(), max_amount_minor=max_amount_minor),
         verifier=verifier,
     )
     if isinstance(chosen, SimulatedCarrier) and provider is None:

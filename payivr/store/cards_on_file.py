@@ -6,7 +6,12 @@ token: brand, last four, expiry month and year. PCI DSS protects the expiry date
 it is stored with the PAN; payivr never holds the PAN, the token stands in for it.
 
 Each card belongs to a customer, known by caller number and/or CRM record id. Saving,
-using (by the pay-by-text code) and deleting a card are audited.
+looking up (for pay by text), using and deleting a card are audited.
+
+Pay by text charges a card without the cardholder on the line, so it finds a card only by
+:meth:`CardsOnFile.bound_to`: the customer's CRM record id *and* the mobile the card was kept
+with must both match. (Found by either, an agent could name the victim's CRM record and
+their own mobile, reply YES and charge the victim's card.)
 """
 
 from __future__ import annotations
@@ -215,6 +220,47 @@ class CardsOnFile:
                 {"number": customer.caller_number, "crm": customer.crm_record_id},
             )
             return [_card_from_row(row) for row in await cursor.fetchall()]
+
+    async def bound_to(
+        self, crm_record_id: str, phone: str, *, actor: str, origin: Origin | None = None
+    ) -> list[CardOnFile]:
+        """The cards kept for this CRM record id together with this caller number, newest
+        first. Every lookup is audited (``card_on_file.looked_up``; a failure when none)."""
+        async with self._db.pool.connection() as conn, conn.transaction():
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(
+                "SELECT * FROM cards_on_file WHERE crm_record_id = %s AND caller_number = %s"
+                " ORDER BY created_at DESC, id",
+                (crm_record_id, phone),
+            )
+            found = [_card_from_row(row) for row in await cursor.fetchall()]
+            origin = origin or Origin.system()
+            await conn.execute(
+                "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind,"
+                " origin, resource, detail) VALUES (%s, %s, 'card_on_file.looked_up', %s, %s,"
+                " %s, %s, %s)",
+                (
+                    self._clock(),
+                    actor,
+                    bool(found),
+                    origin.kind.value,
+                    origin.value,
+                    f"customer:{crm_record_id}",
+                    f"{len(found)} found",
+                ),
+            )
+        return found
+
+    async def lookups_finding_nothing(self, actor: str, since: datetime) -> int:
+        """How many of ``actor``'s lookups since ``since`` found no card."""
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT count(*) FROM audit_events WHERE action = 'card_on_file.looked_up'"
+                " AND NOT success AND actor = %s AND occurred_at >= %s",
+                (actor, since),
+            )
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     async def get(self, card_id: UUID) -> CardOnFile:
         async with self._db.pool.connection() as conn:

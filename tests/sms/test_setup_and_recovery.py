@@ -34,7 +34,9 @@ def test_option_problems_are_explained() -> None:
 
 
 async def test_open_sms_with_the_simulator_and_a_csv_import(rig: Rig, tmp_path: Path) -> None:
-    service, worker = open_sms(rig.db, rig.gateway, rig.payments, SmsOptions(time_zone="UTC"))
+    service, worker = open_sms(
+        rig.db, rig.gateway, rig.payments, SmsOptions(time_zone="UTC"), max_amount_minor=100_000
+    )
     assert isinstance(service.provider, SimulatedCarrier)
     csv_file = tmp_path / "reminders.csv"
     csv_file.write_text(
@@ -47,7 +49,9 @@ async def test_open_sms_with_the_simulator_and_a_csv_import(rig: Rig, tmp_path: 
     assert "line 3:" in summary and "+15551230001," not in summary
     assert (await worker.run_once()).total == 0
     with pytest.raises(ValueError, match=r"sms\.url"):
-        open_sms(rig.db, rig.gateway, rig.payments, SmsOptions(provider="http"))
+        open_sms(
+            rig.db, rig.gateway, rig.payments, SmsOptions(provider="http"), max_amount_minor=100_000
+        )
 
 
 async def test_a_reply_stored_before_a_crash_is_acted_on_by_the_worker(rig: Rig) -> None:

@@ -163,6 +163,9 @@ async def test_an_agent_texts_a_payment_and_the_yes_arrives_by_signed_webhook(
         ({"amount": "12.345"}, 422, "decimals"),
         ({"amount": "-5"}, 422, "number such as"),
         ({"amount": "20000"}, 422, "over the maximum"),
+        # Issue 13.4: the maximum held only in the console's default currency.
+        ({"amount": "10000.01", "currency": "EUR"}, 422, "over the maximum of 10000.00 EUR"),
+        ({"amount": "1000001", "currency": "JPY"}, 422, "over the maximum of 1000000 JPY"),
         ({"currency": "XYZ"}, 422, "currency must be one of"),
         ({"item": ""}, 422, "item is missing"),
         ({"item": 12}, 422, "item must be a string"),
@@ -380,3 +383,36 @@ async def test_attack_deeply_nested_json_to_the_webhook_is_a_clear_400(rig: Rig,
     deep = b'{"type": "message.received", "data": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
     now = int(rig.clock().timestamp())
     assert await api.webhook(deep, signed_headers(SECRET, "wh-deep", now, deep)) == 400
+
+
+async def test_attack_an_agent_cannot_charge_another_customers_card_on_file(
+    rig: Rig, api: Api
+) -> None:
+    """Issue 13.1: an agent asks for a text payment naming the victim's CRM reference and
+    the agent's own mobile, then replies YES. A card on file is bound to the customer *and*
+    the mobile it was kept with: nothing is found, texted or charged; each lookup is audited
+    and an agent probing mobiles is stopped."""
+    await rig.keep_card()  # the victim's: CUSTOMER with PHONE
+    own_mobile = "+15559990000"
+    status, refused = await api.post(
+        AGENT, "/api/v1/text-payments", {**TEXT_PAYMENT, "phone": own_mobile}
+    )
+    assert status == 409 and "no usable card" in refused["error"]["message"]
+    assert rig.phone(own_mobile).inbox == []
+    await rig.phone(own_mobile).reply("YES")
+    assert rig.charges() == 0
+    assert "Visa" not in " ".join(rig.phone(own_mobile).inbox)
+    # Nor is the lookup an oracle for the victim's mobile: misses are audited and limited.
+    for guess in range(9):
+        lookup = f"/api/v1/cards-on-file?customer={CUSTOMER}&phone=%2B155500{guess:05d}"
+        assert await api.get(AGENT, lookup) == (200, {"card": None})
+    right = f"/api/v1/cards-on-file?customer={CUSTOMER}&phone=%2B15551230001"
+    status, stopped = await api.get(AGENT, right)
+    assert status == 429 and stopped["error"]["code"] == "too_many_lookups"
+    assert await api.get(BOB, right) == (200, {"card": "Visa ending 4242"})
+    looked_up = [
+        (event.actor, event.success)
+        for event in await rig.payments.list_audit()
+        if event.action == "card_on_file.looked_up"
+    ]
+    assert looked_up.count((AGENT, False)) == 10 and looked_up.count((BOB, True)) == 1

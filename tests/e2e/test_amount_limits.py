@@ -1,0 +1,84 @@
+"""The maximum amount holds for every way in (issue 13.4): each attack goes through a public
+interface (the agent's keypad and Asterisk's AMI, a transferred call, the console's HTTP API)
+with an amount over ``flow.max_amount_minor`` and starts no payment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from logbuffer import payivr_log_buffer
+
+from payivr.console.accounts import add_agent, add_api_token
+from tests.e2e.harness import System, heard
+from tests.e2e.targets import SimulatorTarget
+
+MAX_AMOUNT_MINOR = 10_000  # 100.00 USD; the test dialplan's transfer asks 137.42
+
+
+@pytest.fixture
+def flow_settings() -> dict[str, Any]:
+    return {"max_amount_minor": MAX_AMOUNT_MINOR}
+
+
+async def _payments(system: System) -> int:
+    async with system.running.database.pool.connection() as conn:
+        cursor = await conn.execute("SELECT count(*) FROM payments")
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_attack_star7_with_an_amount_over_the_maximum_takes_nothing_over(
+    system: System,
+) -> None:
+    if isinstance(system.target, SimulatorTarget):
+        # The suite's *7 sends no amount (the console asks); the shipped extensions.conf
+        # waits 3 s for the agent's amount, as here.
+        system.target.pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "3")
+    caller, agent = system.phones()
+    await system.target.connect(caller, agent)
+    with payivr_log_buffer() as log:
+        await agent.press("*7" + "99999999#")
+
+        def refused() -> bool:
+            return any(
+                json.loads(line).get("event") == "feature_code_takeover_failed"
+                for line in log.getvalue().splitlines()
+            )
+
+        await system.wait_until(refused, within=10)
+    assert "over the maximum of 100.00 USD" in log.getvalue()
+    assert await system.target.stasis_channels() == []
+    assert await system.bridged(caller, agent)
+    assert await _payments(system) == 0
+    await system.hang_up_all(caller, agent)
+
+
+async def test_attack_a_transfer_over_the_maximum_is_refused(system: System) -> None:
+    caller, agent = system.phones()
+    await system.target.call_entry(caller, "transfer", agent)
+    await heard(caller, "request-not-understood")
+    assert await _payments(system) == 0
+    assert await system.target.stasis_channels() == []
+    await system.hang_up_all(caller)
+
+
+async def test_attack_the_console_in_another_currency_is_capped_too(system: System) -> None:
+    caller, agent = system.phones()
+    await system.target.connect(caller, agent)
+    await add_agent(system.running.database, "alice", agent.endpoint, "agent", "correct horse 4")
+    token = await add_api_token(system.running.database, "alice", "attack")
+    async with aiohttp.ClientSession(
+        system.running.console_url, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        for currency, amount in (("EUR", "100.01"), ("JPY", "10001")):
+            body = {"item": "Plan", "amount": amount, "currency": currency}
+            async with http.post("/api/v1/payments", json=body) as answer:
+                assert answer.status == 422
+                assert "over the maximum" in (await answer.json())["error"]["message"]
+    assert await _payments(system) == 0
+    assert await system.bridged(caller, agent)
+    await system.hang_up_all(caller, agent)
