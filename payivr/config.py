@@ -9,6 +9,7 @@ Everything is validated at start; each problem names the setting it is about.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 import socket
 import tomllib
@@ -38,9 +39,11 @@ class AriSettings:
     password: str = ""
     app: str = "payivr"
     pool_size: int = 20
+    allow_http: bool = False  # http:// to another host (see _cleartext_problems)
 
     def problems(self) -> list[str]:
         found = _url_problems("ari.url", self.url, ("http", "https"))
+        found += _cleartext_problems("ari", "url", self.url, self.allow_http)
         if not self.password:
             found.append("ari.password (PAYIVR_ARI_PASSWORD): is required")
         if not self.app or not self.app.replace("-", "").replace("_", "").isalnum():
@@ -161,11 +164,13 @@ class GatewaySettings:
 class CrmSettings:
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    allow_http: bool = False  # http:// to another host (see _cleartext_problems)
 
     def problems(self) -> list[str]:
         if self.webhook_url is None:
             return []
         found = _url_problems("crm.webhook_url", self.webhook_url, ("http", "https"))
+        found += _cleartext_problems("crm", "webhook_url", self.webhook_url, self.allow_http)
         if not self.webhook_secret:
             found.append("crm.webhook_secret (PAYIVR_CRM_WEBHOOK_SECRET): required with a URL")
         return found
@@ -281,9 +286,15 @@ class SmsSection(SmsOptions):
     """``[sms]``: pay by text and payment reminders (see :class:`payivr.sms.setup.SmsOptions`)."""
 
     enabled: bool = False
+    allow_http: bool = False  # http:// to another host (see _cleartext_problems)
 
     def problems(self) -> list[str]:
-        return super().problems() if self.enabled else []
+        if not self.enabled:
+            return []
+        found = super().problems()
+        if self.provider == "http":
+            found += _cleartext_problems("sms", "url", self.url, self.allow_http)
+        return found
 
 
 @dataclass
@@ -532,6 +543,31 @@ def _conninfo_problems(conninfo: str) -> list[str]:
     except Exception:
         return ["database.url (PAYIVR_DATABASE_URL): not a postgresql:// URL nor a libpq string"]
     return []
+
+
+def _cleartext_problems(section: str, name: str, value: str, allowed: bool) -> list[str]:
+    """``http://`` to anything but this machine sends secrets (the ARI password and every
+    keyed digit's events, the CRM's and SMS provider's signed payloads and tokens) in
+    cleartext: refused unless ``<section>.allow_http`` says the network is trusted."""
+    parsed = urlparse(value)
+    host = parsed.hostname or ""
+    if parsed.scheme != "http" or allowed or _is_loopback(host):
+        return []
+    env_name = f"PAYIVR_{section}_{name}".upper()
+    return [
+        f"{section}.{name} ({env_name}): http:// to {host} would travel in cleartext; use"
+        f" https://, or set {section}.allow_http = true (PAYIVR_{section.upper()}_ALLOW_HTTP)"
+        " on a network you trust"
+    ]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _url_problems(name: str, value: str, schemes: tuple[str, ...]) -> list[str]:

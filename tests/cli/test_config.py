@@ -136,3 +136,35 @@ def test_sms_settings_are_checked_only_when_enabled() -> None:
         on.validate(("sms",))
     assert "sms.token (the provider's API token) is required" in str(raised.value)
     assert on.sms.reminder_window_days == 7
+
+
+def test_cleartext_urls_to_other_hosts_are_refused_unless_allowed() -> None:
+    """ARI, CRM and SMS provider URLs: http:// only to this machine, or when allowed."""
+    cleartext = {
+        "PAYIVR_ARI_URL": "http://pbx.example:8088",
+        "PAYIVR_CRM_WEBHOOK_URL": "http://crm.example/activities",
+        "PAYIVR_CRM_WEBHOOK_SECRET": "whsec_x",
+        "PAYIVR_SMS_ENABLED": "true",
+        "PAYIVR_SMS_PROVIDER": "http",
+        "PAYIVR_SMS_URL": "http://10.0.0.9/messages",
+    }
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, cleartext).validate()
+    message = str(raised.value)
+    for section, name, host in (
+        ("ari", "url", "pbx.example"),
+        ("crm", "webhook_url", "crm.example"),
+        ("sms", "url", "10.0.0.9"),
+    ):
+        assert (
+            f"{section}.{name} (PAYIVR_{section.upper()}_{name.upper()}): http:// to {host}"
+            f" would travel in cleartext; use https://, or set {section}.allow_http = true"
+        ) in message
+    allowed = {**cleartext, **{f"PAYIVR_{s}_ALLOW_HTTP": "true" for s in ("ARI", "CRM", "SMS")}}
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, allowed).validate()
+    assert "cleartext" not in str(raised.value)
+    loopback = {"PAYIVR_ARI_URL": "http://[::1]:8088", "PAYIVR_CRM_WEBHOOK_URL": "http://localhost/a"}
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, {**cleartext, **loopback, "PAYIVR_SMS_ENABLED": "false"}).validate()
+    assert "cleartext" not in str(raised.value)
