@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 
 from payivr.gateway.pki import write_test_tls
-from payivr.gateway.sandbox import keygen, read_secret, run_sandbox
+from payivr.gateway.sandbox import SANDBOX_NOT_ACKNOWLEDGED, keygen, read_secret, run_sandbox
 
 
 def main() -> None:
@@ -20,12 +20,15 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/var/lib/payivr/gateway"))
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--setup-only", action="store_true")
+    parser.add_argument("--sandbox", action="store_true", help="required to serve")
     args = parser.parse_args()
     if not (args.dir / "gateway-private.pem").exists():
         keygen(args.dir)
     tls = write_test_tls(args.dir / "tls", hostnames=("gateway", "localhost"))
     if args.setup_only:
         return
+    if not args.sandbox:
+        raise SystemExit(SANDBOX_NOT_ACKNOWLEDGED)
     asyncio.run(
         run_sandbox(
             "0.0.0.0",  # noqa: S104 - inside its container, reached as https://gateway:8443

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--tls-dir", type=Path, help="where its test CA and certificate go (default: --keys)"
     )
+    sandbox.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="required: says you know it approves test cards and charges nothing",
+    )
 
     agent = commands.add_parser("agent", help="console accounts")
     agent_commands = agent.add_subparsers(dest="agent_command", required=True, metavar="ACTION")
@@ -180,10 +185,12 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 async def _sandbox_gateway(args: argparse.Namespace) -> int:
-    from payivr.gateway.sandbox import read_secret, start_sandbox
+    from payivr.gateway.sandbox import SANDBOX_NOT_ACKNOWLEDGED, read_secret, start_sandbox
     from payivr.log import configure_logging
 
     configure_logging("INFO", json=False)
+    if not args.sandbox:
+        return _fail(SANDBOX_NOT_ACKNOWLEDGED)
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         return _fail(f"--listen {args.listen!r} is not HOST:PORT")

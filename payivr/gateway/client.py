@@ -250,6 +250,7 @@ class HttpGateway:
         self._sleep = sleep
         self._base = config.url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
+        self._sandbox_seen = False
 
     async def __aenter__(self) -> HttpGateway:
         return self
@@ -489,6 +490,14 @@ class HttpGateway:
                     status = response.status
                     retry_after = wire.parse_retry_after(response.headers.get("Retry-After"))
                     replayed = response.headers.get(wire.REPLAYED_HEADER) == "true"
+                    if wire.SANDBOX_HEADER in response.headers and not self._sandbox_seen:
+                        self._sandbox_seen = True
+                        log.warning(
+                            "gateway_is_the_sandbox",
+                            url=self._base,
+                            warning="THE PAYMENT GATEWAY IS PAYIVR'S SANDBOX: it approves test"
+                            " cards and charges nothing. Never take real payments with it.",
+                        )
         except TimeoutError:
             return self._failed(attempt, f"no answer within the {attempt.phase} timeout")
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:

@@ -169,7 +169,11 @@ def create_app(
             raise asyncio.CancelledError
         return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
+    async def mark_sandbox(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[wire.SANDBOX_HEADER] = "test cards only, nothing is charged"
+
     app = web.Application(client_max_size=64 * 1024)
+    app.on_response_prepare.append(mark_sandbox)
     app[PROCESSOR_KEY] = processor
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
@@ -223,6 +227,12 @@ class RunningSandbox:
 
     async def close(self) -> None:
         await self.runner.cleanup()
+
+
+SANDBOX_NOT_ACKNOWLEDGED = (
+    "this is payivr's sandbox gateway: it approves test cards and charges nothing. Start it"
+    " with --sandbox to say you know; never point a payivr taking real payments at it"
+)
 
 
 async def start_sandbox(

@@ -42,6 +42,8 @@ SALES_PATH = "/v1/sales"
 TOKENS_PATH = "/v1/tokens"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+# Every answer of payivr's sandbox gateway carries it: test cards only, nothing is charged.
+SANDBOX_HEADER = "Payivr-Sandbox"
 MAX_KEY_LENGTH = 255
 
 

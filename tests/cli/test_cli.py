@@ -47,6 +47,13 @@ def test_bad_configuration_stops_with_the_setting_named() -> None:
     assert "ari.password (PAYIVR_ARI_PASSWORD): is required" in result.stderr
 
 
+def test_the_sandbox_gateway_starts_only_when_told_it_is_a_sandbox(tmp_path: Path) -> None:
+    assert run("keygen", str(tmp_path)).returncode == 0
+    result = run("sandbox-gateway", "--keys", str(tmp_path), "--listen", "127.0.0.1:0")
+    assert result.returncode != 0
+    assert "charges nothing. Start it with --sandbox" in result.stderr
+
+
 def test_terminal_rehearsal_completes_a_payment() -> None:
     keys = "1\n4242424242424242#\n1\n1230\n1\n123\n1\n90210#\n1\n"
     result = run("demo", "--terminal", stdin=keys)

@@ -1,7 +1,10 @@
 """The HTTP client against the TLS sandbox: test cards, card on file, void and refund."""
 
+import json
+
 import pytest
 from _gateway_helpers import MakeClient, buffers, card
+from logbuffer import payivr_log_buffer
 
 from payivr.core.cards import Brand
 from payivr.core.events import GatewayApproval, GatewayDecline
@@ -120,3 +123,19 @@ async def test_status_by_key(make_client: MakeClient):
     assert await client.status("pay-s") == approved
     declined = await client.sale(card("4000000000000002"), 100, "GBP", "pay-d")
     assert await client.status("pay-d") == declined
+
+
+async def test_payivr_warns_loudly_once_when_its_gateway_is_the_sandbox(
+    make_client: MakeClient,
+) -> None:
+    client = make_client()
+    with payivr_log_buffer() as log:
+        assert await client.check() is None  # the start-up probe
+        await client.check()
+    warnings = [
+        json.loads(line)
+        for line in log.getvalue().splitlines()
+        if json.loads(line)["event"] == "gateway_is_the_sandbox"
+    ]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+    assert "charges nothing" in warnings[0]["warning"]
