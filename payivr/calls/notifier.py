@@ -54,6 +54,7 @@ class PaymentStarted:
     privacy_mode: PrivacyMode
     entry: EntryKind
     method: PaymentMethod = PaymentMethod.CARD
+    language: str = "en"  # the prompts' language
     at: datetime = field(default_factory=_now, compare=False)
 
 
@@ -151,6 +152,7 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
             "privacy_mode": event.privacy_mode.value,
             "entry": event.entry.value,
             "method": event.method.value,
+            "language": event.language,
             "at": event.at.isoformat(),
         }
     if isinstance(event, PaymentStepChanged):

@@ -23,7 +23,9 @@ class PaymentRequest:
     currency: str
     agent: str
     privacy_mode: PrivacyMode = PrivacyMode.HOLD
-    language: str = "en"
+    # The prompts' language; None: the caller's channel language (CHANNEL(language)) when
+    # payivr has prompts in it, else calls.language.
+    language: str | None = None
     crm_record_id: str | None = None
     method: PaymentMethod = PaymentMethod.CARD
     # Ask the caller, once approved, whether to keep the card (its gateway token) on file
@@ -41,5 +43,5 @@ class PaymentRequest:
             raise RequestRefused(problem)
         if self.offer_card_on_file and self.method is not PaymentMethod.CARD:
             raise RequestRefused("only a card can be kept on file")
-        if self.language not in LANGUAGES:
+        if self.language is not None and self.language not in LANGUAGES:
             raise RequestRefused(f"the language must be one of {', '.join(LANGUAGES)}")

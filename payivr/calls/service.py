@@ -70,6 +70,7 @@ from payivr.core.events import (
     StepStatus,
 )
 from payivr.core.flow import FlowConfig, FlowError, PaymentFlow
+from payivr.core.prompts import LANGUAGES
 from payivr.core.request import EntryKind, PrivacyMode
 from payivr.core.steps import STEPS_OF_METHOD
 
@@ -318,7 +319,7 @@ class CallSession:
             method=method,
         )
         flow.agent_present = not self._agent_gone or self.return_to is not None
-        run = _PaymentRun(self, payment_id, request, flow)
+        run = _PaymentRun(self, payment_id, request, flow, await self._prompt_language(request))
         self._payment = run
         await services.notifier.publish(
             PaymentStarted(
@@ -331,6 +332,7 @@ class CallSession:
                 request.privacy_mode,
                 self.entry,
                 request.method,
+                run.language,
             )
         )
         try:
@@ -359,6 +361,20 @@ class CallSession:
             raise PaymentRefused(f"{refused}; the payment was not started") from None
         run.task = asyncio.create_task(run.drive())
         return payment_id
+
+    async def _prompt_language(self, request: PaymentRequest) -> str:
+        """The request's language, else the caller's channel language when payivr has
+        prompts in it (``es_MX`` counts as ``es``), else ``calls.language``."""
+        if request.language is not None:
+            return request.language
+        try:
+            channel_language = (await self.services.ari.channels.get(self.caller)).language
+        except AriError:
+            channel_language = ""
+        for candidate in (channel_language, channel_language.split("_")[0]):
+            if candidate in LANGUAGES:
+                return candidate
+        return self.services.calls.language
 
     async def dial_back(self, endpoint: str) -> None:
         """Warm transfer: ring the agent who sent the caller; bridge them on answer."""
@@ -402,17 +418,23 @@ class _PaymentRun:
     """One payment on a session: the flow's driver, the caller's prompts, the agent's privacy."""
 
     def __init__(
-        self, session: CallSession, payment_id: str, request: PaymentRequest, flow: PaymentFlow
+        self,
+        session: CallSession,
+        payment_id: str,
+        request: PaymentRequest,
+        flow: PaymentFlow,
+        language: str,
     ) -> None:
         self.session = session
         self.payment_id = payment_id
         self.request = request
+        self.language = language
         self.services = session.services
         self.prompts = CallerPrompts(
             self.services.ari,
             session.caller,
             playback_prefix=f"payivr-{payment_id}-",
-            language=request.language,
+            language=language,
             post=lambda event: self.driver.post(event),
         )
         self.driver = FlowDriver(flow, self, self._authorize, self)
@@ -634,7 +656,7 @@ class _PaymentRun:
             self.services.ari,
             session.caller,
             playback_prefix=f"payivr-{self.payment_id}-failed-",
-            language=self.request.language,
+            language=self.language,
             post=announced,
         )
         closing = Prompt("returning-to-agent" if agent_back else "goodbye")

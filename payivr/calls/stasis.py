@@ -240,7 +240,6 @@ class StasisApplication:
             int(amount),
             self.services.currency,
             "pay line",
-            language=self.services.calls.language,
         )
         try:
             request.check(self.max_amount_minor)
@@ -271,7 +270,6 @@ class StasisApplication:
                 int(amount),
                 self.services.currency,
                 self._agent_names.get(endpoint, endpoint),
-                language=self.services.calls.language,
             )
         try:
             if request is None:

@@ -62,7 +62,6 @@ class Takeovers:
                 self._currency,
                 self._stasis.agent_name(endpoint),
                 privacy_mode=self._calls.privacy,
-                language=self._calls.language,
             )
         try:
             if request is not None:

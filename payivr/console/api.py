@@ -39,7 +39,7 @@ from payivr.console.security import (
 from payivr.core.amounts import format_minor
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import PaymentMethod
-from payivr.core.prompts import CURRENCIES
+from payivr.core.prompts import CURRENCIES, LANGUAGE_NAMES, LANGUAGES
 from payivr.core.redact import has_digit_run, has_pan, redact_card_data
 from payivr.core.request import PrivacyMode
 from payivr.store.database import Database
@@ -257,6 +257,7 @@ def _me(console: Console, account: Account, csrf_token: str | None) -> dict[str,
         "currencies": sorted(CURRENCIES),
         "privacy_mode": console.privacy_mode.value,
         "privacy_modes": [mode.value for mode in PrivacyMode],
+        "languages": [{"code": code, "name": LANGUAGE_NAMES[code]} for code in LANGUAGES],
         "max_amount": format_minor(console.max_amount_minor, console.currency),
         "max_item_length": MAX_ITEM_LENGTH,
     }
@@ -320,6 +321,9 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
     privacy_mode = _one_of(PrivacyMode, body, "privacy_mode", console.privacy_mode)
     method = _one_of(PaymentMethod, body, "method", PaymentMethod.CARD)
     crm_record_id = optional_string(body, "crm_record_id", 200)
+    language = body.get("language")
+    if language is not None and (not isinstance(language, str) or language not in LANGUAGES):
+        raise RequestRefused(f"the language must be one of {', '.join(LANGUAGES)}")
     offer_card_on_file = body.get("offer_card_on_file")
     if offer_card_on_file is not None and not isinstance(offer_card_on_file, bool):
         raise RequestRefused("offer_card_on_file must be true or false")
@@ -334,7 +338,7 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
         currency,
         agent,
         privacy_mode=privacy_mode,
-        language=console.language,
+        language=language,
         crm_record_id=crm_record_id,
         method=method,
         offer_card_on_file=offer_card_on_file,

@@ -15,7 +15,7 @@ from payivr.console.openapi_parts import (
     schema_ref,
 )
 from payivr.core.events import Outcome, Step, StepStatus
-from payivr.core.prompts import CURRENCIES
+from payivr.core.prompts import CURRENCIES, LANGUAGES
 from payivr.core.request import PrivacyMode
 
 _ERRORS = {
@@ -80,6 +80,15 @@ SCHEMAS: dict[str, Any] = {
             "currencies": {"type": "array", "items": {"type": "string"}},
             "privacy_mode": {"type": "string"},
             "privacy_modes": {"type": "array", "items": {"type": "string"}},
+            "languages": {
+                "type": "array",
+                "description": "The languages payivr has prompts in (code and own name).",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "name"],
+                    "properties": {"code": {"type": "string"}, "name": {"type": "string"}},
+                },
+            },
             "max_amount": {"type": "string"},
             "max_item_length": {"type": "integer"},
         },
@@ -121,6 +130,13 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "enum": ["card", "ach"],
                 "description": "card (default) or ach: the caller keys a US bank account.",
+            },
+            "language": {
+                "type": "string",
+                "enum": list(LANGUAGES),
+                "description": "The prompts' language. Default: the caller's channel "
+                "language (CHANNEL(language), es_MX counts as es) when payivr has prompts in "
+                "it, else the calls.language setting.",
             },
             "crm_record_id": {
                 "type": "string",

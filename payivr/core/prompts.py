@@ -250,3 +250,5 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
 
 PROMPT_IDS: frozenset[str] = frozenset(PROMPT_TEXTS["en"])
 LANGUAGES: tuple[str, ...] = tuple(PROMPT_TEXTS)
+# Each language as its speakers name it (the console's choice of the caller's language).
+LANGUAGE_NAMES: dict[str, str] = {"en": "English", "es": "Español"}

@@ -148,6 +148,27 @@ async def test_a_declined_card_shows_the_reason(browser: Browser, console: Conso
     assert real_problems(problems) == []
 
 
+async def test_the_agent_chooses_the_callers_language(browser: Browser, console: Console) -> None:
+    problems = Problems()
+    await console.calls.place_call("PJSIP/1001")
+    page = await signed_in_page(browser, console, problems, ALICE)
+    await page.get_by_role("button", name="Request payment").click()
+    language = page.get_by_label("Caller's language")
+    # Unchosen, the prompts follow the call's own language (CHANNEL(language)).
+    await expect(language).to_have_value("")
+    assert await language.locator("option").all_inner_texts() == [
+        "As the call says",
+        "English",
+        "Español",
+    ]
+    await language.select_option(label="Español")
+    await page.get_by_label("Item name").fill("Plan")
+    await page.get_by_label("Total amount").fill("20")
+    await page.get_by_role("button", name="Send to Pay").click()
+    await expect(page.locator("#payment-language")).to_have_text("· prompts in Español")
+    assert real_problems(problems) == []
+
+
 async def test_an_agent_never_sees_another_agents_call(browser: Browser, console: Console) -> None:
     problems = Problems()
     bob = await signed_in_page(browser, console, problems, BOB)

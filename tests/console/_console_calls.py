@@ -231,6 +231,8 @@ class RehearsalCalls:
                 request.currency,
                 request.privacy_mode,
                 EntryKind.TAKEOVER,
+                request.method,
+                request.language or "en",  # these calls have no channel to ask
             )
         )
         payment.task = asyncio.create_task(payment.driver.run())

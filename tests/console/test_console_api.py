@@ -156,6 +156,8 @@ async def test_no_current_call_is_a_clear_conflict(alice: Client) -> None:
         ({"offer_card_on_file": True, "method": "ach"}, "only a card can be kept on file"),
         ({"currency": "XXX"}, "the currency must be one of AUD, CAD, EUR, GBP, JPY, USD"),
         ({"privacy_mode": "open"}, "the privacy mode must be one of hold, talk-through"),
+        ({"language": "fr"}, "the language must be one of en, es"),
+        ({"language": ["es"]}, "the language must be one of en, es"),
         ({"call": "no-such-call"}, "there is no such call"),
         ({"call": "../etc"}, "call must be 'current' or a call key"),
     ],

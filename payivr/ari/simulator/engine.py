@@ -1261,7 +1261,9 @@ class Engine:
         if name == "set":
             variable, _, value = data.partition("=")
             variable = variable.strip()
-            if variable.startswith("LOCAL(") and variable.endswith(")"):
+            if variable.upper() == "CHANNEL(LANGUAGE)":
+                channel.language = value  # func_channel's write: no VarSet
+            elif variable.startswith("LOCAL(") and variable.endswith(")"):
                 channel.variables[variable[6:-1]] = value  # Gosub-local: no event
             else:
                 self._set_var(channel, variable, value)

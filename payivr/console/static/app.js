@@ -142,6 +142,9 @@ function start() {
     currency.append(option);
   }
   $("privacy-mode").value = me.privacy_mode;
+  const language = $("language");
+  language.replaceChildren(new Option("As the call says", ""));
+  for (const { code, name } of me.languages) language.append(new Option(name, code));
   show($("login-view"), false);
   show($("who"), true);
   show($("app-view"), true);
@@ -219,6 +222,7 @@ async function sendToPay(event) {
       currency: $("currency").value,
       privacy_mode: $("privacy-mode").value,
       method: $("method").value,
+      language: $("language").value || undefined, // unset: the caller's channel language
       crm_record_id: $("crm-record").value.trim() || undefined,
       // unticked: the operator's default (flow.offer_card_on_file) applies
       offer_card_on_file:
@@ -255,6 +259,8 @@ function startPayment(started) {
   text($("payment-title"), "Payment in progress");
   text($("payment-item"), started.item);
   text($("payment-amount"), started.amount_text || formatAmount(started.amount_minor, started.currency));
+  const language = (state.me.languages || []).find((known) => known.code === started.language);
+  text($("payment-language"), language ? `· prompts in ${language.name}` : "");
   text($("payment-card"), "");
   text($("payment-error"), "");
   buildSteps($("steps"), started.method);

@@ -1,0 +1,42 @@
+"""The prompts' language per call: the request's choice, else the caller's channel language."""
+
+from __future__ import annotations
+
+import pytest
+
+from payivr.ari.simulator import AriSimulator
+from payivr.calls.requests import PaymentRequest
+from tests.e2e.harness import System, key_card
+from tests.e2e.phones import SimulatedPhone
+
+
+@pytest.mark.parametrize(
+    ("context", "chosen", "heard_in"),
+    [
+        ("sim-spanish", None, "es"),  # CHANNEL(language)=es: Spanish prompts
+        ("sim-spanish", "en", "en"),  # the agent chose English for this caller
+        ("sim-french", None, "en"),  # fr_CA: no French prompts, calls.language
+        ("sim-phones", "es", "es"),  # chosen on the request
+    ],
+)
+async def test_the_caller_hears_the_prompts_in_their_language(
+    system: System, sim: AriSimulator, context: str, chosen: str | None, heard_in: str
+) -> None:
+    caller, agent = system.phones()
+    assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
+    await sim.dial(caller.sim_phone, agent.sim_phone, context=context)
+    await agent.press("*7")
+    await system.wait_event(lambda e: e["type"] == "call_started")
+    request = PaymentRequest("Annual plan", 13742, "USD", "alice", language=chosen)
+    payment_id = await system.running.takeovers.request_for_agent(agent.endpoint, request)
+    started = await system.wait_event(
+        lambda e: e["type"] == "payment_started" and e["payment"] == payment_id
+    )
+    assert started["language"] == heard_in  # the console says which
+    await caller.wait_for(lambda p: f"sound:payivr/{heard_in}/confirm-amount" in p.heard)
+    if heard_in == "en":
+        await key_card(caller)  # the harness keys against the English prompt names
+        assert (await system.finished())["outcome"] == "approved"
+    spoken = {uri.split("/")[1] for uri in caller.heard if uri.startswith("sound:payivr/")}
+    assert spoken == {heard_in}
+    await system.hang_up_all(caller, agent)
