@@ -50,7 +50,6 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,6 +57,7 @@ import calls_sim  # bench/calls_sim.py: the script's directory is on sys.path
 import floor  # bench/floor.py
 import psutil
 import psycopg
+import sim_front  # bench/sim_front.py
 from psycopg import sql
 
 from payivr.ari.events import AriEvent, ChannelDtmfReceived, PlaybackStarted, StasisStart
@@ -190,7 +190,7 @@ def postgres_cpu(server: Any) -> float:
 
 
 async def run_payivr(
-    n: int, sim: dict[str, Any], conn: Connection, database_url: str, keys: Path,
+    n: int, sim: dict[str, Any], conn: sim_front.SimGroup, database_url: str, keys: Path,
     ramp: float, deadline: float, profile: str | None, database_cpu: Callable[[], float],
 ) -> Result:
     """Start payivr on the simulator's world, play ``n`` calls, gather the figures."""
@@ -299,7 +299,7 @@ async def run_payivr(
     return result
 
 
-async def run_floor(n: int, sim: dict[str, Any], conn: Connection, ramp: float,
+async def run_floor(n: int, sim: dict[str, Any], conn: sim_front.SimGroup, ramp: float,
                     deadline: float) -> FloorRun:
     """The same calls (same seed) against the floor (bench/floor.py), measured as payivr is
     (the same loop-lag ticker running beside it)."""
@@ -328,36 +328,60 @@ def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result
     asyncio.run(migrate(url))
 
     context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
     cpus = sorted(os.sched_getaffinity(0))
     payivr_cpus, sim_cpus = ([cpus[0]], cpus[1:]) if len(cpus) > 1 and args.pin else (None, None)
-    process = context.Process(
-        target=calls_sim.serve, args=(theirs, str(keys), sim_cpus, args.time_scale),
-        daemon=True,
-    )
-    process.start()
+    pipes, processes = [], []
+    for backend in range(args.sim_processes):
+        ours, theirs = context.Pipe()
+        pipes.append(ours)
+        processes.append(context.Process(
+            target=calls_sim.serve,
+            args=(theirs, str(keys), sim_cpus, args.time_scale, backend),
+            daemon=True,
+        ))
+        processes[-1].start()
     try:
-        if not ours.poll(60):
-            raise RuntimeError("the simulator process did not start")
-        sim = ours.recv()
+        backends = []
+        for pipe in pipes:
+            if not pipe.poll(60):
+                raise RuntimeError("a simulator process did not start")
+            backends.append(pipe.recv())
+        sim, sims = backends[0], sim_front.SimGroup(list(pipes))
+        if len(backends) > 1:
+            # One ARI and one AMI in front of them all (sim_front.py), in its own process.
+            ours, theirs = context.Pipe()
+            processes.append(context.Process(
+                target=sim_front.serve,
+                args=(theirs, [b["ari_url"] for b in backends], [b["ami_port"] for b in backends],
+                      sim_cpus),
+                daemon=True,
+            ))
+            processes[-1].start()
+            if not ours.poll(60):
+                raise RuntimeError("the simulators' front did not start")
+            sim = {**sim, **ours.recv()}
+            pipes.append(ours)
         if payivr_cpus:
             os.sched_setaffinity(0, payivr_cpus)
         ramp = args.ramp if args.ramp is not None else min(30.0, max(2.0, n / 40))
         ramp *= args.time_scale
         coroutine = run_payivr(
-            n, sim, ours, url, keys, ramp, args.time_limit,
+            n, sim, sims, url, keys, ramp, args.time_limit,
             f"{args.profile}.{n}" if args.profile else None, lambda: postgres_cpu(server),
         )
         result = _run(coroutine, args.loop)
         if args.floor:
             # The same calls (same seed) against the same simulator process: the floor.
-            result.floor = _run(run_floor(n, sim, ours, ramp, args.time_limit), args.loop)
-        ours.send({"cmd": "stop"})
-        process.join(10)
+            result.floor = _run(run_floor(n, sim, sims, ramp, args.time_limit), args.loop)
+        for pipe in pipes:
+            pipe.send({"cmd": "stop"})
+        for process in processes:
+            process.join(10)
     finally:
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
         os.sched_setaffinity(0, cpus)
         with psycopg.connect(server.admin_url, autocommit=True) as conn:
             conn.execute(
@@ -456,6 +480,9 @@ def main() -> None:
     parser.add_argument("--asyncio", action="store_true",
                         help="run on asyncio's own loop (default: uvloop when installed, as "
                              "`payivr serve`)")
+    parser.add_argument("--sim-processes", type=int, default=1,
+                        help="simulated Asterisks, each its own process, behind one ARI and AMI "
+                             "front (bench/sim_front.py); the calls dealt out among them")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the floor (bench/floor.py) after each payivr run")
     parser.add_argument("--no-pin", dest="pin", action="store_false",

@@ -172,23 +172,28 @@ async def _lag_ticker(samples: list[float]) -> None:
         samples.append(time.monotonic() - started - 0.01)
 
 
-async def run_calls(world: World, calls: int, ramp: float, deadline: float, seed: int
-                    ) -> dict[str, Any]:
-    """Play ``calls`` calls started evenly over ``ramp`` s; stop waiting after ``deadline`` s."""
+async def run_calls(world: World, calls: int, ramp: float, deadline: float, seed: int,
+                    first: int = 0, step: int = 1) -> dict[str, Any]:
+    """Play ``calls`` calls started evenly over ``ramp`` s; stop waiting after ``deadline`` s.
+
+    Split over several simulator processes (``sim_front.py``), this one plays every
+    ``step``-th call from call ``first``, at its place in the ramp.
+    """
     rng = random.Random(seed)
     # A run after another (payivr's, then the floor's) plays the same phones again.
     world.sim.engine.phones.clear()
     world.by_agent_channel.clear()
     world.by_caller_channel.clear()
-    records = [CallRecord(index) for index in range(calls)]
+    records = [CallRecord(index) for index in range(first, calls, step)]
     lags: list[float] = []
     ticker = asyncio.create_task(_lag_ticker(lags))
     cpu_started, started = time.process_time(), time.monotonic()
     tasks = [
         asyncio.create_task(
-            one_call(world, index, random.Random(rng.random()), index * ramp / calls, record)
+            one_call(world, record.index, random.Random(rng.random()),
+                     record.index * ramp / calls, record)
         )
-        for index, record in enumerate(records)
+        for record in records
     ]
     _, late = await asyncio.wait(tasks, timeout=deadline)
     for task in late:
@@ -218,8 +223,11 @@ async def _crm_receiver() -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/activities"
 
 
-async def _serve(conn: Connection, keys_dir: Path, time_scale: float) -> None:
+async def _serve(conn: Connection, keys_dir: Path, time_scale: float, backend: int) -> None:
     sim = AriSimulator(APP, ARI_PASSWORD, time_scale=time_scale)
+    # Channel ids are <epoch>.<n>: each simulator process of a split one has its own epoch,
+    # by which the front (sim_front.py) routes requests about a channel.
+    sim.engine._epoch += backend
     sim.mount_sounds("payivr", ROOT / "sounds")
     sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text("utf-8"))
     ari_url = await sim.start()
@@ -242,7 +250,8 @@ async def _serve(conn: Connection, keys_dir: Path, time_scale: float) -> None:
             if command["cmd"] != "run":
                 break
             conn.send(await run_calls(world, command["calls"], command["ramp"],
-                                      command["deadline"], command["seed"]))
+                                      command["deadline"], command["seed"],
+                                      command.get("first", 0), command.get("step", 1)))
     finally:
         await crm.cleanup()
         await sandbox.close()
@@ -250,7 +259,8 @@ async def _serve(conn: Connection, keys_dir: Path, time_scale: float) -> None:
         await sim.stop()
 
 
-def serve(conn: Connection, keys_dir: str, cpus: list[int] | None, time_scale: float) -> None:
+def serve(conn: Connection, keys_dir: str, cpus: list[int] | None, time_scale: float,
+          backend: int = 0) -> None:
     """The process's entry point."""
     import logging
 
@@ -263,4 +273,4 @@ def serve(conn: Connection, keys_dir: str, cpus: list[int] | None, time_scale: f
         os.sched_setaffinity(0, cpus)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(_serve(conn, Path(keys_dir), time_scale))
+    asyncio.run(_serve(conn, Path(keys_dir), time_scale, backend))
