@@ -15,7 +15,7 @@ feature code reaches payivr over AMI, payivr takes both legs into Stasis and the
 keys a Visa card with its expiry, security code and postal code, confirming each entry with
 1 after its read-back. Keys come one every 150-300 ms; the customer starts keying 1-3 s
 after a prompt starts (often over its end: barge-in); prompts last as long as the WAV files in
-``sounds/`` (``time_scale=1.0``; ``--quick`` runs the world twice as fast, keys too). After the outcome the customer is back with the agent, they
+``sounds/`` (``time_scale=1.0``; ``--quick`` runs the world a third faster, keys too). After the outcome the customer is back with the agent, they
 talk a moment, and the customer hangs up.
 
 Timing done here (the simulator's clock, ``time.monotonic()``): the takeover, from the
