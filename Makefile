@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 COMPOSE := docker compose -f asterisk/docker-compose.yml
 
-.PHONY: help install system-packages lint test demo demo-terminal bench flow-diagram sounds \
+.PHONY: help install lock system-packages lint test demo demo-terminal bench flow-diagram sounds \
 	up down test-asterisk audit clean
 
 help:
@@ -20,11 +20,19 @@ help:
 	@echo "make test-asterisk  the end-to-end suite against the compose Asterisk"
 	@echo "make audit          known vulnerabilities in the dependencies (needs the internet)"
 
-$(INSTALLED): pyproject.toml
+# Every dependency (and what builds payivr) comes from requirements.lock, each pinned with its
+# sha256 hashes: pip refuses anything else. After changing pyproject.toml run `make lock`.
+$(INSTALLED): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,browser,fast]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Needs pip-tools (pip install pip-tools) and the package index.
+lock:
+	pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links --extra dev --extra browser --extra fast \
+		--output-file requirements.lock pyproject.toml requirements-build.in
 
 install: $(INSTALLED) system-packages
 
