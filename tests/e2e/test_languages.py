@@ -6,7 +6,7 @@ import pytest
 
 from payivr.ari.simulator import AriSimulator
 from payivr.calls.requests import PaymentRequest
-from tests.e2e.harness import System, key_card
+from tests.e2e.harness import System
 from tests.e2e.phones import SimulatedPhone
 
 
@@ -34,9 +34,6 @@ async def test_the_caller_hears_the_prompts_in_their_language(
     )
     assert started["language"] == heard_in  # the console says which
     await caller.wait_for(lambda p: f"sound:payivr/{heard_in}/confirm-amount" in p.heard)
-    if heard_in == "en":
-        await key_card(caller)  # the harness keys against the English prompt names
-        assert (await system.finished())["outcome"] == "approved"
     spoken = {uri.split("/")[1] for uri in caller.heard if uri.startswith("sound:payivr/")}
     assert spoken == {heard_in}
     await system.hang_up_all(caller, agent)
