@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from payivr.calls.records import PaymentOpening, StoreRecords
 from payivr.core.events import Finish, Outcome, Step, StepStatus
 from payivr.core.request import EntryKind, PrivacyMode
@@ -28,10 +30,14 @@ OPENING = PaymentOpening(
 )
 
 
+@pytest.fixture
+def store(database: Database) -> PaymentStore:
+    return PaymentStore(database)
+
+
 async def test_steps_are_stored_with_the_authorizing_mark_and_the_outcome(
-    database: Database,
+    store: PaymentStore,
 ) -> None:
-    store = PaymentStore(database)
     records = StoreRecords(store)
     payment_id = await records.open(OPENING)
     opened = await store.get_payment(uuid.UUID(payment_id))
@@ -64,9 +70,8 @@ async def test_steps_are_stored_with_the_authorizing_mark_and_the_outcome(
 
 
 async def test_a_payment_that_fails_before_authorizing_keeps_its_steps_in_the_outcome(
-    database: Database,
+    store: PaymentStore,
 ) -> None:
-    store = PaymentStore(database)
     records = StoreRecords(store)
     payment_id = await records.open(OPENING)
     await records.step(payment_id, Step.AMOUNT, StepStatus.DONE)
