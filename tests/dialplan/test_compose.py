@@ -141,3 +141,57 @@ def test_payivr_config_of_the_container_loads_with_its_secret_files(secrets_dir:
     config.validate(("ari", "ami", "database", "console", "calls"))
     assert f"[{config.ari.user}]" in (ASTERISK / "ari.conf").read_text()
     assert f"[{config.ami.user}]" in (ASTERISK / "manager.conf").read_text()
+
+
+def install_local(etc: Path, secrets: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(ASTERISK / "install-local.sh"), "--etc", str(etc), *args],
+        env={**os.environ, "PAYIVR_SECRETS_DIR": str(secrets)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_install_local_puts_what_compose_mounts_into_a_native_asterisk(tmp_path: Path) -> None:
+    """A native Asterisk (prefix/etc/asterisk) gets every file the compose file mounts into
+    /etc/asterisk, the secrets, and the prompts; a second run changes nothing; an operator's
+    own file is kept beside payivr's."""
+    etc = tmp_path / "prefix" / "etc" / "asterisk"
+    etc.mkdir(parents=True)
+    (etc / "extensions.conf").write_text("; the operator's own dialplan\n")
+    secrets = tmp_path / "secrets"
+    first = install_local(etc, secrets)
+    assert first.returncode == 0, first.stderr
+    for volume in compose()["services"]["asterisk"]["volumes"]:
+        host, _, rest = volume.partition(":")
+        inside = rest.split(":")[0]
+        if inside.startswith("/etc/asterisk/"):
+            installed = etc / inside.removeprefix("/etc/asterisk/")
+            shipped = source(host, secrets)
+            if shipped.is_dir():
+                assert sorted(p.name for p in installed.iterdir()) == sorted(
+                    p.name for p in shipped.iterdir()
+                )
+            else:
+                assert installed.read_bytes() == shipped.read_bytes(), inside
+    assert (etc / "secrets" / "ari-payivr.conf").read_text() == (
+        f"password = {(secrets / 'ari_password').read_text().strip()}\n"
+    )
+    assert (etc / "secrets" / "ari-payivr.conf").stat().st_mode & 0o007 == 0
+    assert (etc / "extensions.conf.before-payivr").read_text() == "; the operator's own dialplan\n"
+    prompts = tmp_path / "prefix" / "var" / "lib" / "asterisk" / "sounds" / "payivr"
+    assert prompts.resolve() == (ROOT / "sounds").resolve()
+    again = install_local(etc, secrets)
+    assert again.returncode == 0 and "installed" not in again.stdout and "kept" not in again.stdout
+
+
+def test_install_local_refuses_a_missing_directory_with_a_reason(tmp_path: Path) -> None:
+    answer = install_local(tmp_path / "nowhere", tmp_path / "secrets")
+    assert answer.returncode == 1
+    assert "is not a directory" in answer.stderr
+    assert not (tmp_path / "secrets").exists()
+    elsewhere = tmp_path / "conf"
+    elsewhere.mkdir()
+    answer = install_local(elsewhere, tmp_path / "secrets")
+    assert answer.returncode == 1 and "give --sounds DIR" in answer.stderr
