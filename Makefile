@@ -17,7 +17,7 @@ help:
 	@echo "make test           install everything, then ruff, mypy --strict and the test suite"
 	@echo "make bench          benchmarks (not tests)"
 	@echo "make up / down      a real Asterisk 22 + PostgreSQL + payivr with Docker compose"
-	@echo "make test-asterisk  the end-to-end suite against the compose Asterisk"
+	@echo "make test-asterisk  the end-to-end suite against the Asterisk on this host"
 	@echo "make audit          known vulnerabilities in the dependencies (needs the internet)"
 
 # Every dependency (and what builds payivr) comes from requirements.lock, each pinned with its
@@ -87,12 +87,16 @@ up:
 down:
 	$(COMPOSE) down
 
+# The end-to-end suite against the Asterisk on this host (asterisk/install-local.sh or
+# `make up`; secrets from asterisk/.secrets): prompts play at their real length, so it runs in
+# TEST_WORKERS processes (pytest-xdist), each with its own phones and application names.
+TEST_WORKERS ?= 4
 test-asterisk: $(INSTALLED)
 	PAYIVR_TEST_ARI_URL=http://127.0.0.1:8088 PAYIVR_TEST_ARI_USER=payivr \
 	PAYIVR_TEST_ARI_PASSWORD="$$(cat asterisk/.secrets/ari_password)" \
 	PAYIVR_TEST_AMI_HOST=127.0.0.1 PAYIVR_TEST_AMI_PORT=5038 PAYIVR_TEST_AMI_USER=payivr \
 	PAYIVR_TEST_AMI_SECRET="$$(cat asterisk/.secrets/ami_secret)" \
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q -n $(TEST_WORKERS) tests/e2e
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

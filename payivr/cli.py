@@ -511,6 +511,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
                 port=config.ami.port,
                 username=config.ami.user,
                 secret=config.ami.secret,
+                app=config.ari.app,
             )
             stack.push_async_callback(ami.close)
         services = CallServices(

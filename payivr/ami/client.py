@@ -213,8 +213,10 @@ class AmiClient:
         action_timeout: float = 5.0,
         keepalive_interval: float = 10.0,
         connect_timeout: float = 10.0,
+        app: str = "",
     ) -> None:
         self.host = host
+        self.app = app
         self.port = port
         self.username = username
         self._secret = secret
@@ -352,12 +354,16 @@ class AmiClient:
 
     # -- events -------------------------------------------------------------------------
     def on_takeover_request(self, callback: TakeoverCallback) -> None:
-        """Call ``callback`` for every valid PayIVRRequest UserEvent (sync or async)."""
+        """Call ``callback`` for every valid PayIVRRequest UserEvent (sync or async) whose
+        ``App`` header is empty or this client's ``app``."""
         self._callbacks.append(callback)
 
     def _on_user_event(self, _manager: Manager, event: Mapping[str, str]) -> None:
         if event.get("UserEvent") != REQUEST_EVENT:
             return
+        requested_app = event.get("App") or ""
+        if self.app and requested_app and requested_app != self.app:
+            return  # PAYIVR_APP names another payivr sharing this Asterisk: its request
         try:
             request = parse_user_event(event)
         except InvalidTakeoverRequest as exc:

@@ -53,11 +53,14 @@ def build_scene() -> InMemoryPbx:
     return pbx
 
 
-def press_star_seven(pbx: InMemoryPbx, amount: str | None = None) -> None:
-    """The agent keys *7: the feature's Gosub raises the UserEvent, then returns."""
+def press_star_seven(pbx: InMemoryPbx, amount: str | None = None, app: str = "") -> None:
+    """The agent keys *7: the feature's Gosub raises the UserEvent, then returns. ``app``:
+    the call's PAYIVR_APP (unset unless several payivrs share the Asterisk)."""
     pbx.move(AGENT, DialplanLocation("payivr-feature", "s", 1), application="UserEvent")
     fields = [("Agent", AGENT), ("Peer", CALLER)]
     if amount is not None:
         fields.append(("Amount", amount))
+    if app:
+        fields.append(("App", app))
     pbx.raise_user_event(AGENT, "PayIVRRequest", fields)
     pbx.move(AGENT, DialplanLocation("payivr-feature", "s", 2), application="Return")

@@ -76,6 +76,28 @@ async def test_feature_code_event_becomes_a_takeover_request(
     assert first.key != second.key and first.key.isalnum()
 
 
+async def test_a_request_naming_another_application_is_left_to_its_payivr(
+    pbx: InMemoryPbx, sim: AmiSimulator
+) -> None:
+    """Two payivrs on one Asterisk (PAYIVR_APP per call): each answers only its own *7."""
+    ami = AmiClient(
+        host="127.0.0.1", port=sim.port, username="payivr", secret="s3cret", app="payivr-2",
+    )  # fmt: skip
+    await ami.connect()
+    try:
+        requests: asyncio.Queue[TakeoverRequest] = asyncio.Queue()
+        ami.on_takeover_request(requests.put_nowait)
+        press_star_seven(pbx, amount="1", app="payivr-1")
+        press_star_seven(pbx, amount="2", app="payivr-2")
+        press_star_seven(pbx, amount="3")
+        first, second = await next_request(requests), await next_request(requests)
+        assert (first.amount_minor, second.amount_minor) == (2, 3)
+        await ami.ping()
+        assert requests.empty()
+    finally:
+        await ami.close()
+
+
 async def test_async_callbacks_run_too(pbx: InMemoryPbx, client: AmiClient) -> None:
     done = asyncio.Event()
 

@@ -112,11 +112,15 @@ def first_app(context: str, exten: str) -> tuple[str, str]:
     return line[2], line[3]
 
 
+STASIS_APP = f'${{IF($["${{PAYIVR_APP}}" = ""]?{AriSettings().app}:${{PAYIVR_APP}})}}'
+"""The Stasis application: PAYIVR_APP, else payivr's default ``ari.app``."""
+
+
 def test_redirect_targets_start_stasis_with_the_key() -> None:
     for location, leg in ((CALLER_LOCATION, "caller"), (AGENT_LOCATION, "agent")):
         assert location.priority == 1
         app, data = first_app(location.context, location.exten)
-        assert (app, data) == ("Stasis", f"{AriSettings().app},takeover,{leg},${{{KEY_VARIABLE}}}")
+        assert (app, data) == ("Stasis", f"{STASIS_APP},takeover,{leg},${{{KEY_VARIABLE}}}")
     caller_lines = PAYIVR[CALLER_LOCATION.context]
     assert ("Bridge", f"${{{PEER_VARIABLE}}}") in [(line[2], line[3]) for line in caller_lines]
 
@@ -130,7 +134,8 @@ def test_feature_code_raises_the_event_payivr_listens_for() -> None:
     assert mapping == ["*7,self,Gosub(payivr-feature,s,1)"]
     events = [line[3] for line in PAYIVR["payivr-feature"] if line[2] == "UserEvent"]
     assert events == [
-        f"{REQUEST_EVENT},Agent: ${{CHANNEL}},Peer: ${{BRIDGEPEER}},Amount: ${{GOSUB_RETVAL}}"
+        f"{REQUEST_EVENT},Agent: ${{CHANNEL}},Peer: ${{BRIDGEPEER}},Amount: ${{GOSUB_RETVAL}},"
+        "App: ${PAYIVR_APP}"
     ]
     agi = [line[3] for line in PAYIVR["payivr-feature-agi"] if line[2] == "AGI"]
     assert len(agi) == 1 and "/pay,${BRIDGEPEER},${GOSUB_RETVAL}" in agi[0]
@@ -141,6 +146,7 @@ def test_every_stasis_entry_is_followed_by_its_fallback() -> None:
     for name, lines in PAYIVR.items():
         for index, (_, _, app, data) in enumerate(lines):
             if app == "Stasis":
+                assert data.startswith(f"{STASIS_APP},"), name
                 entries.add(data.split(",")[1])
                 assert lines[index + 1][2:] == ("Gosub", "payivr-stasis-result,s,1"), name
     assert entries == {"takeover", "payline", "transfer", "inbound", "outbound"}
@@ -163,7 +169,7 @@ def test_prompts_played_by_the_dialplan_exist() -> None:
 def test_test_dialplan_and_demo_contexts_reach_payivr() -> None:
     test_plan = contexts((ASTERISK / "test-dialplan.conf").read_text())
     assert {"sim-dial", "sim-agent", "sim-inbound", "sim-payline"} <= set(test_plan)
-    assert ("agent", "n", "Stasis", "harness,agentphone") in test_plan["sim-agent"]
+    assert ("_X.", "n", "Stasis", "harness-${CUT(EXTEN,-,1)},agentphone") in test_plan["sim-agent"]
     demo = contexts((ASTERISK / "extensions.conf").read_text())
     dials = [line[3] for line in demo["from-customers"] if line[2] == "Dial"]
     assert dials == ["PJSIP/1001,30,b(payivr-agent-features^s^1)"]

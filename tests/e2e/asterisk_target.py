@@ -1,22 +1,26 @@
-"""The end-to-end suite against a real Asterisk (``make test-asterisk``, compose setup).
+"""The end-to-end suite against a real Asterisk (``make test-asterisk``; installed with
+``asterisk/install-local.sh`` or the compose setup).
 
 Phones are Local channels, as in the recorded traces: the harness's own Stasis application
-(``harness``) owns the far half of each, so it can key DTMF into the call (``POST
-/channels/{id}/dtmf`` on its half is read by the other half), see the digits that reach the
-phone (``ChannelDtmfReceived`` on its half) and what payivr plays to the phone (it subscribes to
-the half payivr handles and records ``PlaybackStarted``). The contexts are in
-``asterisk/test-dialplan.conf``:
+owns the far half of each, so it can key DTMF into the call (``POST /channels/{id}/dtmf`` on
+its half is read by the other half), see the digits that reach the phone
+(``ChannelDtmfReceived`` on its half) and what payivr plays to the phone (it subscribes to the
+half payivr handles and records ``PlaybackStarted``). The contexts are in
+``asterisk/test-dialplan.conf``; every extension is ``<run>-<number>``:
 
-- caller: ``Local/s@sim-dial/n`` (``;1`` is the phone, ``;2`` runs ``Dial()`` to the agent),
-  or ``Local/s@sim-<entry>/n`` for the inbound, pay-line and transfer entries;
-- agent: ``Local/agent@sim-agent/n``; its ``;2`` enters ``Stasis(harness,agentphone)`` and is
-  the phone; its ``;1`` is the agent's leg (where ``*7`` is detected).
+- caller: ``Local/<run>-<agent>@sim-dial/n`` (``;1`` is the phone, ``;2`` runs ``Dial()`` to
+  the agent), or ``Local/<run>-<agent>@sim-<entry>/n`` for the inbound, pay-line and transfer
+  entries;
+- agent: ``Local/<run>-<number>@sim-agent/n``; its ``;2`` enters
+  ``Stasis(harness-<run>,agentphone)`` and is the phone; its ``;1`` is the agent's leg (where
+  ``*7`` is detected).
+
+``<run>`` is this test process's own (:data:`RUN`): its harness is the application
+``harness-<run>`` and its payivr ``payivr-<run>``, so pytest-xdist workers share one Asterisk.
 
 Environment: ``PAYIVR_TEST_ARI_URL``/``_USER``/``_PASSWORD`` and
-``PAYIVR_TEST_AMI_HOST``/``_PORT``/``_USER``/``_SECRET``. Only one agent phone exists in that
-dialplan, so scenarios needing several agents at once run on the simulator only. The payivr
-under test runs inside pytest: stop the compose ``payivr`` service first (one application
-name, one owner).
+``PAYIVR_TEST_AMI_HOST``/``_PORT``/``_USER``/``_SECRET``. The payivr under test runs inside
+pytest (or as ``payivr serve`` beside it): stop any other payivr of the compose setup first.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 
 import pytest
 
 from payivr.ari.client import AriClient
-from payivr.ari.errors import AriError
+from payivr.ari.errors import AriError, ChannelGone
 from payivr.ari.events import (
     AriEvent,
     ChannelDestroyed,
@@ -40,21 +45,26 @@ from payivr.ari.events import (
     StasisStart,
 )
 from payivr.ari.stream import EventStream
-from tests.e2e.phones import Phone
+from payivr.calls.stasis import endpoint_of
+from tests.e2e.phones import Phone, real_seconds
 from tests.e2e.targets import APP, BridgeView, PbxAccess
 
-HARNESS_APP = "harness"
-AGENT_ENDPOINT = "Local/agent@sim-agent"  # as payivr names the agent (dialled with /n)
+RUN = str(os.getpid() % 10000)
+"""This test process's part of the extensions and application names (see the module doc)."""
+HARNESS_APP = f"harness-{RUN}"
+PAYIVR_APP = f"{APP}-{RUN}"
+PAYLINE = "7290"
 CONNECT_SECONDS = 15.0
 
 
 class LocalPhone:
     """A :class:`~tests.e2e.phones.Phone` made of a Local channel half the harness owns."""
 
-    def __init__(self, target: AsteriskTarget, name: str, endpoint: str) -> None:
+    def __init__(self, target: AsteriskTarget, name: str, exten: str, context: str) -> None:
         self._target = target
         self.name = name
-        self._endpoint = endpoint
+        self.exten = exten  # <run>-<number>
+        self._endpoint = f"Local/{exten}@{context}"  # as payivr names it (dialled with /n)
         self.own: str | None = None  # the half in the harness application
         self._leg: str | None = None  # the half payivr (or Dial()) handles
         self._heard: list[str] = []
@@ -91,10 +101,11 @@ class LocalPhone:
     async def hangup(self) -> None:
         if self.own is None:
             raise RuntimeError(f"{self.name} has no call")
-        await self._target.ari.channels.hangup(self.own)
+        with contextlib.suppress(ChannelGone):  # payivr hung the call up meanwhile
+            await self._target.ari.channels.hangup(self.own)
 
     async def wait_for(self, predicate: Callable[[Phone], bool], within: float = 5.0) -> None:
-        async with asyncio.timeout(within):
+        async with asyncio.timeout(real_seconds(within, self._target.time_scale)):
             while not predicate(self):
                 self._changed.clear()
                 await self._changed.wait()
@@ -124,6 +135,7 @@ class LocalPhone:
 
 class AsteriskTarget:
     simulated = False
+    time_scale = 1.0  # prompts play at their real length
 
     def __init__(self, access: PbxAccess) -> None:
         self.access = access
@@ -131,7 +143,7 @@ class AsteriskTarget:
         self._stream = EventStream(self.ari, HARNESS_APP, on_event=self._on_event)
         self._stream_task: asyncio.Task[None] | None = None
         self._phones: dict[str, LocalPhone] = {}  # by the id of either half
-        self._agent: LocalPhone | None = None
+        self._agents: dict[str, LocalPhone] = {}  # by endpoint
         self._numbers = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -152,6 +164,7 @@ class AsteriskTarget:
                 ami_port=int(environ.get("PAYIVR_TEST_AMI_PORT") or "5038"),
                 ami_user=need("PAYIVR_TEST_AMI_USER"),
                 ami_secret=need("PAYIVR_TEST_AMI_SECRET"),
+                app=PAYIVR_APP,
             )
         )
 
@@ -172,20 +185,22 @@ class AsteriskTarget:
     # ------------------------------------------------------------- Target
 
     def caller_phone(self, name: str, number: str) -> LocalPhone:
-        return LocalPhone(self, name, "Local/s@sim-dial/n")
+        return LocalPhone(self, name, f"{RUN}-{number}", "sim-dial")
 
     def agent_phone(self, name: str, number: str) -> LocalPhone:
-        if self._agent is not None:
-            pytest.skip("test-dialplan.conf has one agent phone (Local/agent@sim-agent)")
-        self._agent = LocalPhone(self, name, AGENT_ENDPOINT)
-        return self._agent
+        agent = LocalPhone(self, name, f"{RUN}-{number}", "sim-agent")
+        self._agents[agent.endpoint] = agent
+        return agent
 
     async def connect(self, caller: Phone, agent: Phone) -> None:
-        await self._originate_caller(caller, "sim-dial")
+        assert isinstance(agent, LocalPhone)
+        await self._originate_caller(caller, f"{agent.exten}@sim-dial")
         await agent.wait_for(lambda p: p.leg is not None, within=CONNECT_SECONDS)
 
     async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
-        await self._originate_caller(caller, f"sim-{entry}")
+        assert agent is None or isinstance(agent, LocalPhone)
+        exten = agent.exten if agent is not None else f"{RUN}-{PAYLINE}"
+        await self._originate_caller(caller, f"{exten}@sim-{entry}")
 
     async def bridges(self) -> list[BridgeView]:
         return [
@@ -194,7 +209,7 @@ class AsteriskTarget:
         ]
 
     async def stasis_channels(self) -> list[str]:
-        application = await self.ari.applications.get(APP)
+        application = await self.ari.applications.get(self.access.app)
         return list(application.channel_ids)
 
     async def drop_event_sockets(self) -> None:
@@ -215,13 +230,14 @@ class AsteriskTarget:
             params={"eventSource": f"channel:{channel_id}"},
         )
 
-    async def _originate_caller(self, caller: Phone, context: str) -> None:
+    async def _originate_caller(self, caller: Phone, destination: str) -> None:
+        """``caller`` calls ``<exten>@<context>`` (a Local channel the harness owns)."""
         assert isinstance(caller, LocalPhone)
-        own = f"harness-{caller.name}-{next(self._numbers)}"
+        own = f"{HARNESS_APP}-{caller.name}-{next(self._numbers)}"
         self._phones[own] = caller
         self._phones[f"{own};2"] = caller
         await self.ari.channels.originate(
-            f"Local/s@{context}/n",
+            f"Local/{destination}/n",
             channel_id=own,
             other_channel_id=f"{own};2",
             app=HARNESS_APP,
@@ -231,9 +247,10 @@ class AsteriskTarget:
 
     def _on_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart) and event.channel.id not in self._phones:
-            if event.args[:1] == ("agentphone",) and self._agent is not None:
-                self._phones[event.channel.id] = self._agent
-                self._spawn(self._attach_agent(event.channel.name))
+            agent = self._agents.get(endpoint_of(event.channel.name))
+            if event.args[:1] == ("agentphone",) and agent is not None:
+                self._phones[event.channel.id] = agent
+                self._spawn(self._attach_agent(agent, event.channel.name))
             return
         if isinstance(event, StasisStart) and event.args[:1] == ("callerphone",):
             caller = self._phones[event.channel.id]
@@ -261,12 +278,12 @@ class AsteriskTarget:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _attach_agent(self, own_name: str) -> None:
+    async def _attach_agent(self, agent: LocalPhone, own_name: str) -> None:
         """The agent phone's half is ``...;2``; the agent's leg is its ``;1`` sibling."""
-        assert self._agent is not None
         leg_name = own_name[: -len(";2")] + ";1"
-        own = next(c.id for c in await self.ari.channels.list() if c.name == own_name)
-        leg = next(c.id for c in await self.ari.channels.list() if c.name == leg_name)
-        self._phones[leg] = self._agent
-        await self._agent.attach(own, leg)
+        channels = await self.ari.channels.list()
+        own = next(c.id for c in channels if c.name == own_name)
+        leg = next(c.id for c in channels if c.name == leg_name)
+        self._phones[leg] = agent
+        await agent.attach(own, leg)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,26 @@ from payivr.cli import running_payivr
 from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import KeyFiles, keygen
 from tests.e2e.harness import CrmInbox, System, start_test_sandbox, system_config
-from tests.e2e.targets import SimulatorTarget, Target, target_from_environment
+from tests.e2e.phones import real_seconds
+from tests.e2e.targets import SimulatorTarget, Target, target_from_environment, target_type
+
+HERE = Path(__file__).resolve().parent
+TEST_AUDIO_SECONDS = 480.0
+"""Call audio one test may hear in all (a card payment's prompts take ~100 s; the longest
+tests pay twice, or pay after a restart)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each end-to-end test's time limit: the configured one plus its call audio at the
+    target's time scale (the simulator plays prompts 100 times faster than Asterisk)."""
+    time_scale = target_type().time_scale
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("timeout") is None:
+            limit = float(item.config.getini("timeout") or 0)
+            if limit:
+                item.add_marker(
+                    pytest.mark.timeout(real_seconds(limit, time_scale, TEST_AUDIO_SECONDS))
+                )
 
 
 @pytest.fixture(scope="session")

@@ -29,10 +29,10 @@ from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
 from payivr.store import generate_secret
-from tests.e2e.phones import Phone, prompts
-from tests.e2e.targets import BRIDGE_PREFIX, ROOT, TIME_SCALE, PbxAccess, Target
+from tests.e2e.phones import Phone, prompts, real_seconds
+from tests.e2e.targets import BRIDGE_PREFIX, ROOT, PbxAccess, Target
 
-__all__ = ["ROOT", "TIME_SCALE"]
+__all__ = ["ROOT"]
 
 VISA = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -156,10 +156,14 @@ class System:
 
     # ------------------------------------------------------------- waiting
 
+    def seconds(self, within: float) -> float:
+        """A wait of ``within`` real seconds, plus call audio at the target's time scale."""
+        return real_seconds(within, self.target.time_scale)
+
     async def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 10
     ) -> dict[str, Any]:
-        async with asyncio.timeout(within):
+        async with asyncio.timeout(self.seconds(within)):
             while True:
                 for event in self.events:
                     if predicate(event):
@@ -206,7 +210,7 @@ class System:
 
     async def wait_until(self, check: Callable[[], Any], within: float = 5) -> None:
         """Poll ``check`` (sync, or returning an awaitable) until it is truthy."""
-        async with asyncio.timeout(within):
+        async with asyncio.timeout(self.seconds(within)):
             while True:
                 result = check()
                 if asyncio.iscoroutine(result):
@@ -245,7 +249,7 @@ class System:
     async def _stored(self, payment_id: str, outcome: Outcome) -> Any:
         """The payment as PostgreSQL has it, once its outcome is written."""
         store = self.running.store
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(self.seconds(10)):
             while True:
                 payment = await store.get_payment(uuid.UUID(payment_id))
                 if payment.outcome is not None:
@@ -255,7 +259,7 @@ class System:
                 await asyncio.sleep(0.02)
 
     async def crm_activity(self, payment_id: str, within: float = 10) -> dict[str, Any]:
-        async with asyncio.timeout(within):
+        async with asyncio.timeout(self.seconds(within)):
             while True:
                 for envelope in self.crm.received:
                     activity: dict[str, Any] = envelope["data"]
@@ -362,6 +366,7 @@ def system_environment(
         "PAYIVR_ARI_URL": access.ari_url,
         "PAYIVR_ARI_USER": access.ari_user,
         "PAYIVR_ARI_PASSWORD": access.ari_password,
+        "PAYIVR_ARI_APP": access.app,
         "PAYIVR_AMI_HOST": access.ami_host,
         "PAYIVR_AMI_PORT": str(access.ami_port),
         "PAYIVR_AMI_USER": access.ami_user,

@@ -13,6 +13,16 @@ from typing import Protocol
 from payivr.ari.simulator.phones import SimPhone
 
 PROMPT_PREFIX = "sound:payivr/en/"
+SIMULATOR_TIME_SCALE = 0.01  # real seconds per second of call audio: prompts 100 times faster
+AUDIO_ALLOWANCE = 60.0
+"""Seconds of call audio any wait allows for: the prompts that may play before what it waits
+for (the longest prompt is 6.7 s; a read-back with its digits and question ~15 s)."""
+
+
+def real_seconds(within: float, time_scale: float, audio: float = AUDIO_ALLOWANCE) -> float:
+    """How long to wait, in real seconds: ``within`` plus ``audio`` seconds of call audio
+    played at ``time_scale`` (the target's)."""
+    return within + audio * time_scale
 
 
 class Phone(Protocol):
@@ -39,7 +49,8 @@ class Phone(Protocol):
     async def hangup(self) -> None: ...
 
     async def wait_for(self, predicate: Callable[[Phone], bool], within: float = 5.0) -> None:
-        """Wait until ``predicate(self)`` holds (real seconds)."""
+        """Wait until ``predicate(self)`` holds (``within`` real seconds and
+        :data:`AUDIO_ALLOWANCE` of call audio, see :func:`real_seconds`)."""
 
 
 def prompts(phone: Phone) -> list[str]:
@@ -50,9 +61,10 @@ def prompts(phone: Phone) -> list[str]:
 class SimulatedPhone:
     """A :class:`Phone` on the ARI simulator: a SIP handset (bridged natively when allowed)."""
 
-    def __init__(self, phone: SimPhone) -> None:
+    def __init__(self, phone: SimPhone, time_scale: float = SIMULATOR_TIME_SCALE) -> None:
         self.sim_phone = phone
         self.name = phone.name
+        self.time_scale = time_scale
 
     def __repr__(self) -> str:
         return f"SimulatedPhone({self.name!r}, {self.endpoint!r})"
@@ -80,4 +92,6 @@ class SimulatedPhone:
         await self.sim_phone.hangup()
 
     async def wait_for(self, predicate: Callable[[Phone], bool], within: float = 5.0) -> None:
-        await self.sim_phone.wait_for(lambda _: predicate(self), within=within)
+        await self.sim_phone.wait_for(
+            lambda _: predicate(self), within=real_seconds(within, self.time_scale)
+        )

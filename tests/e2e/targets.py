@@ -4,6 +4,11 @@ A :class:`Target` gives scenarios phones and the few things a test does to the P
 (place calls, look at bridges, break things). :func:`target_from_environment` picks the
 simulators unless ``PAYIVR_TEST_ARI_URL`` names a real Asterisk (see
 :mod:`tests.e2e.asterisk_target`).
+
+Time: every wait of the suite is ``within`` real seconds (for payivr, the PBX and the test to
+react on a loaded machine) plus a minute of call audio scaled by the target's one setting,
+``time_scale`` (:func:`tests.e2e.phones.real_seconds`): the simulator plays prompts 100 times
+faster, a real Asterisk at their real length (a card payment's prompts take ~100 s).
 """
 
 from __future__ import annotations
@@ -18,11 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 from payivr.ami import AmiSimulator
 from payivr.ami.pbx_adapter import AriSimulatorPbx
 from payivr.ari.simulator import AriSimulator
-from tests.e2e.phones import Phone, SimulatedPhone
+from tests.e2e.phones import SIMULATOR_TIME_SCALE, Phone, SimulatedPhone
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-TIME_SCALE = 0.01  # real seconds per simulated second: prompts play 100 times faster
 APP = "payivr"
 BRIDGE_PREFIX = "payivr-"
 
@@ -31,7 +35,7 @@ ENTRIES = ("takeover", "inbound", "payline", "transfer")
 
 @dataclass(frozen=True)
 class PbxAccess:
-    """How payivr reaches the target's ARI and AMI."""
+    """How payivr reaches the target's ARI and AMI, and the Stasis application it is."""
 
     ari_url: str
     ari_user: str
@@ -40,6 +44,7 @@ class PbxAccess:
     ami_port: int
     ami_user: str
     ami_secret: str
+    app: str = APP
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class BridgeView:
 class Target(Protocol):
     simulated: bool
     access: PbxAccess
+    time_scale: float
+    """Real seconds per second of call audio (prompts, tones, ring time)."""
 
     async def start(self) -> None: ...
 
@@ -93,9 +100,10 @@ class SimulatorTarget:
     """The ARI simulator with payivr's dialplan, and the AMI simulator on top of it."""
 
     simulated = True
+    time_scale = SIMULATOR_TIME_SCALE
 
     def __init__(self) -> None:
-        self.sim = AriSimulator(APP, "sim-secret", time_scale=TIME_SCALE)
+        self.sim = AriSimulator(APP, "sim-secret", time_scale=self.time_scale)
         self.sim.mount_sounds("payivr", ROOT / "sounds")
         self.sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text())
         self.sim.dialplan.load((HERE / "sim-dialplan.conf").read_text())
@@ -163,6 +171,15 @@ class SimulatorTarget:
 
     def fail_next(self, method: str, path: str, count: int = 1, status: int = 500) -> None:
         self.sim.fail_next(method, path, count=count, status=status)
+
+
+def target_type(environ: Mapping[str, str] = os.environ) -> type[Target]:
+    """The simulators, or a real Asterisk when ``PAYIVR_TEST_ARI_URL`` names one."""
+    if not environ.get("PAYIVR_TEST_ARI_URL"):
+        return SimulatorTarget
+    from tests.e2e.asterisk_target import AsteriskTarget
+
+    return AsteriskTarget
 
 
 def target_from_environment(environ: Mapping[str, str] = os.environ) -> Target:
