@@ -423,7 +423,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.ami.fastagi import FastAgiServer, takeover_route
     from payivr.ari.client import AriClient
     from payivr.ari.models import Snapshot
-    from payivr.ari.stream import EventStream
+    from payivr.ari.stream import EventStream, bridge_prefix
     from payivr.calls.charging import gateway_authorizer, keep_cards_in
     from payivr.calls.control import CallDesk
     from payivr.calls.notifier import Notifier
@@ -528,6 +528,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             currency=config.flow.currency,
             max_amount_minor=config.flow.max_amount_minor,
             recordings=RecordingGuard(ari, ami, store),
+            bridge_prefix=bridge_prefix(config.ari.app),
         )
         stasis = StasisApplication(services)
         stack.push_async_callback(stasis.router.aclose)
@@ -547,7 +548,11 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             )
         )
         events = EventStream(
-            ari, config.ari.app, on_event=stasis.router.dispatch, reconcile=reconcile
+            ari,
+            config.ari.app,
+            on_event=stasis.router.dispatch,
+            reconcile=reconcile,
+            bridge_prefix=bridge_prefix(config.ari.app),
         )
         tasks.append(asyncio.create_task(events.run(), name="ari-events"))
 

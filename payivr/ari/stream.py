@@ -41,6 +41,13 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_BRIDGE_PREFIX = "payivr-"
 
+
+def bridge_prefix(app: str) -> str:
+    """How the bridges of Stasis application ``app`` are named (``payivr-`` by default):
+    payivrs of different applications sharing one Asterisk never tidy away each other's
+    bridges as leftovers."""
+    return f"{app}-"
+
 Reconcile = Callable[[Snapshot], Awaitable[None]]
 EventObserver = Callable[[AriEvent, float], None]
 """Told each parsed event and when its message was taken off the socket (``time.monotonic()``),

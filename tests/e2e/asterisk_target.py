@@ -203,9 +203,15 @@ class AsteriskTarget:
         await self._originate_caller(caller, f"{exten}@sim-{entry}")
 
     async def bridges(self) -> list[BridgeView]:
+        """This test process's bridges: its payivr's, and those holding its phones (other
+        workers' calls share the Asterisk)."""
+        application = await self.ari.applications.get(self.access.app)
         return [
             BridgeView(bridge.id, frozenset(bridge.channels), bridge.technology, None, None)
             for bridge in await self.ari.bridges.list()
+            if bridge.id in application.bridge_ids or not self._phones.keys().isdisjoint(
+                bridge.channels
+            )
         ]
 
     async def stasis_channels(self) -> list[str]:
