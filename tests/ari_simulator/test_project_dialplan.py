@@ -45,7 +45,8 @@ async def test_the_feature_code_sends_the_amount_and_takeover_passes_the_key(
     events = await client.events("payivr")
     caller, _, caller_id, agent_id, raised = await _call_with_feature(sim)
     assert raised[0].fields == {"Agent": sim.channels[agent_id].name,
-                                "Peer": sim.channels[caller_id].name, "Amount": "1999"}
+                                "Peer": sim.channels[caller_id].name, "Amount": "1999",
+                                "App": ""}  # PAYIVR_APP: unset, payivr's default application
     assert caller.received_dtmf == ""  # the code and the amount never reach the customer
     for channel in (caller_id, agent_id):
         sim.set_variable(channel, "PAYIVR_KEY", "req-1")
