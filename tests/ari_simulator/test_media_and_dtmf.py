@@ -131,6 +131,27 @@ async def test_what_each_phone_hears(sim: AriSimulator, client: AriTestClient) -
     assert not agent.can_hear(caller) and caller.can_hear(agent)
 
 
+async def test_a_prompt_on_a_bridged_channel_suspends_it_from_the_bridge(
+    sim: AriSimulator, client: AriTestClient
+) -> None:
+    """Talk-through on Asterisk 22: a channel playback on a bridged channel is a bridge
+    action that suspends the channel until the prompt ends, so caller and agent do not hear
+    each other while any prompt plays (the agent's phone got caller audio 0% of prompt
+    time on 22.10.1), then talk again."""
+    caller, agent, caller_id, agent_id, events = await _takeover(sim, client)
+    await _bridge(client, "mixing,dtmf_events", agent_id, caller_id)
+    sim.sounds.durations["payivr/en/enter-card-number"] = 50.0
+    await client.request("POST", f"/channels/{caller_id}/play",
+                         {"media": "sound:payivr/en/enter-card-number", "playbackId": "p1"})
+    await events.wait_for(lambda e: e["type"] == "PlaybackStarted")
+    assert not agent.can_hear(caller) and not caller.can_hear(agent)
+    await caller.say("is this thing on")
+    assert agent.heard_voices == []
+    await client.request("DELETE", "/playbacks/p1")
+    await events.wait_for(lambda e: e["type"] == "PlaybackFinished")
+    assert agent.can_hear(caller) and caller.can_hear(agent)
+
+
 async def test_a_missing_sound_is_accepted_then_fails(sim: AriSimulator,
                                                       client: AriTestClient) -> None:
     sim.sounds.durations["no-such-sound"] = None

@@ -612,6 +612,14 @@ class Engine:
     def _listens_to_bridge(self, channel: Channel) -> bool:
         return not (channel.muted_out or channel.playing or channel.moh_class or channel.silence)
 
+    @staticmethod
+    def _suspended_from_bridge(channel: Channel) -> bool:
+        """A channel playback on a bridged channel runs as a bridge action on Asterisk 22
+        (res_stasis_playback → ast_bridge_channel_queue_playfile_sync): the channel is
+        suspended from the bridge until the prompt ends, so nothing it says reaches the
+        others (and it hears none of them, see :meth:`_listens_to_bridge`)."""
+        return channel.playing is not None
+
     def audible_phones(self, speaker: Channel) -> list[SimPhone]:
         """Phones the voice of ``speaker``'s device reaches right now."""
         if speaker.muted_in or speaker.on_hold:
@@ -627,6 +635,8 @@ class Engine:
         bridge = channel.bridge
         if bridge is None or channel.bridge_muted or bridge.moh_class or bridge.holding:
             return  # a holding bridge's participants do not hear each other
+        if self._suspended_from_bridge(channel):
+            return
         for other in bridge.channels:
             if other is not channel and self._listens_to_bridge(other):
                 self._audio_to(other, found, seen)
