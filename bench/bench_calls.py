@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import multiprocessing
 import os
@@ -55,7 +54,6 @@ from typing import Any, TypeVar
 
 import calls_sim  # bench/calls_sim.py: the script's directory is on sys.path
 import floor  # bench/floor.py
-import psutil
 import psycopg
 import sim_front  # bench/sim_front.py
 from psycopg import sql
@@ -72,6 +70,7 @@ from payivr.store.embedded import start_test_server, stop_test_server
 from payivr.store.migrations import migrate
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
@@ -175,18 +174,28 @@ async def _sampler(active: Callable[[], int], samples: list[tuple[int, int]]) ->
         await asyncio.sleep(0.25)
 
 
+def _proc_stat(pid: str) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (field 3, the state, first)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # the process ended
+        return None
+    return text.rpartition(")")[2].split()
+
+
 def postgres_cpu(server: Any) -> float:
     """CPU seconds of the embedded PostgreSQL so far: the postmaster, its reaped backends
-    and its live ones."""
-    pid = int((Path(server.server.pgdata) / "postmaster.pid").read_text().split()[0])
-    postmaster = psutil.Process(pid)
-    times = postmaster.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
-    for child in postmaster.children():
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child_times = child.cpu_times()
-            total += child_times.user + child_times.system
-    return total
+    and its live ones (from /proc: utime, stime, cutime, cstime)."""
+    postmaster = (Path(server.server.pgdata) / "postmaster.pid").read_text().split()[0]
+    ticks = 0
+    own = _proc_stat(postmaster)
+    if own is not None:
+        ticks += sum(int(value) for value in own[11:15])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        fields = _proc_stat(pid)
+        if fields is not None and fields[1] == postmaster:  # a backend (its parent)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
 
 
 async def run_payivr(
