@@ -23,9 +23,9 @@ from aiohttp import web
 from psycopg import sql
 
 from payivr.core.events import Outcome
+from payivr.core.request import EntryKind
 from payivr.store import (
     Database,
-    EntryKind,
     NewPayment,
     OutboxWorker,
     PaymentStore,
