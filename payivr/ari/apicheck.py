@@ -22,59 +22,22 @@ from payivr.ari.errors import (
     StartupError,
     Unauthorized,
 )
+from payivr.ari.operations import OPERATIONS, Operation
 
 if TYPE_CHECKING:
     from payivr.ari.client import AriClient
 
 TESTED_ASTERISK = "22"
 
-REQUIRED_OPERATIONS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
-    # resource -> (method, path, query parameters payivr sends)
-    "asterisk": (
-        ("GET", "/asterisk/ping", ()),
-        ("GET", "/asterisk/info", ()),
-    ),
-    "applications": (
-        ("GET", "/applications/{applicationName}", ()),
-    ),
-    "channels": (
-        ("GET", "/channels", ()),
-        ("POST", "/channels", ("endpoint", "app", "appArgs", "channelId", "otherChannelId",
-                               "callerId", "timeout", "variables")),
-        ("GET", "/channels/{channelId}", ()),
-        ("DELETE", "/channels/{channelId}", ("reason", "reason_code")),
-        ("POST", "/channels/{channelId}/continue", ("context", "extension", "priority", "label")),
-        ("POST", "/channels/{channelId}/answer", ()),
-        ("POST", "/channels/{channelId}/dtmf", ("dtmf", "between", "duration")),
-        ("POST", "/channels/{channelId}/mute", ("direction",)),
-        ("DELETE", "/channels/{channelId}/mute", ("direction",)),
-        ("POST", "/channels/{channelId}/hold", ()),
-        ("DELETE", "/channels/{channelId}/hold", ()),
-        ("POST", "/channels/{channelId}/moh", ("mohClass",)),
-        ("DELETE", "/channels/{channelId}/moh", ()),
-        ("POST", "/channels/{channelId}/silence", ()),
-        ("DELETE", "/channels/{channelId}/silence", ()),
-        ("POST", "/channels/{channelId}/play", ("media", "playbackId", "lang")),
-        ("GET", "/channels/{channelId}/variable", ("variable",)),
-        ("POST", "/channels/{channelId}/variable", ("variable", "value")),
-        ("POST", "/channels/{channelId}/snoop", ("app", "spy", "whisper", "snoopId")),
-    ),
-    "bridges": (
-        ("GET", "/bridges", ()),
-        ("POST", "/bridges", ("type", "bridgeId", "name")),
-        ("GET", "/bridges/{bridgeId}", ()),
-        ("DELETE", "/bridges/{bridgeId}", ()),
-        ("POST", "/bridges/{bridgeId}/addChannel", ("channel", "absorbDTMF", "mute", "role")),
-        ("POST", "/bridges/{bridgeId}/removeChannel", ("channel",)),
-    ),
-    "playbacks": (
-        ("GET", "/playbacks/{playbackId}", ()),
-        ("DELETE", "/playbacks/{playbackId}", ()),
-    ),
-    "events": (
-        ("GET", "/events", ("app", "subscribeAll")),
-    ),
-}
+def _required_operations() -> dict[str, tuple[Operation, ...]]:
+    """The client's own operations by api-docs resource (see :mod:`payivr.ari.operations`)."""
+    by_resource: dict[str, list[Operation]] = {}
+    for operation in OPERATIONS:
+        by_resource.setdefault(operation.resource, []).append(operation)
+    return {resource: tuple(found) for resource, found in by_resource.items()}
+
+
+REQUIRED_OPERATIONS = _required_operations()
 
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
@@ -91,12 +54,13 @@ async def check_api(client: AriClient) -> None:
             continue
         doc = await _fetch_doc(client, f"{resource}.json")
         offered = _operations(doc)
-        for method, path, params in operations:
+        for operation in operations:
+            method, path = operation.method, operation.path
             key = (method, _PLACEHOLDER.sub("{}", path))
             if key not in offered:
                 missing.append(f"{method} {path}")
                 continue
-            missing.extend(f"{method} {path} parameter {param}" for param in params
+            missing.extend(f"{method} {path} parameter {param}" for param in operation.params
                            if param not in offered[key])
     if missing:
         raise IncompatibleAsterisk(
@@ -170,5 +134,5 @@ def _operations(doc: Mapping[str, Any]) -> dict[tuple[str, str], set[str]]:
     return offered
 
 
-def _describe(operations: tuple[tuple[str, str, tuple[str, ...]], ...]) -> str:
-    return ", ".join(f"{method} {path}" for method, path, _ in operations)
+def _describe(operations: tuple[Operation, ...]) -> str:
+    return ", ".join(f"{operation.method} {operation.path}" for operation in operations)

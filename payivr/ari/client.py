@@ -32,6 +32,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
+from payivr.ari import operations as ops
 from payivr.ari.apicheck import check_api
 from payivr.ari.errors import (
     AriError,
@@ -49,6 +50,7 @@ from payivr.ari.models import (
     MalformedObject,
     Playback,
 )
+from payivr.ari.operations import Operation
 
 log = structlog.get_logger(__name__)
 
@@ -197,7 +199,8 @@ class AriClient:
         """The event WebSocket URL for `app`: no credentials in it, by design."""
         scheme = "wss" if self.base_url.scheme == "https" else "ws"
         query = _query({"app": app, "subscribeAll": subscribe_all})
-        return URL(f"{self.base_url.with_scheme(scheme)}/events?{query}", encoded=True)
+        path = "/".join(ops.EVENTS.segments())
+        return URL(f"{self.base_url.with_scheme(scheme)}/{path}?{query}", encoded=True)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -251,6 +254,27 @@ class AriClient:
         except ValueError:
             raise PeerError("answer is not JSON", status=status, method=method,
                             path=logged_path) from None
+
+    async def send(
+        self,
+        operation: Operation,
+        *ids: str,
+        params: Params | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send one of :data:`~payivr.ari.operations.OPERATIONS` with ``ids`` in its path.
+
+        A parameter the operation does not name is our bug, never sent: the start-up check
+        verified exactly the operation's parameters against Asterisk's api-docs.
+        """
+        unknown = set(params or ()) | set(body or ())
+        unknown.difference_update(operation.params)
+        if unknown:
+            raise ValueError(
+                f"{operation.method} {operation.path} has no parameter {sorted(unknown)}"
+            )
+        segments = operation.segments(*ids)
+        return await self.request(operation.method, *segments, params=params, body=body)
 
     async def get_json(self, *segments: str, params: Params | None = None) -> Any:
         return await self.request("GET", *segments, params=params)
@@ -311,11 +335,11 @@ class Channels(_Resource):
     """/channels: everything payivr does to a call leg."""
 
     async def list(self) -> builtins.list[Channel]:
-        data = await self._client.request("GET", "channels")
+        data = await self._client.send(ops.CHANNELS_LIST)
         return [_parse(Channel.from_json, item, "GET", "/channels") for item in data or []]
 
     async def get(self, channel_id: str) -> Channel:
-        data = await self._client.request("GET", "channels", channel_id)
+        data = await self._client.send(ops.CHANNEL_GET, channel_id)
         return _parse(Channel.from_json, data, "GET", f"/channels/{channel_id}")
 
     async def originate(
@@ -348,18 +372,18 @@ class Channels(_Resource):
             "originator": originator, "formats": formats,
         }
         body = {"variables": dict(variables)} if variables else None
-        data = await self._client.request("POST", "channels", params=params, body=body)
+        data = await self._client.send(ops.CHANNEL_ORIGINATE, params=params, body=body)
         return _parse(Channel.from_json, data, "POST", "/channels")
 
     async def answer(self, channel_id: str) -> None:
-        await self._client.request("POST", "channels", channel_id, "answer")
+        await self._client.send(ops.CHANNEL_ANSWER, channel_id)
 
     async def ring(self, channel_id: str) -> None:
         """Let the channel hear ringing (e.g. an agent waiting while payivr dials out)."""
-        await self._client.request("POST", "channels", channel_id, "ring")
+        await self._client.send(ops.CHANNEL_RING, channel_id)
 
     async def ring_stop(self, channel_id: str) -> None:
-        await self._client.request("DELETE", "channels", channel_id, "ring")
+        await self._client.send(ops.CHANNEL_RING_STOP, channel_id)
 
     async def hangup(
         self,
@@ -373,7 +397,7 @@ class Channels(_Resource):
             raise ValueError("give reason or reason_code, not both")
         params = {"reason": None if reason is None else str(HangupReason(reason)),
                   "reason_code": reason_code}
-        await self._client.request("DELETE", "channels", channel_id, params=params)
+        await self._client.send(ops.CHANNEL_HANGUP, channel_id, params=params)
 
     async def continue_in_dialplan(
         self,
@@ -387,7 +411,7 @@ class Channels(_Resource):
         """Leave Stasis and go on in the dialplan (after Stasis() by default)."""
         params = {"context": context, "extension": extension, "priority": priority,
                   "label": label}
-        await self._client.request("POST", "channels", channel_id, "continue", params=params)
+        await self._client.send(ops.CHANNEL_CONTINUE, channel_id, params=params)
 
     async def play(
         self,
@@ -408,7 +432,7 @@ class Channels(_Resource):
             raise ValueError("play needs at least one media item")
         params = {"media": items, "playbackId": playback_id, "lang": lang,
                   "offsetms": offsetms, "skipms": skipms}
-        data = await self._client.request("POST", "channels", channel_id, "play", params=params)
+        data = await self._client.send(ops.CHANNEL_PLAY, channel_id, params=params)
         return _parse(Playback.from_json, data, "POST", f"/channels/{channel_id}/play")
 
     async def send_dtmf(
@@ -424,46 +448,46 @@ class Channels(_Resource):
         """Send DTMF to a channel (times in ms). The digits are never logged."""
         params = {"dtmf": dtmf, "before": before, "between": between, "duration": duration,
                   "after": after}
-        await self._client.request("POST", "channels", channel_id, "dtmf", params=params)
+        await self._client.send(ops.CHANNEL_DTMF, channel_id, params=params)
 
     async def mute(self, channel_id: str, direction: Direction | str = Direction.BOTH) -> None:
-        await self._client.request("POST", "channels", channel_id, "mute",
-                                   params={"direction": _audio_direction(direction)})
+        await self._client.send(ops.CHANNEL_MUTE, channel_id,
+                                params={"direction": _audio_direction(direction)})
 
     async def unmute(self, channel_id: str, direction: Direction | str = Direction.BOTH) -> None:
-        await self._client.request("DELETE", "channels", channel_id, "mute",
-                                   params={"direction": _audio_direction(direction)})
+        await self._client.send(ops.CHANNEL_UNMUTE, channel_id,
+                                params={"direction": _audio_direction(direction)})
 
     async def hold(self, channel_id: str) -> None:
-        await self._client.request("POST", "channels", channel_id, "hold")
+        await self._client.send(ops.CHANNEL_HOLD, channel_id)
 
     async def unhold(self, channel_id: str) -> None:
-        await self._client.request("DELETE", "channels", channel_id, "hold")
+        await self._client.send(ops.CHANNEL_UNHOLD, channel_id)
 
     async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
-        await self._client.request("POST", "channels", channel_id, "moh",
-                                   params={"mohClass": moh_class})
+        await self._client.send(ops.CHANNEL_MOH_START, channel_id,
+                                params={"mohClass": moh_class})
 
     async def stop_moh(self, channel_id: str) -> None:
-        await self._client.request("DELETE", "channels", channel_id, "moh")
+        await self._client.send(ops.CHANNEL_MOH_STOP, channel_id)
 
     async def start_silence(self, channel_id: str) -> None:
-        await self._client.request("POST", "channels", channel_id, "silence")
+        await self._client.send(ops.CHANNEL_SILENCE_START, channel_id)
 
     async def stop_silence(self, channel_id: str) -> None:
-        await self._client.request("DELETE", "channels", channel_id, "silence")
+        await self._client.send(ops.CHANNEL_SILENCE_STOP, channel_id)
 
     async def get_variable(self, channel_id: str, variable: str) -> str:
-        data = await self._client.request("GET", "channels", channel_id, "variable",
-                                          params={"variable": variable})
+        data = await self._client.send(ops.CHANNEL_VARIABLE_GET, channel_id,
+                                       params={"variable": variable})
         if not isinstance(data, Mapping) or not isinstance(data.get("value"), str):
             raise PeerError("unexpected answer: Variable.value missing", method="GET",
                             path=f"/channels/{channel_id}/variable")
         return str(data["value"])
 
     async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
-        await self._client.request("POST", "channels", channel_id, "variable",
-                                   params={"variable": variable, "value": value})
+        await self._client.send(ops.CHANNEL_VARIABLE_SET, channel_id,
+                                params={"variable": variable, "value": value})
 
     async def snoop(
         self,
@@ -478,7 +502,7 @@ class Channels(_Resource):
         """Create a snoop channel on `channel_id` that enters `app`."""
         params = {"app": app, "spy": str(Direction(spy)), "whisper": str(Direction(whisper)),
                   "appArgs": app_args, "snoopId": snoop_id}
-        data = await self._client.request("POST", "channels", channel_id, "snoop", params=params)
+        data = await self._client.send(ops.CHANNEL_SNOOP, channel_id, params=params)
         return _parse(Channel.from_json, data, "POST", f"/channels/{channel_id}/snoop")
 
 
@@ -493,11 +517,11 @@ class Bridges(_Resource):
     """/bridges: mixing bridges with client-chosen ids."""
 
     async def list(self) -> builtins.list[Bridge]:
-        data = await self._client.request("GET", "bridges")
+        data = await self._client.send(ops.BRIDGES_LIST)
         return [_parse(Bridge.from_json, item, "GET", "/bridges") for item in data or []]
 
     async def get(self, bridge_id: str) -> Bridge:
-        data = await self._client.request("GET", "bridges", bridge_id)
+        data = await self._client.send(ops.BRIDGE_GET, bridge_id)
         return _parse(Bridge.from_json, data, "GET", f"/bridges/{bridge_id}")
 
     async def create(
@@ -511,7 +535,7 @@ class Bridges(_Resource):
         if isinstance(type, str):
             type = [t.strip() for t in type.split(",")]
         params = {"bridgeId": bridge_id, "type": list(type), "name": name}
-        data = await self._client.request("POST", "bridges", params=params)
+        data = await self._client.send(ops.BRIDGE_CREATE, params=params)
         return _parse(Bridge.from_json, data, "POST", "/bridges")
 
     async def add_channel(
@@ -528,14 +552,14 @@ class Bridges(_Resource):
         (the application still receives them). A gone channel raises `ChannelGone`."""
         params = {"channel": _ids(channel), "absorbDTMF": absorb_dtmf, "mute": mute,
                   "role": role, "inhibitConnectedLineUpdates": inhibit_connected_line_updates}
-        await self._client.request("POST", "bridges", bridge_id, "addChannel", params=params)
+        await self._client.send(ops.BRIDGE_ADD_CHANNEL, bridge_id, params=params)
 
     async def remove_channel(self, bridge_id: str, channel: str | Sequence[str]) -> None:
-        await self._client.request("POST", "bridges", bridge_id, "removeChannel",
-                                   params={"channel": _ids(channel)})
+        await self._client.send(ops.BRIDGE_REMOVE_CHANNEL, bridge_id,
+                                params={"channel": _ids(channel)})
 
     async def destroy(self, bridge_id: str) -> None:
-        await self._client.request("DELETE", "bridges", bridge_id)
+        await self._client.send(ops.BRIDGE_DESTROY, bridge_id)
 
     async def destroy_leftovers(
         self, prefix: str, *, keep: Iterable[str] = (), bridges: Iterable[Bridge] | None = None,
@@ -572,28 +596,28 @@ def _ids(channel: str | Sequence[str]) -> list[str]:
 
 class Playbacks(_Resource):
     async def get(self, playback_id: str) -> Playback:
-        data = await self._client.request("GET", "playbacks", playback_id)
+        data = await self._client.send(ops.PLAYBACK_GET, playback_id)
         return _parse(Playback.from_json, data, "GET", f"/playbacks/{playback_id}")
 
     async def stop(self, playback_id: str) -> None:
         """DELETE /playbacks/{id}. Asterisk may answer 500 ("Could not stop playback") for a
         media list and keep playing it: that raises `ServerError`."""
-        await self._client.request("DELETE", "playbacks", playback_id)
+        await self._client.send(ops.PLAYBACK_STOP, playback_id)
 
 
 class Applications(_Resource):
     async def get(self, name: str) -> Application:
-        data = await self._client.request("GET", "applications", name)
+        data = await self._client.send(ops.APPLICATION_GET, name)
         return _parse(Application.from_json, data, "GET", f"/applications/{name}")
 
 
 class AsteriskResource(_Resource):
     async def ping(self) -> AsteriskPing:
-        data = await self._client.request("GET", "asterisk", "ping")
+        data = await self._client.send(ops.ASTERISK_PING)
         return _parse(AsteriskPing.from_json, data, "GET", "/asterisk/ping")
 
     async def info(self) -> AsteriskInfo:
-        data = await self._client.request("GET", "asterisk", "info")
+        data = await self._client.send(ops.ASTERISK_INFO)
         return _parse(AsteriskInfo.from_json, data, "GET", "/asterisk/info")
 
 

@@ -98,9 +98,6 @@ class CallerPrompts:
             if self._playing is playing:
                 await self._next()
 
-    def owns(self, playback_id: str) -> bool:
-        return playback_id.startswith(self._prefix)
-
     async def playback_finished(self, playback_id: str) -> None:
         """Called for each ``PlaybackFinished`` on the channel (done or failed)."""
         playing = self._playing

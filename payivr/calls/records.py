@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import psycopg
@@ -66,39 +66,6 @@ class PaymentRecords(Protocol):
 
     async def drain(self) -> None:
         """Wait until every outcome handed to :meth:`finish` is stored."""
-
-
-@dataclass
-class MemoryRecords:
-    """Payments in a dict: for the terminal rehearsal and tests of call control alone."""
-
-    openings: dict[str, PaymentOpening] = field(default_factory=dict)
-    steps: dict[str, dict[Step, StepStatus]] = field(default_factory=dict)
-    outcomes: dict[str, Finish] = field(default_factory=dict)
-
-    async def open(self, opening: PaymentOpening) -> str:
-        payment_id = str(uuid.uuid4())
-        self.openings[payment_id] = opening
-        self.steps[payment_id] = {}
-        return payment_id
-
-    async def step(self, payment_id: str, step: Step, status: StepStatus) -> None:
-        self.steps[payment_id][step] = status
-
-    async def card(self, payment_id: str, brand: str, last_four: str) -> None:
-        """Brand and last four are already in the finish."""
-
-    async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None:
-        """The account's type and last two are already in the finish."""
-
-    async def authorizing(self, payment_id: str) -> None:
-        """Nothing to mark in memory."""
-
-    async def finish(self, payment_id: str, finish: Finish) -> None:
-        self.outcomes[payment_id] = finish
-
-    async def drain(self) -> None:
-        """Memory writes are immediate."""
 
 
 class StoreRecords:

@@ -95,9 +95,6 @@ class EventHub:
             return True
         return self._call_agents.get(str(event.get("call"))) in labels
 
-    def owns_call(self, account: Account, call_key: str) -> bool:
-        return account.is_supervisor or self._call_agents.get(call_key) in account.labels
-
     # -------------------------------------------------------------- events in
 
     async def publish(self, event: dict[str, Any]) -> None:
@@ -158,7 +155,3 @@ class EventHub:
             yield listener.queue
         finally:
             self._listeners.discard(listener)
-
-    @property
-    def listener_count(self) -> int:
-        return len(self._listeners)

@@ -20,7 +20,6 @@ from payivr.gateway.interface import (
     NotFound,
     StatusResult,
     Unknown,
-    authorize,
     to_flow_event,
 )
 from payivr.gateway.processor import Faults
@@ -41,6 +40,5 @@ __all__ = [
     "StatusResult",
     "Timeouts",
     "Unknown",
-    "authorize",
     "to_flow_event",
 ]

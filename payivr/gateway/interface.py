@@ -174,9 +174,3 @@ async def send_authorization(gateway: Gateway, command: Authorize) -> GatewayRes
         store_card=command.store_card,
     )
 
-
-async def authorize(
-    gateway: Gateway, command: Authorize
-) -> GatewayApproval | GatewayDecline | GatewayFailure | GatewayOutcomeUnknown:
-    """Serve the flow's :class:`Authorize` command (see :func:`send_authorization`)."""
-    return to_flow_event(await send_authorization(gateway, command))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from payivr.ari import errors
+from payivr.ari import errors, operations
 from payivr.ari.client import AriClient
 
 from .fakeari import FIXTURES, PASSWORD, USER, FakeAri
@@ -100,3 +100,29 @@ async def test_the_four_failures_are_distinct_classes() -> None:
              errors.IncompatibleAsterisk}
     assert all(issubclass(k, errors.StartupError) for k in kinds)
     assert not any(issubclass(a, b) for a in kinds for b in kinds if a is not b)
+
+
+def drop_ring(docs: Path) -> None:
+    channels = json.loads((docs / "channels.json").read_text())
+    channels["apis"] = [a for a in channels["apis"] if a["path"] != "/channels/{channelId}/ring"]
+    (docs / "channels.json").write_text(json.dumps(channels))
+
+
+async def test_what_the_client_calls_is_what_the_start_up_checks(
+    tmp_path: Path, fake: FakeAri, ari: AriClient
+) -> None:
+    """The check is derived from the client's operations: an Asterisk without the ring the
+    outbound dialer uses is refused at start (the hand-written list had left it out)."""
+    fake.api_docs = older_docs(tmp_path, drop_ring)
+    with pytest.raises(errors.IncompatibleAsterisk) as info:
+        await ari.check_api()
+    assert "POST /channels/{channelId}/ring" in str(info.value)
+    assert "DELETE /channels/{channelId}/ring" in str(info.value)
+
+
+async def test_a_parameter_no_operation_declares_is_never_sent(
+    fake: FakeAri, ari: AriClient
+) -> None:
+    with pytest.raises(ValueError, match=r"POST /channels/\{channelId\}/ring has no parameter"):
+        await ari.send(operations.CHANNEL_RING, "chan-1", params={"ringtone": "x"})
+    assert "/channels/chan-1/ring" not in fake.paths()
