@@ -21,6 +21,7 @@ from payivr.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
     from payivr.ami.client import AmiClient
+    from payivr.ami.fastagi import FastAgiServer
     from payivr.ari.client import AriClient
     from payivr.ari.stream import EventStream
     from payivr.calls.notifier import Notifier
@@ -413,6 +414,7 @@ class Running:
     console_url: str
     sms: SmsService | None = None
     outbound: OutboundDialer | None = None
+    fastagi: FastAgiServer | None = None
 
 
 @contextlib.asynccontextmanager
@@ -561,6 +563,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         takeovers = Takeovers(stasis, ami, config.calls, config.flow.currency)
         if ami is not None:
             ami.on_takeover_request(takeovers.on_feature_code)
+        agi = None
         if config.fastagi.enabled:
             if ami is None:
                 raise StartupProblem("fastagi needs ami.enabled: the takeover is an AMI Redirect")
@@ -627,6 +630,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
                 console.url,
                 sms,
                 outbound=outbound,
+                fastagi=agi,
             )
         finally:
             await cancel_and_wait(tasks)

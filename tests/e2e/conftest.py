@@ -14,6 +14,7 @@ from aiohttp import web
 from payivr.ari.simulator import AriSimulator
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
+from payivr.config import FastAgiSettings
 from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import KeyFiles, keygen
 from tests.e2e.harness import CrmInbox, System, start_test_sandbox, system_config
@@ -77,6 +78,12 @@ def flow_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def fastagi_enabled() -> bool:
+    """Override in a test module to start payivr's FastAGI listener (on a free port)."""
+    return False
+
+
+@pytest.fixture
 async def target() -> AsyncIterator[Target]:
     """The Asterisk under test: the simulators, or the real one PAYIVR_TEST_ARI_URL names."""
     chosen = target_from_environment()
@@ -102,11 +109,13 @@ async def system(
     gateway_keys: KeyFiles,
     crm_inbox: CrmInbox,
     flow_settings: dict[str, Any],
+    fastagi_enabled: bool,
 ) -> AsyncIterator[System]:
     sandbox = await start_test_sandbox(gateway_keys)
     config = system_config(
         target.access, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
     )
+    config.fastagi = FastAgiSettings(enabled=fastagi_enabled, listen="127.0.0.1:0")
     events: list[dict[str, Any]] = []
     try:
         async with running_payivr(config) as running:

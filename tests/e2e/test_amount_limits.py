@@ -4,6 +4,7 @@ with an amount over ``flow.max_amount_minor`` and starts no payment."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,11 @@ MAX_AMOUNT_MINOR = 10_000  # 100.00 USD; the test dialplan's transfer asks 137.4
 @pytest.fixture
 def flow_settings() -> dict[str, Any]:
     return {"max_amount_minor": MAX_AMOUNT_MINOR}
+
+
+@pytest.fixture
+def fastagi_enabled() -> bool:
+    return True
 
 
 async def _payments(system: System) -> int:
@@ -77,4 +83,39 @@ async def test_attack_the_console_in_another_currency_is_capped_too(system: Syst
                 assert "over the maximum" in (await answer.json())["error"]["message"]
     assert await _payments(system) == 0
     assert await system.bridged(caller, agent)
+    await system.hang_up_all(caller, agent)
+
+
+async def _agi_pay(system: System, agent_channel: str, caller_channel: str, amount: str) -> None:
+    """What ``AGI(agi://payivr/pay,${BRIDGEPEER},<amount>)`` sends from the agent's channel."""
+    assert system.running.fastagi is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", system.running.fastagi.port)
+    headers = [
+        "agi_network: yes",
+        "agi_network_script: pay",
+        "agi_request: agi://payivr/pay",
+        f"agi_channel: {agent_channel}",
+        f"agi_arg_1: {caller_channel}",
+        f"agi_arg_2: {amount}",
+    ]
+    writer.write(("\n".join(headers) + "\n\n").encode())
+    await asyncio.wait_for(reader.read(), 10)  # payivr ends the session, then acts
+    writer.close()
+
+
+async def test_attack_fastagi_with_an_amount_over_the_maximum_takes_nothing_over(
+    system: System,
+) -> None:
+    caller, agent = system.phones()
+    await system.target.connect(caller, agent)
+    assert system.running.ami is not None
+    call = await system.running.ami.find_call(agent.endpoint)  # the channels' names
+    assert call is not None
+    await _agi_pay(system, call.agent.name, call.peer.name, "99999999")
+    # Then one within the maximum: once it starts, the first request was answered already.
+    await _agi_pay(system, call.agent.name, call.peer.name, "5000")
+    await system.wait_event(lambda e: e["type"] == "payment_started", within=20)
+    async with system.running.database.pool.connection() as conn:
+        cursor = await conn.execute("SELECT amount_minor FROM payments")
+        assert await cursor.fetchall() == [(5000,)]
     await system.hang_up_all(caller, agent)
