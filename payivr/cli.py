@@ -609,6 +609,8 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             sms=sms,
             metrics_token=config.console.metrics_token,
             outbound=outbound,
+            gateway=gateway,
+            crm_endpoints=crm_endpoints,
         )
         console = await start_console(
             console_app,

@@ -44,8 +44,9 @@ from payivr.core.redact import has_digit_run, has_pan, redact_card_data
 from payivr.core.request import PrivacyMode
 from payivr.store.database import Database
 from payivr.store.errors import PaymentNotFound
-from payivr.store.models import Origin, Payment
+from payivr.store.models import Clock, Origin, Payment, utc_now
 from payivr.store.payments import PaymentStore
+from payivr.store.reversals import Reversal, ReversalKind, ReversalStatus, ReversalStore
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +72,8 @@ class Console:
     max_amount_minor: int
     privacy_mode: PrivacyMode
     language: str
+    reversals: ReversalStore
+    clock: Clock = utc_now
     check_timeout: float = 3.0
 
     async def audit(
@@ -161,7 +164,9 @@ def call_json(info: CallInfo) -> dict[str, Any]:
     }
 
 
-def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any]:
+def payment_json(
+    payment: Payment, reversals: list[Reversal], hub: EventHub | None = None
+) -> dict[str, Any]:
     live = hub.live_payment(str(payment.id)) if hub is not None else None
     steps: dict[str, dict[str, Any]] = {}
     for step, status in payment.steps.items():
@@ -200,6 +205,36 @@ def payment_json(payment: Payment, hub: EventHub | None = None) -> dict[str, Any
         "needs_reconciliation": payment.needs_reconciliation,
         "created_at": payment.created_at.isoformat(),
         "finished_at": payment.finished_at.isoformat() if payment.finished_at else None,
+        **reversals_summary(payment, reversals),
+    }
+
+
+def reversal_json(reversal: Reversal, currency: str) -> dict[str, Any]:
+    return {
+        "id": str(reversal.id),
+        "kind": reversal.kind.value,
+        "amount_minor": reversal.amount_minor,
+        "amount": format_minor(reversal.amount_minor, currency),
+        "status": reversal.status.value,
+        "by": reversal.actor,
+        "reason": reversal.reason,
+        "transaction_id": reversal.gateway_reference,
+        "created_at": reversal.created_at.isoformat(),
+        "finished_at": reversal.finished_at.isoformat() if reversal.finished_at else None,
+    }
+
+
+def reversals_summary(payment: Payment, reversals: list[Reversal]) -> dict[str, Any]:
+    """What a payment's JSON says of its refunds and voids."""
+    given_back = sum(
+        r.amount_minor for r in reversals if r.status is ReversalStatus.APPROVED
+    )
+    return {
+        "reversals": [reversal_json(r, payment.currency) for r in reversals],
+        "refunded_minor": given_back,
+        "voided": any(
+            r.kind is ReversalKind.VOID and r.status is ReversalStatus.APPROVED for r in reversals
+        ),
     }
 
 
@@ -423,7 +458,7 @@ async def request_payment(request: web.Request) -> web.Response:
     )
 
 
-async def _visible_payment(request: web.Request, caller: Caller) -> Payment:
+async def visible_payment(request: web.Request, caller: Caller) -> Payment:
     console = _console(request)
     text = request.match_info["payment_id"]
     try:
@@ -451,14 +486,15 @@ async def _visible_payment(request: web.Request, caller: Caller) -> Payment:
 async def payment_status(request: web.Request) -> web.Response:
     console = _console(request)
     caller = await request_caller(request)
-    payment = await _visible_payment(request, caller)
-    return web.json_response(payment_json(payment, console.hub))
+    payment = await visible_payment(request, caller)
+    reversals = await console.reversals.for_payments([payment.id])
+    return web.json_response(payment_json(payment, reversals[payment.id], console.hub))
 
 
 async def cancel_payment(request: web.Request) -> web.Response:
     console = _console(request)
     caller = await request_caller(request)
-    payment = await _visible_payment(request, caller)
+    payment = await visible_payment(request, caller)
     payment_id = str(payment.id)
     resource = f"payment:{payment_id}"
     if payment.outcome is not None and not payment.needs_reconciliation:
@@ -504,7 +540,8 @@ async def history(request: web.Request) -> web.Response:
     agent = listed_agent(request, account)
     payments = await console.store.list_payments(agent=agent, limit=limit)
     await console.audit(account.name, "history.viewed", True, request, f"payments:{agent or 'all'}")
-    return web.json_response({"payments": [payment_json(p) for p in payments]})
+    reversals = await console.reversals.for_payments(p.id for p in payments)
+    return web.json_response({"payments": [payment_json(p, reversals[p.id]) for p in payments]})
 
 
 async def audit_trail(request: web.Request) -> web.Response:

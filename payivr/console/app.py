@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from payivr.calls.notifier import Notifier, PaymentEvent, PaymentStepChanged, event_json
-from payivr.console import api, outbound_api, sms_api
+from payivr.console import api, outbound_api, reversals, sms_api
 from payivr.console.accounts import SESSION_IDLE, Accounts
 from payivr.console.api import CONSOLE_KEY, Console
 from payivr.console.live import EventHub
@@ -29,12 +29,14 @@ from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import ApiError, Handler, security_headers
 from payivr.core.events import Step, StepStatus
 from payivr.core.request import PrivacyMode
+from payivr.gateway.interface import Gateway
 from payivr.outbound.dialer import OutboundDialer
 from payivr.sms.service import SmsService
 from payivr.store.bus import ConsoleBus
 from payivr.store.database import Database
 from payivr.store.models import Clock, utc_now
 from payivr.store.payments import PaymentStore
+from payivr.store.reversals import ReversalStore
 
 METRICS_TOKEN_KEY: web.AppKey[str | None] = web.AppKey("metrics_token")
 log = structlog.get_logger(__name__)
@@ -76,6 +78,8 @@ def create_console_app(
     sms: SmsService | None = None,
     outbound: OutboundDialer | None = None,
     metrics_token: str | None = None,
+    gateway: Gateway | None = None,
+    crm_endpoints: Sequence[str] = (),
 ) -> web.Application:
     """The console as an aiohttp application (start it with :func:`start_console`).
 
@@ -99,6 +103,8 @@ def create_console_app(
     - ``outbound``: outbound collection calls (:mod:`payivr.outbound`); without it their
       routes answer 404.
     - ``metrics_token``: when given, ``/metrics`` wants ``Authorization: Bearer <token>``.
+    - ``gateway``: refunds and voids of approved payments go to it (without it they answer
+      503); ``crm_endpoints``: the CRM endpoints that hear of each (as for outcomes).
     """
     registry = metrics or Metrics()
     health: dict[str, HealthCheck] = {"database": _database_check(db)}
@@ -115,6 +121,8 @@ def create_console_app(
         max_amount_minor=max_amount_minor,
         privacy_mode=privacy_mode,
         language=language,
+        reversals=ReversalStore(db, crm_endpoints=crm_endpoints, clock=clock),
+        clock=clock,
     )
     app = web.Application(
         middlewares=[_request_context, security_headers, _json_errors],
@@ -124,6 +132,7 @@ def create_console_app(
     app.router.add_routes(api.route_table())
     sms_api.install(app, sms)
     outbound_api.install(app, outbound)
+    reversals.install(app, gateway)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
     app[METRICS_TOKEN_KEY] = metrics_token

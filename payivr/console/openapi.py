@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
-from payivr.console import outbound_api, sms_api
+from payivr.console import outbound_api, reversals, sms_api
 from payivr.console.api import MAX_LIST
 from payivr.console.openapi_parts import (
     AUTH,
@@ -185,6 +185,9 @@ SCHEMAS: dict[str, Any] = {
             "privacy_mode": {"type": "string"},
             "method": {"type": "string", "enum": ["card", "ach"]},
             "bank_account": NULLABLE_STRING,
+            "reversals": {"type": "array", "items": schema_ref("Reversal")},
+            "refunded_minor": {"type": "integer", "description": "Given back so far."},
+            "voided": {"type": "boolean"},
             "paid_with": {
                 **NULLABLE_STRING,
                 "description": "What paid, masked: 'Visa ending 4242' or 'checking ending 89'.",
@@ -427,9 +430,19 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "/"}],
-        "paths": {**_paths(), **sms_api.openapi_paths(), **outbound_api.openapi_paths()},
+        "paths": {
+            **_paths(),
+            **reversals.openapi_paths(),
+            **sms_api.openapi_paths(),
+            **outbound_api.openapi_paths(),
+        },
         "components": {
-            "schemas": {**SCHEMAS, **sms_api.OPENAPI_SCHEMAS, **outbound_api.OPENAPI_SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **reversals.OPENAPI_SCHEMAS,
+                **sms_api.OPENAPI_SCHEMAS,
+                **outbound_api.OPENAPI_SCHEMAS,
+            },
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",

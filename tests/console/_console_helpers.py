@@ -121,7 +121,13 @@ async def running_console(db: Database, password_hash: str) -> AsyncIterator[Con
     calls = RehearsalCalls(PaymentStore(db, crm_endpoints=["crm"]), notifier)
     metrics = Metrics()
     app = create_console_app(
-        db=db, calls=calls, notifier=notifier, metrics=metrics, max_amount_minor=1_000_000
+        db=db,
+        calls=calls,
+        notifier=notifier,
+        metrics=metrics,
+        max_amount_minor=1_000_000,
+        gateway=calls.gateway,
+        crm_endpoints=["crm"],
     )
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

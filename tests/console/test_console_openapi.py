@@ -122,6 +122,12 @@ async def test_real_answers_match_the_document(
     finished = await alice.json(f"/api/v1/payments/{body['payment']}")
     assert finished["outcome"] == "approved"
     _check(finished, "/api/v1/payments/{payment_id}", "get", 200)
+    refund = await alice.send(f"/api/v1/payments/{body['payment']}/refund", {"amount": "1"})
+    _check(await refund.json(), "/api/v1/payments/{payment_id}/refund", "post", 200)
+    too_much = await alice.send(f"/api/v1/payments/{body['payment']}/refund", {"amount": 999})
+    _check(await too_much.json(), "/api/v1/payments/{payment_id}/refund", "post", 409)
+    refunded = await alice.json(f"/api/v1/payments/{body['payment']}")
+    _check(refunded, "/api/v1/payments/{payment_id}", "get", 200)
     _check(await alice.json("/api/v1/payments"), "/api/v1/payments", "get", 200)
     _check(await sam.json("/api/v1/audit"), "/api/v1/audit", "get", 200)
     bad = await alice.send("/api/v1/payments", {"item": "", "amount": "1"})
@@ -137,7 +143,7 @@ async def test_fuzzing_the_api_from_its_document_finds_no_server_error(
     operation, authenticated as an agent with a call in progress, and checks the answers."""
     notifier = Notifier()
     calls = RehearsalCalls(PaymentStore(database), notifier)
-    app = create_console_app(db=database, calls=calls, notifier=notifier)
+    app = create_console_app(db=database, calls=calls, notifier=notifier, gateway=calls.gateway)
     server = await start_console(app, "127.0.0.1:0")
     token = await console.accounts.issue_token(ALICE, "fuzzing")
     await calls.place_call("PJSIP/1001")
