@@ -532,18 +532,6 @@ def listed_agent(request: web.Request, account: Account) -> str | None:
     return account.name
 
 
-async def history(request: web.Request) -> web.Response:
-    console = _console(request)
-    caller = await request_caller(request)
-    account = caller.account
-    limit = limit_param(request)
-    agent = listed_agent(request, account)
-    payments = await console.store.list_payments(agent=agent, limit=limit)
-    await console.audit(account.name, "history.viewed", True, request, f"payments:{agent or 'all'}")
-    reversals = await console.reversals.for_payments(p.id for p in payments)
-    return web.json_response({"payments": [payment_json(p, reversals[p.id]) for p in payments]})
-
-
 async def audit_trail(request: web.Request) -> web.Response:
     console = _console(request)
     caller = await request_caller(request)
@@ -638,7 +626,6 @@ def route_table() -> list[web.RouteDef]:
         web.get("/api/v1/calls", list_calls),
         web.get("/api/v1/calls/current", current_call),
         web.post("/api/v1/payments", request_payment),
-        web.get("/api/v1/payments", history),
         web.get("/api/v1/payments/{payment_id}", payment_status),
         web.post("/api/v1/payments/{payment_id}/cancel", cancel_payment),
         web.get("/api/v1/audit", audit_trail),

@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from payivr.calls.notifier import Notifier, PaymentEvent, PaymentStepChanged, event_json
-from payivr.console import api, outbound_api, reversals, sms_api
+from payivr.console import api, outbound_api, reports, reversals, sms_api
 from payivr.console.accounts import SESSION_IDLE, Accounts
 from payivr.console.api import CONSOLE_KEY, Console
 from payivr.console.live import EventHub
@@ -130,6 +130,7 @@ def create_console_app(
     )
     app[CONSOLE_KEY] = console
     app.router.add_routes(api.route_table())
+    app.router.add_routes(reports.route_table())
     sms_api.install(app, sms)
     outbound_api.install(app, outbound)
     reversals.install(app, gateway)

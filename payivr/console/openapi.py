@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
-from payivr.console import outbound_api, reversals, sms_api
+from payivr.console import outbound_api, reports, reversals, sms_api
 from payivr.console.api import MAX_LIST
 from payivr.console.openapi_parts import (
     AUTH,
@@ -327,19 +327,11 @@ def _paths() -> dict[str, Any]:
                 },
             },
             "get": {
-                "summary": "Payment history, newest first (own for agents; all for supervisors)",
+                "summary": "Payment history, newest first (own for agents; all for supervisors),"
+                " by day, outcome and agent",
                 "operationId": "listPayments",
                 "security": AUTH,
-                "parameters": [
-                    _LIMIT,
-                    {
-                        "name": "agent",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                        "description": "Supervisors: only this agent's payments.",
-                    },
-                ],
+                "parameters": [_LIMIT, *reports.FILTER_PARAMETERS],
                 "responses": {
                     "200": json_content(
                         {
@@ -433,6 +425,7 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             **_paths(),
             **reversals.openapi_paths(),
+            **reports.openapi_paths(),
             **sms_api.openapi_paths(),
             **outbound_api.openapi_paths(),
         },
@@ -440,6 +433,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 **SCHEMAS,
                 **reversals.OPENAPI_SCHEMAS,
+                **reports.OPENAPI_SCHEMAS,
                 **sms_api.OPENAPI_SCHEMAS,
                 **outbound_api.OPENAPI_SCHEMAS,
             },

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -334,17 +335,42 @@ class PaymentStore:
         *,
         agent: str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
+        outcomes: Sequence[str] | None = None,
         limit: int = 100,
     ) -> list[Payment]:
-        """Payment history, newest first."""
+        """Payment history, newest first: ``agent``'s, created in [``since``, ``until``),
+        with one of ``outcomes`` (``in_progress``: none yet); None means any."""
         return await self._select_payments(
-            sql.SQL(
-                "WHERE (%(agent)s::text IS NULL OR agent = %(agent)s)"
-                " AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)"
-                " ORDER BY created_at DESC, id LIMIT %(limit)s"
-            ),
-            {"agent": agent, "since": since, "limit": limit},
+            sql.SQL(f"{_LISTED} ORDER BY created_at DESC, id LIMIT %(limit)s"),
+            _listed(agent, since, until, outcomes) | {"limit": limit},
         )
+
+    async def payment_totals(
+        self,
+        *,
+        agent: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outcomes: Sequence[str] | None = None,
+    ) -> list[PaymentTotals]:
+        """The payments :meth:`list_payments` would list (all of them), counted per agent,
+        day (UTC) and currency."""
+        async with self._db.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(
+                sql.SQL(
+                    "SELECT agent, (created_at AT TIME ZONE 'UTC')::date AS day, currency,"
+                    " count(*) AS payments,"
+                    " count(*) FILTER (WHERE outcome IS NOT NULL) AS finished,"
+                    " count(*) FILTER (WHERE outcome = 'approved') AS approved,"
+                    " coalesce(sum(amount_minor) FILTER (WHERE outcome = 'approved'), 0)"
+                    "   AS approved_minor"
+                    " FROM payments {} GROUP BY 1, 2, 3 ORDER BY 2 DESC, 1, 3"
+                ).format(sql.SQL(_LISTED)),
+                _listed(agent, since, until, outcomes),
+            )
+            return [PaymentTotals(**row) for row in await cursor.fetchall()]
 
     async def list_in_flight(self, asterisk_id: str | None = None) -> list[Payment]:
         """Payments without an outcome (for crash recovery), oldest first; with
@@ -580,6 +606,41 @@ class PaymentStore:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(sql.SQL("SELECT * FROM payments {}").format(where), params)
             return [_payment_from_row(row) for row in await cursor.fetchall()]
+
+
+_LISTED = (
+    "WHERE (%(agent)s::text IS NULL OR agent = %(agent)s)"
+    " AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)"
+    " AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)"
+    " AND (%(outcomes)s::text[] IS NULL OR coalesce(outcome, 'in_progress') = ANY(%(outcomes)s))"
+)
+
+
+def _listed(
+    agent: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    outcomes: Sequence[str] | None,
+) -> dict[str, Any]:
+    return {
+        "agent": agent,
+        "since": since,
+        "until": until,
+        "outcomes": list(outcomes) if outcomes is not None else None,
+    }
+
+
+@dataclass(frozen=True)
+class PaymentTotals:
+    """How many payments one agent took on one day (UTC) in one currency, and how they went."""
+
+    agent: str
+    day: date
+    currency: str
+    payments: int
+    finished: int
+    approved: int
+    approved_minor: int
 
 
 _ON_ASTERISK = "AND (%(asterisk_id)s::text IS NULL OR coalesce(asterisk_id, %(asterisk_id)s) = %(asterisk_id)s)"

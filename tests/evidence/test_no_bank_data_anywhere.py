@@ -80,6 +80,8 @@ async def test_no_bank_account_or_kept_card_data_anywhere(evidence: Evidence) ->
             status, _ = await client.call("GET", f"/api/v1/payments/{payment}")
             assert status == 200
             await client.call("GET", "/api/v1/payments")
+            await client.call("GET", "/api/v1/reports/payments")
+            await client.call("GET", "/api/v1/reports/payments.csv")
         await system.hang_up_all(caller, agent, bank_caller, bank_agent)
         await system.check_nothing_left()
     finally:
@@ -101,6 +103,8 @@ async def test_no_bank_account_or_kept_card_data_anywhere(evidence: Evidence) ->
         in corpus["console-ws"],
         "card shown as brand and last four": "Visa ending 4242" in corpus["console-ws"],
         "card kept on file": "== public.cards_on_file (1 rows)" in corpus["db"],
+        "bank account in the CSV as type and last two": "checking ending 89"
+        in corpus["console-http"],
         "both outcomes at the CRM": corpus["crm"].count('"Payment Status": "Success"') == 2,
     }
     assert [name for name, seen in expected.items() if not seen] == []

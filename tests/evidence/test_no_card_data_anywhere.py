@@ -178,10 +178,15 @@ class Run:
                 "/api/v1/calls",
                 "/api/v1/calls/current",
                 "/api/v1/payments",
+                "/api/v1/reports/payments",
+                "/api/v1/reports/payments.csv",
             ):
                 await client.call("GET", path)
         for path in (
             "/api/v1/payments?limit=500",
+            "/api/v1/reports/payments",
+            "/api/v1/reports/payments.csv",
+            "/api/v1/reports/payments.csv?outcome=not_approved",
             "/api/v1/audit?limit=500",
             "/api/v1/calls",
             "/api/v1/me",
@@ -266,6 +271,7 @@ async def test_no_card_data_anywhere(evidence: Evidence) -> None:
         == len(CARDS) + len(run.agents),
         "NOTIFY endings": corpus["bus"].count("payment_finished") >= len(CARDS),
         "brand and last four shown": "Visa ending 4242" in corpus["console-http"],
+        "the CSV export": "paid_with,transaction_id" in corpus["console-http"],
     }
     assert [name for name, seen in expected.items() if not seen] == []
     assert sorted(corpus) == sorted(

@@ -403,8 +403,9 @@ function when(iso) {
 
 async function loadCalls() {
   const data = await api("GET", "/api/v1/calls");
+  const agent = $("calls-agent").value.trim().toLowerCase();
   $("calls-rows").replaceChildren(
-    ...data.calls.map((call) =>
+    ...data.calls.filter((call) => (call.agent_endpoint || "").toLowerCase().includes(agent)).map((call) =>
       row([call.agent_endpoint || "—", call.caller_number || "withheld", when(call.started_at), call.payment ? "in progress" : ""])),
   );
 }
