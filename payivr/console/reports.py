@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 
-from payivr.console.amounts import format_minor
 from payivr.console.api import (
     CONSOLE_KEY,
     limit_param,
@@ -28,6 +27,7 @@ from payivr.console.api import (
 )
 from payivr.console.openapi_parts import AUTH, error_responses, json_content, schema_ref
 from payivr.console.security import ApiError
+from payivr.core.amounts import format_minor
 from payivr.core.events import Outcome
 from payivr.store.payments import PaymentTotals
 

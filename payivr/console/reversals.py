@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from payivr.calls.requests import RequestRefused
-from payivr.console.amounts import format_minor, parse_amount
+from payivr.console.amounts import parse_amount
 from payivr.console.api import (
     CONSOLE_KEY,
     json_object,
@@ -26,6 +26,7 @@ from payivr.console.api import (
 )
 from payivr.console.openapi_parts import AUTH, error_responses, json_content, schema_ref
 from payivr.console.security import ApiError, Caller
+from payivr.core.amounts import format_minor
 from payivr.gateway.interface import Approved, Declined, Error, Gateway, GatewayResult
 from payivr.store.models import Payment
 from payivr.store.reversals import Reversal, ReversalKind, ReversalRefused, ReversalStatus
