@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import re
 
-from _console_helpers import ALICE, GOOD_KEYS, SAM, Console
+from _console_helpers import SAM, Console
 from conftest import Problems, screenshot
 from playwright.async_api import Browser, expect
-from test_console_browser import real_problems, request_payment, signed_in_page, step_status
+from test_console_browser import real_problems, signed_in_page
+from test_console_states import approved_payment
 
 
 async def test_the_agent_refunds_part_and_the_supervisor_the_rest(
     browser: Browser, console: Console
 ) -> None:
     problems = Problems()
-    key = await console.calls.place_call("PJSIP/1001")
-    alice = await signed_in_page(browser, console, problems, ALICE)
-    await request_payment(alice, "Annual storage plan", "137.42")
-    await expect(step_status(alice, "amount")).to_have_text("Caller is confirming…")
-    await console.calls.press(key, GOOD_KEYS)
-    await expect(alice.locator("#result-title")).to_have_text("Payment successful")
+    alice = await approved_payment(browser, console, problems, "Annual storage plan", "137.42")
     await alice.get_by_role("button", name="Refund or void…").click()
     amount = alice.get_by_label("Amount to refund")
     await expect(amount).to_have_value("137.42")
@@ -50,12 +46,7 @@ async def test_a_void_and_the_reason_when_it_is_refused(
     browser: Browser, console: Console
 ) -> None:
     problems = Problems()
-    key = await console.calls.place_call("PJSIP/1001")
-    alice = await signed_in_page(browser, console, problems, ALICE)
-    await request_payment(alice, "Plan", "20")
-    await expect(step_status(alice, "amount")).to_have_text("Caller is confirming…")
-    await console.calls.press(key, GOOD_KEYS)
-    await expect(alice.locator("#result-title")).to_have_text("Payment successful")
+    alice = await approved_payment(browser, console, problems, "Plan", "20")
     await alice.get_by_role("button", name="Refund or void…").click()
     await alice.get_by_label("Amount to refund").fill("25")
     await alice.get_by_role("button", name="Refund", exact=True).click()

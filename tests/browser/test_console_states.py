@@ -8,10 +8,23 @@ import re
 
 from _console_helpers import ALICE, GOOD_KEYS, PASSWORD, SAM, Console
 from conftest import Problems, open_page, screenshot
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 from test_console_browser import real_problems, request_payment, signed_in_page, step_status
 
 CLOCK = re.compile(r"^\d+:\d\d$")
+
+
+async def approved_payment(
+    browser: Browser, console: Console, problems: Problems, item: str, amount: str
+) -> Page:
+    """Alice's console, once her caller paid ``amount`` for ``item`` with the test Visa."""
+    key = await console.calls.place_call("PJSIP/1001")
+    page = await signed_in_page(browser, console, problems, ALICE)
+    await request_payment(page, item, amount)
+    await expect(step_status(page, "amount")).to_have_text("Caller is confirming…")
+    await console.calls.press(key, GOOD_KEYS)
+    await expect(page.locator("#result-title")).to_have_text("Payment successful")
+    return page
 
 
 async def test_each_state_with_its_time_the_card_masked_and_authorising(
@@ -121,12 +134,7 @@ async def test_history_reads_at_400_px_and_the_page_has_a_favicon(
     browser: Browser, console: Console
 ) -> None:
     problems = Problems()
-    key = await console.calls.place_call("PJSIP/1001")
-    page = await signed_in_page(browser, console, problems, ALICE)
-    await request_payment(page, "Annual storage plan", "137.42")
-    await expect(step_status(page, "amount")).to_have_text("Caller is confirming…")
-    await console.calls.press(key, GOOD_KEYS)
-    await expect(page.locator("#result-title")).to_have_text("Payment successful")
+    page = await approved_payment(browser, console, problems, "Annual storage plan", "137.42")
     icon = await page.locator('link[rel="icon"]').get_attribute("href")
     assert icon is not None
     answer = await page.request.get(console.url.rstrip("/") + icon)
