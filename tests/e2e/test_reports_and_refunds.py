@@ -12,6 +12,7 @@ import aiohttp
 
 from payivr.calls.requests import PaymentRequest
 from payivr.console.accounts import add_agent
+from payivr.core.events import PaymentMethod
 from tests.e2e.harness import System, answer_prompt, key_card
 from tests.e2e.test_methods import ACCOUNT, ROUTING
 
@@ -24,8 +25,9 @@ async def _finished(system: System, payment_id: str) -> None:
 
 async def _pay_by_bank(system: System) -> str:
     caller, agent = system.phones(1)
-    request = PaymentRequest("Storage", 13742, "USD", "alice", method="ach")
-    payment_id = await system.takeover(caller, agent, request)
+    request = PaymentRequest("Storage", 13742, "USD", "alice", method=PaymentMethod.ACH)
+    await system.target.connect(caller, agent)  # the console's Request payment, no *7
+    payment_id = await system.running.takeovers.request_for_agent(agent.endpoint, request)
     for prompt, keys in (
         ("confirm-amount", "1"),
         ("enter-routing-number", ROUTING),
