@@ -7,9 +7,11 @@ RUN useradd --system --uid 10001 --user-group --create-home payivr \
     && chown -R payivr:payivr /var/lib/payivr
 
 WORKDIR /opt/payivr/src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-runtime.lock ./
 COPY payivr ./payivr
-RUN pip install .
+# Only the hash-pinned packages of requirements-runtime.lock (make lock), then payivr itself.
+RUN pip install --require-hashes -r requirements-runtime.lock \
+    && pip install --no-deps --no-build-isolation .
 
 USER payivr
 WORKDIR /home/payivr

@@ -28,11 +28,15 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# Needs pip-tools (pip install pip-tools) and the package index.
+# Needs pip-tools (pip install pip-tools) and the package index. requirements-runtime.lock
+# (the container image's) is the same versions without the development extras.
 lock:
 	pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 		--no-emit-find-links --extra dev --extra browser --extra fast \
 		--output-file requirements.lock pyproject.toml requirements-build.in
+	pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links --constraint requirements.lock \
+		--output-file requirements-runtime.lock pyproject.toml requirements-build.in
 
 install: $(INSTALLED) system-packages
 

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS = {"aiohttp": (3, 12, 14), "cryptography": (44, 0, 1)}
 
 
-def _pins() -> dict[str, tuple[str, list[str]]]:
-    text = (ROOT / "requirements.lock").read_text()
+def _pins(lock: str = "requirements.lock") -> dict[str, tuple[str, list[str]]]:
+    text = (ROOT / lock).read_text()
     pins = {}
     for block in re.split(r"\n(?=[a-z0-9])", text):
         first = block.split(" ", 1)[0]
@@ -39,3 +39,15 @@ def test_the_lock_pins_every_dependency_with_hashes_above_the_cve_floors() -> No
     for name, floor in FLOORS.items():
         assert _version(pins[name][0]) >= floor
         assert f"{name}>={'.'.join(map(str, floor))}" in " ".join(project["dependencies"])
+
+
+def test_the_images_runtime_lock_is_the_same_versions_with_hashes() -> None:
+    """requirements-runtime.lock (the Dockerfile's) holds the runtime dependencies only, at
+    the versions requirements.lock pins."""
+    full, runtime = _pins(), _pins("requirements-runtime.lock")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        assert re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0].lower() in runtime
+    for name, (version, hashes) in runtime.items():
+        assert hashes and full[name][0] == version, name
+    assert "pytest" not in runtime and "playwright" not in runtime
