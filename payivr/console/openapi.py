@@ -416,8 +416,11 @@ def openapi_document() -> dict[str, Any]:
                 " calls only; supervisors see every call, the history and the audit trail."
                 " Live events: a WebSocket at /api/v1/events (same authentication) sends a"
                 " 'hello' with the payments in progress, then call_started, call_ended,"
-                " payment_started, step (status and digit count only), payment_finished and"
-                " outbound (an outbound call's status and outcome)."
+                " payment_started, step (status, digit count, confirming: the caller hears the"
+                " entry read back, brand as soon as the first digits tell it, last four once"
+                " the number is complete), authorizing (with the gateway), payment_finished and"
+                " outbound (an outbound call's status and outcome); payment events carry 'at',"
+                " when they happened."
                 " Card data never appears in any answer."
             ),
         },
