@@ -36,8 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
-from payivr.ami import AmiSimulator
 from payivr.ami.pbx_adapter import AriSimulatorPbx
+from payivr.ami.simulator import AmiSimulator
 from payivr.ari.simulator import AriSimulator, SimPhone, SimulatorEvent, UserEventRaised
 from payivr.gateway.sandbox import read_secret, start_sandbox
 

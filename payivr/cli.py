@@ -684,8 +684,8 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
 
     from aiohttp import web
 
-    from payivr.ami import AmiSimulator
     from payivr.ami.pbx_adapter import AriSimulatorPbx
+    from payivr.ami.simulator import AmiSimulator
     from payivr.ari.simulator import AriSimulator
     from payivr.console.accounts import AccountError, add_agent, set_agent_password
     from payivr.demo.phones import CrmInbox, DemoPhones

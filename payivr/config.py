@@ -17,6 +17,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,8 +25,8 @@ from payivr.core.cards import Brand
 from payivr.core.events import PaymentMethod
 from payivr.core.flow import FlowConfig
 from payivr.core.prompts import CURRENCIES, LANGUAGES
+from payivr.core.reminders import ReminderPolicy
 from payivr.core.request import PrivacyMode
-from payivr.sms.setup import SmsOptions
 
 
 class ConfigError(ValueError):
@@ -281,9 +282,77 @@ class CallSettings:
         return found
 
 
+SMS_PROVIDERS = ("http", "simulator")
+
+
+@dataclass
+class SmsOptions:
+    """Everything ``[sms]`` configures (defaults are the shipped ones). Not frozen: the
+    configuration loader fills it in setting by setting."""
+
+    provider: str = "simulator"
+    url: str = ""
+    token: str = ""
+    sender: str = ""
+    webhook_secret: str = ""
+    webhook_tolerance_seconds: int = 300
+    business_name: str = ""
+    request_ttl_minutes: int = 1440
+    reminder_window_days: int = 7
+    reminder_lead_days: int = 1
+    reminder_daily_cap: int = 1000
+    send_from: str = "09:00"
+    send_until: str = "20:00"
+    time_zone: str = "UTC"
+    poll_seconds: float = 5.0
+
+    def problems(self) -> list[str]:
+        """What is wrong, in words for whoever edits the configuration."""
+        found = []
+        if self.provider not in SMS_PROVIDERS:
+            found.append(f"sms.provider must be one of {', '.join(SMS_PROVIDERS)}")
+        if self.provider == "http":
+            if not self.url.startswith(("https://", "http://")):
+                found.append("sms.url must be the provider's https:// URL for sending")
+            if not self.token:
+                found.append("sms.token (the provider's API token) is required")
+            if not self.webhook_secret.startswith("whsec_"):
+                found.append(
+                    "sms.webhook_secret must be the whsec_ secret the provider signs webhooks with"
+                )
+        if not 60 <= self.webhook_tolerance_seconds <= 3600:
+            found.append("sms.webhook_tolerance_seconds must be 60 to 3600")
+        if not 5 <= self.request_ttl_minutes <= 7 * 1440:
+            found.append("sms.request_ttl_minutes must be 5 to 10080 (a week)")
+        if len(self.business_name) > 40:
+            found.append("sms.business_name must be at most 40 characters")
+        try:
+            self.policy()
+        except ValueError as error:
+            found.append(f"sms reminders: {error}")
+        return found
+
+    def policy(self) -> ReminderPolicy:
+        try:
+            send_from, send_until = (
+                time.fromisoformat(self.send_from),
+                time.fromisoformat(self.send_until),
+            )
+        except ValueError:
+            raise ValueError("send_from and send_until must be times like 09:00") from None
+        return ReminderPolicy(
+            window_days=self.reminder_window_days,
+            lead_days=self.reminder_lead_days,
+            daily_cap=self.reminder_daily_cap,
+            send_from=send_from,
+            send_until=send_until,
+            time_zone=self.time_zone,
+        )
+
+
 @dataclass
 class SmsSection(SmsOptions):
-    """``[sms]``: pay by text and payment reminders (see :class:`payivr.sms.setup.SmsOptions`)."""
+    """``[sms]``: pay by text and payment reminders (see :class:`SmsOptions`)."""
 
     enabled: bool = False
     allow_http: bool = False  # http:// to another host (see _cleartext_problems)

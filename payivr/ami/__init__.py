@@ -4,7 +4,8 @@
   bridge look-ups, Setvar/Getvar, the dual Redirect into ``payivr-takeover``.
 - :class:`FastAgiServer` (fastagi.py): ``AGI(agi://payivr:4573/pay,...)`` as another trigger.
 - :class:`TakeoverRequest` (takeover.py): what both triggers produce.
-- :class:`AmiSimulator` (simulator.py) on a :class:`PbxModel` (pbx.py).
+- The AMI simulator (simulator.py, on the PbxModel of pbx.py) is for tests and the demo:
+  import it from its module; this package does not load it.
 """
 
 from payivr.ami.client import ActiveCall, AmiClient, channel_from_headers, pick_call
@@ -17,17 +18,7 @@ from payivr.ami.errors import (
     InvalidTakeoverRequest,
 )
 from payivr.ami.fastagi import AgiError, AgiRequest, AgiSession, FastAgiServer, takeover_route
-from payivr.ami.pbx import (
-    BridgeSnapshot,
-    ChannelSnapshot,
-    ChannelState,
-    DialplanLocation,
-    InMemoryPbx,
-    NoSuchChannel,
-    PbxModel,
-    UserEventRaised,
-)
-from payivr.ami.simulator import AmiSimulator
+from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, ChannelState, DialplanLocation
 from payivr.ami.takeover import (
     AGENT_LOCATION,
     CALLER_LOCATION,
@@ -56,20 +47,15 @@ __all__ = [
     "AmiConnectionError",
     "AmiError",
     "AmiLoginFailed",
-    "AmiSimulator",
     "AmiTimeout",
     "BridgeSnapshot",
     "ChannelSnapshot",
     "ChannelState",
     "DialplanLocation",
     "FastAgiServer",
-    "InMemoryPbx",
     "InvalidTakeoverRequest",
-    "NoSuchChannel",
-    "PbxModel",
     "RequestSource",
     "TakeoverRequest",
-    "UserEventRaised",
     "channel_from_headers",
     "parse_user_event",
     "pick_call",

@@ -38,7 +38,7 @@ from payivr.ami.errors import (
     AmiTimeout,
     InvalidTakeoverRequest,
 )
-from payivr.ami.pbx import BridgeSnapshot, ChannelSnapshot, ChannelState, DialplanLocation
+from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, ChannelState, DialplanLocation
 from payivr.ami.takeover import (
     AGENT_LOCATION,
     CALLER_LOCATION,

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from payivr.ami.pbx import (
+from payivr.ami.models import (
     BridgeSnapshot,
     ChannelSnapshot,
     ChannelState,
     DialplanLocation,
+)
+from payivr.ami.pbx import (
     NoAudiohooks,
     NoSuchChannel,
     UserEventListener,

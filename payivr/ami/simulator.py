@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 
 import structlog
 
-from payivr.ami.pbx import (
+from payivr.ami.models import (
     BridgeSnapshot,
     ChannelSnapshot,
     DialplanLocation,
+)
+from payivr.ami.pbx import (
     NoAudiohooks,
     NoSuchChannel,
     PbxModel,

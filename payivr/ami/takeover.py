@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from payivr.ami.errors import InvalidTakeoverRequest
-from payivr.ami.pbx import DialplanLocation
+from payivr.ami.models import DialplanLocation
 
 REQUEST_EVENT = "PayIVRRequest"
 TAKEOVER_CONTEXT = "payivr-takeover"

@@ -9,7 +9,7 @@ from payivr.calls.requests import PaymentRequest
 from payivr.calls.service import CallSession
 from payivr.calls.stasis import StasisApplication
 from payivr.calls.takeover import AmiTakeover, Takeovers
-from payivr.console.ports import CallInfo
+from payivr.calls.views import CallInfo
 
 
 def _info(session: CallSession) -> CallInfo:

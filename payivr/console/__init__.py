@@ -7,6 +7,7 @@ Wiring (the CLI)::
     await run_console(app, "127.0.0.1:8080", tls_cert=..., tls_key=...)
 """
 
+from payivr.calls.views import CallInfo
 from payivr.console.accounts import (
     Account,
     AccountError,
@@ -24,7 +25,7 @@ from payivr.console.app import (
     tls_context,
 )
 from payivr.console.metrics import Metrics
-from payivr.console.ports import CallControl, CallInfo, HealthCheck
+from payivr.console.ports import CallControl, HealthCheck
 
 __all__ = [
     "Account",

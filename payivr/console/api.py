@@ -22,11 +22,12 @@ from aiohttp import WSMsgType, web
 from payivr import jsontext
 from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
+from payivr.calls.views import CallInfo
 from payivr.console.accounts import Account, AccountError, Accounts, LoginRefused, check_name
 from payivr.console.amounts import parse_amount
 from payivr.console.live import EventHub
 from payivr.console.metrics import Metrics
-from payivr.console.ports import CallControl, CallInfo, HealthCheck
+from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import (
     ApiError,
     Caller,

@@ -8,22 +8,10 @@ The console never talks to ARI or AMI itself. The application's wiring gives it 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from payivr.calls.requests import PaymentRequest
-
-
-@dataclass(frozen=True)
-class CallInfo:
-    """A call an agent is on, as far as the console may show it."""
-
-    call_key: str
-    agent_endpoint: str | None  # e.g. PJSIP/1001
-    caller_number: str | None
-    started_at: datetime  # aware UTC
-    payment_id: str | None = None  # the payment in progress on it, if any
+from payivr.calls.views import CallInfo
 
 
 class CallControl(Protocol):

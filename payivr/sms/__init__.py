@@ -6,6 +6,7 @@
 - :class:`SmsWorker`: sends queued texts and due reminders, expires and reconciles.
 """
 
+from payivr.core.reminders import ReminderPolicy
 from payivr.sms.http import BadWebhook, HttpSmsProvider, WebhookVerifier
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164
 from payivr.sms.provider import (
@@ -16,7 +17,6 @@ from payivr.sms.provider import (
     SmsProvider,
 )
 from payivr.sms.replies import Reply, Texts, classify
-from payivr.sms.schedule import ReminderPolicy
 from payivr.sms.service import (
     ImportReport,
     ReminderExists,

@@ -8,7 +8,7 @@ payment id stored before it. The outcome becomes the payment's outcome (history,
 CRM outbox) and a receipt or decline text follows. Anything but YES declines; a reply
 after the request expired is answered politely and charges nothing.
 
-Reminders are texted before a due date on a day spread by :mod:`payivr.sms.schedule`.
+Reminders are texted before a due date on a day spread by :mod:`payivr.core.reminders`.
 STOP (and the other opt-out words) stops every further text to the number until START.
 
 Every text in and out is an ``sms_messages`` row; outbound ones are queued in the same
@@ -38,6 +38,16 @@ from payivr.core.cards import MaskedCard
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES
 from payivr.core.redact import has_card_data, has_digit_run, has_pan, redact_card_data
+from payivr.core.reminders import (
+    ReminderPolicy,
+    ScheduleRefused,
+    choose_day,
+    next_opening,
+    open_days,
+    send_time,
+    within_hours,
+    zone,
+)
 from payivr.core.request import EntryKind
 from payivr.gateway.interface import (
     NO_RECORD_REASON,
@@ -60,16 +70,6 @@ from payivr.sms.provider import (
     SmsProvider,
 )
 from payivr.sms.replies import Reply, Texts, classify, stop_keyword
-from payivr.sms.schedule import (
-    ReminderPolicy,
-    ScheduleRefused,
-    choose_day,
-    next_opening,
-    open_days,
-    send_time,
-    within_hours,
-    zone,
-)
 from payivr.sms.store import (
     SCHEDULE_LOCK_KEY,
     Connection,

@@ -1,6 +1,6 @@
 """Building the SMS service from settings, and the reminder CSV import, for ``payivr.cli``.
 
-The CLI's configuration maps its ``[sms]`` section onto :class:`SmsOptions`;
+The CLI's configuration has its ``[sms]`` section as :class:`payivr.config.SmsOptions`;
 :func:`open_sms` returns the service (give it to ``create_console_app(sms=...)``) and
 the worker to run; :func:`remind_from_csv` backs ``payivr sms remind FILE``.
 """
@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import timedelta
 from pathlib import Path
 
+from payivr.config import SmsOptions
 from payivr.gateway.interface import Gateway
 from payivr.sms.http import HttpSmsProvider, WebhookVerifier
 from payivr.sms.provider import SmsProvider
 from payivr.sms.replies import Texts
-from payivr.sms.schedule import ReminderPolicy
 from payivr.sms.service import ImportReport, SmsService, SmsSettings
 from payivr.sms.simulator import SimulatedCarrier
 from payivr.sms.store import SmsStore
@@ -27,79 +26,14 @@ from payivr.store.database import Database
 from payivr.store.models import Origin
 from payivr.store.payments import PaymentStore
 
-PROVIDERS = ("http", "simulator")
 
-
-@dataclass
-class SmsOptions:
-    """Everything ``[sms]`` configures (defaults are the shipped ones). Not frozen: the
-    configuration loader fills it in setting by setting."""
-
-    provider: str = "simulator"
-    url: str = ""
-    token: str = ""
-    sender: str = ""
-    webhook_secret: str = ""
-    webhook_tolerance_seconds: int = 300
-    business_name: str = ""
-    request_ttl_minutes: int = 1440
-    reminder_window_days: int = 7
-    reminder_lead_days: int = 1
-    reminder_daily_cap: int = 1000
-    send_from: str = "09:00"
-    send_until: str = "20:00"
-    time_zone: str = "UTC"
-    poll_seconds: float = 5.0
-
-    def problems(self) -> list[str]:
-        """What is wrong, in words for whoever edits the configuration."""
-        found = []
-        if self.provider not in PROVIDERS:
-            found.append(f"sms.provider must be one of {', '.join(PROVIDERS)}")
-        if self.provider == "http":
-            if not self.url.startswith(("https://", "http://")):
-                found.append("sms.url must be the provider's https:// URL for sending")
-            if not self.token:
-                found.append("sms.token (the provider's API token) is required")
-            if not self.webhook_secret.startswith("whsec_"):
-                found.append(
-                    "sms.webhook_secret must be the whsec_ secret the provider signs webhooks with"
-                )
-        if not 60 <= self.webhook_tolerance_seconds <= 3600:
-            found.append("sms.webhook_tolerance_seconds must be 60 to 3600")
-        if not 5 <= self.request_ttl_minutes <= 7 * 1440:
-            found.append("sms.request_ttl_minutes must be 5 to 10080 (a week)")
-        if len(self.business_name) > 40:
-            found.append("sms.business_name must be at most 40 characters")
-        try:
-            self.policy()
-        except ValueError as error:
-            found.append(f"sms reminders: {error}")
-        return found
-
-    def policy(self) -> ReminderPolicy:
-        try:
-            send_from, send_until = (
-                time.fromisoformat(self.send_from),
-                time.fromisoformat(self.send_until),
-            )
-        except ValueError:
-            raise ValueError("send_from and send_until must be times like 09:00") from None
-        return ReminderPolicy(
-            window_days=self.reminder_window_days,
-            lead_days=self.reminder_lead_days,
-            daily_cap=self.reminder_daily_cap,
-            send_from=send_from,
-            send_until=send_until,
-            time_zone=self.time_zone,
-        )
-
-    def settings(self) -> SmsSettings:
-        return SmsSettings(
-            texts=Texts(self.business_name),
-            request_ttl=timedelta(minutes=self.request_ttl_minutes),
-            reminders=self.policy(),
-        )
+def service_settings(options: SmsOptions) -> SmsSettings:
+    """What the ``[sms]`` settings mean for the service."""
+    return SmsSettings(
+        texts=Texts(options.business_name),
+        request_ttl=timedelta(minutes=options.request_ttl_minutes),
+        reminders=options.policy(),
+    )
 
 
 def open_sms(
@@ -136,7 +70,7 @@ def open_sms(
         gateway,
         payments,
         CardsOnFile(db),
-        settings=dataclasses.replace(options.settings(), max_amount_minor=max_amount_minor),
+        settings=dataclasses.replace(service_settings(options), max_amount_minor=max_amount_minor),
         verifier=verifier,
     )
     if isinstance(chosen, SimulatedCarrier) and provider is None:

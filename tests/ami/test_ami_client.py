@@ -17,12 +17,12 @@ from payivr.ami import (
     AmiClient,
     AmiConnectionError,
     AmiLoginFailed,
-    AmiSimulator,
     DialplanLocation,
-    InMemoryPbx,
     RequestSource,
     TakeoverRequest,
 )
+from payivr.ami.pbx import InMemoryPbx
+from payivr.ami.simulator import AmiSimulator
 
 
 def client_for(sim: AmiSimulator, secret: str = "s3cret") -> AmiClient:

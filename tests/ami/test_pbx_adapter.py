@@ -14,8 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from payivr.ami import AmiClient, AmiSimulator, TakeoverRequest
+from payivr.ami import AmiClient, TakeoverRequest
 from payivr.ami.pbx_adapter import AriSimulatorPbx
+from payivr.ami.simulator import AmiSimulator
 from payivr.ari.simulator import AriSimulator, DialedCall, SimPhone
 
 PAYIVR_CONF = Path(__file__).resolve().parents[2] / "dialplan" / "payivr.conf"

@@ -32,7 +32,7 @@ from payivr.calls.records import PaymentOpening, StoreRecords
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.service import PaymentRefused
 from payivr.calls.stasis import UnknownCall
-from payivr.console.ports import CallInfo
+from payivr.calls.views import CallInfo
 from payivr.core.events import (
     AgentCancellation,
     AgentUpdate,

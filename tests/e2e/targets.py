@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from payivr.ami import AmiSimulator
 from payivr.ami.pbx_adapter import AriSimulatorPbx
+from payivr.ami.simulator import AmiSimulator
 from payivr.ari.simulator import AriSimulator
 from tests.e2e.phones import SIMULATOR_TIME_SCALE, Phone, SimulatedPhone
 

@@ -30,7 +30,7 @@ import aiohttp
 import psycopg
 import structlog
 
-from payivr.ami import AmiSimulator
+from payivr.ami.simulator import AmiSimulator
 from payivr.ari.simulator import AriSimulator
 from payivr.gateway.sandbox import RunningSandbox
 from payivr.log import configure_logging

@@ -11,6 +11,7 @@ import pytest
 from _sms_helpers import AGENT, CUSTOMER, PHONE, Rig
 
 from payivr.core.events import Outcome
+from payivr.core.reminders import ReminderPolicy
 from payivr.sms import (
     MessageStatus,
     ReminderExists,
@@ -20,7 +21,6 @@ from payivr.sms import (
     TextPaymentRequest,
     TextPaymentState,
 )
-from payivr.sms.schedule import ReminderPolicy
 
 NEW_YORK = ZoneInfo("America/New_York")
 DUE = date(2025, 6, 10)  # the rig's clock: Monday 2 June 2025, 10:00 in New York

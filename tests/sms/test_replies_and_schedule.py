@@ -10,8 +10,7 @@ import pytest
 from _sms_helpers import POLICY
 
 from payivr.core.cards import Brand, MaskedCard
-from payivr.sms import InvalidPhoneNumber, Reply, Texts, classify, parse_e164
-from payivr.sms.schedule import (
+from payivr.core.reminders import (
     ReminderPolicy,
     ScheduleRefused,
     choose_day,
@@ -21,6 +20,7 @@ from payivr.sms.schedule import (
     window,
     within_hours,
 )
+from payivr.sms import InvalidPhoneNumber, Reply, Texts, classify, parse_e164
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestServer
 
 from payivr.calls.notifier import Notifier
 from payivr.calls.requests import PaymentRequest
+from payivr.calls.views import CallInfo
 from payivr.console import create_console_app
 from payivr.console.accounts import Accounts, Role
-from payivr.console.ports import CallInfo
 from payivr.core.events import Outcome
 from payivr.sms import (
     DeliveryReport,
