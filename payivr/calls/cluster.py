@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import structlog
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -27,6 +29,8 @@ from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.calls.stasis import UnknownCall
 from payivr.console.ports import CallInfo
+from payivr.core.events import PaymentMethod
+from payivr.core.request import PrivacyMode
 from payivr.store.cluster import Identity
 from payivr.store.database import Database
 
@@ -52,7 +56,15 @@ class CallDirectory:
         self._db = db
 
     async def record(self, events: list[PaymentEvent]) -> None:
-        """A batch of this instance's events (a notifier batch listener)."""
+        """A batch of this instance's events (a notifier batch listener). While the database
+        is away the batch is not recorded: other instances' consoles miss those calls (this
+        one's console still has them)."""
+        try:
+            await self._record(events)
+        except (OSError, psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+            log.warning("calls_not_recorded", events=len(events), error=type(error).__name__)
+
+    async def _record(self, events: list[PaymentEvent]) -> None:
         async with self._db.pool.connection() as conn:
             for event in events:
                 if isinstance(event, CallStarted):
@@ -136,7 +148,7 @@ class CallCommands:
     async def request(self, asterisk_id: str, call_key: str, request: PaymentRequest) -> str:
         """Start ``request`` on the call; returns the payment id (errors as CallDesk's)."""
         answer = await self._send(
-            asterisk_id, "request", call_key=call_key, request=dataclasses.asdict(request)
+            asterisk_id, "request", call_key=call_key, request=_request_json(request)
         )
         return str(answer["payment"])
 
@@ -173,12 +185,14 @@ class CallCommands:
                 raise PaymentRefused(answer["message"])
 
     async def _answer(self, command_id: uuid.UUID) -> dict[str, Any]:
-        """The command's answer; if no instance took it in time, it is withdrawn."""
+        """The command's answer. If no instance took it in time it is withdrawn; if the one
+        that took it does not answer in as long again (it stopped), none comes."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._answer_seconds
+        withdraw_at = loop.time() + self._answer_seconds
+        give_up_at = withdraw_at + self._answer_seconds
         while True:
             async with self._db.pool.connection() as conn:
-                if loop.time() >= deadline:
+                if loop.time() >= withdraw_at:
                     await conn.execute(
                         "UPDATE call_commands SET taken_at = now(), answered_at = now(),"
                         " answer = %s WHERE id = %s AND taken_at IS NULL",
@@ -191,6 +205,8 @@ class CallCommands:
             if row is not None and row[0] is not None:
                 answer: dict[str, Any] = row[0]
                 return answer
+            if loop.time() >= give_up_at:
+                return _NOT_ANSWERED
             await asyncio.sleep(POLL_SECONDS)
 
     async def serve(self, identity: Identity, desk: CallDesk) -> None:
@@ -228,7 +244,7 @@ class CallCommands:
         answer: dict[str, Any]
         try:
             if row["kind"] == "request":
-                request = PaymentRequest(**row["request"])
+                request = _request_from_json(row["request"])
                 payment_id = await desk.request_on_call(row["call_key"], request)
                 answer = {"payment": payment_id}
             else:
@@ -245,6 +261,21 @@ class CallCommands:
                 "UPDATE call_commands SET answer = %s, answered_at = now() WHERE id = %s",
                 (Jsonb(answer), row["id"]),
             )
+
+
+def _request_json(request: PaymentRequest) -> dict[str, Any]:
+    fields = dataclasses.asdict(request)
+    return {name: v.value if isinstance(v, enum.Enum) else v for name, v in fields.items()}
+
+
+def _request_from_json(data: dict[str, Any]) -> PaymentRequest:
+    return PaymentRequest(
+        **{
+            **data,
+            "privacy_mode": PrivacyMode(data["privacy_mode"]),
+            "method": PaymentMethod(data["method"]),
+        }
+    )
 
 
 _NOT_ANSWERED = {

@@ -27,8 +27,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-
-
 @dataclass(frozen=True)
 class CallStarted:
     call_key: str

@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from payivr.core.events import Outcome
 from payivr.store.embedded import EmbeddedServer
 from tests.e2e.harness import System, answer_prompt, heard
+from tests.e2e.phones import Phone
 
 
 class DatabaseProxy:
@@ -114,20 +115,25 @@ async def stored_outcome(url: str, payment_id: str) -> str | None:
     return outcome
 
 
+async def key_until_the_last_key(caller: Phone) -> None:
+    """The whole card keyed, up to the postal code's read-back: its "1" sends the charge."""
+    await answer_prompt(caller, "confirm-amount", "1")
+    await answer_prompt(caller, "enter-card-number", "4242424242424242#")
+    await answer_prompt(caller, "card-ending-in", "1")
+    await answer_prompt(caller, "enter-expiry", "1230")
+    await answer_prompt(caller, "expiry-is", "1")
+    await answer_prompt(caller, "enter-security-code", "123")
+    await answer_prompt(caller, "security-code-entered", "1")
+    await answer_prompt(caller, "enter-postal-code", "90210#")
+    await heard(caller, "postal-code-is")
+
+
 async def test_outcome_arrives_while_the_database_is_away(
     system: System, proxy: DatabaseProxy
 ) -> None:
     direct_database_url = proxy.direct_url
     call = await system.start_payment("star7-hold")
-    await answer_prompt(call.caller, "confirm-amount", "1")
-    await answer_prompt(call.caller, "enter-card-number", "4242424242424242#")
-    await answer_prompt(call.caller, "card-ending-in", "1")
-    await answer_prompt(call.caller, "enter-expiry", "1230")
-    await answer_prompt(call.caller, "expiry-is", "1")
-    await answer_prompt(call.caller, "enter-security-code", "123")
-    await answer_prompt(call.caller, "security-code-entered", "1")
-    await answer_prompt(call.caller, "enter-postal-code", "90210#")
-    await heard(call.caller, "postal-code-is")
+    await key_until_the_last_key(call.caller)
     proxy.cut()
     await call.caller.press("1", duration_ms=80)
 
@@ -165,15 +171,7 @@ async def test_the_database_restarts_mid_payment(
     locks go with them) while the charge happens: the payment finishes for the caller, its
     outcome is written once the server is back, charged once; payivr keeps its Asterisk."""
     call = await system.start_payment("star7-hold")
-    await answer_prompt(call.caller, "confirm-amount", "1")
-    await answer_prompt(call.caller, "enter-card-number", "4242424242424242#")
-    await answer_prompt(call.caller, "card-ending-in", "1")
-    await answer_prompt(call.caller, "enter-expiry", "1230")
-    await answer_prompt(call.caller, "expiry-is", "1")
-    await answer_prompt(call.caller, "enter-security-code", "123")
-    await answer_prompt(call.caller, "security-code-entered", "1")
-    await answer_prompt(call.caller, "enter-postal-code", "90210#")
-    await heard(call.caller, "postal-code-is")
+    await key_until_the_last_key(call.caller)
     await asyncio.to_thread(pg_ctl, postgres_server, "-m", "fast", "stop")
     try:
         await call.caller.press("1", duration_ms=80)

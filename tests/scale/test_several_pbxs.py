@@ -11,7 +11,7 @@ import time
 
 from payivr.calls.recovery import RESTARTED_BEFORE_CHARGING
 from payivr.gateway import wire
-from tests.e2e.harness import VISA, answer_prompt, heard, key_card
+from tests.e2e.harness import VISA, answer_prompt, heard, key_card, key_rest_of_card
 from tests.e2e.phones import prompts
 from tests.e2e.test_restarts import eventually
 from tests.scale.conftest import AgentConsole, Cluster, Pbx
@@ -38,7 +38,7 @@ async def start_payment(cluster: Cluster, pbx: Pbx, console: AgentConsole) -> st
         call = answer["call"]
         return call is not None and not call["call"].startswith("dial-")
 
-    await eventually(in_payivrs_hands, 10)
+    await eventually(in_payivrs_hands, 20)
     payment_id = await request_payment(console)
     await heard(pbx.caller, "confirm-amount")
     return payment_id
@@ -94,17 +94,7 @@ async def test_the_active_instance_killed_mid_payment_the_standby_settles_and_ta
         # The second Asterisk's payment went on meanwhile: approved by b, once.
         cluster.sandbox.faults.latency = 0
         await answer_prompt(second.caller, "enter-card-number", VISA + "#")
-        await heard(second.caller, "card-ending-in")
-        await second.caller.press("1", duration_ms=80)
-        for prompt, keys in (
-            ("enter-expiry", "1230"),
-            ("expiry-is", "1"),
-            ("enter-security-code", "123"),
-            ("security-code-entered", "1"),
-            ("enter-postal-code", "90210#"),
-            ("postal-code-is", "1"),
-        ):
-            await answer_prompt(second.caller, prompt, keys)
+        await key_rest_of_card(second.caller)
         row = await cluster.finished(on_second)
         assert (row["outcome"], row["instance"]) == ("approved", "b")
         assert cluster.charges(on_second) == 1
@@ -120,16 +110,7 @@ async def test_the_active_instance_killed_mid_payment_the_standby_settles_and_ta
         await cluster.b.kill()
         await cluster.b.start()
         await answer_prompt(first.caller, "enter-card-number", VISA + "#")
-        await answer_prompt(first.caller, "card-ending-in", "1")
-        for prompt, keys in (
-            ("enter-expiry", "1230"),
-            ("expiry-is", "1"),
-            ("enter-security-code", "123"),
-            ("security-code-entered", "1"),
-            ("enter-postal-code", "90210#"),
-            ("postal-code-is", "1"),
-        ):
-            await answer_prompt(first.caller, prompt, keys)
+        await key_rest_of_card(first.caller)
         row = await cluster.finished(again)
         assert (row["outcome"], row["instance"]) == ("approved", "a2")
         assert cluster.charges(again) == 1
