@@ -28,7 +28,7 @@ from payivr.calls.notifier import CallEnded, CallStarted, PaymentEvent
 from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.calls.stasis import UnknownCall
-from payivr.console.ports import CallInfo
+from payivr.calls.views import CallInfo
 from payivr.core.events import PaymentMethod
 from payivr.core.request import PrivacyMode
 from payivr.store.cluster import Identity
