@@ -8,6 +8,7 @@ import pytest
 import structlog
 from _gateway_helpers import MakeClient
 
+from payivr.calls.charging import gateway_authorizer
 from payivr.core.bank import AccountType
 from payivr.core.cards import SecretDigits
 from payivr.core.events import Authorize, BankAccountDetails, GatewayApproval, GatewayDecline
@@ -15,7 +16,6 @@ from payivr.gateway import Approved, Declined, Error, InProcessGateway
 from payivr.gateway.interface import (
     NO_BANK_DEBIT_REASON,
     BankDebitGateway,
-    authorize,
     send_authorization,
 )
 from payivr.gateway.jwe import DecryptionKeys, encrypt_bank_account
@@ -97,10 +97,12 @@ async def test_same_key_for_another_account_is_refused(make_client: MakeClient):
 async def test_authorize_command_debits_the_account(make_client: MakeClient):
     details = account(kind=SAVINGS)
     command = Authorize(details, 4200, "USD", "pay-ach-7")
-    answer = await authorize(make_client(), command)
+    answer = await gateway_authorizer(make_client())(command)
     assert isinstance(answer, GatewayApproval)
     assert details.account_number.wiped
-    declined = await authorize(make_client(), Authorize(account("000111111113"), 1, "USD", "p8"))
+    declined = await gateway_authorizer(make_client())(
+        Authorize(account("000111111113"), 1, "USD", "p8")
+    )
     assert declined == GatewayDecline("account_closed", "the bank account is closed")
 
 

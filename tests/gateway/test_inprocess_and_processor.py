@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from _gateway_helpers import SECRET, Pki, buffers, card
 
+from payivr.calls.charging import gateway_authorizer
 from payivr.core.cards import Brand
 from payivr.core.events import (
     Authorize,
@@ -25,7 +26,6 @@ from payivr.gateway import (
     InProcessGateway,
     NotFound,
     Unknown,
-    authorize,
     to_flow_event,
 )
 from payivr.gateway.jwe import DecryptionKeys, EncryptionKey, encrypt_card
@@ -88,7 +88,7 @@ async def test_authorize_command_is_served_with_one_sale(in_process_key):
     gateway = InProcessGateway(private_key=in_process_key)
     details = card("2223003122003222")
     command = Authorize(details, 1250, "GBP", "payment-42")
-    event = await authorize(gateway, command)
+    event = await gateway_authorizer(gateway)(command)
     assert isinstance(event, GatewayApproval)
     assert (event.brand, event.last_four) == (Brand.MASTERCARD, "3222")
     assert all(buffer.wiped for buffer in buffers(details))
