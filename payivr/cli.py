@@ -476,46 +476,20 @@ async def running_payivr(
     from payivr.console.app import create_console_app, start_console
     from payivr.console.metrics import Metrics
     from payivr.console.ports import HealthCheck
-    from payivr.gateway.client import HttpGateway, HttpGatewayConfig
-    from payivr.gateway.interface import Gateway
-    from payivr.gateway.stripe import StripeConfig, StripeGateway
+    from payivr.gateway.setup import gateway_location, open_gateway
     from payivr.sms.setup import open_sms
     from payivr.store import ConsoleBus, OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
     from payivr.store.cards_on_file import CardsOnFile
     from payivr.store.cluster import AsteriskLease, Identity
 
     async with contextlib.AsyncExitStack() as stack:
-        gateway: Gateway
-        if config.gateway.kind == "stripe":
-            gateway = StripeGateway(
-                StripeConfig.from_values(
-                    secret_key=config.gateway.stripe_secret_key,
-                    api_base=config.gateway.stripe_api_base,
-                    api_version=config.gateway.stripe_api_version,
-                    moto=config.gateway.stripe_moto,
-                    connect_timeout=config.gateway.connect_timeout,
-                    read_timeout=config.gateway.read_timeout,
-                )
-            )
-        else:
-            gateway = HttpGateway(
-                HttpGatewayConfig.from_values(
-                    url=config.gateway.url,
-                    public_key=config.gateway.public_key,
-                    signing_secret=config.gateway.signing_secret,
-                    kid=config.gateway.key_id or None,
-                    ca_bundle=config.gateway.ca_bundle,
-                    client_cert=config.gateway.client_cert,
-                    client_key=config.gateway.client_key,
-                    connect_timeout=config.gateway.connect_timeout,
-                    read_timeout=config.gateway.read_timeout,
-                )
-            )
+        gateway = open_gateway(config.gateway)
         stack.push_async_callback(gateway.close)
         problem = await gateway.check()
         if problem is not None:
-            where = "Stripe" if config.gateway.kind == "stripe" else config.gateway.url
-            raise StartupProblem(f"the payment gateway ({where}): {problem.reason}")
+            raise StartupProblem(
+                f"the payment gateway ({gateway_location(config.gateway)}): {problem.reason}"
+            )
 
         ari = AriClient(
             config.ari.url, config.ari.user, config.ari.password, pool_limit=config.ari.pool_size

@@ -22,11 +22,11 @@ import json
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -203,60 +203,65 @@ def progress_trace_config() -> aiohttp.TraceConfig:
 
 
 @dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: Any
-    retry_after: float | None
+class Request:
+    """One signed request as it leaves the client: what a :class:`Transport` sends."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
-class _NotSent:
+class Reply:
+    """The gateway answered: status, headers and the raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NotSent:
     """Failed before any byte of the request was written: sending again is safe."""
 
     reason: str
 
 
 @dataclass(frozen=True)
-class _Lost:
+class Lost:
     """The request may have reached the gateway, but no (complete) answer came back."""
 
     reason: str
 
 
 @dataclass(frozen=True)
-class _Refused:
+class Refused:
     """TLS verification failed: we will not talk to this server, now or on a retry."""
 
     reason: str
 
 
-_Exchange = _Reply | _NotSent | _Lost | _Refused
+Exchange = Reply | NotSent | Lost | Refused
 
 
-class HttpGateway:
-    """The :class:`~payivr.gateway.interface.Gateway` over HTTPS. Use ``async with`` or
-    call :meth:`close`."""
+class Transport(Protocol):
+    """Moves one request to the gateway and says how far it got (httpx-style seam): the
+    client's retry and settle rules never depend on how bytes travel."""
 
-    def __init__(
-        self,
-        config: HttpGatewayConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._config = config
+    async def send(self, request: Request) -> Exchange: ...
+
+    async def close(self) -> None: ...
+
+
+class AiohttpTransport:
+    """HTTPS to ``config.url`` with the config's TLS files and per-phase timeouts."""
+
+    def __init__(self, config: HttpGatewayConfig) -> None:
         self._ssl = config.ssl_context()
-        self._signer = signing.Signer(signing.decode_secret(config.signing_secret), clock)
-        self._sleep = sleep
+        self._timeouts = config.timeouts
         self._base = config.url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
-        self._sandbox_seen = False
-
-    async def __aenter__(self) -> HttpGateway:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def close(self) -> None:
         if self._session is not None:
@@ -275,6 +280,64 @@ class HttpGateway:
                 trust_env=False,
             )
         return self._session
+
+    async def send(self, request: Request) -> Exchange:
+        attempt = ExchangeProgress(self._timeouts, asyncio.get_running_loop())
+        try:
+            async with asyncio.timeout(None) as deadline:
+                attempt.deadline = deadline
+                attempt.enter("connect", attempt.timeouts.connect)
+                async with self._http().request(
+                    request.method,
+                    self._base + request.path,
+                    data=request.body,
+                    headers=dict(request.headers),
+                    allow_redirects=False,
+                    trace_request_ctx=attempt,
+                ) as response:
+                    raw = await response.read()
+                    return Reply(response.status, response.headers, raw)
+        except TimeoutError:
+            return _failed(attempt, f"no answer within the {attempt.phase} timeout")
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+            log.error("gateway.tls_refused", path=request.path, problem=type(exc).__name__)
+            return Refused("the payment service's TLS certificate could not be verified")
+        except aiohttp.ClientConnectorError:
+            return NotSent("the payment service could not be reached")
+        except (aiohttp.ClientError, OSError) as exc:
+            return _failed(attempt, f"the connection failed ({type(exc).__name__})")
+
+
+def _failed(attempt: ExchangeProgress, reason: str) -> NotSent | Lost:
+    return Lost(reason) if attempt.sent else NotSent(reason)
+
+
+class HttpGateway:
+    """The :class:`~payivr.gateway.interface.Gateway` over HTTPS. Use ``async with`` or
+    call :meth:`close`."""
+
+    def __init__(
+        self,
+        config: HttpGatewayConfig,
+        *,
+        transport: Transport | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._config = config
+        self.transport: Transport = transport or AiohttpTransport(config)
+        self._signer = signing.Signer(signing.decode_secret(config.signing_secret), clock)
+        self._sleep = sleep
+        self._sandbox_seen = False
+
+    async def __aenter__(self) -> HttpGateway:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.transport.close()
 
     # ----------------------------------------------------------------- the Gateway API
 
@@ -374,14 +437,14 @@ class HttpGateway:
             exchange = await self._exchange("POST", path, body, key)
             wait = policy.wait(attempt)
             match exchange:
-                case _Refused(reason=problem):
+                case Refused(reason=problem):
                     return Error(problem, retryable=False)
-                case _Lost(reason=problem):
+                case Lost(reason=problem):
                     log.warning("gateway.outcome_unknown", idempotency_key=key, problem=problem)
                     return await self._settle(key, problem, not_found_means_unsent=False)
-                case _NotSent(reason=problem):
+                case NotSent(reason=problem):
                     reason = problem
-                case _Reply():
+                case _Answer():
                     try:
                         result = wire.interpret(
                             exchange.status, exchange.body, exchange.retry_after
@@ -443,11 +506,11 @@ class HttpGateway:
             # A status query changes nothing, so a lost answer is simply asked again.
             exchange = await self._exchange("GET", wire.status_path(key), None, None)
             match exchange:
-                case _Refused(reason=problem):
+                case Refused(reason=problem):
                     return Error(problem, retryable=False)
-                case _NotSent(reason=problem) | _Lost(reason=problem):
+                case NotSent(reason=problem) | Lost(reason=problem):
                     reason = problem
-                case _Reply():
+                case _Answer():
                     try:
                         answer = wire.interpret_status(
                             exchange.status, exchange.body, exchange.retry_after
@@ -467,63 +530,47 @@ class HttpGateway:
 
     async def _exchange(
         self, method: str, path: str, body: bytes | None, key: str | None
-    ) -> _Exchange:
+    ) -> _Answer | NotSent | Lost | Refused:
         headers = {"Accept": "application/json", **self._signer.headers(body or b"")}
         if body is not None:
             headers["Content-Type"] = "application/json"
         if key is not None:
             headers[wire.IDEMPOTENCY_HEADER] = key
-        attempt = ExchangeProgress(self._config.timeouts, asyncio.get_running_loop())
-        try:
-            async with asyncio.timeout(None) as deadline:
-                attempt.deadline = deadline
-                attempt.enter("connect", attempt.timeouts.connect)
-                async with self._http().request(
-                    method,
-                    self._base + path,
-                    data=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    trace_request_ctx=attempt,
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-                    retry_after = wire.parse_retry_after(response.headers.get("Retry-After"))
-                    replayed = response.headers.get(wire.REPLAYED_HEADER) == "true"
-                    if wire.SANDBOX_HEADER in response.headers and not self._sandbox_seen:
-                        self._sandbox_seen = True
-                        log.warning(
-                            "gateway_is_the_sandbox",
-                            url=self._base,
-                            warning="THE PAYMENT GATEWAY IS PAYIVR'S SANDBOX: it approves test"
-                            " cards and charges nothing. Never take real payments with it.",
-                        )
-        except TimeoutError:
-            return self._failed(attempt, f"no answer within the {attempt.phase} timeout")
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            log.error("gateway.tls_refused", path=path, problem=type(exc).__name__)
-            return _Refused("the payment service's TLS certificate could not be verified")
-        except aiohttp.ClientConnectorError:
-            return _NotSent("the payment service could not be reached")
-        except (aiohttp.ClientError, OSError) as exc:
-            return self._failed(attempt, f"the connection failed ({type(exc).__name__})")
+        exchange = await self.transport.send(Request(method, path, headers, body))
+        if not isinstance(exchange, Reply):
+            return exchange
+        if wire.SANDBOX_HEADER in exchange.headers and not self._sandbox_seen:
+            self._sandbox_seen = True
+            log.warning(
+                "gateway_is_the_sandbox",
+                url=self._config.url.rstrip("/"),
+                warning="THE PAYMENT GATEWAY IS PAYIVR'S SANDBOX: it approves test"
+                " cards and charges nothing. Never take real payments with it.",
+            )
         log.info(
             "gateway.answer",
             method=method,
             path=path,
             idempotency_key=key,
-            status=status,
-            replayed=replayed,
+            status=exchange.status,
+            replayed=exchange.headers.get(wire.REPLAYED_HEADER) == "true",
         )
         try:
-            parsed = json.loads(raw) if raw else None
+            parsed = json.loads(exchange.body) if exchange.body else None
         except ValueError:
             parsed = None
-        return _Reply(status, parsed, retry_after)
+        return _Answer(
+            exchange.status, parsed, wire.parse_retry_after(exchange.headers.get("Retry-After"))
+        )
 
-    @staticmethod
-    def _failed(attempt: ExchangeProgress, reason: str) -> _NotSent | _Lost:
-        return _Lost(reason) if attempt.sent else _NotSent(reason)
+
+@dataclass(frozen=True)
+class _Answer:
+    """A :class:`Reply` read: the JSON body and ``Retry-After`` in seconds."""
+
+    status: int
+    body: Any
+    retry_after: float | None
 
 
 def _check_amount(amount_minor: int, currency: str) -> None:

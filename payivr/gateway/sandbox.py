@@ -16,7 +16,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from payivr.gateway import signing, wire
 from payivr.gateway.jwe import DecryptionKeys, jwk_thumbprint, public_jwk
 from payivr.gateway.pki import TlsFiles, write_test_tls
-from payivr.gateway.processor import Faults, SandboxProcessor
+from payivr.gateway.processor import Answer, Faults, SandboxProcessor
 
 log = structlog.get_logger(__name__)
 
@@ -127,40 +127,57 @@ class _SeenIds:
         return True
 
 
+class SandboxEndpoint:
+    """The sandbox's answer to one raw request, signature and replay checks included: what
+    the HTTPS server serves, and what :mod:`payivr.gateway.inprocess` calls without a
+    network."""
+
+    def __init__(
+        self,
+        processor: SandboxProcessor,
+        signing_secret: str | bytes,
+        *,
+        tolerance: float = signing.DEFAULT_TOLERANCE_SECONDS,
+    ) -> None:
+        self.processor = processor
+        self._key = signing.decode_secret(signing_secret)
+        self._tolerance = tolerance
+        self._seen = _SeenIds(tolerance)
+
+    async def answer(
+        self, method: str, path: str, headers: Mapping[str, str], raw: bytes
+    ) -> Answer:
+        now = self.processor.clock()
+        try:
+            message_id = signing.verify(self._key, headers, raw, now, self._tolerance)
+        except signing.SignatureError as exc:
+            log.warning("sandbox.bad_signature", path=path, problem=str(exc))
+            return Answer(401, {"error": "bad_signature", "message": str(exc)})
+        if not self._seen.first_time(message_id, now):
+            log.warning("sandbox.replayed_message", path=path)
+            return Answer(401, {"error": "replayed", "message": "message id reused"})
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return Answer(400, {"error": "invalid_json", "message": "the body is not JSON"})
+        if path.startswith(ADMIN_PREFIX):
+            return _admin(self.processor, method, path, body)
+        return await self.processor.handle(method, path, headers.get(wire.IDEMPOTENCY_HEADER), body)
+
+
 def create_app(
     processor: SandboxProcessor,
     signing_secret: str | bytes,
     *,
     tolerance: float = signing.DEFAULT_TOLERANCE_SECONDS,
 ) -> web.Application:
-    key = signing.decode_secret(signing_secret)
-    seen = _SeenIds(tolerance)
+    endpoint = SandboxEndpoint(processor, signing_secret, tolerance=tolerance)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        now = processor.clock()
-        try:
-            message_id = signing.verify(key, request.headers, raw, now, tolerance)
-        except signing.SignatureError as exc:
-            log.warning("sandbox.bad_signature", path=request.path, problem=str(exc))
-            return web.json_response({"error": "bad_signature", "message": str(exc)}, status=401)
-        if not seen.first_time(message_id, now):
-            log.warning("sandbox.replayed_message", path=request.path)
-            return web.json_response(
-                {"error": "replayed", "message": "message id reused"}, status=401
-            )
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return web.json_response(
-                    {"error": "invalid_json", "message": "the body is not JSON"}, status=400
-                )
-        if request.path.startswith(ADMIN_PREFIX):
-            return _admin(processor, request.method, request.path, body)
-        answer = await processor.handle(
-            request.method, request.path, request.headers.get(wire.IDEMPOTENCY_HEADER), body
+        answer = await endpoint.answer(
+            request.method, request.path, request.headers, await request.read()
         )
         if answer.drop:
             # The charge is made and stored; the client hears nothing back.
@@ -179,28 +196,27 @@ def create_app(
     return app
 
 
-def _admin(processor: SandboxProcessor, method: str, path: str, body: Any) -> web.Response:
+def _admin(processor: SandboxProcessor, method: str, path: str, body: Any) -> Answer:
     if path == "/admin/faults" and method == "GET":
-        return web.json_response(processor.faults.as_dict())
+        return Answer(200, processor.faults.as_dict())
     if path == "/admin/faults" and method == "PUT":
         if not isinstance(body, dict):
-            return web.json_response(
-                {"error": "invalid_request", "message": "an object of switches"}, status=400
-            )
+            return Answer(400, {"error": "invalid_request", "message": "an object of switches"})
         try:
             processor.faults.update(body)
         except ValueError as exc:
-            return web.json_response({"error": "invalid_request", "message": str(exc)}, status=400)
+            return Answer(400, {"error": "invalid_request", "message": str(exc)})
         log.info("sandbox.faults_set", **processor.faults.as_dict())
-        return web.json_response(processor.faults.as_dict())
+        return Answer(200, processor.faults.as_dict())
     if path == "/admin/ledger" and method == "GET":
-        return web.json_response(
+        return Answer(
+            200,
             {
                 "entries": processor.ledger.as_list(),
                 "charges_by_key": dict(processor.ledger.by_key()),
-            }
+            },
         )
-    return web.json_response({"error": "not_found", "message": "unknown admin path"}, status=404)
+    return Answer(404, {"error": "not_found", "message": "unknown admin path"})
 
 
 def server_ssl_context(tls: TlsFiles, *, client_ca_file: Path | None = None) -> ssl.SSLContext:
