@@ -170,5 +170,9 @@ async def test_a_console_on_one_instance_follows_and_cancels_a_payment_on_anothe
         assert (row["outcome"], row["instance"]) == ("agent_cancelled", "b")
         assert cluster.charges(payment_id) == 0
         await cluster.talking(second)
+
+        # a2 has been waiting all along as the first Asterisk's standby: SIGTERM stops it.
+        await cluster.a2.stop()
+        assert cluster.a2.process is not None and cluster.a2.process.returncode == 0
     finally:
         await bob.close()
