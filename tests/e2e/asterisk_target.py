@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -47,6 +49,7 @@ from payivr.ari.events import (
 from payivr.ari.stream import EventStream
 from payivr.calls.stasis import endpoint_of
 from tests.e2e.phones import Phone, real_seconds
+from tests.e2e.proxy import TcpProxy
 from tests.e2e.targets import APP, BridgeView, PbxAccess
 
 RUN = str(os.getpid() % 10000)
@@ -140,6 +143,11 @@ class AsteriskTarget:
     def __init__(self, access: PbxAccess) -> None:
         self.access = access
         self.ari = AriClient(access.ari_url, access.ari_user, access.ari_password)
+        ari = urlsplit(access.ari_url)
+        # payivr reaches ARI through this proxy, which can cut its event WebSocket.
+        self._proxy = TcpProxy(
+            lambda: asyncio.open_connection(ari.hostname, ari.port or 80)
+        )
         self._stream = EventStream(self.ari, HARNESS_APP, on_event=self._on_event)
         self._stream_task: asyncio.Task[None] | None = None
         self._phones: dict[str, LocalPhone] = {}  # by the id of either half
@@ -169,6 +177,10 @@ class AsteriskTarget:
         )
 
     async def start(self) -> None:
+        await self._proxy.start()
+        ari = urlsplit(self.access.ari_url)
+        proxied = ari._replace(netloc=f"127.0.0.1:{self._proxy.port}").geturl()
+        self.access = dataclasses.replace(self.access, ari_url=proxied)
         self._stream_task = asyncio.create_task(self._stream.run())
         await asyncio.wait_for(self._stream.connected.wait(), CONNECT_SECONDS)
 
@@ -181,6 +193,7 @@ class AsteriskTarget:
             self._stream_task.cancel()
             await asyncio.gather(self._stream_task, return_exceptions=True)
         await self.ari.close()
+        await self._proxy.close()
 
     # ------------------------------------------------------------- Target
 
@@ -219,7 +232,8 @@ class AsteriskTarget:
         return list(application.channel_ids)
 
     async def drop_event_sockets(self) -> None:
-        pytest.skip("a real Asterisk cannot be told to drop payivr's WebSocket")
+        """Abort payivr's event WebSocket at the proxy between payivr and Asterisk."""
+        assert self._proxy.drop(b"GET /ari/events") >= 1
 
     def fail_next(self, method: str, path: str, count: int = 1, status: int = 500) -> None:
         pytest.skip("fault injection needs the ARI simulator")

@@ -10,7 +10,6 @@ is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -21,70 +20,15 @@ from payivr.core.events import Outcome
 from payivr.store.embedded import EmbeddedServer
 from tests.e2e.harness import System, answer_prompt, heard
 from tests.e2e.phones import Phone
+from tests.e2e.proxy import TcpProxy
 
 
-class DatabaseProxy:
-    """TCP in front of the embedded server's Unix socket; ``cut()`` drops every connection
-    and refuses new ones until ``restore()``."""
+class DatabaseProxy(TcpProxy):
+    """TCP in front of the embedded server's Unix socket."""
 
     def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
-        self.reachable = True
-        self._pipes: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
+        super().__init__(lambda: asyncio.open_unix_connection(socket_path))
         self.direct_url = ""  # the database itself, for the test's own checks
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        self.cut()
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-        for pipe in list(self._pipes):
-            pipe.cancel()
-
-    def cut(self) -> None:
-        self.reachable = False
-        for writer in list(self._writers):
-            writer.transport.abort()
-
-    def restore(self) -> None:
-        self.reachable = True
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.reachable:
-            writer.transport.abort()
-            return
-        try:
-            db_reader, db_writer = await asyncio.open_unix_connection(self.socket_path)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, db_writer))
-        pipes = [
-            asyncio.create_task(self._pipe(reader, db_writer)),
-            asyncio.create_task(self._pipe(db_reader, writer)),
-        ]
-        self._pipes.update(pipes)
-        await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
-        for pipe in pipes:
-            pipe.cancel()
-            self._pipes.discard(pipe)
-        for end in (writer, db_writer):
-            self._writers.discard(end)
-            end.transport.abort()
-
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """payivr killed with SIGKILL in every state of a payment, then started again (issue 8 §1).
 
-payivr runs as its own process (``payivr serve``) against the simulators, the sandbox gateway
-and the test database; the agent asks for the payment from the console, the caller keys on
+payivr runs as its own process (``payivr serve``) against the target (the simulators or a real
+Asterisk), the sandbox gateway and the test database; the agent asks for the payment from the console, the caller keys on
 a simulated phone, and the process is killed with SIGKILL at each step. At the next start
 the payment ends from what the database and the gateway say (never charged twice, never
 left unfinished), and the call that was left in Stasis is taken back: caller and agent talk
@@ -39,7 +39,7 @@ from tests.e2e.harness import (
     start_test_sandbox,
     system_environment,
 )
-from tests.e2e.phones import Phone, prompts
+from tests.e2e.phones import Phone, prompts, real_seconds
 from tests.e2e.targets import SimulatorTarget, Target
 from tests.e2e.test_hangups import key_until
 
@@ -138,13 +138,17 @@ class Agent:
 
 @dataclass
 class Restartable:
-    target: SimulatorTarget
+    target: Target
     payivr: PayivrProcess
     sandbox: RunningSandbox
     database_url: str
     caller: Phone
     agent_phone: Phone
     agent: Agent
+
+    def seconds(self, within: float) -> float:
+        """A wait of ``within`` real seconds, plus call audio at the target's time scale."""
+        return real_seconds(within, self.target.time_scale)
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         async with await psycopg.AsyncConnection.connect(self.database_url) as conn:
@@ -161,17 +165,17 @@ class Restartable:
             row = await self.payment(payment_id)
             return row if check(row) else None
 
-        return await eventually(checked, within)
+        return await eventually(checked, self.seconds(within))
 
     async def talking_again(self, within: float = 10) -> None:
         """Caller and agent in one payivr bridge, the agent's music and mute gone."""
-        await eventually(self._talking, within)
+        await eventually(self._talking, self.seconds(within))
 
     async def nothing_in_stasis(self) -> None:
         async def empty() -> bool:
             return not await self.target.stasis_channels()
 
-        await eventually(empty, 10)
+        await eventually(empty, self.seconds(10))
 
     async def _talking(self) -> bool:
         caller, agent = self.caller.leg, self.agent_phone.leg
@@ -179,6 +183,8 @@ class Restartable:
             return False
         for bridge in await self.target.bridges():
             if {caller, agent} <= bridge.channels and bridge.id.startswith("payivr-"):
+                if not isinstance(self.target, SimulatorTarget):
+                    return True  # ARI shows neither music on hold nor mutes
                 channel = self.target.sim.channels.get(agent)
                 return (
                     channel is not None
@@ -197,8 +203,6 @@ async def restartable(
     crm_inbox: CrmInbox,
     tmp_path: Path,
 ) -> AsyncIterator[Restartable]:
-    if not isinstance(target, SimulatorTarget):
-        pytest.skip("kills payivr beside the simulators")
     sandbox = await start_test_sandbox(gateway_keys)
     environment = system_environment(target.access, database_url, sandbox, gateway_keys, crm_inbox)
     environment["PAYIVR_CONSOLE_LISTEN"] = f"127.0.0.1:{free_port()}"
@@ -294,7 +298,7 @@ async def test_killed_while_the_gateway_charges(restartable: Restartable) -> Non
         )
         return status.status != 404
 
-    await eventually(sale_received, 10)  # and held there for 1.5 s
+    await eventually(sale_received, system.seconds(10))  # and held there for 1.5 s
     await system.payivr.kill()
     await system.payivr.start()
     row = await system.wait_for_payment(payment_id, lambda r: r["state"] == "finished")
@@ -362,7 +366,7 @@ async def test_killed_during_a_warm_transfer_the_dialplan_calls_the_agent_back(
             for bridge in await system.target.bridges()
         )
 
-    await eventually(talking_through_the_dialplan, 15)
+    await eventually(talking_through_the_dialplan, system.seconds(15))
 
     async def settled() -> list[tuple[Any, ...]] | None:
         async with await psycopg.AsyncConnection.connect(system.database_url) as conn:
@@ -370,6 +374,6 @@ async def test_killed_during_a_warm_transfer_the_dialplan_calls_the_agent_back(
             rows = await cursor.fetchall()
         return rows if rows and all(row[0] is not None for row in rows) else None
 
-    assert await eventually(settled, 15) == [("cancelled", RESTARTED_BEFORE_CHARGING)]
+    assert await eventually(settled, system.seconds(15)) == [("cancelled", RESTARTED_BEFORE_CHARGING)]
     await system.caller.hangup()
     await system.nothing_in_stasis()
