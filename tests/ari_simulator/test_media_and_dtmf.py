@@ -8,7 +8,7 @@ import pytest
 
 from payivr.ari.simulator import AriSimulator, SimPhone
 
-from .helpers import AriTestClient, EventStream
+from .helpers import AriTestClient, EventStream, load_trace
 
 
 async def _takeover(sim: AriSimulator, client: AriTestClient, technology: str = "sip"
@@ -131,13 +131,35 @@ async def test_what_each_phone_hears(sim: AriSimulator, client: AriTestClient) -
     assert not agent.can_hear(caller) and caller.can_hear(agent)
 
 
+def talk_detected_around_the_prompt(trace: str) -> tuple[list[str], list[str]]:
+    """From a bench/talk_through.py recording: the agent phone's TALK_DETECT events while the
+    prompt played on the caller's bridged leg, and after it."""
+    during: list[str] = []
+    after: list[str] = []
+    state = "before"
+    for line in load_trace(trace):
+        event = line.get("event", {})
+        playback = event.get("playback", {}).get("id")
+        if playback == "tt-prompt":
+            state = "during" if event["type"] == "PlaybackStarted" else "after"
+        elif event.get("type", "").startswith("ChannelTalking") and state != "before":
+            assert event["channel"]["id"] == "tt-agent"
+            (during if state == "during" else after).append(event["type"])
+    return during, after
+
+
 async def test_a_prompt_on_a_bridged_channel_suspends_it_from_the_bridge(
     sim: AriSimulator, client: AriTestClient
 ) -> None:
     """Talk-through on Asterisk 22: a channel playback on a bridged channel is a bridge
     action that suspends the channel until the prompt ends, so caller and agent do not hear
-    each other while any prompt plays (the agent's phone got caller audio 0% of prompt
-    time on 22.10.1), then talk again."""
+    each other while any prompt plays, then talk again. Recorded on 22.10.1: the caller's
+    tone stopped reaching the agent's phone as the prompt started and came back after."""
+    during, after = talk_detected_around_the_prompt(
+        "talk-through-prompt-suspends-caller.jsonl"
+    )
+    assert (during, after) == (["ChannelTalkingFinished"], ["ChannelTalkingStarted"])
+
     caller, agent, caller_id, agent_id, events = await _takeover(sim, client)
     await _bridge(client, "mixing,dtmf_events", agent_id, caller_id)
     sim.sounds.durations["payivr/en/enter-card-number"] = 50.0
