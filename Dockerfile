@@ -2,7 +2,9 @@
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-RUN useradd --system --uid 10001 --user-group --create-home payivr \
+# uid and gid 10001: asterisk/init-secrets.sh gives payivr's secret files to group 10001.
+RUN groupadd --system --gid 10001 payivr \
+    && useradd --system --uid 10001 --gid payivr --create-home payivr \
     && mkdir -p /var/lib/payivr/gateway /etc/payivr \
     && chown -R payivr:payivr /var/lib/payivr
 

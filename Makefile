@@ -84,8 +84,11 @@ sounds: install
 	$(BIN)/python sounds/generate.py
 
 # A real Asterisk: needs Docker with compose (not available on every machine).
+# init-secrets.sh gives the secrets to the groups Asterisk and payivr run as: root's work.
 up:
-	sh asterisk/init-secrets.sh
+	$(SUDO) env ASTERISK_EXTERNAL_ADDRESS="$(ASTERISK_EXTERNAL_ADDRESS)" \
+		$(if $(ASTERISK_GID),ASTERISK_GID=$(ASTERISK_GID)) $(if $(PAYIVR_GID),PAYIVR_GID=$(PAYIVR_GID)) \
+		sh asterisk/init-secrets.sh
 	$(COMPOSE) up -d --build
 
 down:

@@ -5,13 +5,40 @@
 #
 #   ASTERISK_EXTERNAL_ADDRESS=203.0.113.7 asterisk/init-secrets.sh   # phones on other hosts
 #
-# Files are world-readable inside a directory only you should share: Asterisk runs as uid
-# 1000 in its container and reads them through a bind mount.
+# No file is readable by everyone (the ARI password alone yields every digit a caller keys):
+#   asterisk/*.conf                              0640, group ASTERISK_GID (Asterisk reads them)
+#   ami_secret ari_password database_url         0640, group PAYIVR_GID (payivr's container)
+#   postgres_password sip_100x_password          0600 (PostgreSQL's entrypoint reads as root;
+#                                                      the softphone passwords are yours)
+# Files belong to you (to $SUDO_UID under sudo). Giving them to those groups needs root, or
+# membership of them: `make up` runs this script with sudo when you are not root.
+#   ASTERISK_GID  the group the PBX runs as: 1000 in the andrius/asterisk image (user asterisk)
+#   PAYIVR_GID    the group payivr's container runs as: 10001 (see ../Dockerfile)
 set -eu
+umask 077
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${PAYIVR_SECRETS_DIR:-$HERE/.secrets}
+ASTERISK_GID=${ASTERISK_GID:-1000}
+PAYIVR_GID=${PAYIVR_GID:-10001}
+OWNER=${SUDO_UID:-$(id -u)}
+OWNER_GID=${SUDO_GID:-$(id -g)}
 mkdir -p "$OUT/asterisk"
-chmod 755 "$OUT" "$OUT/asterisk"
+
+protect() {
+    # protect MODE GROUP PATH...: owner $OWNER, that group and mode, or stop with the reason.
+    mode=$1 group=$2
+    shift 2
+    if ! chown "$OWNER:$group" "$@" 2>/dev/null; then
+        echo "init-secrets.sh: cannot give $* to group $group: run it as root" \
+            "(sudo sh $0) or as a member of that group" >&2
+        exit 1
+    fi
+    chmod "$mode" "$@"
+}
+
+# Listed by no one else; Asterisk's group may enter the directory mounted into its container.
+protect 711 "$OWNER_GID" "$OUT"
+protect 750 "$ASTERISK_GID" "$OUT/asterisk"
 
 new_secret() {
     # 24 random bytes as 48 hex characters: safe in URLs and in Asterisk's config syntax.
@@ -22,7 +49,6 @@ secret_file() {
     # Create $OUT/$1 with a new secret unless it exists; print the secret.
     if [ ! -s "$OUT/$1" ]; then
         new_secret > "$OUT/$1"
-        chmod 644 "$OUT/$1"
     fi
     cat "$OUT/$1"
 }
@@ -30,7 +56,7 @@ secret_file() {
 render() {
     # render FILE CONTENT: write an Asterisk snippet under $OUT/asterisk.
     printf '%s\n' "$2" > "$OUT/asterisk/$1"
-    chmod 644 "$OUT/asterisk/$1"
+    protect 640 "$ASTERISK_GID" "$OUT/asterisk/$1"
 }
 
 AMI_SECRET=$(secret_file ami_secret)
@@ -40,7 +66,8 @@ SIP_1001=$(secret_file sip_1001_password)
 SIP_1002=$(secret_file sip_1002_password)
 
 printf 'postgresql://payivr:%s@postgres:5432/payivr\n' "$POSTGRES_PASSWORD" > "$OUT/database_url"
-chmod 644 "$OUT/database_url"
+protect 640 "$PAYIVR_GID" "$OUT/ami_secret" "$OUT/ari_password" "$OUT/database_url"
+protect 600 "$OWNER_GID" "$OUT/postgres_password" "$OUT/sip_1001_password" "$OUT/sip_1002_password"
 
 render ami-payivr.conf "secret = $AMI_SECRET"
 render ari-payivr.conf "password = $ARI_PASSWORD"

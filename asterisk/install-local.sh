@@ -58,8 +58,10 @@ if [ -z "$SOUNDS" ]; then
     fi
 fi
 
-# The secrets, generated once for this machine (kept if they exist).
-sh "$HERE/init-secrets.sh" >/dev/null
+# The secrets, generated once for this machine (kept if they exist): Asterisk's snippets for
+# the group of its configuration directory, payivr's for your group unless PAYIVR_GID says.
+ASTERISK_GID="${ASTERISK_GID:-$(stat -c %g "$ETC")}" PAYIVR_GID="${PAYIVR_GID:-$(id -g)}" \
+    sh "$HERE/init-secrets.sh" >/dev/null
 
 install_file() {
     # install_file SOURCE DEST: copy unless identical; keep a differing DEST once.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,43 @@ def test_install_local_refuses_a_missing_directory_with_a_reason(tmp_path: Path)
     elsewhere.mkdir()
     answer = install_local(elsewhere, tmp_path / "secrets")
     assert answer.returncode == 1 and "give --sounds DIR" in answer.stderr
+
+
+def _read_as(path: Path, uid: int, gid: int) -> str | None:
+    """``path``'s text read by a process of that user and group (no other groups), or None
+    when it may not."""
+    result = subprocess.run(
+        ["cat", str(path)], user=uid, group=gid, extra_groups=[], capture_output=True,
+        text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return result.stdout if result.returncode == 0 else None
+
+
+def test_attack_another_local_user_reads_no_secret() -> None:
+    """Issue 13 #10: init-secrets.sh wrote every secret 0644 in a 0755 directory, so any user
+    of the host could read the ARI password (which yields every digit a caller keys). Now
+    another user reads nothing; Asterisk's group (1000) reads only its snippets, payivr's
+    group (10001) only payivr's three files, and the operator everything."""
+    # A directory anyone may enter, as a checkout on a shared host (pytest's are 0700).
+    with tempfile.TemporaryDirectory(prefix="payivr-host-") as base:
+        Path(base).chmod(0o755)
+        _check_secret_permissions(Path(base) / ".secrets")
+
+
+def _check_secret_permissions(out: Path) -> None:
+    init_secrets(out)
+    files = sorted(path for path in out.rglob("*") if path.is_file())
+    assert len(files) == 11
+    world = [path.name for path in files if path.stat().st_mode & 0o007]
+    assert world == []
+    if os.getuid() != 0:
+        return  # reading as other users needs root; the modes above are the same proof
+    asterisk_files = {path for path in files if path.parent.name == "asterisk"}
+    payivr_files = {out / "ami_secret", out / "ari_password", out / "database_url"}
+    for path in files:
+        assert _read_as(path, 65534, 65534) is None, f"nobody read {path.name}"
+        assert (_read_as(path, 1000, 1000) is not None) == (path in asterisk_files), path.name
+        assert (_read_as(path, 10001, 10001) is not None) == (path in payivr_files), path.name
+        assert path.stat().st_uid == os.getuid()
+    assert oct((out / "sip_1001_password").stat().st_mode & 0o777) == "0o600"
+    assert oct((out / "asterisk" / "ari-payivr.conf").stat().st_mode & 0o777) == "0o640"
