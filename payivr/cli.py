@@ -89,8 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
     agent_add.add_argument("name")
     agent_add.add_argument("--endpoint", help="the agent's softphone, e.g. PJSIP/1001")
     agent_add.add_argument("--role", choices=("agent", "supervisor"), default="agent")
-    agent_password = agent_commands.add_parser("password", help="set a password (and unlock)")
+    agent_password = agent_commands.add_parser(
+        "password", help="set a password (signs the account out, forgets failed sign-ins)"
+    )
     agent_password.add_argument("name")
+    agent_token = agent_commands.add_parser(
+        "token", help="an API token acting as the account (or --revoke its tokens)"
+    )
+    agent_token.add_argument("name")
+    agent_token.add_argument("--label", help="what the token is for, e.g. crm (default: api)")
+    agent_token.add_argument("--days", type=int, default=90, help="days until it expires")
+    agent_token.add_argument(
+        "--revoke", action="store_true", help="revoke the account's tokens (with --label: those)"
+    )
+    agent_commands.add_parser("list", help="every account, its failed sign-ins and tokens")
+    agent_disable = agent_commands.add_parser(
+        "disable", help="no more sign-ins, sessions or tokens for the account"
+    )
+    agent_disable.add_argument("name")
+    agent_unlock = agent_commands.add_parser(
+        "unlock", help="forget the failed sign-ins that slow down sign-ins to the account"
+    )
+    agent_unlock.add_argument("name")
 
     sms = commands.add_parser("sms", help="pay by text and payment reminders")
     sms_commands = sms.add_subparsers(dest="sms_command", required=True, metavar="ACTION")
@@ -147,7 +167,8 @@ def _run_command(argv: Sequence[str] | None) -> int:
     if args.command == "sms":
         return asyncio.run(_sms(args, config))
     if args.command == "agent":
-        return asyncio.run(_agent(args, config, _read_password()))
+        password = _read_password() if args.agent_command in ("add", "password") else None
+        return asyncio.run(_agent(args, config, password))
     if args.command == "serve":
         with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
             return runner.run(_serve(config))
@@ -279,10 +300,10 @@ def _read_password() -> str:
     return first
 
 
-async def _agent(args: argparse.Namespace, config: Config, password: str) -> int:
-    from payivr.console.accounts import AccountError, add_agent, set_agent_password
+async def _agent(args: argparse.Namespace, config: Config, password: str | None) -> int:
+    from payivr.console.accounts import AccountError
 
-    if not password:
+    if password == "":
         return _fail("no password given (or the two did not match)")
     try:
         config.validate(("database",))
@@ -290,19 +311,53 @@ async def _agent(args: argparse.Namespace, config: Config, password: str) -> int
         return _fail(error)
     db = await _open_database(config)
     try:
-        if args.agent_command == "add":
-            await add_agent(db, args.name, args.endpoint, args.role, password)
-            print(
-                f"{args.role} {args.name} added" + (f" on {args.endpoint}" if args.endpoint else "")
-            )
-        else:
-            await set_agent_password(db, args.name, password)
-            print(f"password of {args.name} set; the account is unlocked")
+        print(await _agent_command(args, db, password))
     except AccountError as error:
         return _fail(error)
     finally:
         await db.close()
     return 0
+
+
+async def _agent_command(args: argparse.Namespace, db: Database, password: str | None) -> str:
+    """What ``payivr agent ACTION`` did, for the terminal; AccountError when it cannot."""
+    from datetime import timedelta
+
+    from payivr.console.accounts import Accounts, add_agent
+
+    accounts = Accounts(db)
+    command = args.agent_command
+    if command == "add":
+        assert password is not None
+        await add_agent(db, args.name, args.endpoint, args.role, password)
+        return f"{args.role} {args.name} added" + (f" on {args.endpoint}" if args.endpoint else "")
+    if command == "password":
+        assert password is not None
+        await accounts.set_password(args.name, password)
+        return f"password of {args.name} set; its sessions ended and failed sign-ins forgotten"
+    if command == "token":
+        if args.revoke:
+            revoked = await accounts.revoke_tokens(args.name, args.label)
+            return f"{revoked} API token(s) of {args.name} revoked"
+        label = args.label or "api"
+        token = await accounts.issue_token(args.name, label, timedelta(days=args.days))
+        return (
+            f"{token}\n(an API token for {args.name}, label {label!r}, valid {args.days}"
+            " days: send it as 'Authorization: Bearer <token>'; it is not shown again)"
+        )
+    if command == "disable":
+        await accounts.disable(args.name)
+        return f"{args.name} is disabled: signed out, its API tokens no longer work"
+    if command == "unlock":
+        forgotten = await accounts.unlock(args.name)
+        return f"{forgotten} failed sign-in(s) on {args.name} forgotten"
+    lines = [
+        f"{s.account.name:24} {s.account.role.value:10} {s.account.endpoint or '-':16}"
+        f" {'disabled' if s.disabled else 'active':8} failed sign-ins (24 h): {s.recent_failures:<4}"
+        f" API tokens: {s.api_tokens}"
+        for s in await accounts.statuses()
+    ]
+    return "\n".join(lines) or "no accounts"
 
 
 async def _migrate(config: Config) -> int:
@@ -588,8 +643,12 @@ async def running_payivr(
         checks: dict[str, HealthCheck] = {"ari": ari.asterisk.ping, "calls": calls_or_standby}
         if config.ami.enabled:
             checks["ami"] = ami_ping
+        # The console's own connections: sign-ins and listings cannot take the ones payments
+        # are written on (200 bogus sign-ins once made a payment write wait 5.9 s).
+        console_database = await database.another_pool("console", CONSOLE_POOL_SIZE)
+        stack.push_async_callback(console_database.close)
         console_app = create_console_app(
-            db=database,
+            db=console_database,
             calls=desk,
             notifier=notifier,
             bus=ConsoleBus(database),
@@ -601,6 +660,7 @@ async def running_payivr(
             language=config.calls.language,
             sms=sms,
             metrics_token=config.console.metrics_token,
+            metrics_open=config.console.metrics_open,
             outbound=outbound,
             gateway=gateway,
             crm_endpoints=crm_endpoints,
@@ -695,6 +755,7 @@ async def running_payivr(
 
 STOP_DRAIN_SECONDS = 30.0
 EVENTS_CONNECT_SECONDS = 10.0
+CONSOLE_POOL_SIZE = 4
 
 DEMO_AGENTS = (("alice", "PJSIP/1001", "agent"), ("sam", None, "supervisor"))
 DEMO_CAMPAIGNS = (
@@ -736,7 +797,12 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
     from payivr.ami.pbx_adapter import AriSimulatorPbx
     from payivr.ami.simulator import AmiSimulator
     from payivr.ari.simulator import AriSimulator
-    from payivr.console.accounts import AccountError, add_agent, set_agent_password
+    from payivr.console.accounts import (
+        AccountError,
+        add_agent,
+        generate_password,
+        set_agent_password,
+    )
     from payivr.demo.phones import CrmInbox, DemoPhones
     from payivr.demo.texts import (
         DEMO_CUSTOMER,
@@ -801,6 +867,7 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
         config.crm.webhook_url = f"{phones_url}/crm/activities"
         config.crm.webhook_secret = crm.secret
         config.console.listen = args.console_listen
+        config.console.metrics_token = config.console.metrics_token or secrets.token_urlsafe(32)
         enable_demo_texting(config.sms)
         # Outbound calls: the trunk's number DEMO_MOBILE rings the customer's demo phone.
         config.outbound.enabled = True
@@ -813,7 +880,7 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
         running = await stack.enter_async_context(running_payivr(config))
         logins = {}
         for name, endpoint, role in DEMO_AGENTS:
-            password = secrets.token_urlsafe(12)
+            password = generate_password()
             try:
                 await add_agent(running.database, name, endpoint, role, password)
             except AccountError:
@@ -829,6 +896,7 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
             "phones": phones_url,
             "crm": f"{phones_url}/crm",
             "logins": logins,
+            "metrics_token": config.console.metrics_token,
         }
         print(
             f"""
@@ -839,6 +907,8 @@ payivr demo is running (Ctrl-C stops everything).
                   supervisor: sam / {logins["sam"]}
   Demo phones     {phones_url}
   CRM inbox       {phones_url}/crm
+  Metrics         {running.console_url}/metrics
+                  (Authorization: Bearer {config.console.metrics_token})
 
 1. Open the phones page and click "Customer calls the agent".
 2. Sign in to the console as alice: the call shows up. Fill in Request payment and send it

@@ -182,9 +182,10 @@ class ConsoleSettings:
     listen: str = "127.0.0.1:8080"
     tls_cert: str | None = None
     tls_key: str | None = None
-    # When set, /metrics answers only "Authorization: Bearer <token>" (a scraper's secret);
-    # unset, it is open to whoever reaches the console's address.
+    # /metrics answers only "Authorization: Bearer <token>" (a scraper's secret); without a
+    # token it answers no one, unless metrics_open opens it to whoever reaches the console.
     metrics_token: str | None = None
+    metrics_open: bool = False
 
     def problems(self) -> list[str]:
         found = []
@@ -193,6 +194,8 @@ class ConsoleSettings:
                 "console.metrics_token (PAYIVR_CONSOLE_METRICS_TOKEN): use at least 24"
                 " characters (e.g. payivr keygen's signing secret, or openssl rand -hex 16)"
             )
+        if self.metrics_token is not None and self.metrics_open:
+            found.append("console.metrics_open: leave it false when console.metrics_token is set")
         host, _, port = self.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             found.append(

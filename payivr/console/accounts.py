@@ -1,9 +1,21 @@
 """Console accounts: agents and supervisors, their passwords, sessions and API tokens.
 
-Passwords are hashed with scrypt (per-account salt, N=2**14, r=8, p=1) off the event loop.
-Ten wrong passwords in a row lock the account for 30 minutes (kept in the database, so every
-instance and a restart honour it). Session and API tokens are 256-bit random values; the
-database keeps only their SHA-256, so a copy of it lets no one sign in.
+Passwords are hashed with scrypt at OWASP's current minimum (N=2**17, r=8, p=1: 128 MiB,
+per-account salt), outside any database transaction and off the event loop, at most
+:data:`HASHING_SLOTS` at a time; a hash made with a lower cost is redone at the next sign-in.
+Passwords follow PCI DSS 8.3.6: at least 12 characters, letters and digits.
+
+Failed sign-ins never lock an account (that was a weapon: anyone could lock any agent out).
+They slow down the address that made them, per name (kept in the database, so every instance
+and a restart honour it): after :data:`FREE_FAILURES` failures that address waits 30 s, then
+1, 2, 4... minutes (at most :data:`MAX_BACKOFF`) before it may try that name again, while the agent
+signs in from their own desk as usual; when a name collects :data:`NAME_FAILURES_PER_WINDOW`
+failures within a minute from many addresses, every address that failed on it waits out the
+minute. An unknown name is treated exactly like a known one.
+``payivr agent unlock NAME`` forgets a name's failures.
+
+Session and API tokens are 256-bit random values; the database keeps only their SHA-256, so a
+copy of it lets no one sign in. API tokens expire (90 days unless told) and can be revoked.
 """
 
 from __future__ import annotations
@@ -13,11 +25,13 @@ import base64
 import enum
 import hashlib
 import hmac
+import math
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -28,16 +42,27 @@ from payivr.store.models import Clock, utc_now
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
-MAX_FAILED_LOGINS = 10
-LOCKOUT = timedelta(minutes=30)
+FREE_FAILURES = 5  # failed sign-ins of one name from one address before it has to wait
+FIRST_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(minutes=15)
+# Failures on one name from all addresses within NAME_WINDOW past which every address that
+# has failed on it waits out the window (one made-up guess per fresh address, then wait).
+NAME_FAILURES_PER_WINDOW = 30
+NAME_WINDOW = timedelta(minutes=1)
+FAILURES_KEPT = timedelta(days=1)  # a (name, address) quiet this long starts afresh
+HASHING_SLOTS = 1  # scrypt runs at once: each takes 128 MiB and a core for ~0.3 s
+MAX_WAITING_TO_HASH = 32  # sign-ins queued for a slot before more are turned away
+API_TOKEN_LIFETIME = timedelta(days=90)
+MAX_API_TOKEN_LIFETIME = timedelta(days=366)
 SESSION_IDLE = timedelta(minutes=15)  # PCI DSS 8.2.8: re-authenticate after 15 idle minutes
 SESSION_LIFETIME = timedelta(hours=12)
+_T = TypeVar("_T")
 API_TOKEN_PREFIX = "pivr_"  # noqa: S105 (a marker, not a secret)
 
-SCRYPT_N = 2**14
+SCRYPT_N = 2**17  # OWASP Password Storage Cheat Sheet: N=2^17, r=8, p=1 at least
 SCRYPT_R = 8
 SCRYPT_P = 1
-_SCRYPT_MAXMEM = 64 * 1024 * 1024
+_SCRYPT_MAXMEM = 256 * 1024 * 1024
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 ._'-]{0,63}$")
 _ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.@+-]{1,64}$")
@@ -53,11 +78,17 @@ class AccountError(ValueError):
 
 
 class LoginRefused(Exception):
-    """Wrong name or password, or the account is locked (``locked`` says which)."""
+    """Not signed in. ``retry_after`` (seconds) is set when this address must wait before it
+    tries this name again; otherwise the name or the password was wrong (or the account is
+    disabled: the same answer, so names cannot be told apart)."""
 
-    def __init__(self, locked: bool) -> None:
-        super().__init__("account locked" if locked else "wrong name or password")
-        self.locked = locked
+    def __init__(self, retry_after: int | None = None) -> None:
+        super().__init__("wait before trying again" if retry_after else "wrong name or password")
+        self.retry_after = retry_after
+
+
+class LoginBusy(Exception):
+    """Too many sign-ins are waiting for a hashing slot; this one is turned away unhashed."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +120,16 @@ class Session:
         return f"Session(account={self.account.name!r}, <tokens hidden>)"
 
 
+@dataclass(frozen=True)
+class AccountStatus:
+    """One line of ``payivr agent list``."""
+
+    account: Account
+    disabled: bool
+    recent_failures: int
+    api_tokens: int
+
+
 # ------------------------------------------------------------------ passwords
 
 
@@ -99,6 +140,15 @@ def hash_password(password: str) -> str:
     return "$".join(
         ("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest))
     )
+
+
+def needs_rehash(encoded: str) -> bool:
+    """True when ``encoded`` was made with a lower scrypt cost than today's."""
+    try:
+        _, n, r, p, _, _ = encoded.split("$")
+        return int(n) < SCRYPT_N or int(r) < SCRYPT_R or int(p) < SCRYPT_P
+    except ValueError:
+        return True
 
 
 def verify_password(password: str, encoded: str) -> bool:
@@ -113,10 +163,24 @@ def verify_password(password: str, encoded: str) -> bool:
 
 
 def check_password(password: str) -> None:
+    """PCI DSS 8.3.6: at least 12 characters, with both letters and digits."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
+        raise AccountError("the password must have both letters and digits")
+
+
+def generate_password() -> str:
+    """A random password that meets :func:`check_password` (for the demo's accounts)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        try:
+            check_password(password)
+        except AccountError:
+            continue  # about one in fifteen has no digit
+        return password
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -133,8 +197,27 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-# A hash to check against when the name is unknown, so the answer takes as long.
-_UNKNOWN_ACCOUNT_HASH = hash_password(secrets.token_urlsafe(16))
+# What an unknown name's password is checked against, so the answer takes as long: today's
+# scrypt cost with a random digest that no password hashes to (made without hashing anything).
+_UNKNOWN_ACCOUNT_HASH = "$".join(
+    (
+        "scrypt",
+        str(SCRYPT_N),
+        str(SCRYPT_R),
+        str(SCRYPT_P),
+        _b64(bytes(16)),
+        _b64(secrets.token_bytes(32)),
+    )
+)
+
+
+def backoff(failures: int) -> timedelta:
+    """How long an address waits after its ``failures``-th failure on one name: nothing,
+    then :data:`FIRST_BACKOFF` from the :data:`FREE_FAILURES`-th on, doubling each time."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    doubled: timedelta = FIRST_BACKOFF * 2 ** min(failures - FREE_FAILURES, 16)
+    return min(doubled, MAX_BACKOFF)
 
 
 # ------------------------------------------------------------------ the store
@@ -157,6 +240,8 @@ class Accounts:
         self._clock = clock
         self._session_idle = session_idle
         self._session_lifetime = session_lifetime
+        self._hashing = asyncio.Semaphore(HASHING_SLOTS)
+        self._waiting_to_hash = 0
 
     async def add(self, name: str, endpoint: str | None, role: Role, password: str) -> Account:
         """Create an account; raises :class:`AccountError` with a reason for bad input."""
@@ -166,7 +251,7 @@ class Accounts:
         if role is Role.AGENT and endpoint is None:
             raise AccountError("an agent needs a softphone endpoint (e.g. PJSIP/1001)")
         check_password(password)
-        encoded = await asyncio.to_thread(hash_password, password)
+        encoded = await self._hash_slot(hash_password, password)
         now = self._clock()
         async with self._db.pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
@@ -184,19 +269,20 @@ class Accounts:
         return _account(row)
 
     async def set_password(self, name: str, password: str) -> None:
-        """New password; unlocks the account and ends its sessions."""
+        """New password; forgets failed sign-ins on the name and ends its sessions."""
         check_password(password)
-        encoded = await asyncio.to_thread(hash_password, password)
-        async with self._db.pool.connection() as conn:
+        encoded = await self._hash_slot(hash_password, password)
+        async with self._db.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 "UPDATE console_accounts SET password_hash = %s, password_set_at = %s,"
-                " failed_logins = 0, locked_until = NULL WHERE name = %s RETURNING id",
+                " failed_logins = 0 WHERE name = %s RETURNING id",
                 (encoded, self._clock(), name),
             )
             row = await cursor.fetchone()
             if row is None:
                 raise AccountError(f"no account named {name!r}")
             await conn.execute("DELETE FROM console_sessions WHERE account_id = %s", (row[0],))
+            await conn.execute("DELETE FROM console_login_failures WHERE name = %s", (name,))
 
     async def get(self, name: str) -> Account | None:
         async with self._db.pool.connection() as conn:
@@ -207,66 +293,199 @@ class Accounts:
             row = await cursor.fetchone()
         return _account(row) if row else None
 
-    async def list_accounts(self) -> list[Account]:
+    async def statuses(self) -> list[AccountStatus]:
+        """Every account, disabled ones too, with recent failed sign-ins and live API tokens."""
+        now = self._clock()
         async with self._db.pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute("SELECT * FROM console_accounts WHERE NOT disabled ORDER BY name")
-            return [_account(row) for row in await cursor.fetchall()]
-
-    # -------------------------------------------------------------- login and sessions
-
-    async def login(self, name: str, password: str, origin: str) -> Session:
-        """Check the password and open a session; raises :class:`LoginRefused`."""
-        now = self._clock()
-        refused: LoginRefused | None = None
-        async with self._db.pool.connection() as conn, conn.transaction():
-            # The refusal is raised after the transaction commits, so the count is kept.
-            cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
-                "SELECT * FROM console_accounts WHERE name = %s AND NOT disabled FOR UPDATE",
-                (name,),
+                "SELECT a.*,"
+                " (SELECT coalesce(sum(f.failures), 0) FROM console_login_failures f"
+                "  WHERE f.name = a.name AND f.last_failed_at > %(since)s) AS recent_failures,"
+                " (SELECT count(*) FROM console_api_tokens t WHERE t.account_id = a.id"
+                "  AND t.revoked_at IS NULL AND t.expires_at > %(now)s) AS api_tokens"
+                " FROM console_accounts a ORDER BY a.name",
+                {"now": now, "since": now - FAILURES_KEPT},
+            )
+            rows = await cursor.fetchall()
+        return [
+            AccountStatus(
+                _account(row), row["disabled"], int(row["recent_failures"]), int(row["api_tokens"])
+            )
+            for row in rows
+        ]
+
+    async def disable(self, name: str) -> None:
+        """No more sign-ins, sessions or API tokens for ``name`` (its payments stay)."""
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE console_accounts SET disabled = true WHERE name = %s RETURNING id", (name,)
             )
             row = await cursor.fetchone()
             if row is None:
-                await asyncio.to_thread(verify_password, password, _UNKNOWN_ACCOUNT_HASH)
-                refused = LoginRefused(locked=False)
-            elif row["locked_until"] is not None and row["locked_until"] > now:
-                refused = LoginRefused(locked=True)
-            elif not await asyncio.to_thread(verify_password, password, row["password_hash"]):
-                failures = row["failed_logins"] + 1
-                locked_until = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
-                await conn.execute(
-                    "UPDATE console_accounts SET failed_logins = %s, locked_until = %s"
-                    " WHERE id = %s",
-                    (0 if locked_until else failures, locked_until, row["id"]),
-                )
-                refused = LoginRefused(locked=locked_until is not None)
-            else:
-                token = secrets.token_urlsafe(32)
-                csrf = secrets.token_urlsafe(32)
-                await conn.execute(
-                    "UPDATE console_accounts SET failed_logins = 0, locked_until = NULL"
-                    " WHERE id = %s",
-                    (row["id"],),
-                )
-                await conn.execute(
-                    "INSERT INTO console_sessions (token_hash, account_id, csrf_token, origin,"
-                    " created_at, last_seen_at, expires_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        token_digest(token),
-                        row["id"],
-                        csrf,
-                        origin,
-                        now,
-                        now,
-                        now + self._session_lifetime,
-                    ),
-                )
-        if refused is not None:
-            raise refused
+                raise AccountError(f"no account named {name!r}")
+            await conn.execute("DELETE FROM console_sessions WHERE account_id = %s", (row[0],))
+
+    async def unlock(self, name: str) -> int:
+        """Forget the failed sign-ins on ``name`` from every address; returns how many."""
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM console_login_failures WHERE name = %s RETURNING failures", (name,)
+            )
+            forgotten = sum(int(row[0]) for row in await cursor.fetchall())
+            cursor = await conn.execute(
+                "UPDATE console_accounts SET failed_logins = 0 WHERE name = %s", (name,)
+            )
+            if cursor.rowcount == 0:
+                raise AccountError(f"no account named {name!r}")
+        return forgotten
+
+    # -------------------------------------------------------------- login and sessions
+
+    async def login(self, name: str, password: str, address: str) -> Session:
+        """Check the password and open a session; raises :class:`LoginRefused`.
+
+        Nothing holds a database connection while scrypt runs: the account and this
+        address's failures are read, the connection goes back, the password is hashed in a
+        thread (at most :data:`HASHING_SLOTS` at once), then a short transaction records
+        the outcome. Raises :class:`LoginBusy` instead of queueing without end.
+        """
+        now = self._clock()
+        async with self._db.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(
+                "SELECT next_allowed_at FROM console_login_failures"
+                " WHERE name = %s AND address = %s",
+                (name, address),
+            )
+            failures = await cursor.fetchone()
+            if failures is not None:
+                wait = failures["next_allowed_at"] - now
+                if wait <= timedelta(0) and await self._name_under_attack(conn, name, now):
+                    wait = NAME_WINDOW
+                if wait > timedelta(0):
+                    raise LoginRefused(retry_after=math.ceil(wait.total_seconds()))
+            await cursor.execute(
+                "SELECT * FROM console_accounts WHERE name = %s AND NOT disabled", (name,)
+            )
+            row = await cursor.fetchone()
+        encoded = row["password_hash"] if row else _UNKNOWN_ACCOUNT_HASH
+        session = None
+        if await self._hash_slot(verify_password, password, encoded) and row is not None:
+            session = Session(_account(row), secrets.token_urlsafe(32), secrets.token_urlsafe(32))
+        now = self._clock()
+        async with self._db.pool.connection() as conn, conn.transaction():
+            if session is None:
+                await self._record_failure(conn, name, address, now)
+            elif not await self._open_session(conn, session, encoded, address, now):
+                session = None
+        if session is None:
+            raise LoginRefused()
+        if needs_rehash(encoded):
+            await self._rehash(session.account.id, encoded, password)
+        return session
+
+    @staticmethod
+    async def _name_under_attack(
+        conn: psycopg.AsyncConnection[Any], name: str, now: datetime
+    ) -> bool:
+        """Many addresses failing on one name: those that failed wait (see module doc)."""
+        cursor = await conn.execute(
+            "SELECT coalesce(sum(failures), 0) FROM console_login_failures"
+            " WHERE name = %s AND last_failed_at > %s",
+            (name, now - NAME_WINDOW),
+        )
+        row = await cursor.fetchone()
+        return row is not None and int(row[0]) >= NAME_FAILURES_PER_WINDOW
+
+    async def _hash_slot(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run scrypt ``work`` in a thread once a hashing slot is free (see module doc)."""
+        if self._waiting_to_hash >= MAX_WAITING_TO_HASH:
+            raise LoginBusy()
+        self._waiting_to_hash += 1
+        try:
+            await self._hashing.acquire()
+        finally:
+            self._waiting_to_hash -= 1
+        try:
+            return await asyncio.to_thread(work, *args)
+        finally:
+            self._hashing.release()
+
+    async def _rehash(self, account_id: int, old: str, password: str) -> None:
+        """The password at today's cost (only if it was not changed meanwhile)."""
+        try:
+            encoded = await self._hash_slot(hash_password, password)
+        except LoginBusy:
+            return  # next time
+        async with self._db.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE console_accounts SET password_hash = %s"
+                " WHERE id = %s AND password_hash = %s",
+                (encoded, account_id, old),
+            )
+
+    async def _record_failure(
+        self, conn: psycopg.AsyncConnection[Any], name: str, address: str, now: datetime
+    ) -> None:
+        cursor = await conn.execute(
+            "INSERT INTO console_login_failures AS f (name, address, failures, last_failed_at,"
+            " next_allowed_at) VALUES (%(name)s, %(address)s, 1, %(now)s, %(now)s)"
+            " ON CONFLICT (name, address) DO UPDATE SET failures = CASE"
+            " WHEN f.last_failed_at < %(stale)s THEN 1 ELSE f.failures + 1 END,"
+            " last_failed_at = %(now)s RETURNING failures",
+            {"name": name, "address": address, "now": now, "stale": now - FAILURES_KEPT},
+        )
+        row = await cursor.fetchone()
         assert row is not None
-        return Session(_account(row), csrf, token)
+        await conn.execute(
+            "UPDATE console_login_failures SET next_allowed_at = %s"
+            " WHERE name = %s AND address = %s",
+            (now + backoff(row[0]), name, address),
+        )
+        await conn.execute(
+            "UPDATE console_accounts SET failed_logins = failed_logins + 1 WHERE name = %s",
+            (name,),
+        )
+        # Old rows go as new ones come, so a flood of made-up names cannot grow the table.
+        await conn.execute(
+            "DELETE FROM console_login_failures WHERE last_failed_at < %s", (now - FAILURES_KEPT,)
+        )
+
+    async def _open_session(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        session: Session,
+        encoded: str,
+        address: str,
+        now: datetime,
+    ) -> bool:
+        """The session row, unless the account changed while its password was hashed."""
+        cursor = await conn.execute(
+            "UPDATE console_accounts SET failed_logins = 0"
+            " WHERE id = %s AND password_hash = %s AND NOT disabled",
+            (session.account.id, encoded),
+        )
+        if cursor.rowcount != 1:
+            return False
+        await conn.execute(
+            "DELETE FROM console_login_failures WHERE name = %s AND address = %s",
+            (session.account.name, address),
+        )
+        await conn.execute(
+            "INSERT INTO console_sessions (token_hash, account_id, csrf_token, origin,"
+            " created_at, last_seen_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                token_digest(session.token),
+                session.account.id,
+                session.csrf_token,
+                address,
+                now,
+                now,
+                now + self._session_lifetime,
+            ),
+        )
+        return True
 
     async def session(self, token: str, *, activity: bool = True) -> Session | None:
         """The live session for a cookie value, or None.
@@ -294,6 +513,27 @@ class Accounts:
             row = await cursor.fetchone()
         return Session(_account(row), row["csrf_token"]) if row else None
 
+    async def ended(self, digests: Iterable[bytes]) -> set[bytes]:
+        """Which of these session or API token digests no longer let anyone in (signed
+        out, idle too long, password changed, revoked, expired, account disabled)."""
+        digests = list(digests)
+        if not digests:
+            return set()
+        now = self._clock()
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT s.token_hash FROM console_sessions s JOIN console_accounts a"
+                " ON a.id = s.account_id WHERE s.token_hash = ANY(%(digests)s)"
+                " AND NOT a.disabled AND s.expires_at > %(now)s"
+                " AND s.last_seen_at > %(idle_since)s"
+                " UNION ALL SELECT t.token_hash FROM console_api_tokens t JOIN console_accounts a"
+                " ON a.id = t.account_id WHERE t.token_hash = ANY(%(digests)s)"
+                " AND NOT a.disabled AND t.revoked_at IS NULL AND t.expires_at > %(now)s",
+                {"digests": digests, "now": now, "idle_since": now - self._session_idle},
+            )
+            live = {bytes(row[0]) for row in await cursor.fetchall()}
+        return set(digests) - live
+
     async def logout(self, token: str) -> None:
         async with self._db.pool.connection() as conn:
             await conn.execute(
@@ -303,19 +543,25 @@ class Accounts:
 
     # -------------------------------------------------------------- API tokens
 
-    async def issue_token(self, name: str, label: str) -> str:
-        """A new API token acting as ``name``; shown once, stored as a digest."""
+    async def issue_token(
+        self, name: str, label: str, lifetime: timedelta = API_TOKEN_LIFETIME
+    ) -> str:
+        """A new API token acting as ``name`` for ``lifetime``; shown once, stored as a digest."""
         if not label.strip() or len(label) > 100 or has_digit_run(label):
             raise AccountError("the token label must be 1-100 characters without long numbers")
+        if not timedelta(0) < lifetime <= MAX_API_TOKEN_LIFETIME:
+            raise AccountError(f"a token lives from 1 to {MAX_API_TOKEN_LIFETIME.days} days")
         token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock()
         async with self._db.pool.connection() as conn:
             cursor = await conn.execute(
-                "INSERT INTO console_api_tokens (token_hash, account_id, label, created_at)"
-                " SELECT %s, id, %s, %s FROM console_accounts WHERE name = %s RETURNING id",
-                (token_digest(token), label, self._clock(), name),
+                "INSERT INTO console_api_tokens (token_hash, account_id, label, created_at,"
+                " expires_at) SELECT %s, id, %s, %s, %s FROM console_accounts"
+                " WHERE name = %s AND NOT disabled RETURNING id",
+                (token_digest(token), label, now, now + lifetime, name),
             )
             if await cursor.fetchone() is None:
-                raise AccountError(f"no account named {name!r}")
+                raise AccountError(f"no account named {name!r} (or it is disabled)")
         return token
 
     async def revoke_token(self, token: str) -> bool:
@@ -327,27 +573,31 @@ class Accounts:
             )
             return cursor.rowcount == 1
 
+    async def revoke_tokens(self, name: str, label: str | None = None) -> int:
+        """Revoke ``name``'s live API tokens (those labelled ``label``, or all); how many."""
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE console_api_tokens t SET revoked_at = %(now)s FROM console_accounts a"
+                " WHERE a.id = t.account_id AND a.name = %(name)s AND t.revoked_at IS NULL"
+                " AND t.expires_at > %(now)s AND (%(label)s::text IS NULL OR t.label = %(label)s)",
+                {"now": self._clock(), "name": name, "label": label},
+            )
+            return cursor.rowcount
+
     async def account_for_token(self, token: str) -> Account | None:
         if not token.startswith(API_TOKEN_PREFIX):
             return None
+        now = self._clock()
         async with self._db.pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(
                 "UPDATE console_api_tokens t SET last_used_at = %s FROM console_accounts a"
-                " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND a.id = t.account_id"
-                " AND NOT a.disabled RETURNING a.*",
-                (self._clock(), token_digest(token)),
+                " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s"
+                " AND a.id = t.account_id AND NOT a.disabled RETURNING a.*",
+                (now, token_digest(token), now),
             )
             row = await cursor.fetchone()
         return _account(row) if row else None
-
-    async def locked_until(self, name: str) -> datetime | None:
-        async with self._db.pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT locked_until FROM console_accounts WHERE name = %s", (name,)
-            )
-            row = await cursor.fetchone()
-        return row[0] if row else None
 
 
 def check_name(name: str) -> None:
@@ -375,11 +625,14 @@ async def add_agent(
     return await Accounts(db).add(name, endpoint, parsed, password)
 
 
-async def add_api_token(db: Database, name: str, label: str) -> str:
-    """``payivr agent token NAME --label crm``: a Bearer token acting as that account."""
-    return await Accounts(db).issue_token(name, label)
+async def add_api_token(
+    db: Database, name: str, label: str, lifetime: timedelta = API_TOKEN_LIFETIME
+) -> str:
+    """``payivr agent token NAME --label crm [--days 90]``: a Bearer token acting as that
+    account until it expires or is revoked."""
+    return await Accounts(db).issue_token(name, label, lifetime)
 
 
 async def set_agent_password(db: Database, name: str, password: str) -> None:
-    """``payivr agent password NAME``: also unlocks the account and signs it out."""
+    """``payivr agent password NAME``: also forgets failed sign-ins and signs it out."""
     await Accounts(db).set_password(name, password)

@@ -23,9 +23,16 @@ from payivr import jsontext
 from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.calls.views import CallInfo
-from payivr.console.accounts import Account, AccountError, Accounts, LoginRefused, check_name
+from payivr.console.accounts import (
+    Account,
+    AccountError,
+    Accounts,
+    LoginBusy,
+    LoginRefused,
+    check_name,
+)
 from payivr.console.amounts import parse_amount
-from payivr.console.live import EventHub
+from payivr.console.live import SESSION_ENDED, EventHub
 from payivr.console.metrics import Metrics
 from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import (
@@ -37,6 +44,7 @@ from payivr.console.security import (
     origin_of,
     set_session_cookie,
 )
+from payivr.console.throttle import AddressThrottle
 from payivr.core.amounts import format_minor
 from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import PaymentMethod
@@ -53,6 +61,7 @@ log = structlog.get_logger(__name__)
 
 MAX_LIST = 500
 WS_HEARTBEAT = 30.0
+SESSION_ENDED_CLOSE_CODE = 4401  # the WebSocket's session ended (signed out, idle, reset)
 _CALL_KEY = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 _Choice = TypeVar("_Choice", bound=enum.Enum)
 _FIELD_WORDS = {"privacy_mode": "privacy mode", "method": "payment method"}
@@ -74,6 +83,7 @@ class Console:
     privacy_mode: PrivacyMode
     language: str
     reversals: ReversalStore
+    throttle: AddressThrottle
     clock: Clock = utc_now
     check_timeout: float = 3.0
 
@@ -242,28 +252,45 @@ def reversals_summary(payment: Payment, reversals: list[Reversal]) -> dict[str, 
 # ------------------------------------------------------------------ sign in and out
 
 
+def _wait_before_signing_in(seconds: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_attempts",
+        f"too many failed sign-ins from here: try again in {seconds} seconds",
+        retry_after=seconds,
+    )
+
+
 async def login(request: web.Request) -> web.Response:
+    """Every refusal is one of two answers whatever the name: 401 wrong name or password
+    (unknown, wrong, disabled), or 429 wait (this address tried too often)."""
     console = _console(request)
     check_same_origin(request)
     body = await json_object(request)
     name, password = body.get("name"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
         raise ApiError(422, "invalid_request", "give a name and a password")
+    address = origin_of(request)
+    wait = console.throttle.admit(address)
+    if wait is not None:
+        await console.audit("unknown", "login.throttled", False, request, "console")
+        raise _wait_before_signing_in(wait)
     try:
         check_name(name)
     except AccountError:
         await console.audit("unknown", "login.failed", False, request, "console")
         raise ApiError(401, "login_failed", "wrong name or password") from None
     try:
-        session = await console.accounts.login(name, password, origin_of(request))
+        session = await console.accounts.login(name, password, address)
+    except LoginBusy:
+        await console.audit(name, "login.busy", False, request, "console")
+        raise ApiError(
+            503, "busy", "too many sign-ins at once: try again in a few seconds", retry_after=5
+        ) from None
     except LoginRefused as refused:
-        if refused.locked:
-            await console.audit(name, "login.locked", False, request, "console")
-            raise ApiError(
-                403,
-                "locked",
-                "this account is locked for 30 minutes after too many failed sign-ins",
-            ) from None
+        if refused.retry_after is not None:
+            await console.audit(name, "login.throttled", False, request, "console")
+            raise _wait_before_signing_in(refused.retry_after) from None
         await console.audit(name, "login.failed", False, request, "console")
         raise ApiError(401, "login_failed", "wrong name or password") from None
     await console.audit(name, "login.ok", True, request, "console")
@@ -277,6 +304,7 @@ async def logout(request: web.Request) -> web.Response:
     caller = await request_caller(request)
     if caller.session_token is not None:
         await console.accounts.logout(caller.session_token)
+        console.hub.end_sessions({caller.credential})
     await console.audit(caller.account.name, "logout", True, request, "console")
     response = web.json_response({"signed_out": True})
     clear_session_cookie(request, response)
@@ -546,6 +574,26 @@ async def audit_trail(request: web.Request) -> web.Response:
     return web.json_response({"events": events})
 
 
+async def unlock_agent(request: web.Request) -> web.Response:
+    """A supervisor forgets the failed sign-ins on an account (``payivr agent unlock``)."""
+    console = _console(request)
+    caller = await request_caller(request)
+    name = request.match_info["name"]
+    resource = f"account:{name}"
+    if not caller.account.is_supervisor:
+        await console.audit(caller.account.name, "account.unlock", False, request, resource)
+        raise ApiError(403, "forbidden", "only supervisors can unlock accounts")
+    try:
+        forgotten = await console.accounts.unlock(name)
+    except AccountError:
+        raise ApiError(404, "unknown_account", "there is no such account") from None
+    await console.audit(
+        caller.account.name, "account.unlock", True, request, resource,
+        detail=f"{forgotten} failed sign-in(s) forgotten",
+    )  # fmt: skip
+    return web.json_response({"name": name, "failures_forgotten": forgotten})
+
+
 async def _latest_audit(db: Database, limit: int) -> list[dict[str, Any]]:
     """The newest audit events first (the store lists oldest first, for exports)."""
     async with db.pool.connection() as conn:
@@ -582,7 +630,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     socket = web.WebSocketResponse(heartbeat=WS_HEARTBEAT)
     await socket.prepare(request)
     await console.audit(caller.account.name, "events.subscribed", True, request, "events")
-    async with console.hub.listen(caller.account) as queue:
+    async with console.hub.listen(caller.account, caller.credential) as queue:
         await socket.send_json(
             {"type": "hello", "live_payments": console.hub.live_payments(caller.account)}
         )
@@ -595,6 +643,10 @@ async def events(request: web.Request) -> web.StreamResponse:
                     getter.cancel()
                     break
                 event = getter.result()
+                if event is SESSION_ENDED:
+                    await socket.send_json(event)
+                    await socket.close(code=SESSION_ENDED_CLOSE_CODE, message=b"session ended")
+                    break
                 if event is None:
                     if console.hub.closing:
                         await socket.close(code=1001, message=b"server shutting down")
@@ -630,5 +682,6 @@ def route_table() -> list[web.RouteDef]:
         web.get("/api/v1/payments/{payment_id}", payment_status),
         web.post("/api/v1/payments/{payment_id}/cancel", cancel_payment),
         web.get("/api/v1/audit", audit_trail),
+        web.post("/api/v1/agents/{name}/unlock", unlock_agent),
         web.get("/api/v1/events", events),
     ]

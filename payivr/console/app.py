@@ -27,6 +27,7 @@ from payivr.console.metrics import Metrics
 from payivr.console.openapi import openapi_document
 from payivr.console.ports import CallControl, HealthCheck
 from payivr.console.security import ApiError, Handler, security_headers
+from payivr.console.throttle import AddressThrottle
 from payivr.core.events import Step, StepStatus
 from payivr.core.request import PrivacyMode
 from payivr.gateway.interface import Gateway
@@ -39,9 +40,11 @@ from payivr.store.payments import PaymentStore
 from payivr.store.reversals import ReversalStore
 
 METRICS_TOKEN_KEY: web.AppKey[str | None] = web.AppKey("metrics_token")
+METRICS_OPEN_KEY: web.AppKey[bool] = web.AppKey("metrics_open")
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+SESSION_CHECK_SECONDS = 1.0
 BUS_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 BUS_START_SECONDS = 5.0
 # Events wait this long for others to share their NOTIFY: one round trip per batch rather
@@ -80,6 +83,7 @@ def create_console_app(
     metrics_token: str | None = None,
     gateway: Gateway | None = None,
     crm_endpoints: Sequence[str] = (),
+    metrics_open: bool = False,
 ) -> web.Application:
     """The console as an aiohttp application (start it with :func:`start_console`).
 
@@ -102,7 +106,8 @@ def create_console_app(
       answer 503.
     - ``outbound``: outbound collection calls (:mod:`payivr.outbound`); without it their
       routes answer 404.
-    - ``metrics_token``: when given, ``/metrics`` wants ``Authorization: Bearer <token>``.
+    - ``metrics_token``: ``/metrics`` wants ``Authorization: Bearer <token>``; without one it
+      answers no one, unless ``metrics_open`` (anyone who reaches the console's address).
     - ``gateway``: refunds and voids of approved payments go to it (without it they answer
       503); ``crm_endpoints``: the CRM endpoints that hear of each (as for outcomes).
     """
@@ -123,6 +128,7 @@ def create_console_app(
         language=language,
         reversals=ReversalStore(db, crm_endpoints=crm_endpoints, clock=clock),
         clock=clock,
+        throttle=AddressThrottle(clock),
     )
     app = web.Application(
         middlewares=[_request_context, security_headers, _json_errors],
@@ -137,10 +143,12 @@ def create_console_app(
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
     app[METRICS_TOKEN_KEY] = metrics_token
+    app[METRICS_OPEN_KEY] = metrics_open
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", Path(str(STATIC)), follow_symlinks=False)
     app.cleanup_ctx.append(_event_feed(notifier, bus))
+    app.cleanup_ctx.append(_session_watch)
     app.on_shutdown.append(_close_event_streams)
     return app
 
@@ -218,6 +226,32 @@ async def _relay(bus: ConsoleBus, hub: EventHub, listening: asyncio.Event) -> No
             await asyncio.sleep(delay)
 
 
+async def _session_watch(app: web.Application) -> AsyncIterator[None]:
+    """Every :data:`SESSION_CHECK_SECONDS`, end the live streams whose session or API token
+    stopped letting anyone in: signed out elsewhere, idle too long, password changed
+    (``payivr agent password``), token revoked or expired, account disabled."""
+    console = app[CONSOLE_KEY]
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            try:
+                ended = await console.accounts.ended(console.hub.credentials)
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                log.warning("session_check_failed", error=type(error).__name__)
+                continue
+            if ended and console.hub.end_sessions(ended):
+                log.info("live_streams_ended", sessions=len(ended))
+
+    task = asyncio.create_task(watch(), name="console-session-watch")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _close_event_streams(app: web.Application) -> None:
     """Open WebSockets end at once on shutdown instead of holding it up."""
     app[CONSOLE_KEY].hub.close()
@@ -239,7 +273,10 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         return await handler(request)
     except ApiError as error:
-        return _error(error.status, error.code, error.message)
+        answer = _error(error.status, error.code, error.message)
+        if error.retry_after is not None:
+            answer.headers["Retry-After"] = str(error.retry_after)
+        return answer
     except web.HTTPException as error:
         if not request.path.startswith("/api/") or error.status < 400:
             raise
@@ -283,19 +320,21 @@ def _database_check(db: Database) -> HealthCheck:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    """Ready (200) only when every dependency answers; each is named in the body."""
+    """Ready (200) only when every dependency answers; each is named in the body. Why one
+    failed goes to the log only: the answer is open to anyone who reaches the console."""
     console = request.app[CONSOLE_KEY]
 
-    async def run(check: HealthCheck) -> dict[str, Any]:
+    async def run(name: str, check: HealthCheck) -> dict[str, Any]:
         try:
             async with asyncio.timeout(console.check_timeout):
                 await check()
         except Exception as error:
-            return {"ok": False, "error": type(error).__name__}
+            log.warning("health_check_failed", check=name, error=type(error).__name__)
+            return {"ok": False}
         return {"ok": True}
 
     names = sorted(console.checks)
-    results = await asyncio.gather(*(run(console.checks[name]) for name in names))
+    results = await asyncio.gather(*(run(name, console.checks[name]) for name in names))
     report = dict(zip(names, results, strict=True))
     ready = all(result["ok"] for result in results)
     return web.json_response(
@@ -306,6 +345,13 @@ async def _healthz(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     token = request.app[METRICS_TOKEN_KEY]
+    if token is None and not request.app[METRICS_OPEN_KEY]:
+        return web.Response(
+            status=401,
+            text="set console.metrics_token (PAYIVR_CONSOLE_METRICS_TOKEN) and send it as a"
+            " bearer token\n",
+            headers={"WWW-Authenticate": 'Bearer realm="payivr-metrics"'},
+        )
     if token is not None:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):

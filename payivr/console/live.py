@@ -23,6 +23,9 @@ from payivr.console.accounts import Account
 # a batch must fit whole, or a console keeping up is dropped in a burst.
 QUEUE_LIMIT = 4 * Notifier.MAX_BATCH
 
+SESSION_ENDED: dict[str, Any] = {"type": "session_ended"}
+"""The last item of a listener whose session or API token stopped letting anyone in."""
+
 
 @dataclass
 class LivePayment:
@@ -64,9 +67,17 @@ _ENDED = ("done", "failed")
 
 
 class _Listener:
-    def __init__(self, account: Account) -> None:
+    def __init__(self, account: Account, credential: bytes) -> None:
         self.account = account
+        self.credential = credential  # the digest of its session cookie or API token
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_LIMIT)
+
+    def last(self, item: dict[str, Any] | None) -> None:
+        """End this listener with ``item``, dropping an event if the queue is full."""
+        with contextlib.suppress(asyncio.QueueEmpty):
+            if self.queue.full():
+                self.queue.get_nowait()
+        self.queue.put_nowait(item)
 
 
 class EventHub:
@@ -81,9 +92,20 @@ class EventHub:
         self.closing = True
         for listener in list(self._listeners):
             self._listeners.discard(listener)
-            with contextlib.suppress(asyncio.QueueEmpty):
-                listener.queue.get_nowait()
-            listener.queue.put_nowait(None)
+            listener.last(None)
+
+    @property
+    def credentials(self) -> set[bytes]:
+        """The session and token digests the open listeners were let in with."""
+        return {listener.credential for listener in self._listeners}
+
+    def end_sessions(self, credentials: set[bytes]) -> int:
+        """Listeners let in by these digests get :data:`SESSION_ENDED` now; how many."""
+        ended = [listener for listener in self._listeners if listener.credential in credentials]
+        for listener in ended:
+            self._listeners.discard(listener)
+            listener.last(SESSION_ENDED)
+        return len(ended)
 
     # -------------------------------------------------------------- visibility
 
@@ -108,9 +130,7 @@ class EventHub:
             except asyncio.QueueFull:
                 # A console that stopped reading is dropped rather than hold memory.
                 self._listeners.discard(listener)
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    listener.queue.get_nowait()
-                listener.queue.put_nowait(None)
+                listener.last(None)
         if event.get("type") == "call_ended":
             self._call_agents.pop(str(event.get("call")), None)
 
@@ -147,9 +167,12 @@ class EventHub:
         ]
 
     @contextlib.asynccontextmanager
-    async def listen(self, account: Account) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
-        """A queue of the events ``account`` may see; ``None`` ends it (too slow, or closing)."""
-        listener = _Listener(account)
+    async def listen(
+        self, account: Account, credential: bytes
+    ) -> AsyncIterator[asyncio.Queue[dict[str, Any] | None]]:
+        """A queue of the events ``account`` may see; ``None`` ends it (too slow, or closing),
+        and so does :data:`SESSION_ENDED` (``credential`` no longer lets anyone in)."""
+        listener = _Listener(account, credential)
         self._listeners.add(listener)
         try:
             yield listener.queue

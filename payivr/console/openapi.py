@@ -21,12 +21,13 @@ from payivr.core.request import PrivacyMode
 _ERRORS = {
     400: "The body is not valid JSON.",
     401: "Not signed in, or the API token is not valid.",
-    403: "Not allowed (CSRF token missing, another site, not a supervisor, locked).",
+    403: "Not allowed (CSRF token missing, another site, not a supervisor).",
     404: "No such call or payment (another agent's counts as none).",
     409: "The payment cannot start or be cancelled now.",
     415: "The body is not application/json.",
     422: "A field is wrong; the message says which and why.",
-    503: "The database is not answering.",
+    429: "Too many failed sign-ins from this address: wait Retry-After seconds.",
+    503: "The database is not answering, or too many sign-ins at once.",
 }
 
 
@@ -245,7 +246,7 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": json_content(schema_ref("Me"), "Signed in."),
-                    **_errors(400, 401, 403, 415, 422),
+                    **_errors(400, 401, 403, 415, 422, 429, 503),
                 },
             }
         },
@@ -402,6 +403,31 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/agents/{name}/unlock": {
+            "post": {
+                "summary": "Forget the failed sign-ins that slow down sign-ins to an account"
+                " (supervisors)",
+                "operationId": "unlockAgent",
+                "security": AUTH,
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": json_content(
+                        {
+                            "type": "object",
+                            "required": ["name", "failures_forgotten"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "failures_forgotten": {"type": "integer"},
+                            },
+                        },
+                        "Unlocked.",
+                    ),
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
     }
 
 
@@ -444,7 +470,10 @@ def openapi_document() -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API token from 'payivr agent token NAME'.",
+                    "description": (
+                        "An API token from 'payivr agent token NAME --label L [--days 90]';"
+                        " it expires, and 'payivr agent token NAME --revoke' ends it sooner."
+                    ),
                 },
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "payivr_session"},
             },

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from payivr.console.accounts import Account, Accounts
+from payivr.console.accounts import Account, Accounts, token_digest
 
 SESSION_COOKIE = "payivr_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -41,11 +41,14 @@ CONTENT_SECURITY_POLICY = "; ".join(
 class ApiError(Exception):
     """An answer for the client: HTTP status, a stable code and a message for a person."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Caller:
 
     account: Account
     via: str  # "session" or "token"
+    credential: bytes  # the digest of the session cookie or API token
     csrf_token: str | None = None
     session_token: str | None = None
 
@@ -100,14 +104,14 @@ async def authenticate(request: web.Request, accounts: Accounts) -> Caller:
         account = await accounts.account_for_token(token.strip())
         if account is None:
             raise ApiError(401, "unauthorized", "the API token is not valid")
-        return Caller(account, "token")
+        return Caller(account, "token", token_digest(token.strip()))
     cookie = request.cookies.get(SESSION_COOKIE)
     # The page marks what it fetches on its own (polling) so that idle time still counts.
     activity = request.method not in SAFE_METHODS or request.headers.get(AUTOMATIC_HEADER) != "1"
     session = await accounts.session(cookie, activity=activity) if cookie else None
-    if session is None:
+    if session is None or cookie is None:
         raise ApiError(401, "unauthorized", "please sign in")
-    caller = Caller(session.account, "session", session.csrf_token, cookie)
+    caller = Caller(session.account, "session", token_digest(cookie), session.csrf_token, cookie)
     if request.method not in SAFE_METHODS:
         check_csrf(request, session.csrf_token)
     return caller

@@ -74,6 +74,20 @@ class Database:
     def pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
         return self._pool
 
+    async def another_pool(self, name: str, max_size: int) -> Database:
+        """A second pool on the same database, e.g. the console's: its requests (a login
+        flood) then wait for their own connections, never for those payments are written on."""
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"options": self._options},
+            open=False,
+            name=name,
+        )
+        await pool.open(wait=True)
+        return Database(pool, self._conninfo, self._options)
+
     async def dedicated_connection(self) -> psycopg.AsyncConnection[Any]:
         """A connection outside the pool, in autocommit, for LISTEN (caller closes it)."""
         return await psycopg.AsyncConnection.connect(

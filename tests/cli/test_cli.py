@@ -152,25 +152,47 @@ def test_terminal_rehearsal_times_out() -> None:
 def test_agent_accounts_from_the_command_line(database_url: str) -> None:
     environment = {"PATH": "/usr/bin:/bin", "PAYIVR_DATABASE_URL": database_url}
 
-    def agent(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+    def agent(*args: str, password: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "payivr.cli", "agent", *args],
             input=password + "\n", capture_output=True, text=True, timeout=60, env=environment,
             check=False,
         )  # fmt: skip
 
-    added = agent("add", "alice", "--endpoint", "PJSIP/1001", password="correct horse battery")
+    added = agent("add", "alice", "--endpoint", "PJSIP/1001", password="correct horse 42")
     assert added.returncode == 0, added.stderr
     assert "agent alice added on PJSIP/1001" in added.stdout
     short = agent("add", "bob", "--endpoint", "PJSIP/1003", password="short")
     assert short.returncode == 2
     assert "12 characters" in short.stderr
-    again = agent("password", "alice", password="another long password")
+    no_digits = agent("add", "bob", "--endpoint", "PJSIP/1003", password="correct horse battery")
+    assert no_digits.returncode == 2
+    assert "letters and digits" in no_digits.stderr  # PCI DSS 8.3.6
+    again = agent("password", "alice", password="another long password 7")
     assert again.returncode == 0, again.stderr
     assert "correct horse" not in added.stdout + added.stderr
-    no_phone = agent("add", "carol", password="a long enough password")
+    no_phone = agent("add", "carol", password="a long enough password 1")
     assert no_phone.returncode == 2
     assert "needs a softphone endpoint" in no_phone.stderr
+
+    # The token the OpenAPI document names: shown once, then usable until revoked.
+    token = agent("token", "alice", "--label", "crm", "--days", "30")
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.startswith("pivr_")
+    assert "valid 30 days" in token.stdout
+    listed = agent("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "alice" in listed.stdout and "API tokens: 1" in listed.stdout
+    revoked = agent("token", "alice", "--revoke")
+    assert "1 API token(s) of alice revoked" in revoked.stdout
+    unlocked = agent("unlock", "alice")
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert "failed sign-in(s) on alice forgotten" in unlocked.stdout
+    disabled = agent("disable", "alice")
+    assert disabled.returncode == 0, disabled.stderr
+    assert "disabled" in agent("list").stdout
+    unknown = agent("unlock", "nobody")
+    assert unknown.returncode == 2 and "no account named 'nobody'" in unknown.stderr
 
 
 def test_sms_reminders_from_a_csv_file(database_url: str, tmp_path: Path) -> None:

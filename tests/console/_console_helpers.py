@@ -15,12 +15,14 @@ from payivr.calls.notifier import Notifier
 from payivr.console import Metrics, create_console_app
 from payivr.console.accounts import Accounts, Role
 from payivr.store.database import Database
+from payivr.store.models import Clock, utc_now
 from payivr.store.payments import PaymentStore
 
 ALICE = "Alice Agent"
 BOB = "Bob Agent"
 SAM = "Sam Supervisor"
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery 42"
+METRICS_TOKEN = "console-tests-metrics-token-0123456789"
 
 # The caller's keys for a successful payment: accept the amount, Visa test card, expiry
 # 12/30, security code, postal code, each confirmed with 1.
@@ -110,7 +112,9 @@ async def _add_accounts(db: Database, password_hash: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_console(db: Database, password_hash: str) -> AsyncIterator[Console]:
+async def running_console(
+    db: Database, password_hash: str, clock: Clock = utc_now
+) -> AsyncIterator[Console]:
     """A console with Alice and Bob (agents on PJSIP/1001 and 1002) and Sam (supervisor).
 
     ``password_hash`` is PASSWORD's hash, computed once per session (the accounts are
@@ -128,11 +132,13 @@ async def running_console(db: Database, password_hash: str) -> AsyncIterator[Con
         max_amount_minor=1_000_000,
         gateway=calls.gateway,
         crm_endpoints=["crm"],
+        clock=clock,
+        metrics_token=METRICS_TOKEN,
     )
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        yield Console(db, Accounts(db), calls, notifier, metrics, server)
+        yield Console(db, Accounts(db, clock=clock), calls, notifier, metrics, server)
     finally:
         for key in list(calls.calls):
             await calls.hang_up(key)

@@ -21,7 +21,7 @@ from payivr.console import (
     start_console,
 )
 from payivr.console.accounts import (
-    MAX_FAILED_LOGINS,
+    FREE_FAILURES,
     Accounts,
     LoginRefused,
     Role,
@@ -29,6 +29,7 @@ from payivr.console.accounts import (
     verify_password,
 )
 from payivr.console.security import CONTENT_SECURITY_POLICY
+from payivr.console.throttle import ATTEMPTS_PER_ADDRESS
 from payivr.gateway.pki import write_test_tls
 from payivr.store.database import Database
 from payivr.store.payments import PaymentStore
@@ -40,6 +41,12 @@ class MovableClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def from_address(console: Console, address: str) -> Client:
+    """A client connecting from another loopback address (Linux routes all of 127/8 to lo)."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    return Client(aiohttp.ClientSession(base_url=console.url, connector=connector))
 
 
 async def _login(client: Client, name: str, password: str) -> aiohttp.ClientResponse:
@@ -96,52 +103,89 @@ async def test_wrong_password_and_unknown_names_get_the_same_answer(console: Con
     assert await _actions(console.db, "unknown") == ["login.failed"]
 
 
-async def test_ten_failures_lock_the_account_even_against_the_right_password(
+async def test_failures_slow_down_the_address_that_made_them_not_the_agent(
     console: Console,
 ) -> None:
-    async with console.client() as client:
-        for attempt in range(1, MAX_FAILED_LOGINS + 1):
-            response = await _login(client, BOB, f"wrong password {attempt:02d}")
-            expected = 403 if attempt == MAX_FAILED_LOGINS else 401
-            assert response.status == expected, attempt
-        locked = await _login(client, BOB, PASSWORD)
-        assert locked.status == 403
-        assert (await locked.json())["error"] == {
-            "code": "locked",
-            "message": "this account is locked for 30 minutes after too many failed sign-ins",
-        }
-        # Another account is not affected.
-        assert (await _login(client, ALICE, PASSWORD)).status == 200
-    until = await console.accounts.locked_until(BOB)
-    assert until is not None
-    assert timedelta(minutes=29) < until - datetime.now(UTC) <= timedelta(minutes=30)
-    actions = await _actions(console.db, BOB)
-    assert actions.count("login.failed") == MAX_FAILED_LOGINS - 1
-    assert actions.count("login.locked") == 2
+    """Issue 13 #9, lockout as a weapon: an attacker's wrong passwords made Bob wait 30 minutes
+    wherever he was. Now the attacker's address waits; Bob signs in from his own desk, and
+    an unknown name gets exactly the same answers (nothing to enumerate)."""
+    async with from_address(console, "127.0.0.2") as attacker, console.client() as bobs_desk:
+        for name in (BOB, "Nobody Here"):
+            for attempt in range(1, FREE_FAILURES + 1):
+                response = await _login(attacker, name, f"wrong password {attempt:02d}")
+                assert response.status == 401, attempt
+                assert (await response.json())["error"]["code"] == "login_failed"
+            waiting = await _login(attacker, name, PASSWORD)
+            assert waiting.status == 429
+            assert (await waiting.json())["error"] == {
+                "code": "too_many_attempts",
+                "message": "too many failed sign-ins from here: try again in 30 seconds",
+            }
+            assert waiting.headers["Retry-After"] == "30"
+        assert (await _login(bobs_desk, BOB, PASSWORD)).status == 200  # from 127.0.0.1
+    for name in (BOB, "Nobody Here"):
+        actions = await _actions(console.db, name)
+        assert actions.count("login.failed") == FREE_FAILURES
+        assert actions.count("login.throttled") == 1
 
 
-async def test_the_lockout_ends_after_30_minutes_and_success_resets_the_count(
+async def test_an_address_gets_twenty_sign_in_attempts_a_minute(console: Console) -> None:
+    """Issue 13 #6: past the limit an address is answered 429 before any database connection
+    or hash is spent on it; other addresses sign in as usual."""
+    async with from_address(console, "127.0.0.4") as flooder, console.client() as desk:
+        for attempt in range(ATTEMPTS_PER_ADDRESS):
+            assert (await _login(flooder, "<not a name>", "x")).status == 401, attempt
+        refused = await _login(flooder, ALICE, PASSWORD)  # even the right password
+        assert refused.status == 429
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        assert (await _login(desk, ALICE, PASSWORD)).status == 200
+
+
+async def test_a_supervisor_unlocks_an_account_over_the_api(
+    console: Console, alice: Client, sam: Client
+) -> None:
+    async with from_address(console, "127.0.0.5") as attacker:
+        for _ in range(FREE_FAILURES):
+            assert (await _login(attacker, BOB, "wrong password 3")).status == 401
+        assert (await _login(attacker, BOB, PASSWORD)).status == 429
+        bob = BOB.replace(" ", "%20")
+        assert (await alice.send(f"/api/v1/agents/{bob}/unlock")).status == 403
+        unlocked = await sam.send(f"/api/v1/agents/{bob}/unlock")
+        assert unlocked.status == 200
+        assert await unlocked.json() == {"name": BOB, "failures_forgotten": FREE_FAILURES}
+        assert (await sam.send("/api/v1/agents/Nobody/unlock")).status == 404
+        assert (await _login(attacker, BOB, PASSWORD)).status == 200
+    assert "account.unlock" in await _actions(console.db, SAM)
+
+
+async def test_the_wait_doubles_then_a_supervisor_or_the_operator_unlocks(
     database: Database,
 ) -> None:
     clock = MovableClock()
     accounts = Accounts(database, clock=clock)
     await accounts.add("Carol Agent", "PJSIP/1003", Role.AGENT, PASSWORD)
-    for _ in range(MAX_FAILED_LOGINS - 1):
+    for _ in range(FREE_FAILURES):
         with pytest.raises(LoginRefused) as refused:
-            await accounts.login("Carol Agent", "wrong password!", "127.0.0.1")
-        assert not refused.value.locked
-    await accounts.login("Carol Agent", PASSWORD, "127.0.0.1")  # resets the count
-    for _ in range(MAX_FAILED_LOGINS):
-        with pytest.raises(LoginRefused):
-            await accounts.login("Carol Agent", "wrong password!", "127.0.0.1")
-    clock.now += timedelta(minutes=29, seconds=59)
-    with pytest.raises(LoginRefused) as still:
-        await accounts.login("Carol Agent", PASSWORD, "127.0.0.1")
-    assert still.value.locked
-    clock.now += timedelta(seconds=2)
-    session = await accounts.login("Carol Agent", PASSWORD, "127.0.0.1")
+            await accounts.login("Carol Agent", "wrong password 1", "198.51.100.7")
+        assert refused.value.retry_after is None
+    waits = []
+    for _ in range(3):
+        with pytest.raises(LoginRefused) as refused:
+            await accounts.login("Carol Agent", PASSWORD, "198.51.100.7")
+        assert refused.value.retry_after is not None
+        waits.append(refused.value.retry_after)
+        clock.now += timedelta(seconds=refused.value.retry_after)
+        with pytest.raises(LoginRefused):  # the wait is over, but this guess is wrong too
+            await accounts.login("Carol Agent", "wrong password 2", "198.51.100.7")
+    assert waits == [30, 60, 120]
+    # From another address Carol was never slowed down.
+    assert (await accounts.login("Carol Agent", PASSWORD, "203.0.113.9")).account.name
+    assert await accounts.unlock("Carol Agent") == FREE_FAILURES + 3
+    session = await accounts.login("Carol Agent", PASSWORD, "198.51.100.7")
     assert session.account.name == "Carol Agent"
     assert "token" not in repr(session).replace("<tokens hidden>", "")
+    with pytest.raises(AccountError):
+        await accounts.unlock("Nobody Here")
 
 
 async def test_sessions_end_on_logout_after_idle_time_and_on_password_change(
@@ -161,7 +205,7 @@ async def test_sessions_end_on_logout_after_idle_time_and_on_password_change(
     await accounts.logout(second.token)
     assert await accounts.session(second.token) is None
     third = await accounts.login("Dan Agent", PASSWORD, "127.0.0.1")
-    await set_agent_password(database, "Dan Agent", "a brand new passphrase")
+    await set_agent_password(database, "Dan Agent", "a brand new passphrase 9")
     assert await accounts.session(third.token) is None
     assert await accounts.session("made-up") is None
 
@@ -322,6 +366,8 @@ async def test_add_agent_checks_what_it_is_given(database: Database) -> None:
     assert boss.is_supervisor
     problems = {
         ("Short Pw", "PJSIP/1010", "agent", "too short"): "at least 12 characters",
+        ("No Digits", "PJSIP/1017", "agent", "letters only, no digits"): "letters and digits",
+        ("No Letters", "PJSIP/1018", "agent", "1234 5678 9012 3456"): "letters and digits",
         ("No Phone", None, "agent", PASSWORD): "needs a softphone endpoint",
         ("Bad Phone", "1001", "agent", PASSWORD): "not a softphone endpoint",
         ("Fay Agent", "PJSIP/1011", "agent", PASSWORD): "with this name exists",
@@ -337,7 +383,7 @@ async def test_add_agent_checks_what_it_is_given(database: Database) -> None:
         cursor = await conn.execute("SELECT password_hash FROM console_accounts ORDER BY id")
         hashes = [row[0] for row in await cursor.fetchall()]
     assert len(hashes) == 2
-    assert all(h.startswith("scrypt$16384$8$1$") for h in hashes)
+    assert all(h.startswith("scrypt$131072$8$1$") for h in hashes)  # OWASP's minimum cost
     assert hashes[0] != hashes[1]  # per-account salt, same password
     assert all(PASSWORD not in h for h in hashes)
     assert verify_password(PASSWORD, hashes[0])
@@ -356,6 +402,28 @@ async def test_api_tokens_are_stored_as_digests(database: Database) -> None:
     assert account is not None and account.name == "Ivy Agent"
     with pytest.raises(AccountError, match="no account"):
         await add_api_token(database, "Nobody", "crm")
+
+
+async def test_api_tokens_expire_and_can_be_revoked(database: Database) -> None:
+    clock = MovableClock()
+    accounts = Accounts(database, clock=clock)
+    await accounts.add("Kim Agent", "PJSIP/1019", Role.AGENT, PASSWORD)
+    short = await accounts.issue_token("Kim Agent", "wallboard", timedelta(days=1))
+    default = await accounts.issue_token("Kim Agent", "crm")
+    clock.now += timedelta(days=1, seconds=1)
+    assert await accounts.account_for_token(short) is None  # expired
+    assert await accounts.account_for_token(default) is not None
+    clock.now += timedelta(days=89)
+    assert await accounts.account_for_token(default) is None  # 90 days by default
+    kept = await accounts.issue_token("Kim Agent", "crm")
+    other = await accounts.issue_token("Kim Agent", "wallboard")
+    assert await accounts.revoke_tokens("Kim Agent", "crm") == 1
+    assert await accounts.account_for_token(kept) is None
+    assert await accounts.account_for_token(other) is not None
+    await accounts.disable("Kim Agent")
+    assert await accounts.account_for_token(other) is None
+    with pytest.raises(AccountError, match="1 to 366 days"):
+        await accounts.issue_token("Kim Agent", "forever", timedelta(days=3650))
 
 
 async def test_the_supervisor_account_can_sign_in_without_an_endpoint(console: Console) -> None:

@@ -12,7 +12,7 @@ async def test_a_whole_batch_of_events_reaches_a_console_that_keeps_up() -> None
     NOTIFYs): the evidence test lost consoles when a batch overflowed their queue."""
     hub = EventHub()
     supervisor = Account(1, "sam", None, Role("supervisor"))
-    async with hub.listen(supervisor) as queue:
+    async with hub.listen(supervisor, b"sam's session") as queue:
         for number in range(Notifier.MAX_BATCH):
             await hub.publish({"type": "step", "call": "c1", "agent": "alice", "n": number})
         received = [queue.get_nowait() for _ in range(queue.qsize())]

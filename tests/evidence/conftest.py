@@ -60,6 +60,7 @@ async def evidence(
             target.access, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
         )
         config.console.listen = "127.0.0.1:0"
+        config.console.metrics_open = True  # the supervisor's scan reads /metrics too
         events: list[dict[str, Any]] = []
         try:
             async with capture.bus_listener(database_url), running_payivr(config) as running:

@@ -32,7 +32,7 @@ from tests.evidence.conftest import Evidence
 
 EXPIRY = "0931"  # September 2031
 POSTAL_CODE = "90210"
-PASSWORD = "a long enough evidence password"
+PASSWORD = "a long enough evidence password 7"
 
 APPROVED = [
     "4242424242424242",

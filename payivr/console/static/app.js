@@ -310,6 +310,10 @@ function mine(event) {
 
 function onEvent(event) {
   document.dispatchEvent(new CustomEvent("payivr:event", { detail: event }));
+  if (event.type === "session_ended") {
+    signedOut();  // signed out elsewhere, idle too long, or the password was changed
+    return;
+  }
   if (event.type === "hello") {
     for (const live of event.live_payments || []) {
       if (mine(live)) showLivePayment(live);
