@@ -62,10 +62,12 @@ from payivr.ari.events import AriEvent, ChannelDtmfReceived, PlaybackStarted, St
 from payivr.calls.notifier import PaymentEvent, PaymentFinished
 from payivr.cli import _fastest_loop, running_payivr
 from payivr.config import load_config
+from payivr.console.accounts import hash_password
 from payivr.core.events import Outcome
 from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import keygen, read_secret
 from payivr.log import configure_logging
+from payivr.store import Database
 from payivr.store.embedded import start_test_server, stop_test_server
 from payivr.store.migrations import migrate
 
@@ -198,6 +200,19 @@ def postgres_cpu(server: Any) -> float:
     return ticks / CLOCK_TICKS
 
 
+async def add_agent_accounts(database: Database, n: int) -> None:
+    """A console account on each agent's softphone (``PJSIP/1NNNN``, see calls_sim.py): payivr
+    takes ``*7`` only from a console account's phone."""
+    password_hash = hash_password("bench agent password 1")
+    async with database.pool.connection() as conn:
+        await conn.cursor().executemany(
+            "INSERT INTO console_accounts (name, endpoint, role, password_hash, created_at,"
+            " password_set_at) VALUES (%s, %s, 'agent', %s, now(), now())"
+            " ON CONFLICT DO NOTHING",
+            [(f"agent {index}", f"PJSIP/1{index:04d}", password_hash) for index in range(n)],
+        )
+
+
 async def run_payivr(
     n: int, sim: dict[str, Any], conn: sim_front.SimGroup, database_url: str, keys: Path,
     ramp: float, deadline: float, profile: str | None, database_cpu: Callable[[], float],
@@ -236,6 +251,7 @@ async def run_payivr(
             finished.append((time.monotonic(), event.finish.outcome))
 
     async with running_payivr(config) as running:
+        await add_agent_accounts(running.database, n)
         await asyncio.wait_for(running.events.connected.wait(), 10)
         running.notifier.subscribe(on_payment)
         running.events.add_observer(latency.on_event)

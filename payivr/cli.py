@@ -528,6 +528,7 @@ async def running_payivr(
     from payivr.calls.stasis import StasisApplication
     from payivr.calls.takeover import Takeovers
     from payivr.config import split_listen
+    from payivr.console.accounts import Accounts
     from payivr.console.app import create_console_app, start_console
     from payivr.console.metrics import Metrics
     from payivr.console.ports import HealthCheck
@@ -706,14 +707,24 @@ async def running_payivr(
 
         if ami is not None:
             await ami.connect()
-        takeovers = Takeovers(stasis, ami, config.calls, config.flow.currency)
+        takeovers = Takeovers(
+            stasis,
+            ami,
+            config.calls,
+            config.flow.currency,
+            agents=Accounts(database),
+        )
         if ami is not None:
             ami.on_takeover_request(takeovers.on_feature_code)
         agi = None
         if config.fastagi.enabled:
             if ami is None:
                 raise StartupProblem("fastagi needs ami.enabled: the takeover is an AMI Redirect")
-            agi = FastAgiServer({"pay": takeover_route(takeovers.on_feature_code)})
+            agi = FastAgiServer(
+                {"pay": takeover_route(takeovers.on_feature_code)},
+                allowed_sources=config.fastagi.allowed_sources,
+                secret=config.fastagi.secret,
+            )
             host, port = split_listen(config.fastagi.listen)
             await agi.start(host, port)
             stack.push_async_callback(agi.close)

@@ -75,15 +75,39 @@ class AmiSettings:
 
 @dataclass
 class FastAgiSettings:
-    """The FastAGI listener, an alternative to AMI for the ``*7`` trigger."""
+    """The FastAGI listener, an alternative to AMI for the ``*7`` trigger.
+
+    Anyone reaching it can claim to be Asterisk: it listens on loopback unless told, takes
+    connections only from ``allowed_sources`` (addresses or networks: your Asterisk), and with
+    ``secret`` set only requests for ``agi://payivr:4573/pay/<secret>``
+    (``PAYIVR_AGI_SECRET`` in dialplan/payivr.conf).
+    """
 
     enabled: bool = False
     listen: str = "127.0.0.1:4573"
+    allowed_sources: tuple[str, ...] = ("127.0.0.1", "::1")
+    secret: str | None = None
 
     def problems(self) -> list[str]:
         if not self.enabled:
             return []
-        return _listen_problems("fastagi.listen", self.listen)
+        found = _listen_problems("fastagi.listen", self.listen)
+        for source in self.allowed_sources:
+            try:
+                ipaddress.ip_network(source)
+            except ValueError:
+                found.append(
+                    f"fastagi.allowed_sources (PAYIVR_FASTAGI_ALLOWED_SOURCES): {source!r} is"
+                    " not an address or network like 172.18.0.0/16"
+                )
+        if self.secret is not None and (
+            len(self.secret) < 24 or not self.secret.replace("-", "").replace("_", "").isalnum()
+        ):
+            found.append(
+                "fastagi.secret (PAYIVR_FASTAGI_SECRET): at least 24 letters, digits, - or _"
+                " (it goes in an AGI URL)"
+            )
+        return found
 
 
 @dataclass

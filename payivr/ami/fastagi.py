@@ -5,7 +5,12 @@ closes before the end of its ``agi_*`` headers and wraps plain-function routes w
 ``asyncio.coroutine`` (gone in Python 3.11). Reading the headers is bounded in time, in line
 length and in line count; a peer that breaks any bound is dropped.
 
-    server = FastAgiServer({"pay": takeover_route(handle_request)})
+Anyone who reaches the port can claim to be Asterisk, so a connection from an address outside
+``allowed_sources`` is closed unread, and with a ``secret`` the script must be
+``<route>/<secret>`` (``AGI(agi://payivr:4573/pay/<secret>,...)``).
+
+    server = FastAgiServer({"pay": takeover_route(handle_request)},
+                           allowed_sources=["172.16.0.0/12"], secret=secret)
     await server.start("0.0.0.0", 4573)
 """
 
@@ -13,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -25,6 +32,9 @@ from payivr.ami.takeover import RequestSource, TakeoverRequest, request_from_fie
 log = structlog.get_logger(__name__)
 
 _RESULT = re.compile(r"^(?P<code>\d{3}) result=(?P<result>\S*)(?: \((?P<data>.*)\))?")
+
+
+LOOPBACK_SOURCES = ("127.0.0.0/8", "::1/128")
 
 
 class AgiError(AmiError):
@@ -41,6 +51,16 @@ class AgiRequest:
     def script(self) -> str:
         """The path of ``agi://host:port/<path>``, without leading or trailing slashes."""
         return self.variables.get("network_script", "").strip("/")
+
+    @property
+    def route(self) -> str:
+        """The script's first part: ``pay`` of ``pay/<secret>``."""
+        return self.script.partition("/")[0]
+
+    @property
+    def given_secret(self) -> str:
+        """What follows the route in the script (``<secret>`` of ``pay/<secret>``)."""
+        return self.script.partition("/")[2]
 
     @property
     def channel(self) -> str:
@@ -129,8 +149,12 @@ class FastAgiServer:
         command_timeout: float = 10.0,
         max_header_lines: int = 200,
         max_line_bytes: int = 4096,
+        allowed_sources: Iterable[str] = LOOPBACK_SOURCES,
+        secret: str | None = None,
     ) -> None:
         self.routes = {path.strip("/"): handler for path, handler in routes.items()}
+        self.allowed_sources = [ipaddress.ip_network(source) for source in allowed_sources]
+        self._secret = secret
         self.header_timeout = header_timeout
         self.command_timeout = command_timeout
         self.max_header_lines = max_header_lines
@@ -158,6 +182,18 @@ class FastAgiServer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def _source_allowed(self, peer: tuple[str, int] | tuple[str, int, int, int] | None) -> bool:
+        try:
+            address = ipaddress.ip_address(peer[0]) if peer else None
+        except ValueError:
+            address = None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack listener's IPv4 peer
+        if address is not None and any(address in network for network in self.allowed_sources):
+            return True
+        log.warning("fastagi.source_refused", source=str(address))
+        return False
 
     async def _read_request(self, reader: asyncio.StreamReader) -> AgiRequest | None:
         variables: dict[str, str] = {}
@@ -188,12 +224,19 @@ class FastAgiServer:
         if task is not None:
             self._tasks.add(task)
         try:
+            if not self._source_allowed(writer.get_extra_info("peername")):
+                return
             request = await self._read_request(reader)
             if request is None:
                 return
-            handler = self.routes.get(request.script)
+            if self._secret is not None and not hmac.compare_digest(
+                request.given_secret.encode(), self._secret.encode()
+            ):
+                log.warning("fastagi.wrong_secret", route=request.route)
+                return
+            handler = self.routes.get(request.route)
             if handler is None:
-                log.warning("fastagi.unknown_script", script=request.script)
+                log.warning("fastagi.unknown_script", script=request.route)
                 return
             await handler(AgiSession(request, reader, writer, self.command_timeout))
         except (ConnectionError, AmiError) as exc:

@@ -224,6 +224,7 @@ class AmiSimulator:
             "getvar": self._getvar,
             "redirect": self._redirect,
             "mixmonitormute": self._mixmonitor_mute,
+            "userevent": self._user_event,
         }
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -277,6 +278,20 @@ class AmiSimulator:
             session.event("user", "UserEvent", fields)
 
     # -- actions ------------------------------------------------------------------------
+    async def _user_event(self, session: _Session, action: AmiMessage) -> None:
+        """``Action: UserEvent`` (manager.c's action_userevent, needs ``write = user``): every
+        header but Action, ActionID and UserEvent goes out in a UserEvent to ``user`` readers,
+        with no channel fields: no channel raised it, so any AMI client can name any channel."""
+        name = action.get("UserEvent")
+        fields = [
+            (header, value)
+            for header, value in action.headers
+            if header.casefold() not in ("action", "actionid", "userevent")
+        ]
+        session.respond(action, "Success", ("Message", "Event Sent"))
+        for other in list(self._sessions):
+            other.event("user", "UserEvent", [("UserEvent", name), *fields])
+
     async def _login(self, session: _Session, action: AmiMessage) -> None:
         username = action.get("Username")
         secret = self.users.get(username)

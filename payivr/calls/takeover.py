@@ -4,6 +4,13 @@ Either way the same thing happens: payivr registers the payment request under a 
 then one AMI ``Redirect`` (with ``ExtraChannel``) moves both legs into
 ``Stasis(payivr,takeover,caller|agent,<key>)``, where the key pairs them with the request.
 A call payivr already holds in Stasis needs no redirect.
+
+A ``*7`` request (AMI UserEvent, FastAGI) names its channels and amount itself, so anyone
+able to raise the event (an AMI account with ``write = user``) or to reach the FastAGI port
+could forge one. Nothing is redirected unless the agent channel is the softphone of an
+enabled console account, Asterisk says now (``CoreShowChannels``) that exactly the agent and
+the peer are bridged together, and the amount is within ``flow.max_amount_minor`` (the one
+check of :mod:`payivr.core.amounts`).
 """
 
 from __future__ import annotations
@@ -34,6 +41,15 @@ class AmiTakeover(Protocol):
     async def take_over(self, request: TakeoverRequest) -> None: ...
 
 
+class AgentDirectory(Protocol):
+    async def agent_on_endpoint(self, endpoint: str) -> str | None:
+        """The name of the enabled agent account whose softphone is ``endpoint``, or None."""
+
+
+class TakeoverRefused(Exception):
+    """A ``*7`` request that does not hold up; the message says why (no channel names)."""
+
+
 class Takeovers:
     def __init__(
         self,
@@ -41,35 +57,66 @@ class Takeovers:
         ami: AmiTakeover | None,
         calls: CallSettings,
         currency: str,
+        *,
+        agents: AgentDirectory,
     ) -> None:
         self._stasis = stasis
         self._ami = ami
         self._calls = calls
         self._currency = currency
+        self._agents = agents
 
     async def on_feature_code(self, takeover: TakeoverRequest) -> None:
         """``*7`` (AMI UserEvent or FastAGI): take the call over; with an amount, start paying.
 
         Without an amount the call is taken over and the console asks the agent for item and
-        amount (the agent's screen shows the call as ready for a payment).
+        amount (the agent's screen shows the call as ready for a payment). A request that
+        does not hold up (see the module doc) is logged and dropped: nothing is redirected.
         """
-        endpoint = endpoint_of(takeover.agent_channel)
-        request = None
-        if takeover.amount_minor is not None and takeover.amount_minor > 0:
-            request = PaymentRequest(
-                FEATURE_CODE_ITEM,
-                takeover.amount_minor,
-                self._currency,
-                self._stasis.agent_name(endpoint),
-                privacy_mode=self._calls.privacy,
-            )
         try:
-            if request is not None:
-                # Refused before the redirect: the call stays as it was, with the agent.
-                request.check(self._stasis.max_amount_minor)
+            request = await self._checked_request(takeover)
             await self._redirect(takeover, request)
-        except (RequestRefused, PaymentRefused, AmiError) as error:
+        except TakeoverRefused as refused:
+            log.warning(
+                "feature_code_takeover_refused",
+                key=takeover.key,
+                source=takeover.source.value,
+                reason=str(refused),
+            )
+        except (PaymentRefused, AmiError) as error:
             log.warning("feature_code_takeover_failed", key=takeover.key, error=str(error))
+
+    async def _checked_request(self, takeover: TakeoverRequest) -> PaymentRequest | None:
+        """The payment ``takeover`` asks for (None: no amount), once it holds up."""
+        if self._ami is None:
+            raise TakeoverRefused("AMI is off: nothing can be redirected")
+        endpoint = endpoint_of(takeover.agent_channel)
+        agent = await self._agents.agent_on_endpoint(endpoint)
+        if agent is None:
+            raise TakeoverRefused("the agent channel is not the softphone of a console account")
+        try:
+            call = await self._ami.find_call(endpoint)
+        except InvalidTakeoverRequest as error:
+            raise TakeoverRefused(str(error)) from None
+        if call is None or (call.agent.name, call.peer.name) != (
+            takeover.agent_channel,
+            takeover.caller_channel,
+        ):
+            raise TakeoverRefused("Asterisk does not have the agent and the peer bridged together")
+        if takeover.amount_minor is None:
+            return None
+        request = PaymentRequest(
+            FEATURE_CODE_ITEM,
+            takeover.amount_minor,
+            self._currency,
+            agent,
+            privacy_mode=self._calls.privacy,
+        )
+        try:
+            request.check(self._stasis.max_amount_minor)
+        except RequestRefused as refused:
+            raise TakeoverRefused(str(refused)) from None
+        return request
 
     async def request_for_agent(self, endpoint: str, request: PaymentRequest) -> str:
         """Start ``request`` on the agent's current call; returns the payment id.

@@ -293,6 +293,17 @@ class Accounts:
             row = await cursor.fetchone()
         return _account(row) if row else None
 
+    async def agent_on_endpoint(self, endpoint: str) -> str | None:
+        """The name of the enabled account whose softphone is ``endpoint`` (``*7`` checks that
+        a request comes from an agent's phone), or None."""
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT name FROM console_accounts WHERE endpoint = %s AND NOT disabled",
+                (endpoint,),
+            )
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
     async def statuses(self) -> list[AccountStatus]:
         """Every account, disabled ones too, with recent failed sign-ins and live API tokens."""
         now = self._clock()

@@ -133,3 +133,54 @@ async def test_routes_ignore_slashes_and_unknown_scripts_just_end() -> None:
     finally:
         await agi.close()
     assert seen == ["called"]
+
+
+SECRET = "agi-shared-secret-0123456789"
+
+
+async def _closed_without_an_answer(reader: asyncio.StreamReader) -> bool:
+    """The server closed the connection without a word (a reset if our bytes were unread)."""
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.fixture
+async def guarded(
+    requests: asyncio.Queue[TakeoverRequest],
+) -> AsyncIterator[FastAgiServer]:
+    """Asterisk is 127.0.0.1 only, and must send the shared secret."""
+    agi = FastAgiServer(
+        {"pay": takeover_route(requests.put_nowait)},
+        header_timeout=0.3,
+        allowed_sources=["127.0.0.1/32"],
+        secret=SECRET,
+    )
+    await agi.start("127.0.0.1", 0)
+    yield agi
+    await agi.close()
+
+
+async def test_attack_forged_agi_requests_from_elsewhere_or_without_the_secret_are_dropped(
+    guarded: FastAgiServer, requests: asyncio.Queue[TakeoverRequest]
+) -> None:
+    """Issue 13 #3: anyone reaching port 4573 could pull channels into payivr."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", guarded.port, local_addr=("127.0.0.3", 0)
+    )
+    writer.write(agi_headers(CALLER, "2500", script=f"pay/{SECRET}"))
+    assert await _closed_without_an_answer(reader)  # from 127.0.0.3: closed unread
+    writer.close()
+    for script in ("pay", "pay/wrong-secret-0123456789abc", f"pay/{SECRET}x"):
+        reader, writer = await connect(guarded)
+        writer.write(agi_headers(CALLER, "2500", script=script))
+        assert await _closed_without_an_answer(reader)
+        writer.close()
+    assert requests.empty()
+    reader, writer = await connect(guarded)
+    writer.write(agi_headers(CALLER, "2500", script=f"pay/{SECRET}"))
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    request = await asyncio.wait_for(requests.get(), 5)
+    assert (request.agent_channel, request.caller_channel) == (AGENT, CALLER)
+    writer.close()

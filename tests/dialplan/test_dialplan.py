@@ -138,7 +138,8 @@ def test_feature_code_raises_the_event_payivr_listens_for() -> None:
         "App: ${PAYIVR_APP}"
     ]
     agi = [line[3] for line in PAYIVR["payivr-feature-agi"] if line[2] == "AGI"]
-    assert len(agi) == 1 and "/pay,${BRIDGEPEER},${GOSUB_RETVAL}" in agi[0]
+    secret = '${IF($["${PAYIVR_AGI_SECRET}" = ""]?:/${PAYIVR_AGI_SECRET})}'
+    assert len(agi) == 1 and f"/pay{secret},${{BRIDGEPEER}},${{GOSUB_RETVAL}}" in agi[0]
 
 
 def test_every_stasis_entry_is_followed_by_its_fallback() -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any
 from payivr.calls.requests import PaymentRequest
 from payivr.cli import Running
 from payivr.config import Config, load_config
+from payivr.console.accounts import hash_password
 from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
@@ -107,8 +110,23 @@ class System:
             self.target.agent_phone(f"agent{suffix}", str(base + 1)),
         )
 
+    async def agent_account(self, agent: Phone) -> str:
+        """The console account on ``agent``'s phone, as the operator adds it (``payivr agent
+        add``; inserted with one hash made once, to keep the suite fast): ``*7`` is taken only
+        from a console account's softphone. Returns its name (password AGENT_PASSWORD)."""
+        name = agent_account_name(agent.endpoint)
+        async with self.running.database.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO console_accounts (name, endpoint, role, password_hash, created_at,"
+                " password_set_at) VALUES (%s, %s, 'agent', %s, now(), now())"
+                " ON CONFLICT DO NOTHING",
+                (name, agent.endpoint, _agent_password_hash()),
+            )
+        return name
+
     async def feature_code(self, caller: Phone, agent: Phone) -> None:
         """The agent keys ``*7`` on a call bridged by Dial(): AMI UserEvent, Redirect, Stasis."""
+        await self.agent_account(agent)
         await self.target.connect(caller, agent)
         await agent.press("*7")
         await self.wait_event(
@@ -341,6 +359,19 @@ async def key_rest_of_card(caller: Phone) -> None:
     await answer_prompt(caller, "security-code-entered", "1")
     await answer_prompt(caller, "enter-postal-code", "90210#")
     await answer_prompt(caller, "postal-code-is", "1")
+
+
+AGENT_PASSWORD = "e2e agent password 1"
+
+
+@functools.cache
+def _agent_password_hash() -> str:
+    return hash_password(AGENT_PASSWORD)
+
+
+def agent_account_name(endpoint: str) -> str:
+    """The console account on an agent phone: ``agent 1101`` for PJSIP/1101."""
+    return "agent " + " ".join(re.findall(r"[A-Za-z0-9]+", endpoint.partition("/")[2]))[:50]
 
 
 async def start_test_sandbox(keys: KeyFiles) -> RunningSandbox:

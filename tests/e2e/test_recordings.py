@@ -60,6 +60,7 @@ async def test_a_recorded_call_keeps_no_digit_of_the_payment(
     caller_name = caller.sim_phone.channel.name  # type: ignore[union-attr]
     await caller.press("9")  # before the payment: recorded
     await caller.wait_for(lambda _: "dtmf:9" in recording.entries)
+    await system.agent_account(agent)
     await agent.press("*7")
     await system.wait_event(lambda e: e["type"] == "call_started")
     request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode=PrivacyMode.HOLD)
@@ -98,6 +99,7 @@ async def test_an_unrecorded_call_is_not_touched(
     caller, agent = system.phones()
     assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
     await sim.dial(caller.sim_phone, agent.sim_phone, context=context)
+    await system.agent_account(agent)
     await agent.press("*7")
     await system.wait_event(lambda e: e["type"] == "call_started")
     request = PaymentRequest("Annual plan", 13742, "USD", "alice")
