@@ -511,6 +511,8 @@ async def running_payivr(
     Raises :class:`StoppedBeforeRunning` if ``stop`` is set before this instance runs its
     Asterisk's calls (a standby stopped while it waits).
     """
+    from ipaddress import ip_network
+
     from payivr.aio import cancel_and_wait
     from payivr.ami.client import AmiClient
     from payivr.ami.fastagi import FastAgiServer, takeover_route
@@ -532,6 +534,7 @@ async def running_payivr(
     from payivr.console.app import create_console_app, start_console
     from payivr.console.metrics import Metrics
     from payivr.console.ports import HealthCheck
+    from payivr.console.security import Deployment
     from payivr.gateway.setup import gateway_location, open_gateway
     from payivr.sms.setup import open_sms
     from payivr.store import ConsoleBus, OutboxWorker, PaymentStore, WebhookAdapter, aiohttp_send
@@ -665,6 +668,10 @@ async def running_payivr(
             outbound=outbound,
             gateway=gateway,
             crm_endpoints=crm_endpoints,
+            deployment=Deployment(
+                config.console.public_url,
+                tuple(ip_network(proxy) for proxy in config.console.trusted_proxies),
+            ),
         )
         console = await start_console(
             console_app,

@@ -210,6 +210,11 @@ class ConsoleSettings:
     # token it answers no one, unless metrics_open opens it to whoever reaches the console.
     metrics_token: str | None = None
     metrics_open: bool = False
+    # Behind a proxy that ends TLS: the URL browsers use (https://pay.example.com), so cookies
+    # stay Secure and the Origin check expects it; the proxies whose X-Forwarded-For is
+    # believed (addresses or networks).
+    public_url: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
 
     def problems(self) -> list[str]:
         found = []
@@ -218,6 +223,20 @@ class ConsoleSettings:
                 "console.metrics_token (PAYIVR_CONSOLE_METRICS_TOKEN): use at least 24"
                 " characters (e.g. payivr keygen's signing secret, or openssl rand -hex 16)"
             )
+        if self.public_url is not None:
+            parts = urlparse(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+                found.append(
+                    "console.public_url (PAYIVR_CONSOLE_PUBLIC_URL): the address browsers use,"
+                    f" like https://pay.example.com, not {self.public_url!r}"
+                )
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy)
+            except ValueError:
+                found.append(
+                    f"console.trusted_proxies: {proxy!r} is not an address or network"
+                )
         if self.metrics_token is not None and self.metrics_open:
             found.append("console.metrics_open: leave it false when console.metrics_token is set")
         host, _, port = self.listen.rpartition(":")
@@ -282,6 +301,8 @@ class FlowSettings:
 @dataclass
 class CallSettings:
     privacy_mode: str = PrivacyMode.HOLD.value  # see .privacy
+    # false: no payment in talk-through, whoever asks (the agent is on hold for every one)
+    allow_talk_through: bool = True
     music_on_hold_class: str = "default"  # empty: silence instead of music
     language: str = "en"
     after_agent_hangup: str = "hangup"  # or "continue": back to the dialplan
@@ -306,6 +327,8 @@ class CallSettings:
             found.append(f"calls.language: {self.language!r} is not one of {LANGUAGES}")
         if self.after_agent_hangup not in ("hangup", "continue"):
             found.append("calls.after_agent_hangup: must be 'hangup' or 'continue'")
+        if self.privacy_mode == PrivacyMode.TALK_THROUGH.value and not self.allow_talk_through:
+            found.append("calls.privacy_mode: talk-through, but calls.allow_talk_through is false")
         return found
 
 

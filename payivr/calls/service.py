@@ -111,6 +111,10 @@ class _Command:
     done: asyncio.Future[str] | None = None
 
 
+EVENT_DTMF_MODES = frozenset({"rfc4733", "info", "auto_info"})
+"""PJSIP dtmf_mode values whose keys reach Asterisk as events, never as tones in the audio."""
+
+
 class PaymentRefused(Exception):
     """A payment cannot start on this call now; the message says why."""
 
@@ -276,6 +280,24 @@ class CallSession:
 
     # ------------------------------------------------------------- a payment
 
+    async def _check_talk_through(self) -> None:
+        """Talk-through keeps the agent in the caller's bridge: only keys Asterisk receives as
+        events can be absorbed (``absorbDTMF``). A caller whose keys may arrive as tones in the
+        audio (PJSIP ``dtmf_mode`` inband, or auto, which falls back to inband when the phone
+        offers no RFC 4733) would be heard by the agent, as would any channel whose mode
+        cannot be read (not PJSIP): those pay on hold."""
+        if not self.services.calls.allow_talk_through:
+            raise PaymentRefused("talk-through is turned off here (calls.allow_talk_through)")
+        try:
+            mode = await self.services.ari.channels.get_variable(self.caller, "PJSIP_DTMF_MODE()")
+        except AriError:
+            mode = "unknown"
+        if mode not in EVENT_DTMF_MODES:
+            raise PaymentRefused(
+                f"talk-through needs the caller's keys as events, but the caller's DTMF mode is"
+                f" {mode} (tones in the audio would reach the agent): ask for it on hold"
+            )
+
     async def _start_payment(self, request: PaymentRequest) -> str:
         if self._payment is not None:
             raise PaymentRefused("a payment is already in progress on this call")
@@ -289,6 +311,8 @@ class CallSession:
         method = request.method
         if method not in services.flow.accepted_methods:
             raise PaymentRefused(f"payments by {method.value} are not taken here")
+        if request.privacy_mode is PrivacyMode.TALK_THROUGH:
+            await self._check_talk_through()
         opening = PaymentOpening(
             call_key=self.call.key,
             agent=request.agent,

@@ -26,7 +26,13 @@ from payivr.console.live import EventHub
 from payivr.console.metrics import Metrics
 from payivr.console.openapi import openapi_document
 from payivr.console.ports import CallControl, HealthCheck
-from payivr.console.security import ApiError, Handler, security_headers
+from payivr.console.security import (
+    DEPLOYMENT_KEY,
+    ApiError,
+    Deployment,
+    Handler,
+    security_headers,
+)
 from payivr.console.throttle import AddressThrottle
 from payivr.core.events import Step, StepStatus
 from payivr.core.request import PrivacyMode
@@ -84,6 +90,7 @@ def create_console_app(
     gateway: Gateway | None = None,
     crm_endpoints: Sequence[str] = (),
     metrics_open: bool = False,
+    deployment: Deployment | None = None,
 ) -> web.Application:
     """The console as an aiohttp application (start it with :func:`start_console`).
 
@@ -110,6 +117,7 @@ def create_console_app(
       answers no one, unless ``metrics_open`` (anyone who reaches the console's address).
     - ``gateway``: refunds and voids of approved payments go to it (without it they answer
       503); ``crm_endpoints``: the CRM endpoints that hear of each (as for outcomes).
+    - ``deployment``: the public URL and trusted proxies when a TLS proxy is in front.
     """
     registry = metrics or Metrics()
     health: dict[str, HealthCheck] = {"database": _database_check(db)}
@@ -144,6 +152,7 @@ def create_console_app(
     app.router.add_get("/healthz", _healthz)
     app[METRICS_TOKEN_KEY] = metrics_token
     app[METRICS_OPEN_KEY] = metrics_open
+    app[DEPLOYMENT_KEY] = deployment or Deployment()
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", Path(str(STATIC)), follow_symlinks=False)

@@ -5,6 +5,11 @@ Bearer API token (integrations). With a cookie, every state-changing request mus
 session's CSRF token in ``X-CSRF-Token`` (synchronizer token) and, when the browser sends
 one, an ``Origin`` matching the host. Bearer requests carry no ambient credential, so they
 need no CSRF token.
+
+Behind a proxy that ends TLS, payivr sees plain HTTP on an internal host: ``public_url``
+(``console.public_url``) says what browsers use, so cookies stay Secure, HSTS is sent and the
+Origin expected is the public one; ``trusted_proxies`` are the addresses whose
+``X-Forwarded-For`` names the client (for the sign-in limits and the audit), nobody else's.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -65,8 +72,58 @@ class Caller:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """Where browsers reach the console (see the module doc)."""
+
+    public_url: str | None = None
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+
+    @property
+    def public_origin(self) -> str | None:
+        if self.public_url is None:
+            return None
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+DEPLOYMENT_KEY = web.AppKey("deployment", Deployment)
+
+
+def _deployment(request: web.Request) -> Deployment:
+    return request.app.get(DEPLOYMENT_KEY) or Deployment()
+
+
+def browser_uses_tls(request: web.Request) -> bool:
+    """True when the browser's side is HTTPS: here, or at the TLS proxy in front."""
+    public = _deployment(request).public_url
+    return request.secure or (public is not None and public.startswith("https://"))
+
+
 def origin_of(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address: the peer's, or, from a trusted proxy, the nearest address in its
+    ``X-Forwarded-For`` that is not a trusted proxy itself ("unknown" if that is no address)."""
+    remote = request.remote or "unknown"
+    proxies = _deployment(request).trusted_proxies
+    if not _within(remote, proxies):
+        return remote
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+    for hop in reversed([hop.strip() for hop in forwarded.split(",") if hop.strip()]):
+        if not _within(hop, proxies):
+            return str(_ip(hop) or "unknown")
+    return remote
+
+
+def _ip(address: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(address)
+    except ValueError:
+        return None
+
+
+def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    ip = _ip(address)
+    return ip is not None and any(ip in network for network in networks)
 
 
 @web.middleware
@@ -90,7 +147,7 @@ def _protect(request: web.Request, response: web.StreamResponse) -> None:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if not request.path.startswith("/static/"):
         headers.setdefault("Cache-Control", "no-store")
-    if request.secure:
+    if browser_uses_tls(request):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
@@ -122,7 +179,7 @@ def check_same_origin(request: web.Request) -> None:
     origin = request.headers.get("Origin")
     if origin is None:
         return
-    expected = f"{request.scheme}://{request.host}"
+    expected = _deployment(request).public_origin or f"{request.scheme}://{request.host}"
     if origin != expected:
         raise ApiError(403, "cross_origin", "requests from other sites are refused")
 
@@ -140,10 +197,12 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
         token,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=browser_uses_tls(request),
         path="/",
     )
 
 
 def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
-    response.del_cookie(SESSION_COOKIE, path="/", samesite="Strict", secure=request.secure)
+    response.del_cookie(
+        SESSION_COOKIE, path="/", samesite="Strict", secure=browser_uses_tls(request)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
+from ipaddress import ip_network
 from pathlib import Path
 
 import aiohttp
@@ -28,7 +29,7 @@ from payivr.console.accounts import (
     token_digest,
     verify_password,
 )
-from payivr.console.security import CONTENT_SECURITY_POLICY
+from payivr.console.security import CONTENT_SECURITY_POLICY, Deployment
 from payivr.console.throttle import ATTEMPTS_PER_ADDRESS
 from payivr.gateway.pki import write_test_tls
 from payivr.store.database import Database
@@ -45,8 +46,7 @@ class MovableClock:
 
 def from_address(console: Console, address: str) -> Client:
     """A client connecting from another loopback address (Linux routes all of 127/8 to lo)."""
-    connector = aiohttp.TCPConnector(local_addr=(address, 0))
-    return Client(aiohttp.ClientSession(base_url=console.url, connector=connector))
+    return console_client_from(console.url, address)
 
 
 async def _login(client: Client, name: str, password: str) -> aiohttp.ClientResponse:
@@ -434,3 +434,69 @@ async def test_the_supervisor_account_can_sign_in_without_an_endpoint(console: C
         response = await sam.send("/api/v1/payments", {"item": "Plan", "amount": "1"})
         assert response.status == 409
         assert (await response.json())["error"]["code"] == "no_endpoint"
+
+
+async def test_behind_a_tls_proxy_cookies_stay_secure_and_forwarded_addresses_are_checked(
+    database: Database,
+) -> None:
+    """Issue 13 hardening: behind a proxy ending TLS payivr saw plain HTTP, so the session
+    cookie lost Secure (a browser would send it over http://), the page's real Origin
+    (https://pay.example.com) was refused, and any client could pick its address for the
+    sign-in limits with X-Forwarded-For. With console.public_url and trusted_proxies set:"""
+    from _console_calls import RehearsalCalls
+
+    await add_agent(database, "Lou Agent", "PJSIP/1020", "agent", PASSWORD)
+    notifier = Notifier()
+    app = create_console_app(
+        db=database,
+        calls=RehearsalCalls(PaymentStore(database), notifier),
+        notifier=notifier,
+        deployment=Deployment("https://pay.example.com", (ip_network("127.0.0.1/32"),)),
+    )
+    server = await start_console(app, "127.0.0.1:0")  # plain HTTP behind the "proxy"
+    public = {"Origin": "https://pay.example.com"}
+    try:
+        async with Client.plain(server.url) as proxy:
+            login = await proxy.post(
+                "/api/v1/login",
+                json={"name": "Lou Agent", "password": PASSWORD},
+                headers={**public, "X-Forwarded-For": "203.0.113.50"},
+            )
+            assert login.status == 200
+            cookie = SimpleCookie(login.headers["Set-Cookie"])["payivr_session"]
+            assert cookie["secure"] is True
+            assert login.headers["Strict-Transport-Security"].startswith("max-age=")
+            # What the proxy passes on from the browser (the jar keeps Secure cookies off http).
+            signed_in = {
+                "X-CSRF-Token": (await login.json())["csrf_token"],
+                "Cookie": f"payivr_session={cookie.value}",
+            }
+            internal = await proxy.post(
+                "/api/v1/logout", headers={**signed_in, "Origin": server.url}
+            )
+            assert internal.status == 403  # not the origin browsers use
+            assert (await proxy.post("/api/v1/logout", headers={**signed_in, **public})).status == 200
+        async with console_client_from(server.url, "127.0.0.6") as untrusted:
+            for attempt in range(ATTEMPTS_PER_ADDRESS):
+                spoofed = {"X-Forwarded-For": f"198.51.100.{attempt}", **public}
+                answer = await untrusted.post(
+                    "/api/v1/login", json={"name": "<x>", "password": "x"}, headers=spoofed
+                )
+                assert answer.status == 401
+            answer = await untrusted.post(
+                "/api/v1/login",
+                json={"name": "<x>", "password": "x"},
+                headers={"X-Forwarded-For": "198.51.100.99", **public},
+            )
+            assert answer.status == 429  # its own address counted, whatever it claimed
+    finally:
+        await server.stop()
+    audit = await PaymentStore(database).list_audit(limit=500)
+    origins = {event.origin.value for event in audit}
+    assert "203.0.113.50" in origins and "127.0.0.6" in origins
+    assert not any(origin.startswith("198.51.100.") for origin in origins)
+
+
+def console_client_from(url: str, address: str) -> Client:
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    return Client(aiohttp.ClientSession(base_url=url, connector=connector))

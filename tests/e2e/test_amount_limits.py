@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from payivr.console.accounts import add_agent, add_api_token
+from payivr.console.accounts import add_api_token
 from tests.e2e.harness import System, heard
 from tests.e2e.targets import SimulatorTarget
 
@@ -50,6 +50,7 @@ async def test_attack_star7_with_an_amount_over_the_maximum_takes_nothing_over(
     # waits 3 s for the agent's amount, as here.
     system.target.pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "3")
     caller, agent = system.phones()
+    await system.agent_account(agent)
     await system.target.connect(caller, agent)
     await agent.press("*7")
     await agent.wait_for(lambda phone: any("beep" in sound for sound in phone.heard), within=15)
@@ -80,8 +81,8 @@ async def test_attack_a_transfer_over_the_maximum_is_refused(system: System) -> 
 async def test_attack_the_console_in_another_currency_is_capped_too(system: System) -> None:
     caller, agent = system.phones()
     await system.target.connect(caller, agent)
-    await add_agent(system.running.database, "alice", agent.endpoint, "agent", "correct horse 4")
-    token = await add_api_token(system.running.database, "alice", "attack")
+    agent_name = await system.agent_account(agent)  # the operator's account on the phone
+    token = await add_api_token(system.running.database, agent_name, "attack")
     async with aiohttp.ClientSession(
         system.running.console_url, headers={"Authorization": f"Bearer {token}"}
     ) as http:

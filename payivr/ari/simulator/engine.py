@@ -1233,6 +1233,9 @@ class Engine:
         }
         if name in special:
             return special[name]
+        if name.endswith(")") and "(" in name:  # ARI reads a function, as ast_func_read
+            function, _, args = name[:-1].partition("(")
+            return self._function(channel, function, args)
         value = channel.variables.get(name)
         if value is None:
             value = self.global_variables.get(name)
@@ -1253,6 +1256,11 @@ class Engine:
             return {"num": channel.connected_number, "name": channel.connected_name}.get(item, "")
         if name == "LOCAL":
             return channel.variables.get(args, "")
+        if name == "PJSIP_DTMF_MODE":
+            # func_pjsip_dtmf_mode: the endpoint's dtmf_mode; fails on any other channel type.
+            if channel.technology is not Technology.SIP or channel.phone is None:
+                return None
+            return channel.phone.dtmf_mode
         return builtin_function(name, args, {**self.global_variables, **channel.variables})
 
     async def _execute(self, channel: Channel, app: str, data: str

@@ -47,6 +47,8 @@ class SimPhone:
         self.auto_answer = auto_answer
         self.answer_delay = answer_delay
         self.answering_machine = answering_machine  # AMD() hears a long greeting
+        # pjsip.conf's dtmf_mode of the endpoint, as PJSIP_DTMF_MODE() reads it.
+        self.dtmf_mode = "rfc4733"
         self.heard: list[str] = []
         self.heard_voices: list[tuple[str, str]] = []
         self.received_dtmf = ""
