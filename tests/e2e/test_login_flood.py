@@ -17,6 +17,7 @@ import aiohttp
 
 from payivr.calls.requests import PaymentRequest
 from payivr.console.throttle import ATTEMPTS_PER_ADDRESS
+from payivr.core.request import PrivacyMode
 from tests.e2e.harness import System, key_card
 
 FLOOD_ADDRESSES = 10
@@ -37,7 +38,7 @@ async def _bogus_sign_ins(console_url: str, address: str, attempts: int) -> list
 async def test_a_sign_in_flood_takes_no_payment_connection(system: System) -> None:
     running = system.running
     caller, agent = system.phones()
-    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode="hold")
+    request = PaymentRequest("Annual plan", 13742, "USD", "alice", privacy_mode=PrivacyMode.HOLD)
     await system.takeover(caller, agent, request)
     running.database.pool.pop_stats()
     flood = asyncio.gather(
