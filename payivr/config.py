@@ -92,14 +92,7 @@ class FastAgiSettings:
         if not self.enabled:
             return []
         found = _listen_problems("fastagi.listen", self.listen)
-        for source in self.allowed_sources:
-            try:
-                ipaddress.ip_network(source)
-            except ValueError:
-                found.append(
-                    f"fastagi.allowed_sources (PAYIVR_FASTAGI_ALLOWED_SOURCES): {source!r} is"
-                    " not an address or network like 172.18.0.0/16"
-                )
+        found += _network_problems("fastagi.allowed_sources", self.allowed_sources)
         if self.secret is not None and (
             len(self.secret) < 24 or not self.secret.replace("-", "").replace("_", "").isalnum()
         ):
@@ -230,13 +223,7 @@ class ConsoleSettings:
                     "console.public_url (PAYIVR_CONSOLE_PUBLIC_URL): the address browsers use,"
                     f" like https://pay.example.com, not {self.public_url!r}"
                 )
-        for proxy in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(proxy)
-            except ValueError:
-                found.append(
-                    f"console.trusted_proxies: {proxy!r} is not an address or network"
-                )
+        found += _network_problems("console.trusted_proxies", self.trusted_proxies)
         if self.metrics_token is not None and self.metrics_open:
             found.append("console.metrics_open: leave it false when console.metrics_token is set")
         host, _, port = self.listen.rpartition(":")
@@ -643,6 +630,19 @@ def _coerce(raw: object, hint: object) -> object:
 def split_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def _network_problems(name: str, values: tuple[str, ...]) -> list[str]:
+    env_name = "PAYIVR_" + name.replace(".", "_").upper()
+    found = []
+    for value in values:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            found.append(
+                f"{name} ({env_name}): {value!r} is not an address or network like 172.18.0.0/16"
+            )
+    return found
 
 
 def _listen_problems(name: str, listen: str) -> list[str]:

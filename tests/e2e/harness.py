@@ -16,16 +16,17 @@ Scenario vocabulary:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from payivr.calls.requests import PaymentRequest
-from payivr.cli import Running
+from payivr.cli import Running, running_payivr
 from payivr.config import Config, load_config
 from payivr.console.accounts import hash_password
 from payivr.core.events import Outcome
@@ -412,6 +413,26 @@ def system_environment(
         "PAYIVR_CRM_WEBHOOK_SECRET": generate_secret(),
         "PAYIVR_LOG_LEVEL": "DEBUG",
     }
+
+
+@contextlib.asynccontextmanager
+async def system_with(
+    target: Target,
+    database_url: str,
+    keys: KeyFiles,
+    crm: CrmInbox,
+    change: Callable[[Config], None],
+) -> AsyncIterator[System]:
+    """A System whose configuration ``change`` adjusts first (e.g. AMI off)."""
+    sandbox = await start_test_sandbox(keys)
+    config = system_config(target.access, database_url, sandbox, keys, crm)
+    change(config)
+    try:
+        async with running_payivr(config) as running:
+            await asyncio.wait_for(running.events.connected.wait(), 10)
+            yield System(target, running, sandbox, crm, config, [])
+    finally:
+        await sandbox.close()
 
 
 def system_config(

@@ -17,19 +17,11 @@ from payivr.ari.simulator import AriSimulator
 from payivr.ari.simulator.model import Recording
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.service import PaymentRefused
-from payivr.cli import running_payivr
+from payivr.config import Config
 from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles
-from tests.e2e.harness import (
-    Call,
-    CrmInbox,
-    System,
-    heard,
-    key_card,
-    start_test_sandbox,
-    system_config,
-)
+from tests.e2e.harness import Call, CrmInbox, System, heard, key_card, system_with
 from tests.e2e.phones import SimulatedPhone, prompts
 from tests.e2e.targets import SimulatorTarget
 
@@ -115,16 +107,12 @@ async def system_without_ami(
     target: SimulatorTarget, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
 ) -> AsyncIterator[System]:
     """payivr with ``ami.enabled = false``: calls reach it through its own entries only."""
-    sandbox = await start_test_sandbox(gateway_keys)
-    config = system_config(target.access, database_url, sandbox, gateway_keys, crm_inbox)
-    config.ami.enabled = False
-    try:
-        async with running_payivr(config) as running:
-            await asyncio.wait_for(running.events.connected.wait(), 10)
-            events: list[dict[str, object]] = []
-            yield System(target, running, sandbox, crm_inbox, config, events)  # type: ignore[arg-type]
-    finally:
-        await sandbox.close()
+
+    def ami_off(config: Config) -> None:
+        config.ami.enabled = False
+
+    async with system_with(target, database_url, gateway_keys, crm_inbox, ami_off) as system:
+        yield system
 
 
 async def test_a_recording_that_cannot_be_paused_refuses_the_payment(

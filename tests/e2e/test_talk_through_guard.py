@@ -16,15 +16,9 @@ import aiohttp
 import pytest
 
 from payivr.ari.simulator import AriSimulator
-from payivr.cli import running_payivr
+from payivr.config import Config
 from payivr.gateway.sandbox import KeyFiles
-from tests.e2e.harness import (
-    AGENT_PASSWORD,
-    CrmInbox,
-    System,
-    start_test_sandbox,
-    system_config,
-)
+from tests.e2e.harness import AGENT_PASSWORD, CrmInbox, System, system_with
 from tests.e2e.phones import Phone, SimulatedPhone
 from tests.e2e.targets import SimulatorTarget
 
@@ -71,14 +65,12 @@ async def no_talk_through(
     target: SimulatorTarget, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
 ) -> AsyncIterator[System]:
     """payivr with ``calls.allow_talk_through = false``."""
-    sandbox = await start_test_sandbox(gateway_keys)
-    config = system_config(target.access, database_url, sandbox, gateway_keys, crm_inbox)
-    config.calls.allow_talk_through = False
-    try:
-        async with running_payivr(config) as running:
-            yield System(target, running, sandbox, crm_inbox, config, [])
-    finally:
-        await sandbox.close()
+
+    def forbid(config: Config) -> None:
+        config.calls.allow_talk_through = False
+
+    async with system_with(target, database_url, gateway_keys, crm_inbox, forbid) as system:
+        yield system
 
 
 async def test_attack_an_agent_choosing_talk_through_where_it_is_turned_off(
