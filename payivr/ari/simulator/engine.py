@@ -1233,9 +1233,6 @@ class Engine:
         }
         if name in special:
             return special[name]
-        if name.endswith(")") and "(" in name:  # ARI reads a function, as ast_func_read
-            function, _, args = name[:-1].partition("(")
-            return self._function(channel, function, args)
         value = channel.variables.get(name)
         if value is None:
             value = self.global_variables.get(name)
