@@ -117,6 +117,7 @@ async def test_attack_fastagi_with_an_amount_over_the_maximum_takes_nothing_over
     system: System,
 ) -> None:
     caller, agent = system.phones()
+    await system.agent_account(agent)
     await system.target.connect(caller, agent)
     assert system.running.ami is not None
     call = await system.running.ami.find_call(agent.endpoint)  # the channels' names
