@@ -25,6 +25,7 @@ async def test_the_caller_hears_the_prompts_in_their_language(
     caller, agent = system.phones()
     assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
     await sim.dial(caller.sim_phone, agent.sim_phone, context=context)
+    await system.agent_account(agent)
     await agent.press("*7")
     await system.wait_event(lambda e: e["type"] == "call_started")
     request = PaymentRequest("Annual plan", 13742, "USD", "alice", language=chosen)
