@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, LiteralString
@@ -38,7 +38,23 @@ class TextPaymentState(enum.Enum):
 
     @property
     def open(self) -> bool:
-        return self in (TextPaymentState.ASKED, TextPaymentState.CHARGING, TextPaymentState.UNKNOWN)
+        return self in OPEN_STATES
+
+
+OPEN_STATES = (TextPaymentState.ASKED, TextPaymentState.CHARGING, TextPaymentState.UNKNOWN)
+
+MOVES: Mapping[TextPaymentState, tuple[TextPaymentState, ...]] = {
+    # to: the states it may come from. Anything else is a reply or worker that lost a race.
+    TextPaymentState.CHARGING: (TextPaymentState.ASKED,),  # a YES in time
+    TextPaymentState.UNKNOWN: (TextPaymentState.CHARGING,),  # the gateway's answer was lost
+    TextPaymentState.PAID: OPEN_STATES,
+    TextPaymentState.DECLINED: OPEN_STATES,
+    TextPaymentState.FAILED: OPEN_STATES,
+    TextPaymentState.REFUSED: (TextPaymentState.ASKED,),  # not YES, or STOP
+    TextPaymentState.EXPIRED: (TextPaymentState.ASKED,),
+    TextPaymentState.UNDELIVERED: (TextPaymentState.ASKED,),
+}
+"""A text payment's transitions: the only moves :meth:`SmsStore.move_text_payment` makes."""
 
 
 class MessageKind(enum.Enum):
@@ -502,12 +518,11 @@ class SmsStore:
         now: datetime,
         *,
         to: TextPaymentState,
-        only_from: Sequence[TextPaymentState],
         reason: str | None = None,
         gateway_reference: str | None = None,
         unexpired: bool = False,
     ) -> bool:
-        """Move the text payment to ``to`` if it is in one of ``only_from`` (and, with
+        """Move the text payment to ``to`` if it is in a state :data:`MOVES` allows (and, with
         ``unexpired``, not past its expiry); False when another reply or worker got there
         first."""
         cursor = await conn.execute(
@@ -524,7 +539,7 @@ class SmsStore:
                 "reference": gateway_reference,
                 "final": not to.open,
                 "id": payment_id,
-                "from": [state.value for state in only_from],
+                "from": [state.value for state in MOVES[to]],
                 "unexpired": unexpired,
             },
         )

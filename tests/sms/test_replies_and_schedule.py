@@ -21,6 +21,8 @@ from payivr.core.reminders import (
     within_hours,
 )
 from payivr.sms import InvalidPhoneNumber, Reply, Texts, classify, parse_e164
+from payivr.sms.store import MOVES, OPEN_STATES, TextPaymentState
+from payivr.sms.text_payments import OUTCOMES
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -156,3 +158,11 @@ def test_policy_and_window_checks() -> None:
         ReminderPolicy(send_from=time(20), send_until=time(8))
     with pytest.raises(ScheduleRefused, match="unknown time zone"):
         ReminderPolicy(time_zone="Mars/Olympus")
+
+
+def test_a_text_payment_moves_only_out_of_open_states_and_every_final_state_has_an_outcome():
+    assert set(MOVES) == set(TextPaymentState) - {TextPaymentState.ASKED}
+    assert all(set(sources) <= set(OPEN_STATES) for sources in MOVES.values())
+    assert set(OUTCOMES) == set(TextPaymentState) - set(OPEN_STATES)
+    # A YES charges only a question still asked; nothing goes back to asked.
+    assert MOVES[TextPaymentState.CHARGING] == (TextPaymentState.ASKED,)
