@@ -44,7 +44,7 @@ class Resynced:
 CallEvent = AriEvent | Resynced
 
 
-class CallEnded(Exception):
+class CallClosed(Exception):
     """`Call.next_event()` on a call the router has closed."""
 
 
@@ -81,7 +81,7 @@ class Call:
     async def next_event(self) -> CallEvent:
         """Wait for this call's next event (use `asyncio.timeout` around it for timers)."""
         if self.closed and self._queue.empty():
-            raise CallEnded(self.key)
+            raise CallClosed(self.key)
         return await self._queue.get()
 
     def post(self, event: CallEvent) -> None:
@@ -220,7 +220,7 @@ class EventRouter:
 
     def _bind(self, item: str, call: Call, *, bridge: bool) -> None:
         if call.closed:
-            raise CallEnded(call.key)
+            raise CallClosed(call.key)
         table = self._bridge_calls if bridge else self._channel_calls
         current = table.get(item)
         if current is not None and current is not call:

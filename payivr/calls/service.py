@@ -36,7 +36,7 @@ from payivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from payivr.ari.router import Call, CallEnded, Resynced
+from payivr.ari.router import Call, CallClosed, Resynced
 from payivr.calls.driver import Authorizer, CallGone, FlowDriver, GatewayAnswer
 from payivr.calls.media import CallerPrompts
 from payivr.calls.notifier import (
@@ -205,7 +205,7 @@ class CallSession:
             await self.services.notifier.publish(CallEndedEvent(self.call.key, self.agent_name))
 
     async def _pump(self) -> None:
-        with contextlib.suppress(CallEnded):
+        with contextlib.suppress(CallClosed):
             while True:
                 self._inbox.put_nowait(await self.call.next_event())
 
@@ -436,7 +436,7 @@ class CallSession:
         if self._bridge_made:
             with contextlib.suppress(AriError):
                 await ari.bridges.destroy(self.bridge_id)
-        with contextlib.suppress(CallEnded):
+        with contextlib.suppress(CallClosed):
             self.call.unbind_bridge(self.bridge_id)
 
 

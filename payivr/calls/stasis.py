@@ -37,7 +37,7 @@ from payivr.ari.events import (
     StasisStart,
 )
 from payivr.ari.models import Channel, Snapshot
-from payivr.ari.router import Call, CallEnded, EventRouter
+from payivr.ari.router import Call, CallClosed, EventRouter
 from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import CallServices, CallSession, PaymentRefused, refuse_channel
 from payivr.core.channels import endpoint_of
@@ -329,7 +329,7 @@ class StasisApplication:
                         return True
                     if isinstance(event, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
                         return False
-        except (TimeoutError, CallEnded):
+        except (TimeoutError, CallClosed):
             return False
 
     # ------------------------------------------------------------- reconnects

@@ -454,7 +454,7 @@ class StripeGateway:
             return self._refusal(answer, key)
         try:
             return wire.object_id(answer.body, "customer")
-        except wire.ProtocolError as exc:
+        except wire.StripeProtocolError as exc:
             return Error(str(exc), retryable=True)
 
     async def _charge(self, form: wire.Form, key: str) -> GatewayResult:
@@ -464,7 +464,7 @@ class StripeGateway:
         if isinstance(answer, _Reply) and answer.status == 200:
             try:
                 return wire.intent_result(answer.body)
-            except wire.ProtocolError as exc:
+            except wire.StripeProtocolError as exc:
                 log.warning("stripe.unreadable_answer", idempotency_key=key, problem=str(exc))
                 return await self._settle(key, str(exc))
         return self._final(answer, wire.intent_result, key)
@@ -480,7 +480,7 @@ class StripeGateway:
         if answer.status == 200:
             try:
                 return read(answer.body)
-            except wire.ProtocolError as exc:
+            except wire.StripeProtocolError as exc:
                 log.error("stripe.needs_reconciliation", idempotency_key=key, reason=str(exc))
                 return Unknown(f"{exc}; the request needs reconciliation")
         return self._refusal(answer, key)
@@ -574,7 +574,7 @@ class StripeGateway:
                 if response.status == 200:
                     try:
                         return wire.searched_intent(wire.parse_json(response.body))
-                    except wire.ProtocolError as exc:
+                    except wire.StripeProtocolError as exc:
                         return Error(str(exc), retryable=True)
                 if response.status != 429 and response.status < 500:
                     refusal = self._refusal(self._reply(response), None)
@@ -614,7 +614,7 @@ class StripeGateway:
     def _reply(response: StripeResponse) -> _Reply:
         try:
             body = wire.parse_json(response.body)
-        except wire.ProtocolError:
+        except wire.StripeProtocolError:
             body = None
         return _Reply(response.status, body)
 
@@ -629,7 +629,7 @@ class StripeGateway:
 def _read_found(intent: dict[str, Any]) -> GatewayResult:
     try:
         return wire.intent_result(intent)
-    except wire.ProtocolError as exc:
+    except wire.StripeProtocolError as exc:
         return Unknown(f"{exc}; the payment needs reconciliation")
 
 
@@ -638,7 +638,7 @@ def _error_of(reply: _Reply) -> wire.StripeError | None:
         return None
     try:
         return wire.parse_error(reply.status, reply.body)
-    except wire.ProtocolError:
+    except wire.StripeProtocolError:
         return None
 
 

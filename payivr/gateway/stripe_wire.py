@@ -45,7 +45,7 @@ MAX_KEY_LENGTH = 200
 _STRIPE_ID = re.compile(r"[A-Za-z0-9_]{3,255}")
 
 
-class ProtocolError(ValueError):
+class StripeProtocolError(ValueError):
     """Stripe answered something this adapter cannot read (the peer broke it)."""
 
 
@@ -259,13 +259,13 @@ def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw) if raw else None
     except ValueError:
-        raise ProtocolError("Stripe's answer is not JSON") from None
+        raise StripeProtocolError("Stripe's answer is not JSON") from None
 
 
 def parse_error(http_status: int, body: Any) -> StripeError:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        raise ProtocolError(f"Stripe answered {http_status} without an error object")
+        raise StripeProtocolError(f"Stripe answered {http_status} without an error object")
     message = error.get("message")
     intent = error.get("payment_intent")
     return StripeError(
@@ -308,9 +308,9 @@ def _text(value: Any) -> str | None:
 
 def _object(body: Any, kind: str) -> dict[str, Any]:
     if not isinstance(body, dict) or body.get("object") != kind:
-        raise ProtocolError(f"Stripe's answer is not a {kind}")
+        raise StripeProtocolError(f"Stripe's answer is not a {kind}")
     if not isinstance(body.get("id"), str) or not isinstance(body.get("status"), str):
-        raise ProtocolError(f"a {kind} without an id or status")
+        raise StripeProtocolError(f"a {kind} without an id or status")
     return body
 
 
@@ -380,7 +380,7 @@ def setup_result(body: Any) -> GatewayResult:
     if status == "succeeded":
         customer, method = _id_of(intent.get("customer")), _id_of(intent.get("payment_method"))
         if customer is None or method is None:
-            raise ProtocolError("a succeeded SetupIntent without a customer or payment method")
+            raise StripeProtocolError("a succeeded SetupIntent without a customer or payment method")
         card = _card_of(intent.get("payment_method"))
         last_four = card.get("last4")
         return Approved(
@@ -421,10 +421,10 @@ def cancel_result(body: Any) -> GatewayResult:
 
 def object_id(body: Any, kind: str) -> str:
     if not isinstance(body, dict) or body.get("object") != kind:
-        raise ProtocolError(f"Stripe's answer is not a {kind}")
+        raise StripeProtocolError(f"Stripe's answer is not a {kind}")
     value = body.get("id")
     if not isinstance(value, str) or not value:
-        raise ProtocolError(f"a {kind} without an id")
+        raise StripeProtocolError(f"a {kind} without an id")
     return value
 
 
@@ -432,10 +432,10 @@ def searched_intent(body: Any) -> dict[str, Any] | None:
     """The PaymentIntent a search found, or ``None`` when none matched. With the key in use
     twice (after Stripe pruned it, 24 h on), a succeeded one wins, then the newest."""
     if not isinstance(body, dict) or body.get("object") != "search_result":
-        raise ProtocolError("Stripe's answer is not a search result")
+        raise StripeProtocolError("Stripe's answer is not a search result")
     data = body.get("data")
     if not isinstance(data, list):
-        raise ProtocolError("a search result without data")
+        raise StripeProtocolError("a search result without data")
     intents = [item for item in data if isinstance(item, dict)]
     if not intents:
         return None

@@ -38,7 +38,7 @@ from payivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from payivr.ari.router import Call, CallEnded, Resynced
+from payivr.ari.router import Call, CallClosed, Resynced
 from payivr.calls.notifier import OutboundCallChanged
 from payivr.calls.stasis import StasisApplication
 from payivr.config import OutboundSettings
@@ -224,7 +224,7 @@ class OutboundDialer:
         except _Cancelled as cancelled:
             await self._hang_up(attempt.customer_leg, attempt.agent_leg)
             await self._end(attempt, CallOutcome.CANCELLED, str(cancelled))
-        except CallEnded:
+        except CallClosed:
             await self._end(attempt, CallOutcome.FAILED, "payivr lost the call")
         except Exception:
             log.exception("outbound_call_failed", outbound=str(attempt.row.id))
