@@ -249,6 +249,7 @@ class FlowSettings:
     max_amount_minor: int = 1_000_000
     offer_card_on_file: bool = False
     accepted_methods: tuple[str, ...] = tuple(method.value for method in PaymentMethod)
+    decline_retries: int = 2  # more tries after a declined card (another card or a field)
 
     def problems(self) -> list[str]:
         found = []
@@ -282,6 +283,7 @@ class FlowSettings:
             postal_code_lengths=frozenset(self.postal_code_lengths),
             offer_card_on_file=self.offer_card_on_file,
             accepted_methods=frozenset(PaymentMethod(name) for name in self.accepted_methods),
+            decline_retries=self.decline_retries,
         )
 
 

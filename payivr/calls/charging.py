@@ -25,7 +25,7 @@ def gateway_authorizer(
     observe_latency: Callable[[float], None] | None = None,
     keep_card: CardKeeper | None = None,
 ) -> Authorizer:
-    """Charge once per payment: the idempotency key is the payment id.
+    """Charge once per Authorize, keyed by its idempotency key (the payment id, then a try number).
 
     When the caller chose to keep the card (``Authorize.store_card``) and the approval
     carries the gateway's token, ``keep_card`` stores it and the caller hears that the card
@@ -44,14 +44,14 @@ def gateway_authorizer(
         if command.store_card and isinstance(result, Approved) and keep_card is not None:
             token = _token_of(result)
             if token is None:
-                log.warning("card_on_file_not_returned", payment_id=command.idempotency_key)
+                log.warning("card_on_file_not_returned", payment_id=command.payment_id)
             else:
                 try:
-                    await keep_card(command.idempotency_key, token)
+                    await keep_card(command.payment_id, token)
                 except Exception as error:
                     log.warning(
                         "card_on_file_not_kept",
-                        payment_id=command.idempotency_key,
+                        payment_id=command.payment_id,
                         error=type(error).__name__,
                     )
                 else:

@@ -178,7 +178,7 @@ class FlowDriver:
         try:
             answer = await self._authorize(command)
         except Exception:
-            log.exception("authorization_crashed", payment_id=command.idempotency_key)
+            log.exception("authorization_crashed", payment_id=command.payment_id)
             answer = GatewayOutcomeUnknown("the gateway request failed unexpectedly")
         finally:
             command.details.wipe()

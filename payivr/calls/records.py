@@ -59,7 +59,8 @@ class PaymentRecords(Protocol):
 
     async def bank_account(self, payment_id: str, account: MaskedBankAccount) -> None: ...
 
-    async def authorizing(self, payment_id: str) -> None: ...
+    async def authorizing(self, payment_id: str, idempotency_key: str) -> None:
+        """The charge keyed ``idempotency_key`` is about to be sent."""
 
     async def finish(self, payment_id: str, finish: Finish) -> None:
         """Record the outcome (and queue its CRM activity). Must not lose it."""
@@ -117,14 +118,16 @@ class StoreRecords:
         progress.bank_account_type = account.account_type
         progress.bank_account_last_two = account.last_two
 
-    async def authorizing(self, payment_id: str) -> None:
+    async def authorizing(self, payment_id: str, idempotency_key: str) -> None:
         """Awaited, so that a crash once the charge may be sent finds it marked; bounded, so
         that a database away does not hold the caller in silence (the restart recovery asks
         the gateway about every unfinished payment, marked or not)."""
         try:
             async with asyncio.timeout(AUTHORIZING_MARK_SECONDS):
                 await self._store.mark_authorizing(
-                    uuid.UUID(payment_id), self._progress_of(payment_id)
+                    uuid.UUID(payment_id),
+                    self._progress_of(payment_id),
+                    None if idempotency_key == payment_id else idempotency_key,
                 )
         except (TimeoutError, *_DATABASE_AWAY) as error:
             log.warning("authorizing_not_marked", payment_id=payment_id, error=type(error).__name__)

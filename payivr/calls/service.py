@@ -637,7 +637,7 @@ class _PaymentRun:
         """Mark the payment authorizing, then charge: in the authorization's own task, so the
         caller hears "processing" without waiting for the database (the mark waits for the
         progress queued before it, up to a bound)."""
-        await self.services.records.authorizing(self.payment_id)
+        await self.services.records.authorizing(self.payment_id, command.idempotency_key)
         await self.services.notifier.publish(
             PaymentAuthorizing(self.payment_id, self.session.call.key, self.request.agent)
         )

@@ -8,6 +8,7 @@ action's name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from payivr.core.bank import AccountType, MaskedBankAccount, last_two
@@ -15,6 +16,7 @@ from payivr.core.cards import Brand, MaskedCard, check_card_number, identify_bra
 from payivr.core.events import (
     INTER_DIGIT_TIMER,
     NO_INPUT_TIMER,
+    AgentReask,
     AgentUpdate,
     Authorize,
     BankAccountDetails,
@@ -38,7 +40,14 @@ from payivr.core.events import (
     StepStatus,
 )
 from payivr.core.guards import problem_with_entry
-from payivr.core.steps import AMOUNT_FAILURE_REASON, PROBLEM_PROMPTS, STEPS_OF_METHOD, plain
+from payivr.core.steps import (
+    AMOUNT_FAILURE_REASON,
+    FIELD_A_DECLINE_NAMES,
+    PROBLEM_PROMPTS,
+    SPECS,
+    STEPS_OF_METHOD,
+    plain,
+)
 
 if TYPE_CHECKING:
     from payivr.core.flow import PaymentFlow
@@ -83,6 +92,11 @@ def ignore_cancel_while_charging(flow: PaymentFlow, _: object) -> None:
     """The card is already with the gateway: a cancel cannot stop the charge."""
 
 
+def ignore_reask(flow: PaymentFlow, _: object) -> None:
+    """The caller is not where the agent can send them back (the amount, a step not yet
+    reached, the charge, the result)."""
+
+
 # ----------------------------------------------------------------- keying a step
 
 
@@ -119,6 +133,18 @@ def end_entry_timed_out(flow: PaymentFlow, _: object) -> None:
     flow.timer_fired(INTER_DIGIT_TIMER)
     flow.entry.timed_out = True
     flow.then(EntryEnded(timed_out=True))
+
+
+def reprompt_after_pause(flow: PaymentFlow, _: object) -> None:
+    """A pause between digits: the caller is asked for the whole entry again, which does
+    not count as an attempt (the no-input timer starts again after the prompt)."""
+    flow.timer_fired(INTER_DIGIT_TIMER)
+    entry = flow.entry
+    entry.pauses += 1
+    entry.reset()
+    detail = "the caller paused between digits and is asked for them again"
+    flow.emit(AgentUpdate(flow.step, StepStatus.ENTERING, detail=detail))
+    flow.play(Prompt("incomplete-entry"), flow.spec.ask_prompt(flow.brand))
 
 
 def read_back(flow: PaymentFlow, _: object) -> None:
@@ -222,6 +248,54 @@ def _accept(flow: PaymentFlow) -> None:
     )
 
 
+# ----------------------------------------------------------------- going back
+
+
+def reask_step(flow: PaymentFlow, event: object) -> None:
+    """The agent sends the caller back to a step: it and those after it are keyed again."""
+    assert isinstance(event, AgentReask)
+    flow.barge_in()
+    flow.cancel_timer(NO_INPUT_TIMER)
+    flow.cancel_timer(INTER_DIGIT_TIMER)
+    first = flow.steps.index(event.step)
+    last = flow.steps.index(flow.step) if flow.on_a_step else len(flow.steps) - 1
+    _go_back(flow, flow.steps[first : last + 1], "the agent asked for it again")
+    flow.play(Prompt("agent-asks-again"), flow.spec.ask_prompt(flow.brand))
+
+
+def ask_again_after_decline(flow: PaymentFlow, event: object) -> None:
+    """The card was declined and a try is left: the caller keys the field the processor
+    refused again, or another card."""
+    assert isinstance(event, GatewayDecline)
+    if flow.details is not None:  # the gateway edge wiped its buffers; so does the flow
+        flow.details.wipe()
+        flow.details = None
+    field = FIELD_A_DECLINE_NAMES.get(event.code, Step.CARD_NUMBER)
+    if field not in flow.steps:
+        field = Step.CARD_NUMBER
+    forgotten = (field,) if field is not Step.CARD_NUMBER else flow.steps[1:]
+    _go_back(flow, forgotten, f"declined ({event.reason}); the caller tries again")
+    flow.fixing_one_field = field is not Step.CARD_NUMBER
+    after_decline = SPECS[field].after_decline
+    assert after_decline is not None, "a decline only sends the caller back to a card step"
+    flow.play(Prompt("payment-declined"), Prompt(after_decline), flow.spec.ask_prompt(flow.brand))
+
+
+def _go_back(flow: PaymentFlow, steps: Sequence[Step], detail: str) -> None:
+    """Forget what was keyed for ``steps`` (wiped) and ask for the first of them again;
+    the agent sees the others waiting."""
+    for step in steps:
+        flow.forget(step)
+    if Step.CARD_NUMBER in steps:
+        flow.brand = None
+        flow.masked_card = None
+    flow.fixing_one_field = False
+    flow.step = steps[0]
+    for step in steps[1:]:
+        flow.emit(AgentUpdate(step, StepStatus.WAITING))
+    flow.emit(AgentUpdate(steps[0], StepStatus.ENTERING, detail=detail))
+
+
 # ----------------------------------------------------------------- the card-on-file offer
 
 
@@ -244,25 +318,29 @@ def authorize_without_keeping(flow: PaymentFlow, _: object) -> None:
 
 
 def _authorize(flow: PaymentFlow, *, store_card: bool) -> None:
+    """Hand the gateway its own buffers (it wipes them): a card declined may be followed by
+    a fix of one field, which needs the others again."""
     confirmed = flow.confirmed
     details: PaymentDetails
     if flow.method is PaymentMethod.ACH:
         details = BankAccountDetails(
-            routing_number=confirmed[Step.ROUTING_NUMBER],
-            account_number=confirmed[Step.ACCOUNT_NUMBER],
+            routing_number=confirmed[Step.ROUTING_NUMBER].duplicate(),
+            account_number=confirmed[Step.ACCOUNT_NUMBER].duplicate(),
             account_type=_account_type(flow),
         )
     else:
         assert flow.brand is not None
         postal_code = confirmed.get(Step.POSTAL_CODE)
+        security_code = confirmed.get(Step.SECURITY_CODE)
         details = CardDetails(
-            number=confirmed[Step.CARD_NUMBER],
-            expiry=confirmed[Step.EXPIRY],
-            security_code=confirmed.get(Step.SECURITY_CODE),
+            number=confirmed[Step.CARD_NUMBER].duplicate(),
+            expiry=confirmed[Step.EXPIRY].duplicate(),
+            security_code=None if security_code is None else security_code.duplicate(),
             postal_code=None if postal_code is None else plain(postal_code),
             brand=flow.brand,
         )
     flow.details = details
+    flow.charges += 1
     flow.play(Prompt("processing"))
     flow.emit(
         Authorize(
@@ -271,6 +349,7 @@ def _authorize(flow: PaymentFlow, *, store_card: bool) -> None:
             flow.currency.code,
             flow.payment_id,
             store_card=store_card,
+            attempt=flow.charges,
         )
     )
 

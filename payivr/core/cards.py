@@ -71,6 +71,15 @@ class SecretDigits:
         """The first ``length`` digits (the IIN, at most 6), used for brand detection."""
         return self._buffer[: min(length, 6)].decode("ascii")
 
+    def duplicate(self) -> SecretDigits:
+        """A second wipeable buffer with the same digits (no immutable copy is made): for a
+        hand-off that wipes what it is given, while the owner may still need them."""
+        twin = SecretDigits()
+        if self._wiped:
+            raise CardDataExposure("this card buffer was wiped")
+        twin._buffer += self._buffer
+        return twin
+
     def digit_values(self) -> list[int]:
         return [byte - 48 for byte in self._buffer]
 

@@ -141,6 +141,14 @@ class AgentCancellation:
 
 
 @dataclass(frozen=True)
+class AgentReask:
+    """The agent sends the caller back to ``step`` (one already keyed, or the one being
+    keyed); what was keyed from there on is forgotten."""
+
+    step: Step
+
+
+@dataclass(frozen=True)
 class FlowStart:
     """Starts the flow (from ``NEW``)."""
 
@@ -163,6 +171,7 @@ Event = (
     | CallerHangup
     | AgentHangup
     | AgentCancellation
+    | AgentReask
 )
 
 # --------------------------------------------------------------------------- prompt parts
@@ -281,15 +290,22 @@ PaymentDetails = CardDetails | BankAccountDetails
 
 @dataclass(frozen=True)
 class Authorize:
-    """Charge the card, or debit the bank account, once. ``idempotency_key`` is the payment
-    id. ``store_card``: the caller asked to keep the card on file, so the charge also asks
+    """Charge the card, or debit the bank account, once. ``attempt``: the payment's
+    charges so far, this one included (a declined card may be followed by another). The
+    ``idempotency_key`` is the payment id for the first, with ``-try-<n>`` after it for the
+    next. ``store_card``: the caller asked to keep the card on file, so the charge also asks
     the gateway for a token (never with a bank account)."""
 
     details: PaymentDetails = field(repr=False)
     amount_minor: int
     currency: str
-    idempotency_key: str
+    payment_id: str
     store_card: bool = False
+    attempt: int = 1
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.payment_id if self.attempt == 1 else f"{self.payment_id}-try-{self.attempt}"
 
     @property
     def method(self) -> PaymentMethod:

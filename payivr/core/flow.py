@@ -60,6 +60,8 @@ class FlowConfig:
     ``offer_card_on_file``: after the last card step the caller is asked whether to keep
     the card for future payments; the answer becomes ``Authorize(store_card=...)``.
     ``accepted_methods``: the payment methods a request may choose.
+    ``decline_retries``: after a declined card the caller may try again this many more
+    times (another card, or the field the processor refused); then the payment ends.
     """
 
     accepted_brands: frozenset[Brand] = frozenset(Brand)
@@ -71,6 +73,7 @@ class FlowConfig:
     postal_code_lengths: frozenset[int] = frozenset({5, 9})
     offer_card_on_file: bool = False
     accepted_methods: frozenset[PaymentMethod] = frozenset(PaymentMethod)
+    decline_retries: int = 2
 
     def __post_init__(self) -> None:
         if not self.accepted_brands:
@@ -79,6 +82,8 @@ class FlowConfig:
             raise ValueError("accepted_methods: at least one payment method must be accepted")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if self.decline_retries < 0:
+            raise ValueError("decline_retries must be 0 or more")
         # Written so that NaN fails too.
         if not all(
             0 < timeout < float("inf")
@@ -112,6 +117,7 @@ class Entry:
     digits: SecretDigits = field(default_factory=SecretDigits)
     attempts: int = 0  # entries made, valid or not
     choice_errors: int = 0  # keys other than 1 and 2 while confirming
+    pauses: int = 0  # entries asked again after a pause between digits
     timed_out: bool = False
 
     def reset(self) -> None:
@@ -165,6 +171,8 @@ class PaymentFlow:
         self.entries: dict[Step, Entry] = {step: Entry() for step in Step}
         self.confirmed: dict[Step, SecretDigits] = {}
         self.offer_choice_errors = 0
+        self.charges = 0
+        self.fixing_one_field = False
         self.details: PaymentDetails | None = None
         self._commands: list[Command] = []
         self._prompt_sequence = 0
@@ -207,6 +215,15 @@ class PaymentFlow:
                 return row
         raise IllegalEvent(f"{self.state.value} cannot take {type(event).__name__}")
 
+    def would_act_on(self, event: Event) -> bool:
+        """Whether ``event`` would change anything now (its row is not one that ignores
+        it). The flow is not changed: the guards only look."""
+        try:
+            row = self._find_row(event)
+        except IllegalEvent:
+            return False
+        return not row.action.__name__.startswith("ignore")
+
     def then(self, event: object) -> None:
         """Take ``event`` next, within the same :meth:`send` (an internal event)."""
         self._pending.append(event)
@@ -237,6 +254,10 @@ class PaymentFlow:
         return self.state in STEP_STATES
 
     def next_step(self) -> Step | None:
+        """The step after the current one (None: the last, or a field fixed after a
+        decline, whose card's other fields were already confirmed)."""
+        if self.fixing_one_field:
+            return None
         index = self.steps.index(self.step)
         return self.steps[index + 1] if index + 1 < len(self.steps) else None
 
@@ -285,6 +306,14 @@ class PaymentFlow:
         self._timers.pop(name, None)
 
     # ----------------------------------------------------------------- card data
+
+    def forget(self, step: Step) -> None:
+        """Wipe what was keyed and confirmed for ``step``: it is asked as if for the first time."""
+        confirmed = self.confirmed.pop(step, None)
+        if confirmed is not None:
+            confirmed.wipe()
+        self.entries[step].digits.wipe()
+        self.entries[step] = Entry()
 
     def wipe(self) -> None:
         for entry in self.entries.values():

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 from payivr.core.events import (
     INTER_DIGIT_TIMER,
     NO_INPUT_TIMER,
+    AgentReask,
     KeyPress,
     PaymentMethod,
     PromptFinished,
     TimerExpiry,
 )
-from payivr.core.steps import Problem
+from payivr.core.steps import SPECS, Problem
 
 if TYPE_CHECKING:
     from payivr.core.flow import PaymentFlow
@@ -92,6 +93,28 @@ def no_input_timer(flow: PaymentFlow, event: object) -> bool:
 
 def inter_digit_timer(flow: PaymentFlow, event: object) -> bool:
     return _running_timer(flow, event, INTER_DIGIT_TIMER)
+
+
+def pause_with_reprompt_left(flow: PaymentFlow, event: object) -> bool:
+    """The caller paused between digits, and may still be asked for them again rather than
+    have the entry count as a failed attempt."""
+    return inter_digit_timer(flow, event) and flow.entry.pauses < flow.config.max_attempts
+
+
+def card_retry_left(flow: PaymentFlow, event: object) -> bool:
+    """A declined card may be followed by another try."""
+    return flow.method is PaymentMethod.CARD and flow.charges <= flow.config.decline_retries
+
+
+def step_to_reask(flow: PaymentFlow, event: object) -> bool:
+    """The agent's re-ask names a keyed step of this payment the caller has reached."""
+    if not isinstance(event, AgentReask) or event.step not in SPECS:
+        return False
+    if event.step not in flow.steps:
+        return False
+    if not flow.on_a_step:
+        return True  # the card-on-file offer, which comes after every step
+    return flow.steps.index(event.step) <= flow.steps.index(flow.step)
 
 
 def entry_valid(flow: PaymentFlow, event: object) -> bool:

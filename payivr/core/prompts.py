@@ -102,6 +102,14 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "postal-code-is": "The zip code you entered is",
         "confirm-entry": "Press 1 if that is correct, or 2 to enter it again.",
         "invalid-choice": "Sorry, that was not a valid choice.",
+        "incomplete-entry": "Sorry, I didn't get all the digits.",
+        "agent-asks-again": "Your agent has asked you to enter this again.",
+        "declined-try-another-card": "You can try another card.",
+        "declined-check-expiry": "The expiry date was not accepted. Please enter it again.",
+        "declined-check-security-code": (
+            "The security code was not accepted. Please enter it again."
+        ),
+        "declined-check-postal-code": "The zip code was not accepted. Please enter it again.",
         "invalid-card-number": "Sorry, that card number is not valid.",
         "brand-not-accepted": "Sorry, we cannot accept this type of card.",
         "invalid-expiry": "Sorry, that expiry date is not valid.",
@@ -188,6 +196,16 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
         "postal-code-is": "El código postal introducido es",
         "confirm-entry": "Pulse 1 si es correcto, o 2 para introducirlo de nuevo.",
         "invalid-choice": "Lo sentimos, esa opción no es válida.",
+        "incomplete-entry": "Lo sentimos, no hemos recibido todas las cifras.",
+        "agent-asks-again": "Su agente le pide que lo introduzca de nuevo.",
+        "declined-try-another-card": "Puede probar con otra tarjeta.",
+        "declined-check-expiry": (
+            "No se ha aceptado la fecha de caducidad. Introdúzcala de nuevo."
+        ),
+        "declined-check-security-code": (
+            "No se ha aceptado el código de seguridad. Introdúzcalo de nuevo."
+        ),
+        "declined-check-postal-code": "No se ha aceptado el código postal. Introdúzcalo de nuevo.",
         "invalid-card-number": "Lo sentimos, ese número de tarjeta no es válido.",
         "brand-not-accepted": "Lo sentimos, no aceptamos este tipo de tarjeta.",
         "invalid-expiry": "Lo sentimos, esa fecha de caducidad no es válida.",

@@ -81,6 +81,8 @@ class StepSpec:
     ``max_digits``: the entry ends by itself at this many digits (a fixed length, or one
     more than the longest valid entry). ``single_key``: a choice of one key, which ends the
     entry, so no inter-digit timer runs. ``incomplete``: the problem of an entry cut short.
+    ``after_decline``: what the caller hears when a declined card sends them back to this
+    step (None: a decline never does).
     """
 
     step: Step
@@ -93,6 +95,7 @@ class StepSpec:
     incomplete: Problem
     ask_amex: str | None = None
     single_key: bool = False
+    after_decline: str | None = None
 
     def ask_prompt(self, brand: Brand | None) -> Prompt:
         if brand is Brand.AMEX and self.ask_amex is not None:
@@ -146,6 +149,7 @@ SPECS: dict[Step, StepSpec] = {
             check=_card_number_problem,
             read_back=_read_back_card_number,
             incomplete=CardProblem.INCOMPLETE,
+            after_decline="declined-try-another-card",
         ),
         StepSpec(
             Step.EXPIRY,
@@ -156,6 +160,7 @@ SPECS: dict[Step, StepSpec] = {
             check=lambda digits, context: check_expiry(digits, context.today),
             read_back=_read_back_expiry,
             incomplete=CardProblem.INCOMPLETE,
+            after_decline="declined-check-expiry",
         ),
         StepSpec(
             Step.SECURITY_CODE,
@@ -167,6 +172,7 @@ SPECS: dict[Step, StepSpec] = {
             check=lambda digits, context: check_security_code(digits, context.known_brand),
             read_back=lambda _, __: (Prompt("security-code-entered"),),
             incomplete=CardProblem.INCOMPLETE,
+            after_decline="declined-check-security-code",
         ),
         StepSpec(
             Step.POSTAL_CODE,
@@ -179,6 +185,7 @@ SPECS: dict[Step, StepSpec] = {
             ),
             read_back=lambda digits, _: (Prompt("postal-code-is"), SayDigits(plain(digits))),
             incomplete=CardProblem.INCOMPLETE,
+            after_decline="declined-check-postal-code",
         ),
         StepSpec(
             Step.ROUTING_NUMBER,
@@ -226,3 +233,15 @@ PROBLEM_PROMPTS: dict[Problem, str] = {
     CardProblem.EXPIRED: "card-expired",
 }
 """Problems told in their own words rather than the step's ``invalid`` prompt."""
+
+FIELD_A_DECLINE_NAMES: dict[str, Step] = {
+    "incorrect_cvc": Step.SECURITY_CODE,
+    "invalid_cvc": Step.SECURITY_CODE,
+    "expired_card": Step.EXPIRY,
+    "invalid_expiry_month": Step.EXPIRY,
+    "invalid_expiry_year": Step.EXPIRY,
+    "incorrect_zip": Step.POSTAL_CODE,
+}
+"""Decline codes (Stripe's names, which the sandbox and the HTTP gateway use) that name the
+field the processor refused: the caller keys that field again. Any other decline asks for
+another card."""

@@ -23,6 +23,7 @@ from payivr.core import guards as when
 from payivr.core.events import (
     AgentCancellation,
     AgentHangup,
+    AgentReask,
     CallerHangup,
     EntryEnded,
     FlowStart,
@@ -93,6 +94,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(AMOUNT, KeyPress, when.choice_retry_left, AMOUNT, do.invalid_amount_choice),
     T(AMOUNT, KeyPress, when.always, ANNOUNCING, do.fail_attempts),
     T(AMOUNT, TimerExpiry, when.always, AMOUNT, do.ignore_stale),
+    T(AMOUNT, AgentReask, when.always, AMOUNT, do.ignore_reask),
     # Keying a step: digits until '#', the step's length, or a pause between digits.
     T(ENTERING, KeyPress, when.cancel_key, ANNOUNCING, do.cancel_by_caller),
     T(ENTERING, TimerExpiry, when.no_input_timer, ANNOUNCING, do.fail_no_input),
@@ -103,11 +105,14 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(ENTERING, AgentCancellation, when.always, ANNOUNCING, do.cancel_by_agent),
     T(ENTERING, KeyPress, when.end_key, ENTERING, do.end_entry),
     T(ENTERING, KeyPress, when.always, ENTERING, do.collect_digit),
+    T(ENTERING, TimerExpiry, when.pause_with_reprompt_left, ENTERING, do.reprompt_after_pause),
     T(ENTERING, TimerExpiry, when.inter_digit_timer, ENTERING, do.end_entry_timed_out),
     T(ENTERING, TimerExpiry, when.always, ENTERING, do.ignore_stale),
     T(ENTERING, EntryEnded, when.entry_valid, CONFIRMING, do.read_back),
     T(ENTERING, EntryEnded, when.retry_left_after_this, ENTERING, do.reject_entry),
     T(ENTERING, EntryEnded, when.always, ANNOUNCING, do.fail_attempts),
+    T(ENTERING, AgentReask, when.step_to_reask, ENTERING, do.reask_step),
+    T(ENTERING, AgentReask, when.always, ENTERING, do.ignore_reask),
     # Confirming a step's read-back: 1 goes on, 2 keys it again.
     T(CONFIRMING, KeyPress, when.cancel_key, ANNOUNCING, do.cancel_by_caller),
     T(CONFIRMING, TimerExpiry, when.no_input_timer, ANNOUNCING, do.fail_no_input),
@@ -130,6 +135,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(CONFIRMING, KeyPress, when.choice_retry_left, CONFIRMING, do.invalid_choice),
     T(CONFIRMING, KeyPress, when.always, ANNOUNCING, do.fail_attempts),
     T(CONFIRMING, TimerExpiry, when.always, CONFIRMING, do.ignore_stale),
+    T(CONFIRMING, AgentReask, when.step_to_reask, ENTERING, do.reask_step),
+    T(CONFIRMING, AgentReask, when.always, CONFIRMING, do.ignore_reask),
     # Keeping the card on file is asked before the charge, so one sale both charges the card
     # and returns its token. A caller who cannot answer is charged without storing.
     T(OFFERING, KeyPress, when.cancel_key, ANNOUNCING, do.cancel_by_caller),
@@ -144,8 +151,12 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(OFFERING, KeyPress, when.offer_choice_retry_left, OFFERING, do.invalid_offer_choice),
     T(OFFERING, KeyPress, when.always, AUTHORIZING, do.authorize_without_keeping),
     T(OFFERING, TimerExpiry, when.always, OFFERING, do.ignore_stale),
-    # The gateway has the card: nothing the caller or the agent does can stop the charge.
+    T(OFFERING, AgentReask, when.step_to_reask, ENTERING, do.reask_step),
+    T(OFFERING, AgentReask, when.always, OFFERING, do.ignore_reask),
+    # The gateway has the card: nothing the caller or the agent does can stop the charge. A
+    # declined card may be followed by another try (another card, or the refused field).
     T(AUTHORIZING, GatewayApproval, when.always, ANNOUNCING, do.announce_approval),
+    T(AUTHORIZING, GatewayDecline, when.card_retry_left, ENTERING, do.ask_again_after_decline),
     T(AUTHORIZING, GatewayDecline, when.always, ANNOUNCING, do.announce_decline),
     T(AUTHORIZING, GatewayFailure, when.always, ANNOUNCING, do.announce_failure),
     T(AUTHORIZING, GatewayOutcomeUnknown, when.always, ANNOUNCING, do.announce_unknown),
@@ -156,6 +167,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(AUTHORIZING, CallerHangup, when.always, CALLER_GONE, do.note_caller_gone),
     T(AUTHORIZING, AgentHangup, when.always, AUTHORIZING, do.note_agent_gone),
     T(AUTHORIZING, AgentCancellation, when.always, AUTHORIZING, do.ignore_cancel_while_charging),
+    T(AUTHORIZING, AgentReask, when.always, AUTHORIZING, do.ignore_reask),
     T(CALLER_GONE, GatewayApproval, when.always, DONE, do.finish_without_caller),
     T(CALLER_GONE, GatewayDecline, when.always, DONE, do.finish_without_caller),
     T(CALLER_GONE, GatewayFailure, when.always, DONE, do.finish_without_caller),
@@ -164,6 +176,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(CALLER_GONE, TimerExpiry, when.always, CALLER_GONE, do.ignore_stale),
     T(CALLER_GONE, AgentHangup, when.always, CALLER_GONE, do.note_agent_gone),
     T(CALLER_GONE, AgentCancellation, when.always, CALLER_GONE, do.ignore_cancel_while_charging),
+    T(CALLER_GONE, AgentReask, when.always, CALLER_GONE, do.ignore_reask),
     # The result is read out, then the caller goes back to the agent.
     T(ANNOUNCING, PromptFinished, when.current_prompt, DONE, do.reconnect_and_finish),
     T(ANNOUNCING, PromptFinished, when.always, ANNOUNCING, do.ignore_stale),
@@ -172,6 +185,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(ANNOUNCING, CallerHangup, when.always, DONE, do.finish_caller_gone),
     T(ANNOUNCING, AgentHangup, when.always, ANNOUNCING, do.note_agent_gone),
     T(ANNOUNCING, AgentCancellation, when.always, ANNOUNCING, do.ignore_late_cancel),
+    T(ANNOUNCING, AgentReask, when.always, ANNOUNCING, do.ignore_reask),
 )
 
 ROWS_BY_STATE: dict[State, tuple[Transition, ...]] = {

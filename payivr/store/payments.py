@@ -91,10 +91,12 @@ def _with_progress(
         if len(progress.bank_account_last_two) != 2 or not progress.bank_account_last_two.isdigit():
             raise ValueError("last_two must be exactly two digits")
         assert progress.bank_account_type is not None
-        parts.append(sql.SQL("bank_account_type = %(account_type)s,"
-                             " bank_account_last_two = %(last_two)s"))
-        values.update(account_type=progress.bank_account_type.value,
-                      last_two=progress.bank_account_last_two)
+        parts.append(
+            sql.SQL("bank_account_type = %(account_type)s, bank_account_last_two = %(last_two)s")
+        )
+        values.update(
+            account_type=progress.bank_account_type.value, last_two=progress.bank_account_last_two
+        )
     return sql.SQL(", ").join(parts), values
 
 
@@ -248,10 +250,22 @@ class PaymentStore:
         progress = Progress(bank_account_type=account_type, bank_account_last_two=last_two)
         await self._update_unfinished(payment_id, *_with_progress(None, {}, progress))
 
-    async def mark_authorizing(self, payment_id: UUID, progress: Progress | None = None) -> None:
+    async def mark_authorizing(
+        self,
+        payment_id: UUID,
+        progress: Progress | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
         """The charge is about to be sent: from here a crash leaves an unknown outcome.
-        ``progress``: the caller's entries so far, stored in the same write."""
-        assignments, params = _with_progress(sql.SQL("state = 'authorizing'"), {}, progress)
+        ``progress``: the caller's entries so far, stored in the same write.
+        ``idempotency_key``: the key of this charge when it is not the payment's first (a
+        card declined, then another tried): the one a recovery asks the gateway about."""
+        state: sql.Composable = sql.SQL("state = 'authorizing'")
+        params: dict[str, Any] = {}
+        if idempotency_key is not None:
+            state = sql.SQL("state = 'authorizing', idempotency_key = %(idempotency_key)s")
+            params["idempotency_key"] = idempotency_key
+        assignments, params = _with_progress(state, params, progress)
         await self._update_unfinished(payment_id, assignments, params)
 
     async def mark_needs_reconciliation(
@@ -415,9 +429,7 @@ class PaymentStore:
         reason = _mask_digit_runs(reason)
         async with self._db.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                "SELECT * FROM payments WHERE id = %s FOR UPDATE", (payment_id,)
-            )
+            await cursor.execute("SELECT * FROM payments WHERE id = %s FOR UPDATE", (payment_id,))
             row = await cursor.fetchone()
             if row is None:
                 raise PaymentNotFound(payment_id)

@@ -22,6 +22,7 @@ from payivr.core.events import (
     NO_INPUT_TIMER,
     AgentCancellation,
     AgentHangup,
+    AgentReask,
     AgentUpdate,
     Authorize,
     BankAccountDetails,
@@ -540,10 +541,27 @@ PARTIAL_ENTRY = {
 
 
 @branch(list(PARTIAL_ENTRY), ids=_name)
-def inter_digit_timeout_ends_the_entry_as_invalid(state: At) -> None:
+def a_pause_between_digits_asks_for_the_entry_again(state: At) -> None:
+    """Not an attempt: after max_attempts pauses (3), the next one counts as one."""
     call = at(state, inter_digit_timeout=3.5)
-    commands = call.press(PARTIAL_ENTRY[state])
-    assert commands[-1] == StartTimer(INTER_DIGIT_TIMER, 3.5, call.timers[INTER_DIGIT_TIMER])
+    for _ in range(3):
+        commands = call.press(PARTIAL_ENTRY[state])
+        assert commands[-1] == StartTimer(INTER_DIGIT_TIMER, 3.5, call.timers[INTER_DIGIT_TIMER])
+        assert call.fire(INTER_DIGIT_TIMER) == [
+            AgentUpdate(
+                STEP_OF[state],
+                StepStatus.ENTERING,
+                detail="the caller paused between digits and is asked for them again",
+            ),
+            PlayPrompt(
+                (Prompt("incomplete-entry"), Prompt(ENTRY_PROMPT[state])), call.playing or 0
+            ),
+        ]
+        assert call.state is state
+        assert call.flow.entry.attempts == 0
+    call.prompt_done()
+    assert call.timers[NO_INPUT_TIMER], "silence after the prompt still ends the payment"
+    call.press(PARTIAL_ENTRY[state])
     assert call.fire(INTER_DIGIT_TIMER) == [
         AgentUpdate(
             STEP_OF[state],
@@ -561,12 +579,12 @@ def inter_digit_timeout_ends_the_entry_as_invalid(state: At) -> None:
 
 
 @branch()
-def complete_card_number_without_hash_times_out_as_invalid() -> None:
+def complete_card_number_without_hash_is_asked_again() -> None:
     call = at(At.ENTERING_CARD_NUMBER)
     call.press(VISA)
     commands = call.fire(INTER_DIGIT_TIMER)
     assert call.state is At.ENTERING_CARD_NUMBER
-    assert prompt_ids(commands[-1]) == ["invalid-card-number", "enter-card-number"]
+    assert prompt_ids(commands[-1]) == ["incomplete-entry", "enter-card-number"]
 
 
 # --------------------------------------------------------------------------- attempts
@@ -838,7 +856,7 @@ def gateway_answer_is_announced_then_reconnect_and_finish(
     case: tuple[tuple[Event, Outcome, str, tuple[str, ...]], bool],
 ) -> None:
     (answer, outcome, reason, prompts), processing_done = case
-    call = at(At.AUTHORIZING)
+    call = at(At.AUTHORIZING, decline_retries=0)
     if processing_done:
         assert call.prompt_done() == []
     commands = call.send(answer)
@@ -855,12 +873,157 @@ def gateway_answer_is_announced_then_reconnect_and_finish(
 
 @branch(DECLINE_CARDS, ids=lambda card: str(card)[-4:])
 def decline_test_cards_reach_the_gateway(card: str) -> None:
-    call = reach(Call(), At.AUTHORIZING, card=card)
+    call = reach(Call(decline_retries=0), At.AUTHORIZING, card=card)
     (authorize,) = of_type(call.commands, Authorize)
     assert isinstance(authorize, Authorize)
     assert authorize.details.number.reveal() == card.encode()
     call.send(GatewayDecline("card_declined", "the card was declined"))
     assert _ends(call, Outcome.DECLINED).masked_card == MaskedCard(Brand.VISA, card[-4:])
+
+
+# --------------------------------------------------------------------------- after a decline
+
+# A decline code that names a field, the step the caller keys again, and what they hear.
+DECLINE_FIXES = {
+    "incorrect_cvc": (At.ENTERING_SECURITY_CODE, "declined-check-security-code"),
+    "expired_card": (At.ENTERING_EXPIRY, "declined-check-expiry"),
+    "incorrect_zip": (At.ENTERING_POSTAL_CODE, "declined-check-postal-code"),
+}
+
+
+@branch()
+def a_declined_card_is_followed_by_another_card() -> None:
+    call = at(At.AUTHORIZING)
+    commands = call.send(GatewayDecline("card_declined", "the card was declined"))
+    assert call.state is At.ENTERING_CARD_NUMBER
+    assert call.flow.brand is None and call.flow.masked_card is None
+    assert not call.flow.confirmed, "the declined card's digits are gone"
+    assert AgentUpdate(Step.EXPIRY, StepStatus.WAITING) in commands
+    assert AgentUpdate(Step.POSTAL_CODE, StepStatus.WAITING) in commands
+    assert (
+        AgentUpdate(
+            Step.CARD_NUMBER,
+            StepStatus.ENTERING,
+            detail="declined (the card was declined); the caller tries again",
+        )
+        in commands
+    )
+    assert prompt_ids(commands[-1]) == [
+        "payment-declined",
+        "declined-try-another-card",
+        "enter-card-number",
+    ]
+    reach(call, At.AUTHORIZING, card="5555555555554444")
+    second = of_type(call.commands, Authorize)[-1]
+    assert isinstance(second, Authorize)
+    assert second.attempt == 2 and second.idempotency_key == f"{PAYMENT_ID}-try-2"
+    assert second.details.number.reveal() == b"5555555555554444"
+    call.send(GatewayApproval("ch_TEST"))
+    assert _ends(call, Outcome.APPROVED).masked_card == MaskedCard(Brand.MASTERCARD, "4444")
+
+
+@branch(list(DECLINE_FIXES))
+def a_decline_that_names_a_field_asks_for_that_field_only(code: str) -> None:
+    state, prompt = DECLINE_FIXES[code]
+    call = at(At.AUTHORIZING)
+    commands = call.send(GatewayDecline(code, "refused"))
+    assert call.state is state
+    assert prompt_ids(commands[-1]) == ["payment-declined", prompt, ENTRY_PROMPT[state]]
+    call.press(VALID_ENTRY[state])
+    call.press("1")
+    assert call.state is At.AUTHORIZING, "the card's other fields were kept"
+    first, second = of_type(call.commands, Authorize)
+    assert isinstance(first, Authorize) and isinstance(second, Authorize)
+    assert second.details.number.reveal() == VISA.encode()
+    assert first.idempotency_key == PAYMENT_ID and second.attempt == 2
+
+
+@branch()
+def a_field_the_payment_does_not_ask_means_another_card() -> None:
+    call = at(At.AUTHORIZING, ask_security_code=False)
+    call.send(GatewayDecline("incorrect_cvc", "the security code is incorrect"))
+    assert call.state is At.ENTERING_CARD_NUMBER
+
+
+@branch()
+def declines_end_the_payment_once_the_retries_are_used() -> None:
+    call = at(At.AUTHORIZING, decline_retries=2)
+    for _ in range(2):
+        call.send(GatewayDecline("card_declined", "the card was declined"))
+        reach(call, At.AUTHORIZING)
+    commands = call.send(GatewayDecline("card_declined", "the card was declined"))
+    assert call.state is At.ANNOUNCING_RESULT
+    assert prompt_ids(commands[-1]) == ["payment-declined", "returning-to-agent"]
+    assert len(of_type(call.commands, Authorize)) == 3
+    assert _ends(call, Outcome.DECLINED).reason == "the card was declined"
+
+
+@branch()
+def a_declined_bank_account_ends_the_payment() -> None:
+    call = at(At.CONFIRMING_ACCOUNT_TYPE)
+    call.press("1")
+    call.send(GatewayDecline("account_closed", "the bank account is closed"))
+    assert call.state is At.ANNOUNCING_RESULT
+
+
+# --------------------------------------------------------------------------- the agent re-asks
+
+
+@branch()
+def the_agent_sends_the_caller_back_to_an_earlier_step() -> None:
+    call = at(At.CONFIRMING_SECURITY_CODE)
+    assert call.flow.would_act_on(AgentReask(Step.CARD_NUMBER))
+    commands = call.send(AgentReask(Step.CARD_NUMBER))
+    assert call.state is At.ENTERING_CARD_NUMBER
+    assert StopPrompt(call.stopped[-1]) in commands
+    assert AgentUpdate(Step.EXPIRY, StepStatus.WAITING) in commands
+    assert AgentUpdate(Step.SECURITY_CODE, StepStatus.WAITING) in commands
+    assert (
+        AgentUpdate(Step.CARD_NUMBER, StepStatus.ENTERING, detail="the agent asked for it again")
+        in commands
+    )
+    assert prompt_ids(commands[-1]) == ["agent-asks-again", "enter-card-number"]
+    assert not call.flow.holds_card_data(), "what was keyed from there on is wiped"
+    reach(call, At.AUTHORIZING)
+
+
+@branch()
+def the_agent_restarts_the_step_being_keyed() -> None:
+    call = at(At.ENTERING_EXPIRY)
+    call.press("1")
+    commands = call.send(AgentReask(Step.EXPIRY))
+    assert call.state is At.ENTERING_EXPIRY
+    assert CancelTimer(INTER_DIGIT_TIMER) in commands
+    assert call.flow.entry.digits.reveal() == b""
+
+
+@branch()
+def the_agent_sends_the_caller_back_from_the_card_on_file_offer() -> None:
+    call = at(At.OFFERING_CARD_ON_FILE)
+    call.send(AgentReask(Step.POSTAL_CODE))
+    assert call.state is At.ENTERING_POSTAL_CODE
+
+
+@branch((At.ENTERING_EXPIRY, At.CONFIRMING_EXPIRY, At.OFFERING_CARD_ON_FILE), ids=_name)
+def a_reask_of_a_step_not_reached_or_not_asked_is_ignored(state: At) -> None:
+    call = at(state, ask_postal_code=False, offer_card_on_file=True)
+    step = Step.ROUTING_NUMBER if state is At.OFFERING_CARD_ON_FILE else Step.SECURITY_CODE
+    assert not call.flow.would_act_on(AgentReask(step))
+    assert call.send(AgentReask(step)) == []
+    assert call.state is state
+
+
+@branch((At.CONFIRMING_AMOUNT, At.AUTHORIZING, At.ANNOUNCING_RESULT), ids=_name)
+def a_reask_is_ignored_before_the_steps_and_once_charging(state: At) -> None:
+    call = at(At.AUTHORIZING) if state is not At.CONFIRMING_AMOUNT else Call()
+    if state is At.ANNOUNCING_RESULT:
+        call.send(GatewayApproval("ch_TEST"))
+    assert call.send(AgentReask(Step.CARD_NUMBER)) == []
+    assert call.state is state
+    if state is At.AUTHORIZING:
+        call.send(CallerHangup())
+        assert call.send(AgentReask(Step.CARD_NUMBER)) == []
+        assert call.state is At.AUTHORIZING_CALLER_GONE
 
 
 # --------------------------------------------------------------------------- the legs

@@ -94,10 +94,11 @@ def max_effective_events(config: FlowConfig, method: PaymentMethod = PaymentMeth
 
     Per step, at most ``max_attempts`` entries end (valid or not). An entry costs at most
     its length limit in keys (or fewer keys and a '#' or the inter-digit timer), plus the
-    end of the prompt before it. A confirmation costs the end of the read-back and one key,
+    end of the prompt before it; as many more are asked again after a pause between digits. A confirmation costs the end of the read-back and one key,
     and each invalid choice (at most ``max_attempts`` in the step) a key and a prompt's end.
     The card-on-file offer, when made, costs like a confirmation. Then: charging (prompt
-    end, answer), the announcement's end, and at most one each of no-input timer, agent
+    end, answer) once per try of a card (a decline allows ``decline_retries`` more), the
+    announcement's end, and at most one each of no-input timer, agent
     hangup, caller hangup, cancellation.
     """
     attempts = config.max_attempts
@@ -110,14 +111,16 @@ def max_effective_events(config: FlowConfig, method: PaymentMethod = PaymentMeth
         Step.ACCOUNT_NUMBER: 18,
         Step.ACCOUNT_TYPE: 1,
     }
-    total = 1  # start
-    for step in config.steps_for(method):
-        entering = 0 if step is Step.AMOUNT else attempts * (limits[step] + 1)
-        confirming = attempts * 2 + attempts * 2
-        total += entering + confirming
+    confirming = attempts * 2 + attempts * 2
+    keyed = 0
+    for step in config.steps_for(method)[1:]:
+        # Entries ended by a key or the length, and as many asked again after a pause.
+        keyed += 2 * attempts * (limits[step] + 1) + confirming
     if config.offer_card_on_file and method is PaymentMethod.CARD:
-        total += attempts * 2 + 2
-    return total + 2 + 1 + 4
+        keyed += attempts * 2 + 2
+    # A declined card sends the caller through the card's steps again, each try charged.
+    tries = 1 + config.decline_retries if method is PaymentMethod.CARD else 1
+    return 1 + confirming + tries * (keyed + 2) + 1 + 4
 
 
 # --------------------------------------------------------------------------- the driver
