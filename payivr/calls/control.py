@@ -10,6 +10,7 @@ from payivr.calls.service import CallSession
 from payivr.calls.stasis import StasisApplication
 from payivr.calls.takeover import AmiTakeover, Takeovers
 from payivr.calls.views import CallInfo
+from payivr.core.events import Step
 
 
 def _info(session: CallSession) -> CallInfo:
@@ -74,4 +75,10 @@ class CallDesk:
         for session in self._live():
             if session.payment_id == payment_id:
                 return session.cancel_payment()
+        return False
+
+    async def reask_step(self, payment_id: str, step: Step) -> bool:
+        for session in self._live():
+            if session.payment_id == payment_id:
+                return session.reask_step(step)
         return False

@@ -99,6 +99,14 @@ class FlowDriver:
             return
         self._queue.put_nowait(event)
 
+    def post_if_acted_on(self, event: Event) -> bool:
+        """Post ``event`` if the flow, as it is now, would act on it (an agent's request
+        that may be refused); whether it was posted."""
+        if self._finish is not None or not self.flow.would_act_on(event):
+            return False
+        self.post(event)
+        return True
+
     @property
     def finished(self) -> Finish | None:
         return self._finish

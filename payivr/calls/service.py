@@ -58,6 +58,7 @@ from payivr.core.amounts import amount_problem
 from payivr.core.events import (
     AgentCancellation,
     AgentHangup,
+    AgentReask,
     AgentUpdate,
     Authorize,
     CallerHangup,
@@ -163,6 +164,11 @@ class CallSession:
             return False
         self._payment.driver.post(AgentCancellation())
         return True
+
+    def reask_step(self, step: Step) -> bool:
+        """The agent sends the caller back to ``step``; False when there is no payment or
+        the caller is not where that step can be asked again."""
+        return self._payment is not None and self._payment.driver.post_if_acted_on(AgentReask(step))
 
     @property
     def payment_id(self) -> str | None:

@@ -51,6 +51,7 @@ from payivr.core.events import PaymentMethod
 from payivr.core.prompts import CURRENCIES, LANGUAGE_NAMES, LANGUAGES
 from payivr.core.redact import has_digit_run, has_pan, redact_card_data
 from payivr.core.request import PrivacyMode
+from payivr.core.steps import SPECS
 from payivr.store.database import Database
 from payivr.store.errors import PaymentNotFound
 from payivr.store.models import Clock, Origin, Payment, utc_now
@@ -553,6 +554,40 @@ async def cancel_payment(request: web.Request) -> web.Response:
     return web.json_response({"payment": payment_id, "cancelling": True}, status=202)
 
 
+async def reask_step(request: web.Request) -> web.Response:
+    """The agent sends the caller back to one step (``{"step": "expiry"}``): it and the
+    steps after it are keyed again. Who may: as for a cancel."""
+    console = _console(request)
+    caller = await request_caller(request)
+    payment = await _visible_payment(request, caller)
+    payment_id = str(payment.id)
+    body = await json_object(request)
+    keyed = [step.value for step in SPECS]
+    step = next((step for step in SPECS if step.value == body.get("step")), None)
+    if step is None:
+        raise ApiError(422, "invalid_request", f"step must be one of {', '.join(keyed)}")
+    if payment.outcome is not None and not payment.needs_reconciliation:
+        raise ApiError(409, "payment_finished", "the payment has already finished")
+    asked = await console.calls.reask_step(payment_id, step)
+    await console.audit(
+        caller.account.name,
+        "payment.reask",
+        asked,
+        request,
+        f"payment:{payment_id}",
+        payment_id=payment_id,
+        detail=step.value if asked else f"{step.value}: not where it can be asked again",
+    )
+    if not asked:
+        raise ApiError(
+            409,
+            "step_not_available",
+            "the caller is not where this step can be asked again (not reached yet, not "
+            "asked in this payment, or the payment is already being charged)",
+        )
+    return web.json_response({"payment": payment_id, "step": step.value}, status=202)
+
+
 def listed_agent(request: web.Request, account: Account) -> str | None:
     """Whose records a listing shows: an agent's own; a supervisor's choice (``?agent=``), or
     everyone's (None)."""
@@ -681,6 +716,7 @@ def route_table() -> list[web.RouteDef]:
         web.post("/api/v1/payments", request_payment),
         web.get("/api/v1/payments/{payment_id}", payment_status),
         web.post("/api/v1/payments/{payment_id}/cancel", cancel_payment),
+        web.post("/api/v1/payments/{payment_id}/reask", reask_step),
         web.get("/api/v1/audit", audit_trail),
         web.post("/api/v1/agents/{name}/unlock", unlock_agent),
         web.get("/api/v1/events", events),

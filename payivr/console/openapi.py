@@ -17,13 +17,14 @@ from payivr.console.openapi_parts import (
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.prompts import CURRENCIES, LANGUAGES
 from payivr.core.request import PrivacyMode
+from payivr.core.steps import SPECS
 
 _ERRORS = {
     400: "The body is not valid JSON.",
     401: "Not signed in, or the API token is not valid.",
     403: "Not allowed (CSRF token missing, another site, not a supervisor).",
     404: "No such call or payment (another agent's counts as none).",
-    409: "The payment cannot start or be cancelled now.",
+    409: "The payment cannot start, be cancelled or go back to a step now.",
     415: "The body is not application/json.",
     422: "A field is wrong; the message says which and why.",
     429: "Too many failed sign-ins from this address: wait Retry-After seconds.",
@@ -379,6 +380,46 @@ def _paths() -> dict[str, Any]:
                         "Cancelling; the outcome follows on the event stream.",
                     ),
                     **_errors(401, 403, 404, 409),
+                },
+            }
+        },
+        "/api/v1/payments/{payment_id}/reask": {
+            "post": {
+                "summary": "Send the caller back to one step (it and the steps after it are "
+                "keyed again)",
+                "operationId": "reaskStep",
+                "security": AUTH,
+                "parameters": [_PAYMENT_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["step"],
+                                "properties": {
+                                    "step": {
+                                        "type": "string",
+                                        "enum": [step.value for step in SPECS],
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": json_content(
+                        {
+                            "type": "object",
+                            "required": ["payment", "step"],
+                            "properties": {
+                                "payment": {"type": "string"},
+                                "step": {"type": "string"},
+                            },
+                        },
+                        "Asked again; the steps follow on the event stream.",
+                    ),
+                    **_errors(400, 401, 403, 404, 409, 415, 422),
                 },
             }
         },

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.views import CallInfo
+from payivr.core.events import Step
 
 
 class CallControl(Protocol):
@@ -40,6 +41,10 @@ class CallControl(Protocol):
 
     async def cancel_payment(self, payment_id: str) -> bool:
         """The agent cancels a payment in progress; False when it is not in progress here."""
+
+    async def reask_step(self, payment_id: str, step: Step) -> bool:
+        """The agent sends the caller back to ``step``; False when the payment is not in
+        progress here or the caller is not where that step can be asked again."""
 
 
 HealthCheck = Callable[[], Awaitable[object]]

@@ -9,7 +9,13 @@ import re
 from _console_helpers import ALICE, GOOD_KEYS, PASSWORD, SAM, Console
 from conftest import Problems, open_page, screenshot
 from playwright.async_api import Browser, Page, expect
-from test_console_browser import real_problems, request_payment, signed_in_page, step_status
+from test_console_browser import (
+    decline_every_try,
+    real_problems,
+    request_payment,
+    signed_in_page,
+    step_status,
+)
 
 CLOCK = re.compile(r"^\d+:\d\d$")
 
@@ -94,7 +100,7 @@ async def test_the_decline_reason_in_words_and_outcomes_said_once(
     page = await signed_in_page(browser, console, problems, ALICE)
     await request_payment(page, "Plan", "20")
     await expect(step_status(page, "amount")).to_have_text("Caller is confirming…")
-    await console.calls.press(key, GOOD_KEYS.replace("4242424242424242", "4000000000009995"))
+    await decline_every_try(console, key, "4000000000009995")
     await expect(page.locator("#result-title")).to_have_text("Payment declined")
     await expect(page.locator("#result-detail")).to_have_text("The card has insufficient funds")
     await expect(step_status(page, "authorization")).to_have_text("Failed: declined")
@@ -154,4 +160,36 @@ async def test_history_reads_at_400_px_and_the_page_has_a_favicon(
     box = await status.bounding_box()
     assert box is not None and box["x"] + box["width"] <= 400
     await screenshot(narrow, "14-history-400px")
+    assert real_problems(problems) == []
+
+
+async def test_the_agent_sends_the_caller_back_to_a_step_and_after_a_decline(
+    browser: Browser, console: Console
+) -> None:
+    problems = Problems()
+    key = await console.calls.place_call("PJSIP/1001")
+    page = await signed_in_page(browser, console, problems, ALICE)
+    await request_payment(page, "Plan", "20")
+    await console.calls.press(key, "1" + "4242424242424242#" + "1" + "12")
+    await expect(step_status(page, "expiry")).to_have_text("Entering… (2 digits)")
+    choices = page.locator("#reask-step option")
+    await expect(choices).to_have_text(
+        ["Card number", "Expiry date", "Security code", "Postal code"]
+    )
+    await page.get_by_label("Step").select_option("card_number")
+    await page.get_by_role("button", name="Re-ask this step").click()
+    await expect(step_status(page, "card_number")).to_have_text("Entering…")
+    await expect(step_status(page, "expiry")).to_have_text("Waiting")
+    await console.calls.heard(key, "agent-asks-again")
+    await screenshot(page, "14-re-asked")
+
+    # A declined card: the caller tries another; the agent can cancel or re-ask again.
+    await console.calls.press(key, GOOD_KEYS[1:].replace("4242424242424242", "4000000000000002"))
+    await console.calls.heard(key, "declined-try-another-card")
+    await expect(page.locator("#payment-title")).to_have_text("Payment in progress")
+    await expect(page.get_by_role("button", name="Re-ask this step")).to_be_enabled()
+    await expect(page.get_by_role("button", name="Cancel payment")).to_be_enabled()
+    await console.calls.press(key, GOOD_KEYS[1:])
+    await expect(page.locator("#result-title")).to_have_text("Payment successful")
+    await expect(page.locator("#reask-controls")).to_be_hidden()
     assert real_problems(problems) == []

@@ -71,9 +71,9 @@ def test_terminal_rehearsal_completes_a_payment() -> None:
 def test_terminal_rehearsal_cancel_decline_and_attempts() -> None:
     cancelled = run("demo", "--terminal", stdin="1\n42*\n")
     assert "Payment not taken: the caller cancelled the payment" in cancelled.stdout
-    declined = run(
-        "demo", "--terminal", stdin="1\n4000000000000002#\n1\n1230\n1\n123\n1\n90210#\n1\n"
-    )
+    declined_card = "4000000000000002#\n1\n1230\n1\n123\n1\n90210#\n1\n"
+    declined = run("demo", "--terminal", stdin="1\n" + declined_card * 3)  # two more tries
+    assert declined.stdout.count("try another card") == 2
     assert "Payment not taken: the card was declined" in declined.stdout
     exhausted = run("demo", "--terminal", stdin="1\n1234#\n1234#\n1234#\n")
     assert "Card number: failed (4 digits) - too many invalid entries" in exhausted.stdout

@@ -35,13 +35,16 @@ from payivr.calls.stasis import UnknownCall
 from payivr.calls.views import CallInfo
 from payivr.core.events import (
     AgentCancellation,
+    AgentReask,
     AgentUpdate,
     Authorize,
     CallerHangup,
     Finish,
     KeyPress,
+    Prompt,
     PromptFinished,
     PromptPart,
+    Step,
     StepStatus,
 )
 from payivr.core.flow import FlowConfig, PaymentFlow
@@ -58,6 +61,7 @@ class _Call:
     info: CallInfo
     payment: _Payment | None = None
     prompts: list[tuple[PromptPart, ...]] = field(default_factory=list)
+    played: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class _Payment:
@@ -77,6 +81,7 @@ class _Payment:
     # CallMedia
     async def play(self, parts: tuple[PromptPart, ...], sequence: int) -> None:
         self.call.prompts.append(parts)
+        self.call.played.set()
         asyncio.get_running_loop().call_soon(self.driver.post, PromptFinished(sequence))
 
     async def stop(self, sequence: int) -> None:
@@ -164,6 +169,13 @@ class RehearsalCalls:
             payment.driver.post(KeyPress(digit))
             await asyncio.sleep(pause)
 
+    async def heard(self, key: str, prompt: str, times: int = 1) -> None:
+        """Wait until the caller of ``key`` has heard ``prompt`` ``times`` times."""
+        call = self.calls[key]
+        while sum(Prompt(prompt) in parts for parts in call.prompts) < times:
+            call.played.clear()
+            await call.played.wait()
+
     async def wait_finished(self, key: str, payment_id: str) -> None:
         call = self.calls[key]
         if call.payment is not None and call.payment.payment_id == payment_id:
@@ -243,4 +255,10 @@ class RehearsalCalls:
             if call.payment is not None and call.payment.payment_id == payment_id:
                 call.payment.driver.post(AgentCancellation())
                 return True
+        return False
+
+    async def reask_step(self, payment_id: str, step: Step) -> bool:
+        for call in self.calls.values():
+            if call.payment is not None and call.payment.payment_id == payment_id:
+                return call.payment.driver.post_if_acted_on(AgentReask(step))
         return False

@@ -100,6 +100,36 @@ async def test_cancel_during_the_payment_ends_it_as_agent_cancelled(
     assert ("payment.cancel", True) in await _audit_actions(console, ALICE)
 
 
+async def test_reask_sends_the_caller_back_to_a_step_they_reached(
+    console: Console, alice: Client
+) -> None:
+    key = await console.calls.place_call("PJSIP/1001")
+    status, body = await _request(alice)
+    assert status == 201
+    payment_id = body["payment"]
+    path = f"/api/v1/payments/{payment_id}/reask"
+    await console.calls.press(key, "1" + "4242424242424242#" + "1")
+    await console.calls.heard(key, "enter-expiry")
+
+    unknown = await alice.send(path, {"step": "pin"})
+    assert unknown.status == 422
+    assert "step must be one of card_number, expiry" in (await unknown.json())["error"]["message"]
+    not_reached = await alice.send(path, {"step": "postal_code"})
+    assert not_reached.status == 409
+    assert (await not_reached.json())["error"]["code"] == "step_not_available"
+    asked = await alice.send(path, {"step": "card_number"})
+    assert asked.status == 202, await asked.text()
+    assert await asked.json() == {"payment": payment_id, "step": "card_number"}
+    await console.calls.heard(key, "agent-asks-again")
+    assert ("payment.reask", True) in await _audit_actions(console, ALICE)
+    assert ("payment.reask", False) in await _audit_actions(console, ALICE)
+
+    await console.calls.press(key, "4242424242424242#1" + "1230" + "1" + "737" + "1" + "94105#1")
+    await console.calls.wait_finished(key, payment_id)
+    finished = await alice.send(path, {"step": "card_number"})
+    assert finished.status == 409
+
+
 async def test_a_second_request_while_one_is_in_progress_is_a_conflict(
     console: Console, alice: Client
 ) -> None:

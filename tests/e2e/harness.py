@@ -344,6 +344,35 @@ async def heard_again(phone: Phone, prompt: str, times: int, within: float = 10)
     await phone.wait_for(lambda p: prompts(p).count(prompt) >= times, within=within)
 
 
+async def answer_again(phone: Phone, prompt: str, keys: str, times: int) -> None:
+    """Wait until the phone hears ``prompt`` the ``times``-th time, then key ``keys``."""
+    await heard_again(phone, prompt, times)
+    await phone.press(keys, duration_ms=80, gap_ms=120)
+
+
+async def key_card_again(caller: Phone, pan: str, times: int) -> None:
+    """Key the card number now, then the card's other steps as the caller hears them the
+    ``times``-th time."""
+    await caller.press(pan + "#", duration_ms=80, gap_ms=120)
+    await answer_again(caller, "card-ending-in", "1", times)
+    await answer_again(caller, "enter-expiry", "1230", times)
+    await answer_again(caller, "expiry-is", "1", times)
+    await answer_again(caller, "enter-security-code", "123", times)
+    await answer_again(caller, "security-code-entered", "1", times)
+    await answer_again(caller, "enter-postal-code", "90210#", times)
+    await answer_again(caller, "postal-code-is", "1", times)
+
+
+async def decline_every_try(caller: Phone, pan: str = DECLINED_CARD, retries: int = 2) -> None:
+    """Key a card the gateway declines, then again on each of the ``retries`` more tries
+    the caller is offered (the default [flow] decline_retries)."""
+    await key_card(caller, pan)
+    for times in range(2, retries + 2):
+        await heard_again(caller, "declined-try-another-card", times - 1)
+        await heard_again(caller, "enter-card-number", times)
+        await key_card_again(caller, pan, times)
+
+
 async def key_card(caller: Phone, pan: str = VISA) -> None:
     """Confirm the amount and key a whole card, confirming each entry."""
     await answer_prompt(caller, "confirm-amount", "1")

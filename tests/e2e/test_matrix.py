@@ -23,6 +23,7 @@ from tests.e2e.harness import (
     Call,
     System,
     answer_prompt,
+    decline_every_try,
     heard,
     heard_again,
     key_card,
@@ -37,7 +38,7 @@ async def approve(caller: Phone) -> None:
 
 
 async def decline(caller: Phone) -> None:
-    await key_card(caller, DECLINED_CARD)
+    await decline_every_try(caller, DECLINED_CARD)
 
 
 async def cancel_with_star(caller: Phone) -> None:

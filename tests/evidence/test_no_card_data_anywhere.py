@@ -22,6 +22,9 @@ import json
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
 
 from payivr.console.accounts import add_agent
 from tests.e2e.harness import ENTRY_MODES, ITEM, Call, answer_prompt, heard, heard_again
@@ -204,7 +207,10 @@ class Run:
             await client.close()
 
 
-async def test_no_card_data_anywhere(evidence: Evidence) -> None:
+# A declined card ends its payment here (each is keyed once); another try after a decline
+# goes through the same edges and is tested in tests/e2e/test_second_chances.py.
+@pytest.mark.parametrize("flow_settings", [{"decline_retries": 0}])
+async def test_no_card_data_anywhere(evidence: Evidence, flow_settings: dict[str, Any]) -> None:
     system, capture = evidence.system, evidence.capture
     run = Run(evidence)
     await run.sign_in_everyone()

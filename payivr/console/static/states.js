@@ -73,6 +73,7 @@ function tickStepTimes() {
 }
 
 function showStep(step, shown) {
+  if (step !== AUTHORIZATION_STEP && shown.status === "entering" && charging()) chargeEndedWithATryLeft();
   const item = document.querySelector(`#steps li[data-step="${step}"]`);
   if (!item) return;
   item.className = shown.confirming && shown.status === "entering" ? "entering confirming" : shown.status;
@@ -102,6 +103,21 @@ function buildSteps(list, method) {
     list.append(item);
     showStep(step, { status: "waiting" });
   }
+}
+
+function charging() {
+  const times = timing.steps[AUTHORIZATION_STEP];
+  return Boolean(times && times.started != null && times.ended == null);
+}
+
+// The card was declined and the caller may try again (another card, or the refused field):
+// the charge is over, the caller keys again, and the payment can be cancelled again.
+function chargeEndedWithATryLeft() {
+  timing.steps[AUTHORIZATION_STEP] = {};
+  showStep(AUTHORIZATION_STEP, { status: "waiting" });
+  text(document.querySelector(`#steps li[data-step="${AUTHORIZATION_STEP}"] .step-time`), "");
+  text($("payment-title"), "Payment in progress");
+  $("cancel-payment").disabled = false;
 }
 
 function showAuthorizing(at) {
