@@ -559,7 +559,7 @@ async def reask_step(request: web.Request) -> web.Response:
     steps after it are keyed again. Who may: as for a cancel."""
     console = _console(request)
     caller = await request_caller(request)
-    payment = await _visible_payment(request, caller)
+    payment = await visible_payment(request, caller)
     payment_id = str(payment.id)
     body = await json_object(request)
     keyed = [step.value for step in SPECS]

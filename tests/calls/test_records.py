@@ -50,7 +50,7 @@ async def test_steps_are_stored_with_the_authorizing_mark_and_the_outcome(
     assert keyed == opened  # no write per step
     assert keyed.state is PaymentState.REQUESTED
 
-    await records.authorizing(payment_id)
+    await records.authorizing(payment_id, payment_id)  # the first charge: its key
     authorizing = await store.get_payment(uuid.UUID(payment_id))
     assert authorizing.state is PaymentState.AUTHORIZING
     assert authorizing.steps[Step.AMOUNT] is StepStatus.DONE
