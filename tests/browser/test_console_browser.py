@@ -135,22 +135,15 @@ async def test_cancel_during_the_payment_and_a_bad_amount_explained(
     assert real_problems(problems) == []
 
 
-async def decline_every_try(console: Console, key: str, card: str) -> None:
-    """Key a card the gateway declines, and again on each of the two more tries offered."""
-    keys = GOOD_KEYS.replace("4242424242424242", card)
-    await console.calls.press(key, keys)
-    for tries in (1, 2):
-        await console.calls.heard(key, "declined-try-another-card", tries)
-        await console.calls.press(key, keys[1:])  # the amount is not asked again
-
-
 async def test_a_declined_card_shows_the_reason(browser: Browser, console: Console) -> None:
     problems = Problems()
     key = await console.calls.place_call("PJSIP/1001")
     page = await signed_in_page(browser, console, problems, ALICE)
     await request_payment(page, "Plan", "20")
     await expect(page.locator("#payment-panel")).to_be_visible()
-    await decline_every_try(console, key, "4000000000009995")
+    await console.calls.decline_every_try(
+        key, GOOD_KEYS.replace("4242424242424242", "4000000000009995")
+    )
     await expect(page.locator("#result-title")).to_have_text("Payment declined")
     await expect(page.locator("#result-detail")).to_have_text(re.compile(r"\w+"))
     await screenshot(page, "06-payment-declined")

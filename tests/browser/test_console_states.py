@@ -10,7 +10,6 @@ from _console_helpers import ALICE, GOOD_KEYS, PASSWORD, SAM, Console
 from conftest import Problems, open_page, screenshot
 from playwright.async_api import Browser, Page, expect
 from test_console_browser import (
-    decline_every_try,
     real_problems,
     request_payment,
     signed_in_page,
@@ -100,7 +99,9 @@ async def test_the_decline_reason_in_words_and_outcomes_said_once(
     page = await signed_in_page(browser, console, problems, ALICE)
     await request_payment(page, "Plan", "20")
     await expect(step_status(page, "amount")).to_have_text("Caller is confirming…")
-    await decline_every_try(console, key, "4000000000009995")
+    await console.calls.decline_every_try(
+        key, GOOD_KEYS.replace("4242424242424242", "4000000000009995")
+    )
     await expect(page.locator("#result-title")).to_have_text("Payment declined")
     await expect(page.locator("#result-detail")).to_have_text("The card has insufficient funds")
     await expect(step_status(page, "authorization")).to_have_text("Failed: declined")
@@ -170,6 +171,7 @@ async def test_the_agent_sends_the_caller_back_to_a_step_and_after_a_decline(
     key = await console.calls.place_call("PJSIP/1001")
     page = await signed_in_page(browser, console, problems, ALICE)
     await request_payment(page, "Plan", "20")
+    await expect(step_status(page, "amount")).to_have_text("Caller is confirming…")
     await console.calls.press(key, "1" + "4242424242424242#" + "1" + "12")
     await expect(step_status(page, "expiry")).to_have_text("Entering… (2 digits)")
     choices = page.locator("#reask-step option")

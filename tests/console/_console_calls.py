@@ -169,6 +169,14 @@ class RehearsalCalls:
             payment.driver.post(KeyPress(digit))
             await asyncio.sleep(pause)
 
+    async def decline_every_try(self, key: str, keys: str, retries: int = 2) -> None:
+        """The caller keys ``keys`` (from the amount's 1 on, with a card the gateway
+        declines), then the card again on each of the ``retries`` more tries offered."""
+        await self.press(key, keys)
+        for tries in range(1, retries + 1):
+            await self.heard(key, "declined-try-another-card", tries)
+            await self.press(key, keys[1:])  # the amount is not asked again
+
     async def heard(self, key: str, prompt: str, times: int = 1) -> None:
         """Wait until the caller of ``key`` has heard ``prompt`` ``times`` times."""
         call = self.calls[key]

@@ -16,7 +16,10 @@ async def _pay(console: Console, client: Client, endpoint: str, item: str, keys:
     key = await console.calls.place_call(endpoint)
     created = await client.send("/api/v1/payments", {"item": item, "amount": "100.00"})
     payment_id: str = (await created.json())["payment"]
-    await console.calls.press(key, keys)
+    if keys == DECLINED_KEYS:
+        await console.calls.decline_every_try(key, keys)
+    else:
+        await console.calls.press(key, keys)
     await console.calls.wait_finished(key, payment_id)
     await console.calls.hang_up(key)
     return payment_id

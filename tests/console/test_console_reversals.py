@@ -16,7 +16,10 @@ async def _paid(console: Console, alice: Client, keys: str = GOOD_KEYS) -> str:
     key = await console.calls.place_call("PJSIP/1001")
     created = await alice.send("/api/v1/payments", {"item": "Annual plan", "amount": "137.42"})
     payment_id: str = (await created.json())["payment"]
-    await console.calls.press(key, keys)
+    if keys == DECLINED_KEYS:
+        await console.calls.decline_every_try(key, keys)
+    else:
+        await console.calls.press(key, keys)
     await console.calls.wait_finished(key, payment_id)
     await console.calls.hang_up(key)
     return payment_id
