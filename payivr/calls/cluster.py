@@ -29,7 +29,7 @@ from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.calls.stasis import UnknownCall
 from payivr.calls.views import CallInfo
-from payivr.core.events import PaymentMethod
+from payivr.core.events import PaymentMethod, Step
 from payivr.core.request import PrivacyMode
 from payivr.store.cluster import Identity
 from payivr.store.database import Database
@@ -339,4 +339,9 @@ class ClusterDesk:
         if asterisk_id is None:
             return False
         return await self.commands.cancel(asterisk_id, payment_id)
+
+    async def reask_step(self, payment_id: str, step: Step) -> bool:
+        """Only for a payment on this instance's Asterisk: call_commands carries requests
+        and cancels, not re-asks (False otherwise, which the API answers as not possible)."""
+        return self.local is not None and await self.local.reask_step(payment_id, step)
 
