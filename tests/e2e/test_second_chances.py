@@ -79,10 +79,11 @@ async def test_a_pause_between_digits_asks_for_them_again(
 
 
 async def test_the_agent_sends_the_caller_back_to_the_card_number(system: System) -> None:
-    await add_agent(system.running.database, "alice", "PJSIP/1001", "agent", "correct horse 1")
-    token = await add_api_token(system.running.database, "alice", "crm")
     caller, agent = system.phones()
     payment_id = await system.takeover(caller, agent, REQUEST)
+    # The agent's account after the takeover (the call is then named after its endpoint).
+    await add_agent(system.running.database, "alice", agent.endpoint, "agent", "correct horse 1")
+    token = await add_api_token(system.running.database, "alice", "crm")
     await answer_prompt(caller, "confirm-amount", "1")
     await answer_prompt(caller, "enter-card-number", DECLINED + "#")
     await answer_prompt(caller, "card-ending-in", "1")
