@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from payivr.calls.requests import PaymentRequest
-from payivr.console.accounts import add_agent, add_api_token
+from payivr.console.accounts import add_api_token
 from tests.e2e.harness import (
     System,
     answer_again,
@@ -80,10 +80,10 @@ async def test_a_pause_between_digits_asks_for_them_again(
 
 async def test_the_agent_sends_the_caller_back_to_the_card_number(system: System) -> None:
     caller, agent = system.phones()
-    payment_id = await system.takeover(caller, agent, REQUEST)
-    # The agent's account after the takeover (the call is then named after its endpoint).
-    await add_agent(system.running.database, "alice", agent.endpoint, "agent", "correct horse 1")
-    token = await add_api_token(system.running.database, "alice", "crm")
+    name = await system.agent_account(agent)  # the operator's account on the agent's phone
+    request = PaymentRequest("Annual plan", 13742, "USD", name)
+    payment_id = await system.takeover(caller, agent, request)
+    token = await add_api_token(system.running.database, name, "crm")
     await answer_prompt(caller, "confirm-amount", "1")
     await answer_prompt(caller, "enter-card-number", DECLINED + "#")
     await answer_prompt(caller, "card-ending-in", "1")
