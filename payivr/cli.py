@@ -87,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent_commands = agent.add_subparsers(dest="agent_command", required=True, metavar="ACTION")
     agent_add = agent_commands.add_parser("add", help="add an agent or a supervisor")
     agent_add.add_argument("name")
-    agent_add.add_argument("--endpoint", help="the agent's softphone, e.g. PJSIP/1001")
+    agent_add.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        help="the agent's softphone, e.g. PJSIP/1001 (repeat for each phone that is theirs)",
+    )
     agent_add.add_argument("--role", choices=("agent", "supervisor"), default="agent")
     agent_password = agent_commands.add_parser(
         "password", help="set a password (signs the account out, forgets failed sign-ins)"
@@ -329,8 +334,10 @@ async def _agent_command(args: argparse.Namespace, db: Database, password: str |
     command = args.agent_command
     if command == "add":
         assert password is not None
-        await add_agent(db, args.name, args.endpoint, args.role, password)
-        return f"{args.role} {args.name} added" + (f" on {args.endpoint}" if args.endpoint else "")
+        first, *more = args.endpoint or [None]
+        await add_agent(db, args.name, first, args.role, password, more)
+        phones = f" on {', '.join(args.endpoint)}" if args.endpoint else ""
+        return f"{args.role} {args.name} added{phones}"
     if command == "password":
         assert password is not None
         await accounts.set_password(args.name, password)
@@ -606,7 +613,7 @@ async def running_payivr(
             recordings=RecordingGuard(ari, ami, store),
             bridge_prefix=bridge_prefix(config.ari.app),
         )
-        stasis = StasisApplication(services)
+        stasis = StasisApplication(services, agents=Accounts(database))
         stack.push_async_callback(stasis.router.aclose)
         directory = CallDirectory(database)
         stack.callback(notifier.subscribe_batches(directory.record))
@@ -904,8 +911,6 @@ async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> i
             except AccountError:
                 await set_agent_password(running.database, name, password)
             logins[name] = password
-            if endpoint:
-                running.stasis.name_agent(endpoint, name)
         assert running.sms is not None
         card_on_file = await keep_demo_card(running.sms)
         phones.mobile = demo_mobile(running.sms)

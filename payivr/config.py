@@ -299,6 +299,9 @@ class CallSettings:
     # How often payments of unknown outcome (the gateway did not answer, or payivr stopped
     # while charging) are asked about again, by idempotency key.
     reconcile_interval: float = 60.0
+    # Warm transfer without an amount: how long the caller holds while the transferring
+    # agent's console asks for item and amount, before going back to the agent.
+    transfer_request_timeout: float = 60.0
 
     @property
     def privacy(self) -> PrivacyMode:
@@ -309,6 +312,8 @@ class CallSettings:
         found = []
         if not self.reconcile_interval > 0:
             found.append("calls.reconcile_interval: must be a positive number of seconds")
+        if not self.transfer_request_timeout > 0:
+            found.append("calls.transfer_request_timeout: must be a positive number of seconds")
         modes = [mode.value for mode in PrivacyMode]
         if self.privacy_mode not in modes:
             found.append(f"calls.privacy_mode: {self.privacy_mode!r} is not one of {modes}")

@@ -86,6 +86,20 @@ class PaymentFinished:
 
 
 @dataclass(frozen=True)
+class PaymentFormRequested:
+    """The agent keyed ``*7`` without an amount (or one that could not start): their console
+    opens the payment request form for this call (None: the call ``Dial()`` bridged, not in
+    payivr's hands), with ``amount_minor`` filled in when keyed and ``reason`` saying why it
+    did not start."""
+
+    call_key: str | None
+    agent: str | None
+    amount_minor: int | None
+    currency: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class OutboundCallChanged:
     """An outbound call's progress: ``status`` (ringing-agent, ringing-customer, detecting,
     connected, ended) and, once ended, its ``outcome`` (answered, busy, no-answer...)."""
@@ -108,6 +122,7 @@ PaymentEvent = (
     | PaymentAuthorizing
     | PaymentFinished
     | OutboundCallChanged
+    | PaymentFormRequested
 )
 Listener = Callable[[PaymentEvent], Awaitable[None]]
 BatchListener = Callable[[list[PaymentEvent]], Awaitable[None]]
@@ -127,6 +142,15 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
         }
     if isinstance(event, CallEnded):
         return {"type": "call_ended", "call": event.call_key, "agent": event.agent}
+    if isinstance(event, PaymentFormRequested):
+        return {
+            "type": "request_form",
+            "call": event.call_key,
+            "agent": event.agent,
+            "amount_minor": event.amount_minor,
+            "currency": event.currency,
+            "reason": event.reason,
+        }
     if isinstance(event, OutboundCallChanged):
         return {
             "type": "outbound",

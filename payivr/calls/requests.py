@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from payivr.config import CallSettings
 from payivr.core.amounts import amount_problem
 from payivr.core.events import PaymentMethod
 from payivr.core.prompts import LANGUAGES
@@ -45,3 +46,16 @@ class PaymentRequest:
             raise RequestRefused("only a card can be kept on file")
         if self.language is not None and self.language not in LANGUAGES:
             raise RequestRefused(f"the language must be one of {', '.join(LANGUAGES)}")
+
+
+FEATURE_CODE_ITEM = "Payment"
+"""The item of a payment the agent starts from the phone (``*7`` and an amount)."""
+
+
+def feature_code_request(
+    amount_minor: int, currency: str, agent: str, calls: CallSettings
+) -> PaymentRequest:
+    """The request of ``*7``, the amount and ``#``: the operator's privacy mode."""
+    return PaymentRequest(
+        FEATURE_CODE_ITEM, amount_minor, currency, agent, privacy_mode=calls.privacy
+    )

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 
 import structlog
 
+from payivr.ami.takeover import MAX_AMOUNT_DIGITS, parse_amount
 from payivr.ari.client import AriClient
 from payivr.ari.errors import AriError, ChannelGone, Conflict, NotFound, Unprocessable
 from payivr.ari.events import (
@@ -37,6 +38,7 @@ from payivr.ari.events import (
     StasisStart,
 )
 from payivr.ari.router import Call, CallClosed, Resynced
+from payivr.calls.agent_keys import AMOUNT_SECONDS, AgentKeys, AgentRequest
 from payivr.calls.driver import Authorizer, CallGone, FlowDriver, GatewayAnswer
 from payivr.calls.media import CallerPrompts
 from payivr.calls.notifier import (
@@ -47,12 +49,13 @@ from payivr.calls.notifier import (
     Notifier,
     PaymentAuthorizing,
     PaymentFinished,
+    PaymentFormRequested,
     PaymentStarted,
     PaymentStepChanged,
 )
 from payivr.calls.recording import PausedRecordings, RecordingGuard, RecordingNotPaused
 from payivr.calls.records import PaymentOpening, PaymentRecords
-from payivr.calls.requests import PaymentRequest
+from payivr.calls.requests import PaymentRequest, feature_code_request
 from payivr.config import CallSettings
 from payivr.core.amounts import amount_problem
 from payivr.core.events import (
@@ -103,6 +106,25 @@ class CallServices:
     recordings: RecordingGuard | None = None  # mutes the operator's call recordings
 
 
+@dataclass
+class _Opening:
+    """Before the first payment of a pay-line or transfer call that came without an amount:
+    the caller keys the amount (``"caller"``), or the transferring agent's console asks for
+    it while the caller holds (``"agent"``)."""
+
+    kind: str
+    prompts: CallerPrompts
+    reference: str = "Payment"
+    keys: str = ""
+    attempts: int = 0
+    timer: asyncio.TimerHandle | None = None
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 @dataclass(frozen=True)
 class _Command:
     """Something asked of the session from outside its events (console, AMI, tests)."""
@@ -147,6 +169,10 @@ class CallSession:
         self.agent_endpoint: str | None = None
         self.return_to: str | None = None  # warm transfer: the agent endpoint to dial back
         self._agent_ringing = False  # dialled back, not bridged yet
+        self._agent_keys = AgentKeys()  # *7 keyed on a call in payivr's bridge
+        self._amount_timer: asyncio.TimerHandle | None = None
+        self._agent_request_waiting: AgentRequest | None = None  # for the payment to end
+        self._opening: _Opening | None = None
         self.started_at = datetime.now(UTC)
         self.ended = asyncio.Event()
 
@@ -180,7 +206,14 @@ class CallSession:
         self,
         first_request: PaymentRequest | None = None,
         first_started: asyncio.Future[str] | None = None,
+        ask_agent: bool = False,
+        opening: str | None = None,
+        reference: str = "Payment",
     ) -> None:
+        """Bridge the legs and serve the call until it ends. ``ask_agent``: the agent keyed
+        ``*7``; unless ``first_request`` starts, their console opens the request form.
+        ``opening``: no request yet, ``"caller"`` keys the amount (to pay ``reference``) or
+        the transferring ``"agent"`` is asked for it (see :class:`_Opening`)."""
         ari = self.services.ari
         pump = asyncio.create_task(self._pump())
         await self.services.notifier.publish(
@@ -196,7 +229,18 @@ class CallSession:
             await ari.bridges.add_channel(self.bridge_id, legs)
             if first_request is not None:
                 await self._command(_Command("pay", first_request, first_started))
-            while not (self._caller_gone or self._agent_gone) or self._payment is not None:
+            if ask_agent and self._payment is None:
+                await self._ask_agent(
+                    first_request.amount_minor if first_request else None,
+                    _refusal(first_started),
+                )
+            if opening is not None:
+                await self._open(opening, reference)
+            while (
+                not (self._caller_gone or self._agent_gone)
+                or self._payment is not None
+                or self._opening is not None
+            ):
                 item = await self._inbox.get()
                 await self._handle(item)
         except ChannelGone:
@@ -205,6 +249,8 @@ class CallSession:
                 first_started.set_exception(PaymentRefused("the call ended before the payment"))
         finally:
             pump.cancel()
+            if self._amount_timer is not None:
+                self._amount_timer.cancel()
             await asyncio.gather(pump, return_exceptions=True)
             await self._tidy()
             self.ended.set()
@@ -224,10 +270,20 @@ class CallSession:
             # A-D (some handsets have them) are no key of the flow's: ignored, not a crash.
             if item.channel.id == self.caller and self._payment is not None and item.digit in KEYS:
                 self._payment.driver.post(KeyPress(item.digit))
+            elif item.channel.id == self.caller and self._opening is not None:
+                await self._caller_amount_key(item.digit)
+            elif item.channel.id == self.agent and (
+                self._payment is None or self._payment.driver.finished is not None
+            ):
+                await self._agent_asked(self._agent_keys.key(item.digit))
         elif isinstance(item, PlaybackFinished):
             if self._payment is not None:
                 await self._payment_media_call(
                     self._payment.prompts.playback_finished(item.playback.id)
+                )
+            elif self._opening is not None:
+                await self._payment_media_call(
+                    self._opening.prompts.playback_finished(item.playback.id)
                 )
         elif isinstance(item, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
             self._leg_gone(item.channel.id)
@@ -260,6 +316,9 @@ class CallSession:
     def _leg_gone(self, channel_id: str) -> None:
         if channel_id == self.caller and not self._caller_gone:
             self._caller_gone = True
+            if self._opening is not None:
+                self._opening.cancel_timer()
+                self._opening = None
             if self._payment is not None:
                 self._payment.driver.post(CallerHangup())
         elif channel_id == self.agent and not self._agent_gone:
@@ -278,11 +337,173 @@ class CallSession:
                 return
             if command.done is not None and not command.done.done():
                 command.done.set_result(payment_id)
+        elif command.kind == "opening_prompt_done" and self._opening is not None:
+            await self._opening_prompt_done()
+        elif command.kind == "opening_timeout" and self._opening is not None:
+            await self._opening_timed_out()
+        elif command.kind == "agent_amount_expired":
+            await self._agent_asked(self._agent_keys.expired())
         elif command.kind == "payment_over":
             run = self._payment
             self._payment = None
             if run is not None:
                 await run.task
+            waiting, self._agent_request_waiting = self._agent_request_waiting, None
+            if waiting is not None:
+                await self._agent_asked(waiting)
+
+    # ------------------------------------------------------------- *7 in payivr's bridge
+
+    async def _agent_asked(self, request: AgentRequest | None) -> None:
+        """After one of the agent's keys: wait for the amount, or act on a complete ``*7``."""
+        if request is None:
+            if self._agent_keys.reading_amount and self._amount_timer is None:
+                self._amount_timer = asyncio.get_running_loop().call_later(
+                    AMOUNT_SECONDS, self._inbox.put_nowait, _Command("agent_amount_expired")
+                )
+            return
+        if self._amount_timer is not None:
+            self._amount_timer.cancel()
+            self._amount_timer = None
+        if self._payment is not None:  # keyed as the last payment was ending
+            self._agent_request_waiting = request
+            return
+        reason = None
+        if request.amount_minor is not None:
+            services = self.services
+            agent = self.agent_name or self.agent_endpoint or ""
+            try:
+                await self._start_payment(
+                    feature_code_request(
+                        request.amount_minor, services.currency, agent, services.calls
+                    )
+                )
+                return
+            except PaymentRefused as refused:
+                reason = str(refused)
+        await self._ask_agent(request.amount_minor, reason)
+
+    async def _ask_agent(self, amount_minor: int | None, reason: str | None) -> None:
+        """The agent's console opens the request form for this call."""
+        await self.services.notifier.publish(
+            PaymentFormRequested(
+                self.call.key, self.agent_name, amount_minor, self.services.currency, reason
+            )
+        )
+
+    # ------------------------------------------------------------- before the first payment
+
+    async def _open(self, kind: str, reference: str) -> None:
+        prompts = CallerPrompts(
+            self.services.ari,
+            self.caller,
+            playback_prefix=f"payivr-{self.call.key}-opening-",
+            language=await self._prompt_language(),
+            post=lambda _: self._inbox.put_nowait(_Command("opening_prompt_done")),
+        )
+        self._opening = _Opening(kind, prompts, reference)
+        if kind == "agent":
+            await self._ask_agent(None, None)
+            self._opening.timer = asyncio.get_running_loop().call_later(
+                self.services.calls.transfer_request_timeout,
+                self._inbox.put_nowait,
+                _Command("opening_timeout"),
+            )
+            await self._opening_play("transfer-hold")
+        else:
+            await self._opening_play("enter-amount")
+
+    async def _opening_play(self, *prompts: str) -> None:
+        assert self._opening is not None
+        await self._payment_media_call(
+            self._opening.prompts.play(tuple(Prompt(p) for p in prompts), 0)
+        )
+
+    async def _opening_prompt_done(self) -> None:
+        """The hold prompt ended: music until the agent's request; the amount prompt ended:
+        the caller has flow.no_input_timeout to key it."""
+        opening = self._opening
+        assert opening is not None
+        if opening.kind == "agent":
+            music = self.services.calls.music_on_hold_class
+            if music:
+                with contextlib.suppress(AriError):
+                    await self.services.ari.channels.start_moh(self.caller, music)
+        elif opening.timer is None:
+            opening.timer = asyncio.get_running_loop().call_later(
+                self.services.flow.no_input_timeout,
+                self._inbox.put_nowait,
+                _Command("opening_timeout"),
+            )
+
+    async def _caller_amount_key(self, digit: str) -> None:
+        """The pay-line caller keys the amount in minor units, then #; * starts over."""
+        opening = self._opening
+        assert opening is not None
+        if opening.kind != "caller":
+            return
+        await opening.prompts.stop_playing()
+        opening.cancel_timer()
+        if digit == "#":
+            amount = parse_amount(opening.keys)
+            opening.keys = ""
+            if amount is None or amount > self.services.max_amount_minor:
+                await self._caller_amount_failed()
+                return
+            request = PaymentRequest(
+                opening.reference,
+                amount,
+                self.services.currency,
+                "pay line",
+            )
+            try:
+                await self._start_payment(request)
+            except PaymentRefused as refused:
+                log.warning("payline_payment_refused", call=self.call.key, error=str(refused))
+                await self._give_caller_back("payments-unavailable")
+            return
+        opening.keys = "" if digit == "*" else (opening.keys + digit)[:MAX_AMOUNT_DIGITS]
+        await self._opening_prompt_done()  # the wait for the next key starts again
+
+    async def _caller_amount_failed(self) -> None:
+        assert self._opening is not None
+        self._opening.attempts += 1
+        if self._opening.attempts >= self.services.flow.max_attempts:
+            await self._give_caller_back("invalid-amount")
+        else:
+            await self._opening_play("invalid-amount", "enter-amount")
+
+    async def _opening_timed_out(self) -> None:
+        opening = self._opening
+        assert opening is not None
+        opening.timer = None
+        if opening.kind == "caller":
+            await self._caller_amount_failed()
+            return
+        # The agent sent no request in time: the caller goes back to them.
+        log.info("transfer_request_timed_out", call=self.call.key)
+        await self._close_opening()
+        if self.return_to is not None:
+            with contextlib.suppress(AriError):
+                await self.services.ari.bridges.remove_channel(self.bridge_id, self.caller)
+            await self.dial_back(self.return_to)
+
+    async def _give_caller_back(self, prompt: str) -> None:
+        """No payment here: the dialplan plays ``prompt`` and goes on (the pay line's
+        fallback), as for any request payivr cannot serve."""
+        await self._close_opening()
+        await refuse_channel(self.services.ari, self.caller, prompt)
+        self._caller_gone = True
+
+    async def _close_opening(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is None:
+            return
+        opening.cancel_timer()
+        await opening.prompts.stop_playing()
+        if opening.kind == "agent" and self.services.calls.music_on_hold_class:
+            with contextlib.suppress(AriError):
+                await self.services.ari.channels.stop_moh(self.caller)
 
     # ------------------------------------------------------------- a payment
 
@@ -314,6 +535,7 @@ class CallSession:
         problem = amount_problem(request.amount_minor, request.currency, services.max_amount_minor)
         if problem is not None:
             raise PaymentRefused(problem)
+        self._agent_keys = AgentKeys()
         method = request.method
         if method not in services.flow.accepted_methods:
             raise PaymentRefused(f"payments by {method.value} are not taken here")
@@ -351,8 +573,10 @@ class CallSession:
             method=method,
         )
         flow.agent_present = not self._agent_gone or self.return_to is not None
-        run = _PaymentRun(self, payment_id, request, flow, await self._prompt_language(request))
+        language = await self._prompt_language(request.language)
+        run = _PaymentRun(self, payment_id, request, flow, language)
         self._payment = run
+        await self._close_opening()
         await services.notifier.publish(
             PaymentStarted(
                 payment_id,
@@ -394,11 +618,11 @@ class CallSession:
         run.task = asyncio.create_task(run.drive())
         return payment_id
 
-    async def _prompt_language(self, request: PaymentRequest) -> str:
-        """The request's language, else the caller's channel language when payivr has
-        prompts in it (``es_MX`` counts as ``es``), else ``calls.language``."""
-        if request.language is not None:
-            return request.language
+    async def _prompt_language(self, chosen: str | None = None) -> str:
+        """The request's language (``chosen``), else the caller's channel language when payivr
+        has prompts in it (``es_MX`` counts as ``es``), else ``calls.language``."""
+        if chosen is not None:
+            return chosen
         try:
             channel_language = (await self.services.ari.channels.get(self.caller)).language
         except AriError:
@@ -718,6 +942,14 @@ class _PaymentRun:
             await self._back_with_agent()
         except Exception:
             log.exception("caller_not_reconnected", payment_id=self.payment_id)
+
+
+def _refusal(started: asyncio.Future[str] | None) -> str | None:
+    """Why the payment behind ``started`` did not start (None when it did, or is pending)."""
+    if started is None or not started.done() or started.cancelled():
+        return None
+    error = started.exception()
+    return str(error) if error is not None else None
 
 
 async def refuse_channel(ari: AriClient, channel_id: str, prompt: str) -> None:

@@ -25,6 +25,7 @@ import functools
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import structlog
 
@@ -41,6 +42,7 @@ from payivr.ari.router import Call, CallClosed, EventRouter
 from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import CallServices, CallSession, PaymentRefused, refuse_channel
 from payivr.core.channels import endpoint_of
+from payivr.core.redact import has_digit_run
 from payivr.core.request import EntryKind
 
 log = structlog.get_logger(__name__)
@@ -64,13 +66,24 @@ class UnknownCall(LookupError):
     """No call payivr holds matches the request."""
 
 
+class AgentDirectory(Protocol):
+    """Whose calls an endpoint's are: the console accounts (``payivr agent add --endpoint``)."""
+
+    async def agent_on_endpoint(self, endpoint: str) -> str | None: ...
+
+
+UNASSIGNED_AGENT = "agent without an account"
+"""Files the payments of an endpoint no account has when the endpoint itself cannot be
+stored (7+ digits in a row are refused as possible card data wherever people read)."""
+
+
 class StasisApplication:
-    def __init__(self, services: CallServices) -> None:
+    def __init__(self, services: CallServices, agents: AgentDirectory | None = None) -> None:
         self.services = services
+        self._agents = agents
         self.router = EventRouter(assign=self._assign, handler=self._run_call)
         self.sessions: dict[str, CallSession] = {}
-        self._expected: dict[str, tuple[PaymentRequest | None, asyncio.Future[str]]] = {}
-        self._agent_names: dict[str, str] = {}
+        self._expected: dict[str, tuple[PaymentRequest | None, asyncio.Future[str], bool]] = {}
         self._placed: dict[str, Callable[[Call], Awaitable[None]]] = {}
 
     @property
@@ -79,13 +92,17 @@ class StasisApplication:
 
     # ------------------------------------------------------------- outside requests
 
-    def expect_takeover(self, key: str, request: PaymentRequest | None) -> asyncio.Future[str]:
+    def expect_takeover(
+        self, key: str, request: PaymentRequest | None, from_agent_phone: bool = False
+    ) -> asyncio.Future[str]:
         """A takeover with this key is on its way (AMI redirect): start ``request`` on it.
 
         The future gets the payment id once the payment started (or the reason it did not).
+        ``from_agent_phone``: the agent keyed ``*7``; without a request (no amount), or when
+        it cannot start, their console opens the request form.
         """
         started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._expected[key] = (request, started)
+        self._expected[key] = (request, started, from_agent_phone)
         return started
 
     def place_call(self, key: str, handler: Callable[[Call], Awaitable[None]]) -> Call:
@@ -97,12 +114,18 @@ class StasisApplication:
     def forget_takeover(self, key: str) -> None:
         self._expected.pop(key, None)
 
-    def agent_name(self, endpoint: str) -> str:
-        return self._agent_names.get(endpoint, endpoint)
-
-    def name_agent(self, endpoint: str, name: str) -> None:
-        """Show ``name`` (the agent's login) for calls on ``endpoint`` (e.g. PJSIP/1001)."""
-        self._agent_names[endpoint] = name
+    async def agent_name(self, endpoint: str) -> str:
+        """The console account whose phone ``endpoint`` (e.g. PJSIP/1001) is: payments, the
+        console and the CRM name the agent by it. Without one, the endpoint itself."""
+        name = None
+        if self._agents is not None:
+            try:
+                name = await self._agents.agent_on_endpoint(endpoint)
+            except Exception as error:  # the database is away: the call goes on unnamed
+                log.warning("agent_lookup_failed", error=type(error).__name__)
+        if name is not None:
+            return name
+        return UNASSIGNED_AGENT if has_digit_run(endpoint) else endpoint
 
     def session_for_agent(self, endpoint: str) -> CallSession | None:
         for session in self.sessions.values():
@@ -175,7 +198,7 @@ class StasisApplication:
         except TimeoutError:
             pass
         key = first.args[2]
-        request, started = self._expected.pop(key, (None, None))
+        request, started, from_agent_phone = self._expected.pop(key, (None, None, False))
         if set(legs) != {"caller", "agent"}:
             log.warning("takeover_incomplete", call=call.key, legs=sorted(legs))
             if started is not None and not started.done():
@@ -184,7 +207,7 @@ class StasisApplication:
                 await refuse_channel(self.ari, leg.channel.id, "payments-unavailable")
             return
         caller, agent = legs["caller"].channel, legs["agent"].channel
-        session = self._session(
+        session = await self._session(
             call,
             caller.id,
             agent.id,
@@ -193,7 +216,9 @@ class StasisApplication:
             caller.caller.number if caller.caller else None,
         )
         await self._mark_legs(session)
-        await session.run(first_request=request, first_started=started)
+        await session.run(
+            first_request=request, first_started=started, ask_agent=from_agent_phone
+        )
 
     async def _inbound(self, call: Call, first: StasisStart, endpoint: str) -> None:
         caller = first.channel
@@ -216,7 +241,7 @@ class StasisApplication:
         if not await self._wait_for_answer(call, agent_id, caller.id):
             await refuse_channel(self.ari, caller.id, "payments-unavailable")
             return
-        session = self._session(
+        session = await self._session(
             call,
             caller.id,
             agent_id,
@@ -228,13 +253,20 @@ class StasisApplication:
         await session.run()
 
     async def _payline(self, call: Call, first: StasisStart, args: Sequence[str]) -> None:
+        """The caller pays alone: the amount the IVR sent, or (none sent) one they key."""
         caller = first.channel
         amount = args[0] if args else ""
+        reference = args[1] if len(args) > 1 and args[1] else "Payment"
+        if not amount:
+            await self.ari.channels.answer(caller.id)
+            number = caller.caller.number if caller.caller else None
+            session = await self._session(call, caller.id, None, EntryKind.PAYLINE, None, number)
+            await session.run(opening="caller", reference=reference)
+            return
         if not (amount.isascii() and amount.isdigit()) or int(amount) <= 0:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
         await self.ari.channels.answer(caller.id)
-        reference = args[1] if len(args) > 1 else "Payment"
         request = PaymentRequest(
             reference,
             int(amount),
@@ -246,7 +278,7 @@ class StasisApplication:
         except RequestRefused:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
-        session = self._session(
+        session = await self._session(
             call,
             caller.id,
             None,
@@ -257,30 +289,34 @@ class StasisApplication:
         await session.run(first_request=request)
 
     async def _transfer(
-        self, call: Call, first: StasisStart, endpoint: str, args: Sequence[str]
+        self, call: Call, first: StasisStart, transferrer: str, args: Sequence[str]
     ) -> None:
-        """The caller pays alone, then payivr dials the agent who transferred them."""
+        """The caller pays alone, then payivr dials the agent who transferred them (named by
+        their channel, ``PJSIP/1001-0000002a``, or endpoint). Without an amount, the agent's
+        console asks for it while the caller holds."""
         caller = first.channel
+        endpoint = endpoint_of(transferrer)
         amount = args[0] if args else ""
-        item = args[1] if len(args) > 1 else "Payment"
+        item = args[1] if len(args) > 1 and args[1] else "Payment"
         request = None
         if amount.isascii() and amount.isdigit():
             request = PaymentRequest(
                 item,
                 int(amount),
                 self.services.currency,
-                self._agent_names.get(endpoint, endpoint),
+                await self.agent_name(endpoint),
             )
         try:
-            if request is None:
-                raise RequestRefused("the transfer carries no amount")
-            request.check(self.max_amount_minor)
+            if request is None and amount:
+                raise RequestRefused("the transfer's amount is not a number")
+            if request is not None:
+                request.check(self.max_amount_minor)
         except RequestRefused as refused:
             log.warning("transfer_refused", call=call.key, reason=str(refused))
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
         await self.ari.channels.answer(caller.id)
-        session = self._session(
+        session = await self._session(
             call,
             caller.id,
             None,
@@ -289,11 +325,14 @@ class StasisApplication:
             caller.caller.number if caller.caller else None,
         )
         session.return_to = endpoint
-        await session.run(first_request=request)
+        if request is None:
+            await session.run(opening="agent")
+        else:
+            await session.run(first_request=request)
 
     # ------------------------------------------------------------- helpers
 
-    def _session(
+    async def _session(
         self,
         call: Call,
         caller: str,
@@ -302,8 +341,9 @@ class StasisApplication:
         agent_channel: str | None,
         caller_number: str | None,
     ) -> CallSession:
+        """A session for the call, the agent named by their console account."""
         endpoint = endpoint_of(agent_channel) if agent_channel else None
-        name = self._agent_names.get(endpoint or "", endpoint)
+        name = await self.agent_name(endpoint) if endpoint else None
         session = CallSession(self.services, call, caller, agent, entry, name, caller_number)
         session.agent_endpoint = endpoint
         self.sessions[call.key] = session
@@ -393,7 +433,7 @@ class StasisApplication:
         for step in undo:
             with contextlib.suppress(AriError):
                 await step
-        session = self._session(
+        session = await self._session(
             call,
             caller.id,
             agent.id,

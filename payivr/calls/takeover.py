@@ -23,16 +23,16 @@ import structlog
 from payivr.ami.client import ActiveCall
 from payivr.ami.errors import AmiError, InvalidTakeoverRequest
 from payivr.ami.takeover import RequestSource, TakeoverRequest
-from payivr.calls.requests import PaymentRequest, RequestRefused
+from payivr.calls.notifier import PaymentFormRequested
+from payivr.calls.requests import PaymentRequest, RequestRefused, feature_code_request
 from payivr.calls.service import PaymentRefused
-from payivr.calls.stasis import StasisApplication, UnknownCall
+from payivr.calls.stasis import AgentDirectory, StasisApplication, UnknownCall
 from payivr.config import CallSettings
 from payivr.core.channels import endpoint_of
 
 log = structlog.get_logger(__name__)
 
 TAKEOVER_SECONDS = 15.0
-FEATURE_CODE_ITEM = "Payment"
 
 
 class AmiTakeover(Protocol):
@@ -41,13 +41,16 @@ class AmiTakeover(Protocol):
     async def take_over(self, request: TakeoverRequest) -> None: ...
 
 
-class AgentDirectory(Protocol):
-    async def agent_on_endpoint(self, endpoint: str) -> str | None:
-        """The name of the enabled agent account whose softphone is ``endpoint``, or None."""
-
-
 class TakeoverRefused(Exception):
     """A ``*7`` request that does not hold up; the message says why (no channel names)."""
+
+
+class AmountRefused(TakeoverRefused):
+    """The amount keyed after ``*7`` cannot be paid (``agent``: whose phone keyed it)."""
+
+    def __init__(self, reason: str, agent: str) -> None:
+        super().__init__(reason)
+        self.agent = agent
 
 
 class Takeovers:
@@ -76,6 +79,15 @@ class Takeovers:
         try:
             request = await self._checked_request(takeover)
             await self._redirect(takeover, request)
+        except AmountRefused as refused:
+            # The call stays as it was, with the agent, whose console opens the request with
+            # the amount keyed and why it was refused.
+            log.warning("feature_code_amount_refused", key=takeover.key, reason=str(refused))
+            await self._stasis.services.notifier.publish(
+                PaymentFormRequested(
+                    None, refused.agent, takeover.amount_minor, self._currency, str(refused)
+                )
+            )
         except TakeoverRefused as refused:
             log.warning(
                 "feature_code_takeover_refused",
@@ -105,17 +117,11 @@ class Takeovers:
             raise TakeoverRefused("Asterisk does not have the agent and the peer bridged together")
         if takeover.amount_minor is None:
             return None
-        request = PaymentRequest(
-            FEATURE_CODE_ITEM,
-            takeover.amount_minor,
-            self._currency,
-            agent,
-            privacy_mode=self._calls.privacy,
-        )
+        request = feature_code_request(takeover.amount_minor, self._currency, agent, self._calls)
         try:
             request.check(self._stasis.max_amount_minor)
         except RequestRefused as refused:
-            raise TakeoverRefused(str(refused)) from None
+            raise AmountRefused(str(refused), agent) from None
         return request
 
     async def request_for_agent(self, endpoint: str, request: PaymentRequest) -> str:
@@ -142,7 +148,9 @@ class Takeovers:
 
     async def _redirect(self, takeover: TakeoverRequest, request: PaymentRequest | None) -> str:
         assert self._ami is not None
-        started = self._stasis.expect_takeover(takeover.key, request)
+        started = self._stasis.expect_takeover(
+            takeover.key, request, from_agent_phone=takeover.source is not RequestSource.CONSOLE
+        )
         try:
             await self._ami.take_over(takeover)
         except AmiError:

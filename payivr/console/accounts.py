@@ -28,7 +28,7 @@ import hmac
 import math
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -243,17 +243,34 @@ class Accounts:
         self._hashing = asyncio.Semaphore(HASHING_SLOTS)
         self._waiting_to_hash = 0
 
-    async def add(self, name: str, endpoint: str | None, role: Role, password: str) -> Account:
-        """Create an account; raises :class:`AccountError` with a reason for bad input."""
+    async def add(
+        self,
+        name: str,
+        endpoint: str | None,
+        role: Role,
+        password: str,
+        more_endpoints: Sequence[str] = (),
+    ) -> Account:
+        """Create an account; raises :class:`AccountError` with a reason for bad input.
+
+        ``endpoint`` is the agent's softphone; ``more_endpoints`` are other phones whose
+        calls are theirs too (see :meth:`agent_on_endpoint`).
+        """
         check_name(name)
-        if endpoint is not None and not _ENDPOINT.match(endpoint):
-            raise AccountError(f"{endpoint!r} is not a softphone endpoint like PJSIP/1001")
+        endpoints = [e for e in (endpoint, *more_endpoints) if e is not None]
+        for each in endpoints:
+            if not _ENDPOINT.match(each):
+                raise AccountError(f"{each!r} is not a softphone endpoint like PJSIP/1001")
+        if len(set(endpoints)) != len(endpoints):
+            raise AccountError("an endpoint is named twice")
+        if endpoint is None and endpoints:
+            raise AccountError("more endpoints need a first one (--endpoint)")
         if role is Role.AGENT and endpoint is None:
             raise AccountError("an agent needs a softphone endpoint (e.g. PJSIP/1001)")
         check_password(password)
         encoded = await self._hash_slot(hash_password, password)
         now = self._clock()
-        async with self._db.pool.connection() as conn:
+        async with self._db.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)
             try:
                 await cursor.execute(
@@ -261,12 +278,27 @@ class Accounts:
                     " created_at, password_set_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
                     (name, endpoint, role.value, encoded, now, now),
                 )
+                row = await cursor.fetchone()
+                assert row is not None
+                # The first one is listed by the database (console_accounts_first_endpoint).
+                await cursor.executemany(
+                    "INSERT INTO console_account_endpoints (endpoint, account_id) VALUES (%s, %s)",
+                    [(each, row["id"]) for each in more_endpoints],
+                )
             except psycopg.errors.UniqueViolation as error:
                 field = "name" if "name" in (error.diag.constraint_name or "") else "endpoint"
                 raise AccountError(f"an account with this {field} exists already") from None
-            row = await cursor.fetchone()
-        assert row is not None
         return _account(row)
+
+    async def endpoints_of(self, account: Account) -> list[str]:
+        """Every endpoint of ``account``, its first (``account.endpoint``) first."""
+        async with self._db.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT endpoint FROM console_account_endpoints WHERE account_id = %s"
+                " ORDER BY endpoint <> %s, endpoint",
+                (account.id, account.endpoint or ""),
+            )
+            return [str(row[0]) for row in await cursor.fetchall()]
 
     async def set_password(self, name: str, password: str) -> None:
         """New password; forgets failed sign-ins on the name and ends its sessions."""
@@ -294,11 +326,13 @@ class Accounts:
         return _account(row) if row else None
 
     async def agent_on_endpoint(self, endpoint: str) -> str | None:
-        """The name of the enabled account whose softphone is ``endpoint`` (``*7`` checks that
-        a request comes from an agent's phone), or None."""
+        """The name of the enabled account one of whose softphones is ``endpoint`` (``*7``
+        checks that a request comes from an agent's phone; payments are filed under it), an
+        exact match, or None."""
         async with self._db.pool.connection() as conn:
             cursor = await conn.execute(
-                "SELECT name FROM console_accounts WHERE endpoint = %s AND NOT disabled",
+                "SELECT a.name FROM console_account_endpoints e JOIN console_accounts a"
+                " ON a.id = e.account_id WHERE e.endpoint = %s AND NOT a.disabled",
                 (endpoint,),
             )
             row = await cursor.fetchone()
@@ -623,9 +657,14 @@ def check_name(name: str) -> None:
 
 
 async def add_agent(
-    db: Database, name: str, endpoint: str | None, role: str, password: str
+    db: Database,
+    name: str,
+    endpoint: str | None,
+    role: str,
+    password: str,
+    more_endpoints: Sequence[str] = (),
 ) -> Account:
-    """``payivr agent add NAME --endpoint PJSIP/1001 --role agent|supervisor``.
+    """``payivr agent add NAME --endpoint PJSIP/1001 [--endpoint ...] --role agent|supervisor``.
 
     Raises :class:`AccountError` with a message for the person at the terminal.
     """
@@ -633,7 +672,7 @@ async def add_agent(
         parsed = Role(role)
     except ValueError:
         raise AccountError("the role must be 'agent' or 'supervisor'") from None
-    return await Accounts(db).add(name, endpoint, parsed, password)
+    return await Accounts(db).add(name, endpoint, parsed, password, more_endpoints)
 
 
 async def add_api_token(

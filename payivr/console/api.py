@@ -336,11 +336,19 @@ async def me(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ calls
 
 
+async def _agents_call(console: Console, account: Account) -> CallInfo | None:
+    """The call the account's agent is on, on any of their phones."""
+    for endpoint in await console.accounts.endpoints_of(account):
+        info = await console.calls.current_call(endpoint)
+        if info is not None:
+            return info
+    return None
+
+
 async def current_call(request: web.Request) -> web.Response:
     console = _console(request)
     caller = await request_caller(request)
-    endpoint = caller.account.endpoint
-    info = await console.calls.current_call(endpoint) if endpoint else None
+    info = await _agents_call(console, caller.account)
     live = None
     if info is not None and info.payment_id is not None:
         payment = console.hub.live_payment(info.payment_id)
@@ -354,7 +362,8 @@ async def list_calls(request: web.Request) -> web.Response:
     account = caller.account
     calls = await console.calls.active_calls()
     if not account.is_supervisor:
-        calls = [info for info in calls if info.agent_endpoint == account.endpoint]
+        endpoints = await console.accounts.endpoints_of(account)
+        calls = [info for info in calls if info.agent_endpoint in endpoints]
     return web.json_response({"calls": [call_json(info) for info in calls]})
 
 
@@ -432,16 +441,17 @@ async def request_payment(request: web.Request) -> web.Response:
         if target == "current":
             if account.endpoint is None:
                 raise ApiError(409, "no_endpoint", "your account has no softphone endpoint")
-            info = await console.calls.current_call(account.endpoint)
-            if info is None:
+            info = await _agents_call(console, account)
+            if info is None or info.agent_endpoint is None:
                 raise ApiError(409, "no_call", "you are not on a call right now")
             resource = f"call:{info.call_key}"
             structlog.contextvars.bind_contextvars(call_id=info.call_key)
-            payment_id = await console.calls.request_for_agent(account.endpoint, payment)
+            payment_id = await console.calls.request_for_agent(info.agent_endpoint, payment)
         else:
             info = await console.calls.call(target)
             if info is None or not (
-                account.is_supervisor or info.agent_endpoint == account.endpoint
+                account.is_supervisor
+                or info.agent_endpoint in await console.accounts.endpoints_of(account)
             ):
                 raise ApiError(404, "unknown_call", "there is no such call")
             structlog.contextvars.bind_contextvars(call_id=info.call_key)

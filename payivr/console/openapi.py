@@ -485,9 +485,11 @@ def openapi_document() -> dict[str, Any]:
                 " 'hello' with the payments in progress, then call_started, call_ended,"
                 " payment_started, step (status, digit count, confirming: the caller hears the"
                 " entry read back, brand as soon as the first digits tell it, last four once"
-                " the number is complete), authorizing (with the gateway), payment_finished and"
-                " outbound (an outbound call's status and outcome); payment events carry 'at',"
-                " when they happened."
+                " the number is complete), authorizing (with the gateway), payment_finished,"
+                " request_form (the agent keyed *7 without an amount, or a transferred caller"
+                " waits: open the payment request for that call, amount_minor prefilled when"
+                " keyed, reason when it could not start) and outbound (an outbound call's"
+                " status and outcome); payment events carry 'at', when they happened."
                 " Card data never appears in any answer."
             ),
         },

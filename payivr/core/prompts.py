@@ -150,6 +150,12 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
             "Sorry, secure payments are not available right now. Returning you to your agent."
         ),
         "request-not-understood": "Sorry, this payment request could not be started.",
+        "transfer-hold": "Please hold while your agent prepares your payment.",
+        "enter-amount": (
+            "Please enter the amount to pay, in cents, followed by the hash key. "
+            "For example, for ten dollars, enter 1 0 0 0."
+        ),
+        "invalid-amount": "Sorry, that amount cannot be paid here.",
         **{brand_prompt(brand): words for brand, words in _BRAND_WORDS_EN.items()},
         **{month_prompt(number): name for number, name in enumerate(_MONTHS_EN, start=1)},
         "major-dollar": "dollar",
@@ -250,6 +256,12 @@ PROMPT_TEXTS: dict[str, dict[str, str]] = {
             "Lo sentimos, los pagos seguros no están disponibles ahora. Le devolvemos con su agente."
         ),
         "request-not-understood": "Lo sentimos, no se ha podido iniciar esta solicitud de pago.",
+        "transfer-hold": "Espere mientras su agente prepara su pago.",
+        "enter-amount": (
+            "Introduzca el importe a pagar, en céntimos, seguido de la tecla almohadilla. "
+            "Por ejemplo, para diez dólares, marque 1 0 0 0."
+        ),
+        "invalid-amount": "Lo sentimos, ese importe no se puede pagar aquí.",
         **{brand_prompt(brand): words for brand, words in _BRAND_WORDS_EN.items()},
         **{month_prompt(number): name for number, name in enumerate(_MONTHS_ES, start=1)},
         "major-dollar": "dólar",

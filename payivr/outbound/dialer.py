@@ -395,7 +395,7 @@ class OutboundDialer:
         row = attempt.row
         await self._set(attempt, status=Status.CONNECTED)
         stasis = self._stasis
-        session = stasis._session(
+        session = await stasis._session(
             call,
             attempt.customer_leg,
             attempt.agent_leg,

@@ -16,12 +16,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "console"))
 
 from _console_helpers import PASSWORD, Console, running_console
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from payivr.console.accounts import hash_password
 from payivr.store.database import Database
+from tests.chromium import CHROMIUM, headless_chromium
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
 
 if shutil.which(CHROMIUM) is None:  # pragma: no cover - the Makefile installs it
@@ -41,15 +41,8 @@ async def console(database: Database, password_hash: str) -> AsyncIterator[Conso
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with headless_chromium() as chromium:
+        yield chromium
 
 
 class Problems(list[str]):

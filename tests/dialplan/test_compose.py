@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import subprocess
@@ -236,3 +237,25 @@ def _check_secret_permissions(out: Path) -> None:
         assert path.stat().st_uid == os.getuid()
     assert oct((out / "sip_1001_password").stat().st_mode & 0o777) == "0o600"
     assert oct((out / "asterisk" / "ari-payivr.conf").stat().st_mode & 0o777) == "0o640"
+
+
+def test_answering_machine_detection_has_its_config_mounted() -> None:
+    """[payivr-outbound-amd] runs AMD(); app_amd declines to load without amd.conf."""
+    assert "AMD()" in (ROOT / "dialplan" / "payivr.conf").read_text()
+    asterisk = compose()["services"]["asterisk"]
+    assert "./amd.conf:/etc/asterisk/amd.conf:ro" in asterisk["volumes"]
+    settings = configparser.ConfigParser(inline_comment_prefixes=(";",), comment_prefixes=(";",))
+    settings.read_string((ASTERISK / "amd.conf").read_text())
+    general = {name: int(value) for name, value in settings["general"].items()}
+    assert set(general) == {
+        "initial_silence",
+        "greeting",
+        "after_greeting_silence",
+        "total_analysis_time",
+        "min_word_length",
+        "between_words_silence",
+        "maximum_number_of_words",
+        "maximum_word_length",
+        "silence_threshold",
+    }
+    assert general["total_analysis_time"] > general["initial_silence"]

@@ -173,4 +173,7 @@ def test_test_dialplan_and_demo_contexts_reach_payivr() -> None:
     assert ("_X.", "n", "Stasis", "harness-${CUT(EXTEN,-,1)},agentphone") in test_plan["sim-agent"]
     demo = contexts((ASTERISK / "extensions.conf").read_text())
     dials = [line[3] for line in demo["from-customers"] if line[2] == "Dial"]
-    assert dials == ["PJSIP/1001,30,b(payivr-agent-features^s^1)"]
+    # t/T: the agent (called, or calling) may blind-transfer with #1 (features.conf).
+    assert dials == ["PJSIP/1001,30,tb(payivr-agent-features^s^1)"]
+    agent_dials = [line[3] for line in demo["from-agents"] if line[2] == "Dial"]
+    assert agent_dials and all(dial.endswith(",T") for dial in agent_dials)

@@ -182,12 +182,7 @@ class System:
     async def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 10
     ) -> dict[str, Any]:
-        async with asyncio.timeout(self.seconds(within)):
-            while True:
-                for event in self.events:
-                    if predicate(event):
-                        return event
-                await asyncio.sleep(0.01)
+        return await first_event(self.events, predicate, self.seconds(within))
 
     async def finished(self, call: Call | None = None, within: float = 15) -> dict[str, Any]:
         return await self.wait_event(
@@ -328,6 +323,19 @@ class System:
 
     def __post_init__(self) -> None:
         self._payments_seen: set[str] = set()
+
+
+async def first_event(
+    events: list[dict[str, Any]], predicate: Callable[[dict[str, Any]], bool], within: float
+) -> dict[str, Any]:
+    """The first of ``events`` (a list that grows) that ``predicate`` accepts, within
+    ``within`` real seconds (already scaled: see :meth:`System.seconds`)."""
+    async with asyncio.timeout(within):
+        while True:
+            for event in events:
+                if predicate(event):
+                    return event
+            await asyncio.sleep(0.01)
 
 
 async def heard(phone: Phone, prompt: str, within: float = 10) -> None:

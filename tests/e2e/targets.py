@@ -82,8 +82,8 @@ class Target(Protocol):
 
     async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
         """``caller`` dials a payivr entry: ``inbound`` (through payivr to ``agent``),
-        ``payline`` (13742 cents, INV-1001) or ``transfer`` (sent by ``agent``, 13742 cents,
-        item "Annual plan")."""
+        ``payline`` (13742 cents, INV-1001), ``payline-keyed`` (the shipped 7290, nothing
+        preset) or ``transfer`` (sent by ``agent``, 13742 cents, item "Annual plan")."""
 
     async def bridges(self) -> list[BridgeView]: ...
 
@@ -108,10 +108,14 @@ class SimulatorTarget:
             APP, "sim-secret", time_scale=self.time_scale, asterisk_id=asterisk_id
         )
         self.sim.mount_sounds("payivr", ROOT / "sounds")
-        self.sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text())
+        # The shipped configuration, as the compose file mounts it: the PBX's extensions.conf
+        # (its [globals] and phones' contexts), payivr's contexts, features.conf's codes.
+        for shipped in (ROOT / "asterisk" / "extensions.conf", ROOT / "dialplan" / "payivr.conf"):
+            self.sim.dialplan.load(shipped.read_text())
+        for features in (ROOT / "asterisk" / "features.conf", ROOT / "dialplan" / "features.conf"):
+            self.sim.dialplan.load_features(features.read_text())
         self.sim.dialplan.load((HERE / "sim-dialplan.conf").read_text())
         self.pbx = AriSimulatorPbx(self.sim)
-        self.pbx.setvar(None, "PAYIVR_AMOUNT_TIMEOUT", "0")  # *7 alone: the console asks
         self.ami = AmiSimulator(self.pbx, users={"payivr": "ami-secret"})
         self.access = PbxAccess("", APP, "sim-secret", "127.0.0.1", 0, "payivr", "ami-secret")
         self.created_bridge_types: dict[str, frozenset[str]] = {}
@@ -140,14 +144,19 @@ class SimulatorTarget:
         self.created_bridge_types[bridge_id] = frozenset(k.strip() for k in kinds)
 
     def caller_phone(self, name: str, number: str) -> SimulatedPhone:
-        return SimulatedPhone(self.sim.add_phone(name, endpoint=f"PJSIP/{number}"))
+        return SimulatedPhone(
+            self.sim.add_phone(name, endpoint=f"PJSIP/{number}", context="from-customers")
+        )
 
     def agent_phone(self, name: str, number: str) -> SimulatedPhone:
-        return SimulatedPhone(self.sim.add_phone(name, endpoint=f"PJSIP/{number}"))
+        """Its channels run in [from-agents], as asterisk/pjsip.conf's agent endpoint's do."""
+        return SimulatedPhone(
+            self.sim.add_phone(name, endpoint=f"PJSIP/{number}", context="from-agents")
+        )
 
     async def connect(self, caller: Phone, agent: Phone) -> None:
         assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
-        await self.sim.dial(caller.sim_phone, agent.sim_phone)
+        await self.sim.dial(caller.sim_phone, agent.sim_phone, context="sim-dial")
 
     async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
         assert isinstance(caller, SimulatedPhone)

@@ -31,7 +31,6 @@ KEPT_CARD = KeyedCard("4242424242424242", "1230", "123")  # as harness.key_card 
 async def signed_in_agent(evidence: Evidence, name: str, endpoint: str) -> ConsoleClient:
     system = evidence.system
     await add_agent(system.running.database, name, endpoint, "agent", PASSWORD)
-    system.running.stasis.name_agent(endpoint, name)
     client = ConsoleClient(system.running.console_url, evidence.capture, name)
     await client.sign_in(PASSWORD)
     await client.subscribe()

@@ -111,9 +111,8 @@ class Run:
         for index, mode in enumerate(MODES * 2):
             endpoint = f"PJSIP/{1000 + 100 * (index + 1) + 1}"  # System.phones(index)'s agent
             name = f"agent{index}"
-            self.system.running.stasis.name_agent(endpoint, name)
+            await add_agent(db, name, endpoint, "agent", PASSWORD)
             if ENTRY_MODES[mode][0] in ("takeover", "inbound"):
-                await add_agent(db, name, endpoint, "agent", PASSWORD)
                 client = ConsoleClient(self.url, self.evidence.capture, name)
                 await client.sign_in(PASSWORD)
                 await client.subscribe()

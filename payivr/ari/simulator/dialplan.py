@@ -81,6 +81,10 @@ class Dialplan:
         self.contexts: dict[str, Context] = {}
         # feature name -> (digits, context, exten, priority) of its Gosub
         self.features: dict[str, tuple[str, str, str, int]] = {}
+        # [featuremap] of features.conf: built-in feature -> its code (blindxfer = #1)
+        self.featuremap: dict[str, str] = {}
+        # [globals] of an extensions.conf: NAME=value, read by ${NAME} on every channel
+        self.global_variables: dict[str, str] = {}
 
     @classmethod
     def default(cls) -> Dialplan:
@@ -104,6 +108,11 @@ class Dialplan:
                 current = None
                 continue
             if context is None:
+                continue
+            if context.name == "globals":
+                name, equals, value = line.partition("=")
+                if equals and name.strip():
+                    self.global_variables[name.strip()] = value.strip()
                 continue
             key, _, value = line.partition("=>")
             key = key.strip().lower()
@@ -142,14 +151,19 @@ class Dialplan:
             last_priority = priority
 
     def load_features(self, text: str) -> None:
-        """The ``[applicationmap]`` of a ``features.conf``: ``name => digits,self,Gosub(c,e,p)``."""
-        in_map = False
+        """A ``features.conf``: ``[applicationmap]`` (``name => digits,self,Gosub(c,e,p)``)
+        and ``[featuremap]`` (``blindxfer = #1``)."""
+        section = ""
         for raw_line in text.splitlines():
             line = _strip_comment(raw_line).strip()
             if line.startswith("["):
-                in_map = line.lower().startswith("[applicationmap]")
+                section = line.lower()
                 continue
-            if not in_map or "=>" not in line:
+            if section == "[featuremap]" and "=" in line:
+                name, _, code = line.partition("=")
+                self.featuremap[name.strip().lstrip(">").strip()] = code.strip().lstrip(">")
+                continue
+            if section != "[applicationmap]" or "=>" not in line:
                 continue
             name, _, value = line.partition("=>")
             parts = split_arguments(value.strip())
@@ -192,6 +206,24 @@ class Dialplan:
             if nested is not None:
                 return nested
         return None
+
+    def matches_more(self, context: str, prefix: str, _seen: frozenset[str] = frozenset()
+                     ) -> bool:
+        """``ast_matchmore_extension``: could a longer number starting with ``prefix`` match?
+        (Patterns are tried with up to 20 more keys of each digit: enough for phone numbers.)"""
+        found = self.contexts.get(context)
+        if found is None or context in _seen:
+            return False
+        for extension in found.extensions:
+            pattern = extension.pattern
+            if not pattern.startswith("_"):
+                if len(pattern) > len(prefix) and pattern.startswith(prefix):
+                    return True
+            elif any(pattern_matches(pattern, prefix + digit * count)
+                     for digit in "0123456789" for count in range(1, 21)):
+                return True
+        return any(self.matches_more(included, prefix, _seen | {context})
+                   for included in found.includes)
 
     def exists(self, context: str, exten: str, priority: int = 1) -> bool:
         extension = self.find_extension(context, exten)

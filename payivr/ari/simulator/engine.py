@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import uuid
 import wave
 from collections.abc import Callable, Iterable
@@ -55,6 +56,8 @@ CONTROLLABLE_SCHEMES = ("sound:", "recording:", "tone:")
 SAY_SECONDS_PER_ITEM = 0.6
 MEDIA_WAIT_AFTER_ANSWER = 0.5
 FEATURE_DIGIT_TIMEOUT = 1.0
+TRANSFER_DIGIT_TIMEOUT = 3.0  # features.conf transferdigittimeout's default
+BLIND_TRANSFER = "blindxfer"
 # AMD() with its default settings (app_amd.c): a person's "Hello?" then 800 ms of silence;
 # a machine's greeting talks past the 1500 ms a greeting may last.
 AMD_HUMAN_SECONDS = 1.4
@@ -208,7 +211,9 @@ class Engine:
         self.playbacks: dict[str, Playback] = {}
         self.apps: dict[str, Application] = {}
         self.phones: dict[str, SimPhone] = {}  # by lower-cased endpoint
-        self.global_variables: dict[str, str] = {}
+        self.global_variables = dialplan.global_variables  # [globals], AMI/ARI setters
+        # Read(): the digit timer of each channel reading, and its length
+        self._read_timers: dict[str, tuple[asyncio.TimerHandle, float]] = {}
         self.device_states: dict[str, str] = {}
         self.started = 0.0
         self._epoch = 1795290000
@@ -459,6 +464,7 @@ class Engine:
             device = resource.rpartition("@")[2]
             name = f"{tech}/{device}-{self._sequence(tech):08x}"
             channel = self._new_channel(Technology.SIP, name, channel_id, state, phone)
+            channel.context = phone.context
         channel.caller_number = phone.resource
         return channel
 
@@ -537,7 +543,7 @@ class Engine:
             return
         if bridge is None:
             return
-        if not bridge.stasis and self._feature_names(channel):
+        if not bridge.stasis and self._feature_codes(channel):
             self._feature_digit(channel, digit, duration_ms)
             return
         self._dtmf_into_bridge(channel, digit, duration_ms)
@@ -576,16 +582,29 @@ class Engine:
         wanted = channel.variables.get("DYNAMIC_FEATURES", "")
         return [name for name in wanted.split("#") if name in self.dialplan.features]
 
+    def _feature_codes(self, channel: Channel) -> dict[str, str]:
+        """The codes ``channel`` may key in a Dial() bridge: its dynamic features, and the
+        blind transfer when Dial()'s ``t``/``T`` armed it."""
+        codes = {self.dialplan.features[n][0]: n for n in self._feature_names(channel)}
+        blind = self.dialplan.featuremap.get(BLIND_TRANSFER)
+        if channel.may_transfer and blind:
+            codes[blind] = BLIND_TRANSFER
+        return codes
+
     def _feature_digit(self, channel: Channel, digit: str, duration_ms: int) -> None:
         """Feature detection in a Dial() bridge: code digits are held and swallowed."""
         if channel.feature_timer is not None:
             channel.feature_timer.cancel()
             channel.feature_timer = None
         buffered = channel.feature_buffer + digit
-        codes = {self.dialplan.features[n][0]: n for n in self._feature_names(channel)}
+        codes = self._feature_codes(channel)
         if buffered in codes:
             channel.feature_buffer = ""
-            self._run_feature(channel, codes[buffered])
+            if codes[buffered] == BLIND_TRANSFER:
+                task = self.clock.loop.create_task(self._blind_transfer(channel))
+                task.add_done_callback(_log_task_failure)
+            else:
+                self._run_feature(channel, codes[buffered])
             return
         if any(code.startswith(buffered) for code in codes):
             channel.feature_buffer = buffered
@@ -601,6 +620,47 @@ class Engine:
         channel.feature_timer = None
         for digit in held:
             self._dtmf_into_bridge(channel, digit, duration_ms)
+
+    async def _blind_transfer(self, transferer: Channel) -> None:
+        """features.conf ``blindxfer`` (bridge_basic.c): the transferer hears ``pbx-transfer``
+        and keys a number (each key within transferdigittimeout, until no longer one can
+        match) in its TRANSFER_CONTEXT or its own context; the other party gets BLINDTRANSFER
+        (the transferer's channel name) and goes there, the transferer is hung up. A number
+        that does not exist: ``pbx-invalid``, and the call goes on."""
+        bridge = transferer.bridge
+        others = [c for c in bridge.channels if c is not transferer] if bridge else []
+        if len(others) != 1:
+            return
+        transferee = others[0]
+        context = transferer.variables.get("TRANSFER_CONTEXT") or transferer.context
+        self._media_to(transferer, "sound:pbx-transfer")
+        number = ""
+        while True:
+            digits = asyncio.get_running_loop().create_future()
+            transferer.reading = ("PAYIVR_SIM_TRANSFER", 1, digits)
+            transferer.variables["PAYIVR_SIM_TRANSFER"] = ""
+            self._read_timers[transferer.id] = (
+                self.clock.call_later(TRANSFER_DIGIT_TIMEOUT, _resolve_none, digits),
+                TRANSFER_DIGIT_TIMEOUT,
+            )
+            try:
+                await digits
+            finally:
+                self._read_timers.pop(transferer.id)[0].cancel()
+                transferer.reading = None
+            key = transferer.variables.pop("PAYIVR_SIM_TRANSFER", "")
+            if not key:  # the time ran out, or #
+                break
+            number += key
+            if not self.dialplan.matches_more(context, number):
+                break
+        if transferer.destroyed or transferee.destroyed or transferee.bridge is not bridge:
+            return
+        if not number or not self.dialplan.exists(context, number):
+            self._media_to(transferer, "sound:pbx-invalid")
+            return
+        self._set_var(transferee, "BLINDTRANSFER", transferer.name)
+        self.redirect(transferee, context, number, 1)
 
     def _run_feature(self, channel: Channel, feature: str) -> None:
         _, context, exten, priority = self.dialplan.features[feature]
@@ -1375,13 +1435,23 @@ class Engine:
         future: asyncio.Future[None] = self.clock.loop.create_future()
         channel.reading = (variable, max_digits, future)
         channel.variables[variable] = ""
-        timer = self.clock.call_later(timeout, _resolve_none, future)
+        self._arm_read_timer(channel, timeout)
         try:
             await future
         finally:
-            timer.cancel()
+            self._read_timers.pop(channel.id)[0].cancel()
             channel.reading = None
         self._set_var(channel, variable, channel.variables[variable])
+
+    def _arm_read_timer(self, channel: Channel, timeout: float) -> None:
+        """As app_read (``ast_app_getdata_terminator``): the timeout is for the first digit
+        and again after each digit, not for the whole entry."""
+        assert channel.reading is not None
+        previous = self._read_timers.get(channel.id)
+        if previous is not None:
+            previous[0].cancel()
+        timer = self.clock.call_later(timeout, _resolve_none, channel.reading[2])
+        self._read_timers[channel.id] = (timer, timeout)
 
     async def _amd(self, channel: Channel) -> None:
         """``AMD()`` with its defaults: listens to the answered far end, then sets AMDSTATUS
@@ -1412,6 +1482,8 @@ class Engine:
         channel.variables[variable] += digit
         if max_digits and len(channel.variables[variable]) >= max_digits:
             _resolve_none(future)
+        else:
+            self._arm_read_timer(channel, self._read_timers[channel.id][1])
 
     def _goto_target(self, channel: Channel, destination: str) -> tuple[str, str, int]:
         parts = [part.strip() for part in split_arguments(destination.replace("^", ","))]
@@ -1467,6 +1539,9 @@ class Engine:
         channel.connected_number = peer.caller_number
         peer.app_name, peer.app_data = "AppDial", "(Outgoing Line)"
         options = args[2] if len(args) > 2 else ""
+        letters = re.sub(r"\([^)]*\)", "", options)  # the options without their arguments
+        peer.may_transfer = "t" in letters
+        channel.may_transfer = "T" in letters
         if "b(" in options:
             handler = options[options.index("b(") + 2 :].split(")")[0]
             await self._gosub(peer, *self._goto_target(peer, handler))

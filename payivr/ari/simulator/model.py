@@ -177,6 +177,7 @@ class Channel:
     ring_timer: asyncio.TimerHandle | None = None
     feature_buffer: str = ""
     feature_timer: asyncio.TimerHandle | None = None
+    may_transfer: bool = False  # Dial()'s t (called party) or T (calling party) option
     snoop_target: Channel | None = None
     snoop_whisper: str = "none"
     snoops: list[Channel] = field(default_factory=list)
@@ -261,7 +262,7 @@ class Bridge:
         return all(
             c.is_sip
             and not (c.muted_in or c.muted_out)
-            and not (not self.stasis and c.variables.get("DYNAMIC_FEATURES"))
+            and not (not self.stasis and (c.variables.get("DYNAMIC_FEATURES") or c.may_transfer))
             for c in self.channels
         )
 

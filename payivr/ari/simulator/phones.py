@@ -35,6 +35,7 @@ class SimPhone:
         auto_answer: bool,
         answer_delay: float,
         answering_machine: bool = False,
+        context: str = "default",
     ) -> None:
         if technology not in ("sip", "local"):
             raise PhoneError(f"technology must be 'sip' or 'local', not {technology!r}")
@@ -49,6 +50,7 @@ class SimPhone:
         self.answering_machine = answering_machine  # AMD() hears a long greeting
         # pjsip.conf's dtmf_mode of the endpoint, as PJSIP_DTMF_MODE() reads it.
         self.dtmf_mode = "rfc4733"
+        self.context = context  # pjsip.conf's context of the endpoint: its channels run there
         self.heard: list[str] = []
         self.heard_voices: list[tuple[str, str]] = []
         self.received_dtmf = ""

@@ -95,12 +95,13 @@ class AriSimulator:
 
     def add_phone(self, name: str, endpoint: str = "PJSIP/1001", technology: str = "sip",
                   auto_answer: bool = True, answer_delay: float = 0.5,
-                  answering_machine: bool = False) -> SimPhone:
+                  answering_machine: bool = False, context: str = "default") -> SimPhone:
         """A handset on ``endpoint``; ``answer_delay`` simulated seconds of ringing. A number
         behind a trunk is ``PJSIP/<number>@<trunk endpoint>``; ``answering_machine``: what
-        answers is a voicemail greeting (for ``AMD()``)."""
+        answers is a voicemail greeting (for ``AMD()``); ``context``: the endpoint's
+        ``context`` in pjsip.conf (where a blind transfer it makes looks for the number)."""
         phone = SimPhone(self.engine, name, endpoint, technology, auto_answer, answer_delay,
-                         answering_machine)
+                         answering_machine, context)
         self.engine.add_phone(phone)
         return phone
 

@@ -160,14 +160,27 @@ async function refreshCall() {
   if (!state.me) return;
   try {
     const data = await api("GET", "/api/v1/calls/current", undefined, true);
-    state.call = data.call;
+    callChanged(data.call);
     if (data.live_payment && (!state.payment || state.payment.id !== data.live_payment.payment)) {
       showLivePayment(data.live_payment);
     }
   } catch (error) {
-    state.call = null;
+    callChanged(null);
   }
   renderCall();
+}
+
+// A call ended, or another began: nothing of the previous caller's stays on screen (the
+// request form's item, amount and error, a finished payment's panel).
+function callChanged(call) {
+  const before = state.call ? state.call.call : null;
+  state.call = call;
+  if (before === (call ? call.call : null)) return;
+  resetRequest();
+  if (state.payment && state.payment.finished) {
+    state.payment = null;
+    show($("payment-panel"), false);
+  }
 }
 
 function renderCall() {
@@ -199,12 +212,31 @@ function openRequest() {
   $("item").focus();
 }
 
-function closeRequest() {
+// The agent keyed *7 on the phone: the form opens for that call, with the amount they keyed
+// (and why it did not start, when it could not).
+function requestFromPhone(event) {
+  if (state.payment && !state.payment.finished) return;
+  openRequest();
+  if (event.amount_minor != null) {
+    const digits = event.currency === "JPY" ? 0 : 2;
+    $("amount").value = (event.amount_minor / 10 ** digits).toFixed(digits);
+    if (event.currency) $("currency").value = event.currency;
+  }
+  text($("request-error"), event.reason || "");
+}
+
+function resetRequest() {
   $("request-form").reset();
-  $("currency").value = state.me.currency;
-  $("privacy-mode").value = state.me.privacy_mode;
+  if (state.me) {
+    $("currency").value = state.me.currency;
+    $("privacy-mode").value = state.me.privacy_mode;
+  }
   text($("request-error"), "");
   show($("request-form"), false);
+}
+
+function closeRequest() {
+  resetRequest();
   renderCall();
   $("open-request").focus();
 }
@@ -329,7 +361,9 @@ function onEvent(event) {
     if (state.view === "calls" && event.type !== "step") loadCalls();
     return;
   }
-  if (event.type === "payment_started") {
+  if (event.type === "request_form") {
+    refreshCall().then(() => requestFromPhone(event));
+  } else if (event.type === "payment_started") {
     startPayment(event);
   } else if (event.type === "step" && state.payment && event.payment === state.payment.id) {
     showStep(event.step, event);
