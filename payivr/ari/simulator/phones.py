@@ -90,16 +90,34 @@ class SimPhone:
         self._engine.device_refused(self.channel, sip_status)
 
     async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
-        """Key ``digits``, each held ``duration_ms`` with ``gap_ms`` between (simulated ms)."""
-        for index, digit in enumerate(digits):
+        """Key ``digits``, each held ``duration_ms`` with ``gap_ms`` between (simulated ms).
+
+        Every key's moment is scheduled at once on the simulated clock, so the keys keep their
+        spacing relative to Asterisk's own digit timers (featuredigittimeout, Read()) however
+        late the event loop runs: a busy machine cannot turn ``*7`` into ``*`` and ``7``."""
+        for digit in digits:
             if digit not in "0123456789*#ABCD":
                 raise PhoneError(f"{digit!r} is not a DTMF digit")
-            if index:
-                await self._engine.clock.sleep(gap_ms / 1000)
-            await self._engine.clock.sleep(duration_ms / 1000)
-            if self.channel is None:
-                raise PhoneError(f"{self.name} has no call")
+        if self.channel is None:
+            raise PhoneError(f"{self.name} has no call")
+        if not digits:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        at = 0.0
+        for index, digit in enumerate(digits):
+            at += (gap_ms if index else 0) / 1000 + duration_ms / 1000
+            last = index == len(digits) - 1
+            self._engine.clock.call_later(at, self._key, digit, duration_ms, done if last else None)
+        await done
+
+    def _key(self, digit: str, duration_ms: int, done: asyncio.Future[None] | None) -> None:
+        if self.channel is not None:
             self._engine.device_dtmf(self.channel, digit, duration_ms)
+        if done is not None and not done.done():
+            if self.channel is None:
+                done.set_exception(PhoneError(f"{self.name} has no call"))
+            else:
+                done.set_result(None)
 
     async def say(self, text: str) -> None:
         """Speak; every phone that can hear this one records ``(self.name, text)``."""
