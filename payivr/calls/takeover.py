@@ -79,15 +79,6 @@ class Takeovers:
         try:
             request = await self._checked_request(takeover)
             await self._redirect(takeover, request)
-        except AmountRefused as refused:
-            # The call stays as it was, with the agent, whose console opens the request with
-            # the amount keyed and why it was refused.
-            log.warning("feature_code_amount_refused", key=takeover.key, reason=str(refused))
-            await self._stasis.services.notifier.publish(
-                PaymentFormRequested(
-                    None, refused.agent, takeover.amount_minor, self._currency, str(refused)
-                )
-            )
         except TakeoverRefused as refused:
             log.warning(
                 "feature_code_takeover_refused",
@@ -95,6 +86,14 @@ class Takeovers:
                 source=takeover.source.value,
                 reason=str(refused),
             )
+            if isinstance(refused, AmountRefused):
+                # The call stays as it was, with the agent, whose console opens the request
+                # with the amount keyed and why it was refused.
+                await self._stasis.services.notifier.publish(
+                    PaymentFormRequested(
+                        None, refused.agent, takeover.amount_minor, self._currency, str(refused)
+                    )
+                )
         except (PaymentRefused, AmiError) as error:
             log.warning("feature_code_takeover_failed", key=takeover.key, error=str(error))
 

@@ -13,7 +13,7 @@ import aiohttp
 from payivr.console.accounts import add_agent
 from tests.e2e.harness import System, first_event
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple 42"
 
 
 class AgentConsole:

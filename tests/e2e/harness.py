@@ -127,12 +127,11 @@ class System:
 
     async def feature_code(self, caller: Phone, agent: Phone) -> None:
         """The agent keys ``*7`` on a call bridged by Dial(): AMI UserEvent, Redirect, Stasis."""
-        await self.agent_account(agent)
+        name = await self.agent_account(agent)
         await self.target.connect(caller, agent)
         await agent.press("*7")
-        await self.wait_event(
-            lambda e: e["type"] == "call_started" and e["agent"] == agent.endpoint
-        )
+        # The call is the account's: payivr names the agent by the account on the endpoint.
+        await self.wait_event(lambda e: e["type"] == "call_started" and e["agent"] == name)
 
     async def takeover(self, caller: Phone, agent: Phone, request: PaymentRequest) -> str:
         """``*7``, then the agent's *Request payment* (console/API); returns the payment id."""

@@ -88,7 +88,7 @@ async def test_attack_forged_payivr_requests_on_the_ami_wire_move_no_channel(
 ) -> None:
     caller, agent = system.phones()
     other_caller, other_agent = system.phones(1)
-    await system.agent_account(agent)  # the operator's account on the agent's phone
+    name = await system.agent_account(agent)  # the operator's account on the agent's phone
     await system.target.connect(caller, agent)
     await system.target.connect(other_caller, other_agent)
     agent_channel, caller_channel = _channel_name(sim, agent), _channel_name(sim, caller)
@@ -125,5 +125,5 @@ async def test_attack_forged_payivr_requests_on_the_ami_wire_move_no_channel(
         Action="UserEvent", UserEvent="PayIVRRequest", Agent=agent_channel, Peer=caller_channel
     )
     assert "Event Sent" in answer
-    await system.wait_event(lambda e: e["type"] == "call_started" and e["agent"] == agent.endpoint)
+    await system.wait_event(lambda e: e["type"] == "call_started" and e["agent"] == name)
     await system.hang_up_all(caller, agent, other_caller, other_agent)
