@@ -60,7 +60,7 @@ from psycopg import sql
 
 from payivr.ari.events import AriEvent, ChannelDtmfReceived, PlaybackStarted, StasisStart
 from payivr.calls.notifier import PaymentEvent, PaymentFinished
-from payivr.cli import _fastest_loop, running_payivr
+from payivr.cli import fastest_loop, running_payivr
 from payivr.config import load_config
 from payivr.console.accounts import hash_password
 from payivr.core.events import Outcome
@@ -517,7 +517,7 @@ def main() -> None:
     if args.quick:
         args.calls = [100, 1000]
         args.time_scale = 0.75
-    args.loop = None if args.asyncio else _fastest_loop()
+    args.loop = None if args.asyncio else fastest_loop()
     args.load = os.getloadavg()[0]
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -162,29 +162,43 @@ def _run_command(argv: Sequence[str] | None) -> int:
         print(mermaid_diagram())
         return 0
     if args.command == "keygen":
-        return _keygen(args)
+        from payivr.cli.gateway import keygen
+
+        return keygen(args)
     if args.command == "sandbox-gateway":
-        return asyncio.run(_sandbox_gateway(args))
+        from payivr.cli.gateway import sandbox_gateway
+
+        return asyncio.run(sandbox_gateway(args))
     if args.command == "migrate":
-        return asyncio.run(_migrate(config))
+        from payivr.cli.database import migrate
+
+        return asyncio.run(migrate(config))
     if args.command == "crm":
-        return asyncio.run(_crm(args, config))
+        from payivr.cli.database import crm
+
+        return asyncio.run(crm(args, config))
     if args.command == "sms":
-        return asyncio.run(_sms(args, config))
+        from payivr.cli.sms import remind
+
+        return asyncio.run(remind(args, config))
     if args.command == "agent":
-        password = _read_password() if args.agent_command in ("add", "password") else None
-        return asyncio.run(_agent(args, config, password))
+        from payivr.cli.agents import agent, read_password
+
+        password = read_password() if args.agent_command in ("add", "password") else None
+        return asyncio.run(agent(args, config, password))
     if args.command == "serve":
-        with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
+        with asyncio.Runner(loop_factory=fastest_loop()) as runner:
             return runner.run(_serve(config))
     if args.command == "demo":
+        from payivr.cli.demo import demo, prepare_demo_files, terminal_demo
+
         if args.terminal:
-            return asyncio.run(_terminal_demo(args, config))
-        return asyncio.run(_demo(args, config, _prepare_demo_files()))
+            return asyncio.run(terminal_demo(args, config))
+        return asyncio.run(demo(args, config, prepare_demo_files()))
     raise AssertionError(args.command)
 
 
-def _fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed (``pip install 'payivr[fast]'``: 17% less CPU per payment)."""
     try:
         import uvloop
@@ -193,226 +207,27 @@ def _fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def _fail(message: object) -> int:
+def fail(message: object) -> int:
     print(f"payivr: {message}", file=sys.stderr)
     return 2
 
 
-def _keygen(args: argparse.Namespace) -> int:
-    from payivr.gateway.sandbox import keygen
+async def database_url(config: Config) -> str:
+    """The configured database, or the embedded PostgreSQL (started here when not running)."""
+    from payivr.store.embedded import start_embedded
 
-    try:
-        files = keygen(args.directory, overwrite=args.overwrite)
-    except FileExistsError as error:
-        return _fail(f"{error} (use --overwrite to replace)")
-    print(f"gateway private key (keep it with the gateway): {files.private_key}")
-    print(f"payivr: gateway.public_key = {files.public_key_pem} (or {files.public_jwk})")
-    print(f"payivr: gateway.signing_secret from {files.signing_secret}")
-    return 0
+    if config.database.url is not None:
+        return config.database.url
+    data_dir = Path(config.database.data_dir) if config.database.data_dir else None
+    return await asyncio.to_thread(start_embedded, data_dir)
 
 
-async def _sandbox_gateway(args: argparse.Namespace) -> int:
-    from payivr.gateway.sandbox import SANDBOX_NOT_ACKNOWLEDGED, read_secret, start_sandbox
-    from payivr.log import configure_logging
-
-    configure_logging("INFO", json=False)
-    if not args.sandbox:
-        return _fail(SANDBOX_NOT_ACKNOWLEDGED)
-    host, _, port = args.listen.rpartition(":")
-    if not host or not port.isdigit():
-        return _fail(f"--listen {args.listen!r} is not HOST:PORT")
-    keys: Path = args.keys
-    if not (keys / "gateway-private.pem").is_file():
-        return _fail(f"no gateway-private.pem in {keys}: run 'payivr keygen {keys}' first")
-    sandbox = await start_sandbox(
-        host,
-        int(port),
-        keys / "gateway-private.pem",
-        signing_secret=read_secret(keys / "signing-secret"),
-        tls=args.tls_dir or keys,
-    )
-    print(
-        f"sandbox gateway on {sandbox.url}; payivr trusts it with gateway.ca_bundle = "
-        f"{sandbox.ca_file}",
-        flush=True,
-    )
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sandbox.close()
-    return 0
-
-
-async def _open_database(config: Config, identity: Identity | None = None) -> Database:
+async def open_database(config: Config, identity: Identity | None = None) -> Database:
     """The database; with the ``identity`` of a running payivr set on its sessions."""
     from payivr.store import Database
-    from payivr.store.embedded import start_embedded
 
-    url = config.database.url
-    if url is None:
-        data_dir = Path(config.database.data_dir) if config.database.data_dir else None
-        url = await asyncio.to_thread(start_embedded, data_dir)
+    url = await database_url(config)
     return await Database.connect(url, settings=identity.session_settings if identity else None)
-
-
-async def _sms(args: argparse.Namespace, config: Config) -> int:
-    """Schedules reminders; the running payivr's SMS worker sends them when they are due."""
-    from payivr.gateway.inprocess import InProcessGateway
-    from payivr.sms.service import SmsRefused
-    from payivr.sms.setup import describe_import, open_sms, remind_from_csv
-    from payivr.store import PaymentStore
-
-    if not config.sms.enabled:
-        return _fail("SMS is off: set sms.enabled (PAYIVR_SMS_ENABLED) and its provider first")
-    try:
-        config.validate(("database", "sms"))
-    except ConfigError as error:
-        return _fail(error)
-    if not args.file.is_file():
-        return _fail(f"no file at {args.file}")
-    db = await _open_database(config)
-    try:
-        # Scheduling charges nothing: the gateway is only needed when a customer replies PAY,
-        # which the running payivr handles.
-        service, _ = open_sms(
-            db,
-            InProcessGateway(),
-            PaymentStore(db),
-            config.sms,
-            max_amount_minor=config.flow.max_amount_minor,
-        )
-        try:
-            report = await remind_from_csv(
-                service, args.file, agent=args.agent, currency=args.currency or config.flow.currency
-            )
-        except SmsRefused as refused:
-            return _fail(f"{args.file}: {refused}")
-        print(describe_import(report))
-    finally:
-        await db.close()
-    return 0
-
-
-def _read_password() -> str:
-    """From the terminal (asked twice) or, when piped, the first line of standard input."""
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
-    import getpass
-
-    first = getpass.getpass("Password (at least 12 characters): ")
-    if getpass.getpass("Again: ") != first:
-        return ""
-    return first
-
-
-async def _agent(args: argparse.Namespace, config: Config, password: str | None) -> int:
-    from payivr.console.accounts import AccountError
-
-    if password == "":
-        return _fail("no password given (or the two did not match)")
-    try:
-        config.validate(("database",))
-    except ConfigError as error:
-        return _fail(error)
-    db = await _open_database(config)
-    try:
-        print(await _agent_command(args, db, password))
-    except AccountError as error:
-        return _fail(error)
-    finally:
-        await db.close()
-    return 0
-
-
-async def _agent_command(args: argparse.Namespace, db: Database, password: str | None) -> str:
-    """What ``payivr agent ACTION`` did, for the terminal; AccountError when it cannot."""
-    from datetime import timedelta
-
-    from payivr.console.accounts import Accounts, add_agent
-
-    accounts = Accounts(db)
-    command = args.agent_command
-    if command == "add":
-        assert password is not None
-        first, *more = args.endpoint or [None]
-        await add_agent(db, args.name, first, args.role, password, more)
-        phones = f" on {', '.join(args.endpoint)}" if args.endpoint else ""
-        return f"{args.role} {args.name} added{phones}"
-    if command == "password":
-        assert password is not None
-        await accounts.set_password(args.name, password)
-        return f"password of {args.name} set; its sessions ended and failed sign-ins forgotten"
-    if command == "token":
-        if args.revoke:
-            revoked = await accounts.revoke_tokens(args.name, args.label)
-            return f"{revoked} API token(s) of {args.name} revoked"
-        label = args.label or "api"
-        token = await accounts.issue_token(args.name, label, timedelta(days=args.days))
-        return (
-            f"{token}\n(an API token for {args.name}, label {label!r}, valid {args.days}"
-            " days: send it as 'Authorization: Bearer <token>'; it is not shown again)"
-        )
-    if command == "disable":
-        await accounts.disable(args.name)
-        return f"{args.name} is disabled: signed out, its API tokens no longer work"
-    if command == "unlock":
-        forgotten = await accounts.unlock(args.name)
-        return f"{forgotten} failed sign-in(s) on {args.name} forgotten"
-    lines = [
-        f"{s.account.name:24} {s.account.role.value:10} {s.account.endpoint or '-':16}"
-        f" {'disabled' if s.disabled else 'active':8} failed sign-ins (24 h): {s.recent_failures:<4}"
-        f" API tokens: {s.api_tokens}"
-        for s in await accounts.statuses()
-    ]
-    return "\n".join(lines) or "no accounts"
-
-
-async def _migrate(config: Config) -> int:
-    from payivr.store import migrate
-    from payivr.store.embedded import start_embedded
-
-    try:
-        config.validate(("database",))
-    except ConfigError as error:
-        return _fail(error)
-    url = config.database.url
-    if url is None:
-        data_dir = Path(config.database.data_dir) if config.database.data_dir else None
-        url = await asyncio.to_thread(start_embedded, data_dir)
-    applied = await migrate(url)
-    for migration in applied:
-        print(f"applied {migration.version:04d} {migration.name}")
-    print("database is up to date" if not applied else f"{len(applied)} migration(s) applied")
-    return 0
-
-
-async def _crm(args: argparse.Namespace, config: Config) -> int:
-    import uuid
-
-    from payivr.store import crm_list, crm_replay
-
-    try:
-        config.validate(("database",))
-        ids = [uuid.UUID(value) for value in getattr(args, "ids", [])]
-    except (ConfigError, ValueError) as error:
-        return _fail(error)
-    db = await _open_database(config)
-    try:
-        if args.crm_command == "list":
-            entries = await crm_list(db, failed=args.failed, limit=args.limit)
-            for entry in entries:
-                print(
-                    f"{entry.id}  {entry.status.value:9}  attempts={entry.attempts}  "
-                    f"created={entry.created_at:%Y-%m-%d %H:%M:%S}  "
-                    f"{entry.activity.get('Transaction ID', '')}  {entry.last_error or ''}"
-                )
-            if not entries:
-                print("no activities")
-        else:
-            print(f"{await crm_replay(db, ids=ids)} activit(y/ies) queued again")
-    finally:
-        await db.close()
-    return 0
 
 
 async def _serve(config: Config) -> int:
@@ -424,8 +239,8 @@ async def _serve(config: Config) -> int:
     try:
         config.validate()
     except ConfigError as error:
-        return _fail(error)
-    stop = _stop_signals()
+        return fail(error)
+    stop = stop_signals()
     configure_logging(config.log.level, config.log.json)
     try:
         async with running_payivr(config, stop=stop) as running:
@@ -433,8 +248,8 @@ async def _serve(config: Config) -> int:
     except StoppedBeforeRunning:
         return 0
     except (StartupError, GatewayConfigError, StartupProblem, AmiError) as error:
-        return _fail(error)
-    return _fail(problem) if problem else 0
+        return fail(error)
+    return fail(problem) if problem else 0
 
 
 async def _until_stopped_or_replaced(stop: asyncio.Event, running: Running) -> str | None:
@@ -468,7 +283,7 @@ class StartupProblem(Exception):
     """Something payivr depends on is not usable at start; the message says what."""
 
 
-def _stop_signals(notice: str = "stopping (calls in progress get up to 30 s to end)") -> asyncio.Event:
+def stop_signals(notice: str = "stopping (calls in progress get up to 30 s to end)") -> asyncio.Event:
     """An event set by SIGINT or SIGTERM, caught from the first line of a long-running command.
 
     A Ctrl-C during start-up (the embedded PostgreSQL alone takes seconds) then stops payivr
@@ -566,7 +381,7 @@ async def running_payivr(
         identity = Identity(config.instance.resolved_name, (await ari.asterisk.info()).entity_id)
         if not identity.asterisk_id:
             raise StartupProblem(f"the Asterisk at {config.ari.url} reports no entity id")
-        database = await _open_database(config, identity)
+        database = await open_database(config, identity)
         stack.push_async_callback(database.close)
         lease = AsteriskLease(
             database, identity, takeover_grace=config.instance.takeover_grace
@@ -781,232 +596,3 @@ async def running_payivr(
 STOP_DRAIN_SECONDS = 30.0
 EVENTS_CONNECT_SECONDS = 10.0
 CONSOLE_POOL_SIZE = 4
-
-DEMO_AGENTS = (("alice", "PJSIP/1001", "agent"), ("sam", None, "supervisor"))
-DEMO_CAMPAIGNS = (
-    "collections | Acme Collections <+15550199> | 00:00-24:00 | daily",
-    "office-hours | Acme <+15550198> | 09:00-17:00 | mon-fri",
-)
-
-
-@dataclass(frozen=True)
-class DemoFiles:
-    sounds: Path
-    dialplan: str
-    gateway_keys: Path
-
-
-def _prepare_demo_files() -> DemoFiles:
-    """The checkout's sounds and dialplan, and the demo gateway's keys (made once)."""
-    from payivr.gateway.pki import write_test_tls
-    from payivr.gateway.sandbox import keygen
-    from payivr.store.embedded import default_data_dir
-
-    root = Path(__file__).resolve().parents[1]
-    keys_dir = default_data_dir().parent / "demo" / "gateway"
-    if not (keys_dir / "gateway-private.pem").is_file():
-        keygen(keys_dir, overwrite=True)
-    write_test_tls(keys_dir)
-    dialplan = (root / "dialplan" / "payivr.conf").read_text("utf-8")
-    return DemoFiles(root / "sounds", dialplan, keys_dir)
-
-
-async def _demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> int:
-    """The whole product on one machine: simulated Asterisk (ARI + AMI), the TLS sandbox
-    gateway, embedded PostgreSQL, payivr with its console, demo phones and a CRM inbox."""
-    import json
-    import secrets
-
-    from aiohttp import web
-
-    from payivr.ami.pbx_adapter import AriSimulatorPbx
-    from payivr.ami.simulator import AmiSimulator
-    from payivr.ari.simulator import AriSimulator
-    from payivr.console.accounts import (
-        AccountError,
-        add_agent,
-        generate_password,
-        set_agent_password,
-    )
-    from payivr.demo.phones import CrmInbox, DemoPhones
-    from payivr.demo.texts import (
-        DEMO_CUSTOMER,
-        DEMO_MOBILE,
-        demo_mobile,
-        enable_demo_texting,
-        keep_demo_card,
-    )
-    from payivr.gateway.sandbox import read_secret, start_sandbox
-    from payivr.log import configure_logging
-    from payivr.store import generate_secret
-
-    stop = _stop_signals()
-    configure_logging("WARNING", json=False)
-    for name, listen in (
-        ("--console-listen", args.console_listen),
-        ("--phones-listen", args.phones_listen),
-    ):
-        host, _, port = listen.rpartition(":")
-        if not host or not port.isdigit():
-            return _fail(f"{name} {listen!r} is not HOST:PORT")
-    keys_dir = files.gateway_keys
-    signing_secret = read_secret(keys_dir / "signing-secret")
-    async with contextlib.AsyncExitStack() as stack:
-        ari_password = secrets.token_urlsafe(16)
-        sim = AriSimulator("payivr", ari_password)
-        sim.mount_sounds("payivr", files.sounds)
-        sim.dialplan.load(files.dialplan)
-        sim_url = await sim.start()
-        stack.push_async_callback(sim.stop)
-        pbx = AriSimulatorPbx(sim)
-        ami_secret = secrets.token_urlsafe(16)
-        ami = AmiSimulator(pbx, users={"payivr": ami_secret})
-        await ami.start()
-        stack.push_async_callback(ami.close)
-        sandbox = await start_sandbox(
-            "127.0.0.1",
-            0,
-            keys_dir / "gateway-private.pem",
-            signing_secret=read_secret(keys_dir / "signing-secret"),
-            tls=keys_dir,
-        )
-        stack.push_async_callback(sandbox.close)
-
-        crm = CrmInbox(generate_secret())
-        phones = DemoPhones(sim, files.sounds, crm)
-        phones_runner = web.AppRunner(phones.app(), access_log=None)
-        await phones_runner.setup()
-        phones_host, _, phones_port = args.phones_listen.rpartition(":")
-        await web.TCPSite(phones_runner, phones_host, int(phones_port)).start()
-        stack.push_async_callback(phones_runner.cleanup)
-        bound = phones_runner.addresses[0]
-        phones_url = f"http://{bound[0]}:{bound[1]}"
-
-        config.ari.url, config.ari.password = sim_url, ari_password
-        config.ami.enabled, config.ami.host, config.ami.port = True, "127.0.0.1", ami.port
-        config.ami.secret = ami_secret
-        config.gateway.url = sandbox.url
-        config.gateway.public_key = str(keys_dir / "gateway-public.pem")
-        config.gateway.signing_secret = signing_secret
-        config.gateway.ca_bundle = str(sandbox.ca_file)
-        config.crm.webhook_url = f"{phones_url}/crm/activities"
-        config.crm.webhook_secret = crm.secret
-        config.console.listen = args.console_listen
-        config.console.metrics_token = config.console.metrics_token or secrets.token_urlsafe(32)
-        enable_demo_texting(config.sms)
-        # Outbound calls: the trunk's number DEMO_MOBILE rings the customer's demo phone.
-        config.outbound.enabled = True
-        config.outbound.campaigns = DEMO_CAMPAIGNS
-        sim.reach_phone_at(phones.customer, f"PJSIP/{DEMO_MOBILE}@trunk")
-        try:
-            config.validate()
-        except ConfigError as error:
-            return _fail(error)
-        running = await stack.enter_async_context(running_payivr(config))
-        logins = {}
-        for name, endpoint, role in DEMO_AGENTS:
-            password = generate_password()
-            try:
-                await add_agent(running.database, name, endpoint, role, password)
-            except AccountError:
-                await set_agent_password(running.database, name, password)
-            logins[name] = password
-        assert running.sms is not None
-        card_on_file = await keep_demo_card(running.sms)
-        phones.mobile = demo_mobile(running.sms)
-        ready = {
-            "console": running.console_url,
-            "phones": phones_url,
-            "crm": f"{phones_url}/crm",
-            "logins": logins,
-            "metrics_token": config.console.metrics_token,
-        }
-        print(
-            f"""
-payivr demo is running (Ctrl-C stops everything).
-
-  Agent console   {running.console_url}
-                  agent:      alice / {logins["alice"]}   (softphone PJSIP/1001)
-                  supervisor: sam / {logins["sam"]}
-  Demo phones     {phones_url}
-  CRM inbox       {phones_url}/crm
-  Metrics         {running.console_url}/metrics
-                  (Authorization: Bearer {config.console.metrics_token})
-
-1. Open the phones page and click "Customer calls the agent".
-2. Sign in to the console as alice: the call shows up. Fill in Request payment and send it
-   (or press *7 on the agent's phone first).
-3. Key the card on the customer's keypad: 1 to accept the amount, 4242424242424242 #, 1,
-   an expiry such as 1230, 1, a security code such as 123, 1, a zip such as 90210 #, 1.
-4. Watch the console fill in, hear the outcome, and see the activity in the CRM inbox.
-
-Pay by text and reminders: in the console's Texts view use customer {DEMO_CUSTOMER}, mobile
-{DEMO_MOBILE} (a {card_on_file} on file). The customer's texts show on the phones page;
-reply YES to pay, anything else to decline, STOP to opt out. A reminder with "Send now"
-arrives at once. Bank account: choose "Bank account (ACH)" under Pay by, then key routing
-number 110000000, 1, account 000123456789 #, 1, 1 (checking), 1.
-
-Outbound call: in the console's "Call a customer", call {DEMO_MOBILE} (campaign
-collections). The agent's phone rings and picks up, then the customer's phone rings on the
-phones page: Answer (then Request payment as above), Let voicemail answer, Busy, Out of
-service, or let it ring (no answer). Campaign office-hours refuses calls outside 09:00-17:00
-Mon-Fri in the customer's time zone.
-""",
-            flush=True,
-        )
-        if args.ready_file:
-            await asyncio.to_thread(args.ready_file.write_text, json.dumps(ready), "utf-8")
-        await stop.wait()
-    print("payivr demo stopped.")
-    return 0
-
-
-async def _terminal_demo(args: argparse.Namespace, config: Config) -> int:
-    import dataclasses
-
-    from payivr.calls.charging import gateway_authorizer
-    from payivr.demo.terminal import run_terminal_rehearsal
-    from payivr.gateway.inprocess import InProcessGateway
-    from payivr.log import configure_logging
-
-    configure_logging("WARNING", json=False)
-    try:
-        config.validate(("flow",))
-        flow_config = dataclasses.replace(
-            config.flow.flow_config(), no_input_timeout=args.no_input_timeout
-        )
-    except (ConfigError, ValueError) as error:
-        print(f"payivr: {error}", file=sys.stderr)
-        return 2
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-
-    stop = _stop_signals("the rehearsal ends")
-
-    async def next_line() -> str:
-        """The next line typed, or "" (the end of input) once Ctrl-C is pressed."""
-        reading = asyncio.ensure_future(reader.readline())
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not reading.done():
-            reading.cancel()
-            return ""
-        return reading.result().decode("utf-8", "replace")
-
-    await run_terminal_rehearsal(
-        lambda: asyncio.ensure_future(next_line()),
-        sys.stdout,
-        gateway_authorizer(InProcessGateway()),
-        flow_config,
-        args.amount,
-        args.currency,
-        args.item,
-        datetime.now(UTC).date(),
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
