@@ -13,324 +13,44 @@ import contextlib
 import enum
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 from aiohttp import WSMsgType, web
 
-from payivr import jsontext
-from payivr.calls.requests import MAX_ITEM_LENGTH, PaymentRequest, RequestRefused
+from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.service import PaymentRefused
 from payivr.calls.views import CallInfo
-from payivr.console.accounts import (
-    Account,
-    AccountError,
-    Accounts,
-    LoginBusy,
-    LoginRefused,
-    check_name,
-)
+from payivr.console.accounts import Account
 from payivr.console.amounts import parse_amount
-from payivr.console.live import SESSION_ENDED, EventHub
-from payivr.console.metrics import Metrics
-from payivr.console.ports import CallControl, HealthCheck
-from payivr.console.security import (
-    ApiError,
-    Caller,
-    authenticate,
-    check_same_origin,
-    clear_session_cookie,
-    origin_of,
-    set_session_cookie,
+from payivr.console.context import (
+    Console,
+    console_of,
+    json_object,
+    limit_param,
+    optional_string,
+    request_caller,
 )
-from payivr.console.throttle import AddressThrottle
+from payivr.console.live import SESSION_ENDED
+from payivr.console.security import ApiError, Caller, check_same_origin
+from payivr.console.shapes import call_json, payment_json
 from payivr.core.amounts import format_minor
-from payivr.core.cards import Brand, MaskedCard
 from payivr.core.events import PaymentMethod
-from payivr.core.prompts import CURRENCIES, LANGUAGE_NAMES, LANGUAGES
-from payivr.core.redact import has_digit_run, has_pan, redact_card_data
+from payivr.core.prompts import CURRENCIES, LANGUAGES
+from payivr.core.redact import has_digit_run, has_pan
 from payivr.core.request import PrivacyMode
 from payivr.core.steps import SPECS
 from payivr.store.database import Database
 from payivr.store.errors import PaymentNotFound
-from payivr.store.models import Clock, Origin, Payment, utc_now
-from payivr.store.payments import PaymentStore
-from payivr.store.reversals import Reversal, ReversalKind, ReversalStatus, ReversalStore
+from payivr.store.models import Payment
 
 log = structlog.get_logger(__name__)
 
-MAX_LIST = 500
 WS_HEARTBEAT = 30.0
 SESSION_ENDED_CLOSE_CODE = 4401  # the WebSocket's session ended (signed out, idle, reset)
 _CALL_KEY = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 _Choice = TypeVar("_Choice", bound=enum.Enum)
 _FIELD_WORDS = {"privacy_mode": "privacy mode", "method": "payment method"}
-
-
-@dataclass
-class Console:
-    """Everything the handlers share (one per application)."""
-
-    db: Database
-    accounts: Accounts
-    store: PaymentStore
-    calls: CallControl
-    hub: EventHub
-    metrics: Metrics
-    checks: dict[str, HealthCheck]
-    currency: str
-    max_amount_minor: int
-    privacy_mode: PrivacyMode
-    language: str
-    reversals: ReversalStore
-    throttle: AddressThrottle
-    clock: Clock = utc_now
-    check_timeout: float = 3.0
-
-    async def audit(
-        self,
-        actor: str,
-        action: str,
-        success: bool,
-        request: web.Request,
-        resource: str,
-        *,
-        payment_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        await self.store.append_audit(
-            actor=actor,
-            action=action,
-            success=success,
-            origin=Origin.ip(origin_of(request)),
-            resource=redact_card_data(resource),
-            payment_id=uuid.UUID(payment_id) if payment_id else None,
-            detail=redact_card_data(detail) if detail else None,
-        )
-
-
-CONSOLE_KEY = web.AppKey("console", Console)
-
-
-def _console(request: web.Request) -> Console:
-    return request.app[CONSOLE_KEY]
-
-
-async def request_caller(request: web.Request) -> Caller:
-    console = _console(request)
-    try:
-        caller = await authenticate(request, console.accounts)
-    except ApiError as error:
-        if request.headers.get("Authorization"):
-            await console.audit("unknown", "api_token.refused", False, request, request.path)
-        raise error
-    if caller.via == "token":
-        await console.audit(
-            caller.account.name, "api_token.used", True, request, f"{request.method} {request.path}"
-        )
-    structlog.contextvars.bind_contextvars(actor=caller.account.name)
-    return caller
-
-
-async def json_object(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ApiError(415, "not_json", "send the request body as application/json")
-    try:
-        body = jsontext.loads(await request.read())
-    except jsontext.BadJson as bad:
-        raise ApiError(400, "bad_json", str(bad)) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", "the request body must be a JSON object")
-    return body
-
-
-def optional_string(body: dict[str, Any], name: str, limit: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ApiError(422, "invalid_request", f"{name} must be a string")
-    if len(value) > limit:
-        raise ApiError(422, "invalid_request", f"{name} must have at most {limit} characters")
-    return value
-
-
-def limit_param(request: web.Request) -> int:
-    text = request.query.get("limit", "100")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIST:
-        raise ApiError(422, "invalid_request", f"limit must be a whole number from 1 to {MAX_LIST}")
-    return int(text)
-
-
-# ------------------------------------------------------------------ JSON shapes
-
-
-def call_json(info: CallInfo) -> dict[str, Any]:
-    return {
-        "call": info.call_key,
-        "agent_endpoint": info.agent_endpoint,
-        "caller_number": info.caller_number,
-        "started_at": info.started_at.isoformat(),
-        "payment": info.payment_id,
-    }
-
-
-def payment_json(
-    payment: Payment, reversals: list[Reversal], hub: EventHub | None = None
-) -> dict[str, Any]:
-    live = hub.live_payment(str(payment.id)) if hub is not None else None
-    steps: dict[str, dict[str, Any]] = {}
-    for step, status in payment.steps.items():
-        shown: dict[str, Any] = {"status": status.value, "digits_entered": 0, "detail": None}
-        if live is not None and step.value in live.steps:
-            shown = {
-                key: live.steps[step.value][key] for key in ("status", "digits_entered", "detail")
-            }
-        steps[step.value] = shown
-    card = None
-    if payment.brand and payment.last_four:
-        with contextlib.suppress(ValueError):
-            card = str(MaskedCard(Brand(payment.brand), payment.last_four))
-    account = None
-    if payment.bank_account_type and payment.bank_account_last_two:
-        account = (payment.bank_account_type.value, payment.bank_account_last_two)
-    return {
-        "id": str(payment.id),
-        "call": payment.call_id,
-        "agent": payment.agent,
-        "item": payment.item_name,
-        "amount_minor": payment.amount_minor,
-        "amount": format_minor(payment.amount_minor, payment.currency),
-        "currency": payment.currency,
-        "privacy_mode": payment.privacy_mode.value,
-        "state": payment.state.value,
-        "steps": steps,
-        "method": payment.payment_method.value,
-        "card": card,
-        "bank_account": f"{account[0]} account ending {account[1]}" if account else None,
-        "paid_with": card or (f"{account[0]} ending {account[1]}" if account else None),
-        "outcome": payment.outcome.value if payment.outcome else None,
-        "succeeded": payment.outcome.succeeded if payment.outcome else None,
-        "reason": payment.reason,
-        "transaction_id": payment.gateway_reference,
-        "needs_reconciliation": payment.needs_reconciliation,
-        "created_at": payment.created_at.isoformat(),
-        "finished_at": payment.finished_at.isoformat() if payment.finished_at else None,
-        **reversals_summary(payment, reversals),
-    }
-
-
-def reversal_json(reversal: Reversal, currency: str) -> dict[str, Any]:
-    return {
-        "id": str(reversal.id),
-        "kind": reversal.kind.value,
-        "amount_minor": reversal.amount_minor,
-        "amount": format_minor(reversal.amount_minor, currency),
-        "status": reversal.status.value,
-        "by": reversal.actor,
-        "reason": reversal.reason,
-        "transaction_id": reversal.gateway_reference,
-        "created_at": reversal.created_at.isoformat(),
-        "finished_at": reversal.finished_at.isoformat() if reversal.finished_at else None,
-    }
-
-
-def reversals_summary(payment: Payment, reversals: list[Reversal]) -> dict[str, Any]:
-    """What a payment's JSON says of its refunds and voids."""
-    given_back = sum(
-        r.amount_minor for r in reversals if r.status is ReversalStatus.APPROVED
-    )
-    return {
-        "reversals": [reversal_json(r, payment.currency) for r in reversals],
-        "refunded_minor": given_back,
-        "voided": any(
-            r.kind is ReversalKind.VOID and r.status is ReversalStatus.APPROVED for r in reversals
-        ),
-    }
-
-
-# ------------------------------------------------------------------ sign in and out
-
-
-def _wait_before_signing_in(seconds: int) -> ApiError:
-    return ApiError(
-        429,
-        "too_many_attempts",
-        f"too many failed sign-ins from here: try again in {seconds} seconds",
-        retry_after=seconds,
-    )
-
-
-async def login(request: web.Request) -> web.Response:
-    """Every refusal is one of two answers whatever the name: 401 wrong name or password
-    (unknown, wrong, disabled), or 429 wait (this address tried too often)."""
-    console = _console(request)
-    check_same_origin(request)
-    body = await json_object(request)
-    name, password = body.get("name"), body.get("password")
-    if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
-        raise ApiError(422, "invalid_request", "give a name and a password")
-    address = origin_of(request)
-    wait = console.throttle.admit(address)
-    if wait is not None:
-        await console.audit("unknown", "login.throttled", False, request, "console")
-        raise _wait_before_signing_in(wait)
-    try:
-        check_name(name)
-    except AccountError:
-        await console.audit("unknown", "login.failed", False, request, "console")
-        raise ApiError(401, "login_failed", "wrong name or password") from None
-    try:
-        session = await console.accounts.login(name, password, address)
-    except LoginBusy:
-        await console.audit(name, "login.busy", False, request, "console")
-        raise ApiError(
-            503, "busy", "too many sign-ins at once: try again in a few seconds", retry_after=5
-        ) from None
-    except LoginRefused as refused:
-        if refused.retry_after is not None:
-            await console.audit(name, "login.throttled", False, request, "console")
-            raise _wait_before_signing_in(refused.retry_after) from None
-        await console.audit(name, "login.failed", False, request, "console")
-        raise ApiError(401, "login_failed", "wrong name or password") from None
-    await console.audit(name, "login.ok", True, request, "console")
-    response = web.json_response(_me(console, session.account, session.csrf_token))
-    set_session_cookie(request, response, session.token)
-    return response
-
-
-async def logout(request: web.Request) -> web.Response:
-    console = _console(request)
-    caller = await request_caller(request)
-    if caller.session_token is not None:
-        await console.accounts.logout(caller.session_token)
-        console.hub.end_sessions({caller.credential})
-    await console.audit(caller.account.name, "logout", True, request, "console")
-    response = web.json_response({"signed_out": True})
-    clear_session_cookie(request, response)
-    return response
-
-
-def _me(console: Console, account: Account, csrf_token: str | None) -> dict[str, Any]:
-    return {
-        "name": account.name,
-        "role": account.role.value,
-        "endpoint": account.endpoint,
-        "csrf_token": csrf_token,
-        "currency": console.currency,
-        "currencies": sorted(CURRENCIES),
-        "privacy_mode": console.privacy_mode.value,
-        "privacy_modes": [mode.value for mode in PrivacyMode],
-        "languages": [{"code": code, "name": LANGUAGE_NAMES[code]} for code in LANGUAGES],
-        "max_amount": format_minor(console.max_amount_minor, console.currency),
-        "max_item_length": MAX_ITEM_LENGTH,
-    }
-
-
-async def me(request: web.Request) -> web.Response:
-    caller = await request_caller(request)
-    return web.json_response(_me(_console(request), caller.account, caller.csrf_token))
 
 
 # ------------------------------------------------------------------ calls
@@ -346,7 +66,7 @@ async def _agents_call(console: Console, account: Account) -> CallInfo | None:
 
 
 async def current_call(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     info = await _agents_call(console, caller.account)
     live = None
@@ -357,7 +77,7 @@ async def current_call(request: web.Request) -> web.Response:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     account = caller.account
     calls = await console.calls.active_calls()
@@ -422,7 +142,7 @@ def _payment_request(console: Console, body: dict[str, Any], agent: str) -> Paym
 
 
 async def request_payment(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     account = caller.account
     body = await json_object(request)
@@ -499,7 +219,7 @@ async def request_payment(request: web.Request) -> web.Response:
 
 
 async def visible_payment(request: web.Request, caller: Caller) -> Payment:
-    console = _console(request)
+    console = console_of(request)
     text = request.match_info["payment_id"]
     try:
         payment_id = uuid.UUID(text)
@@ -524,7 +244,7 @@ async def visible_payment(request: web.Request, caller: Caller) -> Payment:
 
 
 async def payment_status(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     payment = await visible_payment(request, caller)
     reversals = await console.reversals.for_payments([payment.id])
@@ -532,7 +252,7 @@ async def payment_status(request: web.Request) -> web.Response:
 
 
 async def cancel_payment(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     payment = await visible_payment(request, caller)
     payment_id = str(payment.id)
@@ -567,7 +287,7 @@ async def cancel_payment(request: web.Request) -> web.Response:
 async def reask_step(request: web.Request) -> web.Response:
     """The agent sends the caller back to one step (``{"step": "expiry"}``): it and the
     steps after it are keyed again. Who may: as for a cancel."""
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     payment = await visible_payment(request, caller)
     payment_id = str(payment.id)
@@ -598,16 +318,8 @@ async def reask_step(request: web.Request) -> web.Response:
     return web.json_response({"payment": payment_id, "step": step.value}, status=202)
 
 
-def listed_agent(request: web.Request, account: Account) -> str | None:
-    """Whose records a listing shows: an agent's own; a supervisor's choice (``?agent=``), or
-    everyone's (None)."""
-    if account.is_supervisor:
-        return request.query.get("agent") or None
-    return account.name
-
-
 async def audit_trail(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     account = caller.account
     if not account.is_supervisor:
@@ -617,26 +329,6 @@ async def audit_trail(request: web.Request) -> web.Response:
     events = await _latest_audit(console.db, limit)
     await console.audit(account.name, "audit.viewed", True, request, "audit")
     return web.json_response({"events": events})
-
-
-async def unlock_agent(request: web.Request) -> web.Response:
-    """A supervisor forgets the failed sign-ins on an account (``payivr agent unlock``)."""
-    console = _console(request)
-    caller = await request_caller(request)
-    name = request.match_info["name"]
-    resource = f"account:{name}"
-    if not caller.account.is_supervisor:
-        await console.audit(caller.account.name, "account.unlock", False, request, resource)
-        raise ApiError(403, "forbidden", "only supervisors can unlock accounts")
-    try:
-        forgotten = await console.accounts.unlock(name)
-    except AccountError:
-        raise ApiError(404, "unknown_account", "there is no such account") from None
-    await console.audit(
-        caller.account.name, "account.unlock", True, request, resource,
-        detail=f"{forgotten} failed sign-in(s) forgotten",
-    )  # fmt: skip
-    return web.json_response({"name": name, "failures_forgotten": forgotten})
 
 
 async def _latest_audit(db: Database, limit: int) -> list[dict[str, Any]]:
@@ -669,7 +361,7 @@ async def _latest_audit(db: Database, limit: int) -> list[dict[str, Any]]:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """WebSocket: a ``hello`` with the payments in progress, then every event one may see."""
-    console = _console(request)
+    console = console_of(request)
     check_same_origin(request)  # a WebSocket is not covered by SameSite on every browser
     caller = await request_caller(request)
     socket = web.WebSocketResponse(heartbeat=WS_HEARTBEAT)
@@ -718,9 +410,6 @@ async def _drain_client(socket: web.WebSocketResponse) -> None:
 
 def route_table() -> list[web.RouteDef]:
     return [
-        web.post("/api/v1/login", login),
-        web.post("/api/v1/logout", logout),
-        web.get("/api/v1/me", me),
         web.get("/api/v1/calls", list_calls),
         web.get("/api/v1/calls/current", current_call),
         web.post("/api/v1/payments", request_payment),
@@ -728,6 +417,5 @@ def route_table() -> list[web.RouteDef]:
         web.post("/api/v1/payments/{payment_id}/cancel", cancel_payment),
         web.post("/api/v1/payments/{payment_id}/reask", reask_step),
         web.get("/api/v1/audit", audit_trail),
-        web.post("/api/v1/agents/{name}/unlock", unlock_agent),
         web.get("/api/v1/events", events),
     ]

@@ -19,9 +19,9 @@ import structlog
 from aiohttp import web
 
 from payivr.calls.notifier import Notifier, PaymentEvent, PaymentStepChanged, event_json
-from payivr.console import api, outbound_api, reports, reversals, sms_api
+from payivr.console import api, outbound_api, reports, reversals, sign_in, sms_api
 from payivr.console.accounts import SESSION_IDLE, Accounts
-from payivr.console.api import CONSOLE_KEY, Console
+from payivr.console.context import CONSOLE_KEY, Console
 from payivr.console.live import EventHub
 from payivr.console.metrics import Metrics
 from payivr.console.openapi import openapi_document
@@ -143,6 +143,7 @@ def create_console_app(
         client_max_size=MAX_BODY_BYTES,
     )
     app[CONSOLE_KEY] = console
+    app.router.add_routes(sign_in.route_table())
     app.router.add_routes(api.route_table())
     app.router.add_routes(reports.route_table())
     sms_api.install(app, sms)

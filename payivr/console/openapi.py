@@ -6,7 +6,7 @@ from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
 from payivr.console import outbound_api, reports, reversals, sms_api
-from payivr.console.api import MAX_LIST
+from payivr.console.context import MAX_LIST
 from payivr.console.openapi_parts import (
     AUTH,
     NULLABLE_STRING,

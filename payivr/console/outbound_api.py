@@ -16,9 +16,9 @@ from aiohttp import web
 
 from payivr.calls.requests import MAX_ITEM_LENGTH, RequestRefused
 from payivr.console.amounts import parse_amount
-from payivr.console.api import (
-    CONSOLE_KEY,
+from payivr.console.context import (
     Console,
+    console_of,
     json_object,
     limit_param,
     listed_agent,
@@ -60,10 +60,6 @@ def _dialer(request: web.Request) -> OutboundDialer:
             "outbound calls are not configured on this payivr ([outbound])",
         )
     return dialer
-
-
-def _console(request: web.Request) -> Console:
-    return request.app[CONSOLE_KEY]
 
 
 def outbound_json(call: OutboundCall, payments: list[str] | None = None) -> dict[str, Any]:
@@ -131,7 +127,7 @@ def _outbound_request(console: Console, body: dict[str, Any], caller: Caller) ->
 
 
 async def place_call(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     dialer = _dialer(request)
     name = caller.account.name
@@ -190,7 +186,7 @@ async def call_status(request: web.Request) -> web.Response:
 
 
 async def cancel_call(request: web.Request) -> web.Response:
-    console = _console(request)
+    console = console_of(request)
     caller = await request_caller(request)
     call = await _visible_call(request, caller)
     cancelled = _dialer(request).cancel(call.id)

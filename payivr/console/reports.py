@@ -18,15 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from payivr.console.api import (
-    CONSOLE_KEY,
-    limit_param,
-    listed_agent,
-    payment_json,
-    request_caller,
-)
+from payivr.console.context import console_of, limit_param, listed_agent, request_caller
 from payivr.console.openapi_parts import AUTH, error_responses, json_content, schema_ref
 from payivr.console.security import ApiError
+from payivr.console.shapes import payment_json
 from payivr.core.amounts import format_minor
 from payivr.core.events import Outcome
 from payivr.store.payments import PaymentTotals
@@ -82,7 +77,7 @@ def _day(request: web.Request, name: str) -> date | None:
 
 async def history(request: web.Request) -> web.Response:
     """``GET /api/v1/payments``: the History, newest first, with the filters."""
-    console = request.app[CONSOLE_KEY]
+    console = console_of(request)
     caller = await request_caller(request)
     agent = listed_agent(request, caller.account)
     filters = payment_filters(request, agent)
@@ -95,7 +90,7 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def totals(request: web.Request) -> web.Response:
-    console = request.app[CONSOLE_KEY]
+    console = console_of(request)
     caller = await request_caller(request)
     agent = listed_agent(request, caller.account)
     filters = payment_filters(request, agent)
@@ -162,7 +157,7 @@ CSV_COLUMNS = (
 
 
 async def export_csv(request: web.Request) -> web.Response:
-    console = request.app[CONSOLE_KEY]
+    console = console_of(request)
     caller = await request_caller(request)
     agent = listed_agent(request, caller.account)
     payments = await console.store.list_payments(

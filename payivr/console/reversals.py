@@ -16,16 +16,11 @@ from aiohttp import web
 
 from payivr.calls.requests import RequestRefused
 from payivr.console.amounts import parse_amount
-from payivr.console.api import (
-    CONSOLE_KEY,
-    json_object,
-    request_caller,
-    reversal_json,
-    reversals_summary,
-    visible_payment,
-)
+from payivr.console.api import visible_payment
+from payivr.console.context import console_of, json_object, request_caller
 from payivr.console.openapi_parts import AUTH, error_responses, json_content, schema_ref
 from payivr.console.security import ApiError, Caller
+from payivr.console.shapes import reversal_json, reversals_summary
 from payivr.core.amounts import format_minor
 from payivr.gateway.interface import Approved, Declined, Error, Gateway, GatewayResult
 from payivr.store.models import Payment
@@ -57,7 +52,7 @@ async def refund_payment(request: web.Request) -> web.Response:
 
 
 async def _reverse(request: web.Request, kind: ReversalKind) -> web.Response:
-    console = request.app[CONSOLE_KEY]
+    console = console_of(request)
     store = console.reversals
     caller = await request_caller(request)
     payment = await visible_payment(request, caller)

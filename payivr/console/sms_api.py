@@ -16,9 +16,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from payivr.console.api import (
-    CONSOLE_KEY,
-    Console,
+from payivr.console.context import (
+    console_of,
     json_object,
     limit_param,
     listed_agent,
@@ -68,10 +67,6 @@ def _sms(request: web.Request) -> SmsService:
     if sms is None:
         raise ApiError(404, "sms_disabled", "texting is not configured on this payivr ([sms])")
     return sms
-
-
-def _console(request: web.Request) -> Console:
-    return request.app[CONSOLE_KEY]
 
 
 # ------------------------------------------------------------------ JSON shapes
@@ -149,7 +144,7 @@ def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = True)
 
 
 def _amount(request: web.Request, body: dict[str, Any]) -> tuple[int, str]:
-    console = _console(request)
+    console = console_of(request)
     currency = body.get("currency", console.currency)
     if not isinstance(currency, str) or currency not in CURRENCIES:
         raise SmsRefused(f"the currency must be one of {', '.join(sorted(CURRENCIES))}")
@@ -162,7 +157,7 @@ def _amount(request: web.Request, body: dict[str, Any]) -> tuple[int, str]:
 async def _refused(
     request: web.Request, caller: Caller, action: str, refused: SmsRefused
 ) -> ApiError:
-    await _console(request).audit(
+    await console_of(request).audit(
         caller.account.name, action, False, request, "sms", detail=refused.message
     )
     if isinstance(refused, CardLookupsExhausted):
@@ -219,7 +214,7 @@ async def text_payment_status(request: web.Request) -> web.Response:
     except (ValueError, PaymentNotFound):
         raise ApiError(404, "unknown_text_payment", "there is no such text payment") from None
     if not caller.account.is_supervisor and payment.agent != caller.account.name:
-        await _console(request).audit(
+        await console_of(request).audit(
             caller.account.name,
             "text_payment.denied",
             False,

@@ -103,7 +103,7 @@ async def test_health_fails_when_a_check_hangs(database: Database) -> None:
         notifier=notifier,
         checks={"ari": hangs, "ami": _ok},
     )
-    from payivr.console.api import CONSOLE_KEY
+    from payivr.console.context import CONSOLE_KEY
 
     app[CONSOLE_KEY].check_timeout = 0.05
     server = await start_console(app, "127.0.0.1:0")
