@@ -62,7 +62,7 @@ from payivr.ari.events import AriEvent, ChannelDtmfReceived, PlaybackStarted, St
 from payivr.calls.notifier import PaymentEvent, PaymentFinished
 from payivr.cli import fastest_loop, running_payivr
 from payivr.config import load_config
-from payivr.console.accounts import hash_password
+from payivr.console.passwords import hash_password
 from payivr.core.events import Outcome
 from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import keygen, read_secret

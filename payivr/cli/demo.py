@@ -53,12 +53,8 @@ async def demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> in
     from payivr.ami.pbx_adapter import AriSimulatorPbx
     from payivr.ami.simulator import AmiSimulator
     from payivr.ari.simulator import AriSimulator
-    from payivr.console.accounts import (
-        AccountError,
-        add_agent,
-        generate_password,
-        set_agent_password,
-    )
+    from payivr.console.accounts import AccountError, add_agent, set_agent_password
+    from payivr.console.passwords import generate_password
     from payivr.demo.phones import CrmInbox, DemoPhones
     from payivr.demo.texts import (
         DEMO_CUSTOMER,

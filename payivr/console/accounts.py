@@ -1,9 +1,6 @@
 """Console accounts: agents and supervisors, their passwords, sessions and API tokens.
 
-Passwords are hashed with scrypt at OWASP's current minimum (N=2**17, r=8, p=1: 128 MiB,
-per-account salt), outside any database transaction and off the event loop, at most
-:data:`HASHING_SLOTS` at a time; a hash made with a lower cost is redone at the next sign-in.
-Passwords follow PCI DSS 8.3.6: at least 12 characters, letters and digits.
+Passwords are hashed (:mod:`payivr.console.passwords`) outside any database transaction.
 
 Failed sign-ins never lock an account (that was a weapon: anyone could lock any agent out).
 They slow down the address that made them, per name (kept in the database, so every instance
@@ -14,34 +11,39 @@ failures within a minute from many addresses, every address that failed on it wa
 minute. An unknown name is treated exactly like a known one.
 ``payivr agent unlock NAME`` forgets a name's failures.
 
-Session and API tokens are 256-bit random values; the database keeps only their SHA-256, so a
-copy of it lets no one sign in. API tokens expire (90 days unless told) and can be revoked.
+Session and API tokens are 256-bit random values, kept as their digest. API tokens expire
+(90 days unless told) and can be revoked.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import enum
-import hashlib
-import hmac
 import math
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from payivr.console.passwords import (
+    UNKNOWN_ACCOUNT_HASH,
+    HashingSlots,
+    LoginBusy,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    token_digest,
+    verify_password,
+)
+from payivr.core.errors import PayivrError
 from payivr.core.redact import has_digit_run
 from payivr.store.database import Database
 from payivr.store.models import Clock, utc_now
 
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
 FREE_FAILURES = 5  # failed sign-ins of one name from one address before it has to wait
 FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(minutes=15)
@@ -50,19 +52,11 @@ MAX_BACKOFF = timedelta(minutes=15)
 NAME_FAILURES_PER_WINDOW = 30
 NAME_WINDOW = timedelta(minutes=1)
 FAILURES_KEPT = timedelta(days=1)  # a (name, address) quiet this long starts afresh
-HASHING_SLOTS = 1  # scrypt runs at once: each takes 128 MiB and a core for ~0.3 s
-MAX_WAITING_TO_HASH = 32  # sign-ins queued for a slot before more are turned away
 API_TOKEN_LIFETIME = timedelta(days=90)
 MAX_API_TOKEN_LIFETIME = timedelta(days=366)
 SESSION_IDLE = timedelta(minutes=15)  # PCI DSS 8.2.8: re-authenticate after 15 idle minutes
 SESSION_LIFETIME = timedelta(hours=12)
-_T = TypeVar("_T")
 API_TOKEN_PREFIX = "pivr_"  # noqa: S105 (a marker, not a secret)
-
-SCRYPT_N = 2**17  # OWASP Password Storage Cheat Sheet: N=2^17, r=8, p=1 at least
-SCRYPT_R = 8
-SCRYPT_P = 1
-_SCRYPT_MAXMEM = 256 * 1024 * 1024
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 ._'-]{0,63}$")
 _ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.@+-]{1,64}$")
@@ -73,11 +67,11 @@ class Role(enum.Enum):
     SUPERVISOR = "supervisor"
 
 
-class AccountError(ValueError):
+class AccountError(PayivrError, ValueError):
     """An account cannot be created or changed as asked; the message says why."""
 
 
-class LoginRefused(Exception):
+class LoginRefused(PayivrError):
     """Not signed in. ``retry_after`` (seconds) is set when this address must wait before it
     tries this name again; otherwise the name or the password was wrong (or the account is
     disabled: the same answer, so names cannot be told apart)."""
@@ -85,10 +79,6 @@ class LoginRefused(Exception):
     def __init__(self, retry_after: int | None = None) -> None:
         super().__init__("wait before trying again" if retry_after else "wrong name or password")
         self.retry_after = retry_after
-
-
-class LoginBusy(Exception):
-    """Too many sign-ins are waiting for a hashing slot; this one is turned away unhashed."""
 
 
 @dataclass(frozen=True)
@@ -130,85 +120,10 @@ class AccountStatus:
     api_tokens: int
 
 
-# ------------------------------------------------------------------ passwords
-
-
-def hash_password(password: str) -> str:
-    """``scrypt$N$r$p$salt$hash`` (base64); each call picks a new 16-byte salt."""
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    return "$".join(
-        ("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest))
-    )
-
-
-def needs_rehash(encoded: str) -> bool:
-    """True when ``encoded`` was made with a lower scrypt cost than today's."""
-    try:
-        _, n, r, p, _, _ = encoded.split("$")
-        return int(n) < SCRYPT_N or int(r) < SCRYPT_R or int(p) < SCRYPT_P
-    except ValueError:
-        return True
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    try:
-        scheme, n, r, p, salt, expected = encoded.split("$")
-        if scheme != "scrypt":
-            return False
-        digest = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest, base64.b64decode(expected))
-
-
 def check_password(password: str) -> None:
-    """PCI DSS 8.3.6: at least 12 characters, with both letters and digits."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
-    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
-        raise AccountError("the password must have both letters and digits")
-
-
-def generate_password() -> str:
-    """A random password that meets :func:`check_password` (for the demo's accounts)."""
-    while True:
-        password = secrets.token_urlsafe(12)
-        try:
-            check_password(password)
-        except AccountError:
-            continue  # about one in fifteen has no digit
-        return password
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM, dklen=32
-    )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-# What an unknown name's password is checked against, so the answer takes as long: today's
-# scrypt cost with a random digest that no password hashes to (made without hashing anything).
-_UNKNOWN_ACCOUNT_HASH = "$".join(
-    (
-        "scrypt",
-        str(SCRYPT_N),
-        str(SCRYPT_R),
-        str(SCRYPT_P),
-        _b64(bytes(16)),
-        _b64(secrets.token_bytes(32)),
-    )
-)
+    problem = password_problem(password)
+    if problem is not None:
+        raise AccountError(problem)
 
 
 def backoff(failures: int) -> timedelta:
@@ -240,8 +155,7 @@ class Accounts:
         self._clock = clock
         self._session_idle = session_idle
         self._session_lifetime = session_lifetime
-        self._hashing = asyncio.Semaphore(HASHING_SLOTS)
-        self._waiting_to_hash = 0
+        self._hashing = HashingSlots()
 
     async def add(
         self,
@@ -268,7 +182,7 @@ class Accounts:
         if role is Role.AGENT and endpoint is None:
             raise AccountError("an agent needs a softphone endpoint (e.g. PJSIP/1001)")
         check_password(password)
-        encoded = await self._hash_slot(hash_password, password)
+        encoded = await self._hashing.run(hash_password, password)
         now = self._clock()
         async with self._db.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)
@@ -303,7 +217,7 @@ class Accounts:
     async def set_password(self, name: str, password: str) -> None:
         """New password; forgets failed sign-ins on the name and ends its sessions."""
         check_password(password)
-        encoded = await self._hash_slot(hash_password, password)
+        encoded = await self._hashing.run(hash_password, password)
         async with self._db.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 "UPDATE console_accounts SET password_hash = %s, password_set_at = %s,"
@@ -392,7 +306,7 @@ class Accounts:
 
         Nothing holds a database connection while scrypt runs: the account and this
         address's failures are read, the connection goes back, the password is hashed in a
-        thread (at most :data:`HASHING_SLOTS` at once), then a short transaction records
+        thread (see :class:`~payivr.console.passwords.HashingSlots`), then a short transaction records
         the outcome. Raises :class:`LoginBusy` instead of queueing without end.
         """
         now = self._clock()
@@ -414,9 +328,9 @@ class Accounts:
                 "SELECT * FROM console_accounts WHERE name = %s AND NOT disabled", (name,)
             )
             row = await cursor.fetchone()
-        encoded = row["password_hash"] if row else _UNKNOWN_ACCOUNT_HASH
+        encoded = row["password_hash"] if row else UNKNOWN_ACCOUNT_HASH
         session = None
-        if await self._hash_slot(verify_password, password, encoded) and row is not None:
+        if await self._hashing.run(verify_password, password, encoded) and row is not None:
             session = Session(_account(row), secrets.token_urlsafe(32), secrets.token_urlsafe(32))
         now = self._clock()
         async with self._db.pool.connection() as conn, conn.transaction():
@@ -443,24 +357,10 @@ class Accounts:
         row = await cursor.fetchone()
         return row is not None and int(row[0]) >= NAME_FAILURES_PER_WINDOW
 
-    async def _hash_slot(self, work: Callable[..., _T], *args: Any) -> _T:
-        """Run scrypt ``work`` in a thread once a hashing slot is free (see module doc)."""
-        if self._waiting_to_hash >= MAX_WAITING_TO_HASH:
-            raise LoginBusy()
-        self._waiting_to_hash += 1
-        try:
-            await self._hashing.acquire()
-        finally:
-            self._waiting_to_hash -= 1
-        try:
-            return await asyncio.to_thread(work, *args)
-        finally:
-            self._hashing.release()
-
     async def _rehash(self, account_id: int, old: str, password: str) -> None:
         """The password at today's cost (only if it was not changed meanwhile)."""
         try:
-            encoded = await self._hash_slot(hash_password, password)
+            encoded = await self._hashing.run(hash_password, password)
         except LoginBusy:
             return  # next time
         async with self._db.pool.connection() as conn:
@@ -686,3 +586,4 @@ async def add_api_token(
 async def set_agent_password(db: Database, name: str, password: str) -> None:
     """``payivr agent password NAME``: also forgets failed sign-ins and signs it out."""
     await Accounts(db).set_password(name, password)
+

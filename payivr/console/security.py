@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from payivr.console.accounts import Account, Accounts, token_digest
+from payivr.console.accounts import Account, Accounts
+from payivr.console.passwords import token_digest
 
 SESSION_COOKIE = "payivr_session"
 CSRF_HEADER = "X-CSRF-Token"

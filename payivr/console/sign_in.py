@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
-from payivr.console.accounts import Account, AccountError, LoginBusy, LoginRefused, check_name
+from payivr.console.accounts import Account, AccountError, LoginRefused, check_name
 from payivr.console.context import Console, console_of, json_object, request_caller
+from payivr.console.passwords import LoginBusy
 from payivr.console.security import (
     ApiError,
     check_same_origin,

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "console"))
 from _console_helpers import PASSWORD, Console, running_console
 from playwright.async_api import Browser, Page
 
-from payivr.console.accounts import hash_password
+from payivr.console.passwords import hash_password
 from payivr.store.database import Database
 from tests.chromium import CHROMIUM, headless_chromium
 

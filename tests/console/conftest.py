@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from _console_helpers import ALICE, BOB, PASSWORD, SAM, Client, Console, running_console
 
-from payivr.console.accounts import hash_password
+from payivr.console.passwords import hash_password
 from payivr.store.database import Database
 
 

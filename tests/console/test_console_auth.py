@@ -21,14 +21,8 @@ from payivr.console import (
     set_agent_password,
     start_console,
 )
-from payivr.console.accounts import (
-    FREE_FAILURES,
-    Accounts,
-    LoginRefused,
-    Role,
-    token_digest,
-    verify_password,
-)
+from payivr.console.accounts import FREE_FAILURES, Accounts, LoginRefused, Role
+from payivr.console.passwords import token_digest, verify_password
 from payivr.console.security import CONTENT_SECURITY_POLICY, Deployment
 from payivr.console.throttle import ATTEMPTS_PER_ADDRESS
 from payivr.gateway.pki import write_test_tls

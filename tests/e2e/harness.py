@@ -28,7 +28,7 @@ from typing import Any
 from payivr.calls.requests import PaymentRequest
 from payivr.cli import Running, running_payivr
 from payivr.config import Config, load_config
-from payivr.console.accounts import hash_password
+from payivr.console.passwords import hash_password
 from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
