@@ -1,9 +1,12 @@
-"""The checks several settings share: URLs, listen addresses, networks, cleartext HTTP."""
+"""The checks several settings share: URLs, listen addresses, networks, cleartext HTTP;
+and Stripe's key and API base, which the Stripe adapter checks again."""
 
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
+
+_STRIPE_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -76,3 +79,30 @@ def url_problems(name: str, value: str, schemes: tuple[str, ...]) -> list[str]:
         shown = value if "@" not in value else "<url with credentials>"
         return [f"{name} ({env_name}): must be a URL starting with {allowed}, got {shown!r}"]
     return []
+
+
+def secret_key_problem(secret_key: str) -> str | None:
+    """Why ``secret_key`` cannot be a Stripe server key, or ``None``."""
+    if not secret_key:
+        return "the Stripe secret key is required"
+    if secret_key.startswith("pk_"):
+        return "the Stripe key is a publishable key (pk_...); payivr needs the secret key (sk_...)"
+    if not secret_key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        return "the Stripe secret key must start with sk_test_, sk_live_, rk_test_ or rk_live_"
+    if not secret_key.isascii() or not secret_key.isprintable() or " " in secret_key:
+        return "the Stripe secret key has characters a key cannot have"
+    return None
+
+
+def api_base_problem(api_base: str) -> str | None:
+    """Card data only over https; plain http only to this machine (stripe-mock, tests)."""
+    parts = urlsplit(api_base)
+    if not parts.hostname or parts.query or parts.fragment or parts.username:
+        return f"the Stripe API base must be https://host[:port] (got {api_base!r})"
+    if parts.path not in ("", "/"):
+        return "the Stripe API base has no path (payivr adds /v1/...)"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and parts.hostname in _STRIPE_LOOPBACK:
+        return None
+    return "the Stripe API base must start with https:// (http:// only for 127.0.0.1/localhost)"

@@ -8,10 +8,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from payivr.config.checks import (
+    api_base_problem,
     cleartext_problems,
     conninfo_problems,
     listen_problems,
     network_problems,
+    secret_key_problem,
     url_problems,
 )
 
@@ -142,8 +144,6 @@ class GatewaySettings:
         return found
 
     def _stripe_problems(self) -> list[str]:
-        from payivr.gateway.stripe import api_base_problem, secret_key_problem
-
         if not self.stripe_secret_key:
             return [
                 "gateway.stripe_secret_key (PAYIVR_GATEWAY_STRIPE_SECRET_KEY): is required "

@@ -3,13 +3,7 @@
 Card digits leave payivr only here, once, as a JWE for the gateway's public key.
 """
 
-from payivr.gateway.client import (
-    GatewayConfigError,
-    HttpGateway,
-    HttpGatewayConfig,
-    RetryPolicy,
-    Timeouts,
-)
+from payivr.gateway.client import GatewayConfigError, HttpGateway, HttpGatewayConfig, RetryPolicy
 from payivr.gateway.inprocess import InProcessGateway
 from payivr.gateway.interface import (
     Approved,
@@ -23,6 +17,7 @@ from payivr.gateway.interface import (
     to_flow_event,
 )
 from payivr.gateway.processor import Faults
+from payivr.gateway.transport import Timeouts
 
 __all__ = [
     "Approved",

@@ -22,14 +22,12 @@ import json
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import structlog
 
 from payivr.core.events import BankAccountDetails, CardDetails
@@ -42,28 +40,25 @@ from payivr.gateway.interface import (
     NotFound,
     StatusResult,
     Unknown,
+    check_amount,
 )
 from payivr.gateway.jwe import EncryptionKey, KeyConfigError, encrypt_bank_account, encrypt_card
+from payivr.gateway.transport import (
+    AiohttpTransport,
+    Lost,
+    NotSent,
+    Refused,
+    Reply,
+    Request,
+    Timeouts,
+    Transport,
+)
 
 log = structlog.get_logger(__name__)
 
 
 class GatewayConfigError(ValueError):
     """The gateway settings are unusable; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds per phase of one attempt.
-
-    ``connect``: TCP and TLS handshake (or waiting for a pooled connection);
-    ``send``: from connection ready until the request is written;
-    ``read``: from the request written until the whole answer arrived.
-    """
-
-    connect: float = 5.0
-    send: float = 5.0
-    read: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +87,7 @@ class HttpGatewayConfig:
     ca_bundle: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = RetryPolicy()
 
     def __post_init__(self) -> None:
@@ -163,155 +158,6 @@ class HttpGatewayConfig:
         return context
 
 
-# --------------------------------------------------------------------------- one attempt
-
-
-@dataclass
-class ExchangeProgress:
-    """Tracks how far one HTTP exchange got, so a failure can be told apart:
-    nothing written yet (safe to send again) or maybe received (unknown)."""
-
-    timeouts: Timeouts
-    loop: asyncio.AbstractEventLoop
-    deadline: asyncio.Timeout | None = None
-    phase: str = "connect"
-    sent: bool = False
-
-    def enter(self, phase: str, seconds: float) -> None:
-        self.phase = phase
-        if self.deadline is not None:
-            self.deadline.reschedule(self.loop.time() + seconds)
-
-
-async def _on_connected(session: Any, ctx: SimpleNamespace, params: Any) -> None:
-    attempt: ExchangeProgress = ctx.trace_request_ctx
-    attempt.enter("send", attempt.timeouts.send)
-
-
-async def _on_headers_sent(session: Any, ctx: SimpleNamespace, params: Any) -> None:
-    attempt: ExchangeProgress = ctx.trace_request_ctx
-    attempt.sent = True
-    attempt.enter("read", attempt.timeouts.read)
-
-
-def progress_trace_config() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_create_end.append(_on_connected)
-    trace.on_request_headers_sent.append(_on_headers_sent)
-    trace.freeze()
-    return trace
-
-
-@dataclass(frozen=True)
-class Request:
-    """One signed request as it leaves the client: what a :class:`Transport` sends."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: bytes | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The gateway answered: status, headers and the raw body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class NotSent:
-    """Failed before any byte of the request was written: sending again is safe."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Lost:
-    """The request may have reached the gateway, but no (complete) answer came back."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Refused:
-    """TLS verification failed: we will not talk to this server, now or on a retry."""
-
-    reason: str
-
-
-Exchange = Reply | NotSent | Lost | Refused
-
-
-class Transport(Protocol):
-    """Moves one request to the gateway and says how far it got (httpx-style seam): the
-    client's retry and settle rules never depend on how bytes travel."""
-
-    async def send(self, request: Request) -> Exchange: ...
-
-    async def close(self) -> None: ...
-
-
-class AiohttpTransport:
-    """HTTPS to ``config.url`` with the config's TLS files and per-phase timeouts."""
-
-    def __init__(self, config: HttpGatewayConfig) -> None:
-        self._ssl = config.ssl_context()
-        self._timeouts = config.timeouts
-        self._base = config.url.rstrip("/")
-        self._session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # A fresh connection per request: a pooled keep-alive connection that the
-            # gateway closed while idle fails *after* the request was written, which would
-            # turn a harmless race into an unknown outcome. A handshake costs milliseconds.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32, force_close=True),
-                trace_configs=[progress_trace_config()],
-                timeout=aiohttp.ClientTimeout(total=None),
-                trust_env=False,
-            )
-        return self._session
-
-    async def send(self, request: Request) -> Exchange:
-        attempt = ExchangeProgress(self._timeouts, asyncio.get_running_loop())
-        try:
-            async with asyncio.timeout(None) as deadline:
-                attempt.deadline = deadline
-                attempt.enter("connect", attempt.timeouts.connect)
-                async with self._http().request(
-                    request.method,
-                    self._base + request.path,
-                    data=request.body,
-                    headers=dict(request.headers),
-                    allow_redirects=False,
-                    trace_request_ctx=attempt,
-                ) as response:
-                    raw = await response.read()
-                    return Reply(response.status, response.headers, raw)
-        except TimeoutError:
-            return _failed(attempt, f"no answer within the {attempt.phase} timeout")
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            log.error("gateway.tls_refused", path=request.path, problem=type(exc).__name__)
-            return Refused("the payment service's TLS certificate could not be verified")
-        except aiohttp.ClientConnectorError:
-            return NotSent("the payment service could not be reached")
-        except (aiohttp.ClientError, OSError) as exc:
-            return _failed(attempt, f"the connection failed ({type(exc).__name__})")
-
-
-def _failed(attempt: ExchangeProgress, reason: str) -> NotSent | Lost:
-    return Lost(reason) if attempt.sent else NotSent(reason)
-
-
 class HttpGateway:
     """The :class:`~payivr.gateway.interface.Gateway` over HTTPS. Use ``async with`` or
     call :meth:`close`."""
@@ -325,7 +171,9 @@ class HttpGateway:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._config = config
-        self.transport: Transport = transport or AiohttpTransport(config)
+        self.transport: Transport = transport or AiohttpTransport(
+            config.url, config.ssl_context(), config.timeouts, peer="the payment service"
+        )
         self._signer = signing.Signer(signing.decode_secret(config.signing_secret), clock)
         self._sleep = sleep
         self._sandbox_seen = False
@@ -351,7 +199,7 @@ class HttpGateway:
         store_card: bool = False,
     ) -> GatewayResult:
         try:
-            _check_amount(amount_minor, currency)
+            check_amount(amount_minor, currency)
             wire.check_idempotency_key(idempotency_key)
             token = encrypt_card(card, self._config.encryption_key)
         finally:
@@ -369,7 +217,7 @@ class HttpGateway:
         idempotency_key: str,
     ) -> GatewayResult:
         try:
-            _check_amount(amount_minor, currency)
+            check_amount(amount_minor, currency)
             wire.check_idempotency_key(idempotency_key)
             encrypted = encrypt_bank_account(account, self._config.encryption_key)
         finally:
@@ -380,7 +228,7 @@ class HttpGateway:
     async def sale_with_token(
         self, token: str, amount_minor: int, currency: str, idempotency_key: str
     ) -> GatewayResult:
-        _check_amount(amount_minor, currency)
+        check_amount(amount_minor, currency)
         wire.check_idempotency_key(idempotency_key)
         body = {"amount_minor": amount_minor, "currency": currency, "token": token}
         return await self._post(wire.SALES_PATH, body, idempotency_key)
@@ -571,10 +419,3 @@ class _Answer:
     status: int
     body: Any
     retry_after: float | None
-
-
-def _check_amount(amount_minor: int, currency: str) -> None:
-    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise ValueError("an amount is a positive number of minor units")
-    if len(currency) != 3 or not currency.isalpha():
-        raise ValueError("a currency is a 3-letter ISO 4217 code")

@@ -17,18 +17,11 @@ from collections.abc import Awaitable, Callable
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from payivr.gateway import signing
-from payivr.gateway.client import (
-    Exchange,
-    HttpGateway,
-    HttpGatewayConfig,
-    Lost,
-    Reply,
-    Request,
-    RetryPolicy,
-)
+from payivr.gateway.client import HttpGateway, HttpGatewayConfig, RetryPolicy
 from payivr.gateway.jwe import DecryptionKeys, EncryptionKey, jwk_thumbprint
 from payivr.gateway.processor import Faults, SandboxProcessor
 from payivr.gateway.sandbox import SandboxEndpoint
+from payivr.gateway.transport import Exchange, Lost, Reply, Request
 
 IN_PROCESS_URL = "https://sandbox.in-process.invalid"
 """Never dialled: the in-process transport has no network, the client only logs the url."""
@@ -38,14 +31,14 @@ IN_PROCESS_RETRY = RetryPolicy(backoff=0.1, max_backoff=0.4, status_interval=0.0
 
 
 class InProcessTransport:
-    """A :class:`~payivr.gateway.client.Transport` calling a sandbox endpoint directly."""
+    """A :class:`~payivr.gateway.transport.Transport` calling a sandbox endpoint directly."""
 
     def __init__(self, endpoint: SandboxEndpoint) -> None:
         self.endpoint = endpoint
 
     async def send(self, request: Request) -> Exchange:
         answer = await self.endpoint.answer(
-            request.method, request.path, request.headers, request.body or b""
+            request.method, request.path, request.headers, bytes(request.body or b"")
         )
         if answer.drop:
             # The charge is made and stored; the client hears nothing back.

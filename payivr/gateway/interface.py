@@ -151,6 +151,14 @@ def to_flow_event(
 NO_BANK_DEBIT_REASON = "this payment gateway does not take bank account payments"
 
 
+def check_amount(amount_minor: int, currency: str) -> None:
+    """A programming error, not a refusal: raises ValueError for what no gateway takes."""
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise ValueError("an amount is a positive number of minor units")
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValueError("a currency is a 3-letter ISO 4217 code")
+
+
 async def send_authorization(gateway: Gateway, command: Authorize) -> GatewayResult:
     """The gateway's answer to the flow's :class:`Authorize`: one sale (asking for a token
     when the caller keeps the card on file) or one bank debit, keyed by the payment id.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from payivr.config import GatewaySettings
 from payivr.gateway.client import HttpGateway, HttpGatewayConfig
-from payivr.gateway.stripe import StripeConfig, StripeGateway
+from payivr.gateway.stripe import StripeGateway
+from payivr.gateway.stripe_config import StripeConfig
 
 
 def open_gateway(settings: GatewaySettings) -> HttpGateway | StripeGateway:

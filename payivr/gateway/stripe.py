@@ -46,23 +46,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-import aiohttp
 import structlog
 
 from payivr.core.events import CardDetails
 from payivr.gateway import stripe_wire as wire
-from payivr.gateway.client import (
-    ExchangeProgress,
-    GatewayConfigError,
-    RetryPolicy,
-    Timeouts,
-    progress_trace_config,
-)
 from payivr.gateway.interface import (
     Declined,
     Error,
@@ -70,197 +62,23 @@ from payivr.gateway.interface import (
     NotFound,
     StatusResult,
     Unknown,
+    check_amount,
+)
+from payivr.gateway.stripe_config import StripeConfig
+from payivr.gateway.transport import (
+    AiohttpTransport,
+    Exchange,
+    Lost,
+    NotSent,
+    Refused,
+    Reply,
+    Request,
+    Transport,
 )
 
 log = structlog.get_logger(__name__)
 
-API_BASE = "https://api.stripe.com"
-API_VERSION = "2025-03-31.basil"
-"""Pinned, so Stripe's answers keep the shape this adapter reads."""
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class StripeConfig:
-    secret_key: str = field(repr=False)
-    api_base: str = API_BASE
-    api_version: str = API_VERSION
-    moto: bool = False
-    """Flag card sales and stored cards as MOTO (telephone orders, out of scope for SCA).
-    Stripe enables this per account; without it Stripe refuses the flag."""
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    search_lag: float = 120.0
-    """Seconds after sending a request during which a search that does not find it means
-    "not indexed yet" rather than "not there" (Stripe: searchable in under a minute)."""
-
-    def __post_init__(self) -> None:
-        problem = secret_key_problem(self.secret_key) or api_base_problem(self.api_base)
-        if problem:
-            raise GatewayConfigError(problem)
-        if not self.api_version.strip():
-            raise GatewayConfigError("the Stripe API version must not be empty")
-        if self.search_lag < 0:
-            raise GatewayConfigError("the Stripe search lag must not be negative")
-
-    @classmethod
-    def from_values(
-        cls,
-        *,
-        secret_key: str,
-        api_base: str = API_BASE,
-        api_version: str = API_VERSION,
-        moto: bool = False,
-        connect_timeout: float = 5.0,
-        send_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-    ) -> StripeConfig:
-        return cls(
-            secret_key=secret_key.strip(),
-            api_base=api_base,
-            api_version=api_version,
-            moto=moto,
-            timeouts=Timeouts(connect_timeout, send_timeout, read_timeout),
-            retry=retry or RetryPolicy(),
-        )
-
-
-def secret_key_problem(secret_key: str) -> str | None:
-    """Why ``secret_key`` cannot be a Stripe server key, or ``None``."""
-    if not secret_key:
-        return "the Stripe secret key is required"
-    if secret_key.startswith("pk_"):
-        return "the Stripe key is a publishable key (pk_...); payivr needs the secret key (sk_...)"
-    if not secret_key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
-        return "the Stripe secret key must start with sk_test_, sk_live_, rk_test_ or rk_live_"
-    if not secret_key.isascii() or not secret_key.isprintable() or " " in secret_key:
-        return "the Stripe secret key has characters a key cannot have"
-    return None
-
-
-def api_base_problem(api_base: str) -> str | None:
-    """Card data only over https; plain http only to this machine (stripe-mock, tests)."""
-    parts = urlsplit(api_base)
-    if not parts.hostname or parts.query or parts.fragment or parts.username:
-        return f"the Stripe API base must be https://host[:port] (got {api_base!r})"
-    if parts.path not in ("", "/"):
-        return "the Stripe API base has no path (payivr adds /v1/...)"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
-        return None
-    return "the Stripe API base must start with https:// (http:// only for 127.0.0.1/localhost)"
-
-
-# --------------------------------------------------------------------------- transport
-
-
-@dataclass(frozen=True, repr=False)
-class StripeRequest:
-    """One HTTP request to Stripe. ``body`` may hold card digits: it is never logged, and
-    payivr wipes it after the call."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: bytearray | None
-
-    def __repr__(self) -> str:
-        return f"<StripeRequest {self.method} {self.path.partition('?')[0]}>"
-
-
-@dataclass(frozen=True)
-class StripeResponse:
-    status: int
-    headers: Mapping[str, str]
-    """Names in lower case."""
-    body: bytes
-
-
-class TransportFailure(Exception):
-    """No complete answer; ``reason`` says why in words a person understands."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class NotSent(TransportFailure):
-    """Failed before any byte of the request was written."""
-
-
-class AnswerLost(TransportFailure):
-    """The request may have reached Stripe, but no (complete) answer came back."""
-
-
-class Refused(TransportFailure):
-    """TLS verification failed: no request goes to this server, now or on a retry."""
-
-
-Send = Callable[[StripeRequest], Awaitable[StripeResponse]]
-
-
-class AiohttpTransport:
-    """Sends :class:`StripeRequest` over aiohttp, certificate verification always on."""
-
-    def __init__(self, api_base: str, timeouts: Timeouts) -> None:
-        self._base = api_base.rstrip("/")
-        self._timeouts = timeouts
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            context = ssl.create_default_context()
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            # Pooled keep-alive connections are fine here: a request that fails after it
-            # was written is sent again with the same Idempotency-Key.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=context, limit=32),
-                trace_configs=[progress_trace_config()],
-                timeout=aiohttp.ClientTimeout(total=None),
-                trust_env=False,
-            )
-        return self._session
-
-    async def __call__(self, request: StripeRequest) -> StripeResponse:
-        attempt = ExchangeProgress(self._timeouts, asyncio.get_running_loop())
-        try:
-            async with asyncio.timeout(None) as deadline:
-                attempt.deadline = deadline
-                attempt.enter("connect", self._timeouts.connect)
-                async with self._http().request(
-                    request.method,
-                    self._base + request.path,
-                    data=request.body,
-                    headers=dict(request.headers),
-                    allow_redirects=False,
-                    trace_request_ctx=attempt,
-                ) as response:
-                    body = await response.read()
-                    headers = {name.lower(): value for name, value in response.headers.items()}
-                    return StripeResponse(response.status, headers, body)
-        except TimeoutError:
-            raise self._failure(attempt, f"no answer within the {attempt.phase} timeout") from None
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError):
-            raise Refused("Stripe's TLS certificate could not be verified") from None
-        except aiohttp.ClientConnectorError:
-            raise NotSent("Stripe could not be reached") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise self._failure(attempt, f"the connection failed ({type(exc).__name__})") from None
-
-    @staticmethod
-    def _failure(attempt: ExchangeProgress, reason: str) -> TransportFailure:
-        return AnswerLost(reason) if attempt.sent else NotSent(reason)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 # --------------------------------------------------------------------------- the gateway
@@ -282,23 +100,21 @@ class _Unanswered:
 
 
 class StripeGateway:
-    """The :class:`~payivr.gateway.interface.Gateway` over Stripe. ``send`` replaces the
-    HTTP transport (tests); use ``async with`` or call :meth:`close`."""
+    """The :class:`~payivr.gateway.interface.Gateway` over Stripe. ``transport`` replaces
+    HTTPS (tests); use ``async with`` or call :meth:`close`."""
 
     def __init__(
         self,
         config: StripeConfig,
         *,
-        send: Send | None = None,
+        transport: Transport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
-        self._transport: AiohttpTransport | None = None
-        if send is None:
-            self._transport = AiohttpTransport(config.api_base, config.timeouts)
-            send = self._transport
-        self._send = send
+        self._transport = transport or AiohttpTransport(
+            config.api_base, _tls_context(), config.timeouts, peer="Stripe", keep_alive=True
+        )
         self._sleep = sleep
         self._clock = clock
         self._sent_at: dict[str, float] = {}
@@ -313,8 +129,7 @@ class StripeGateway:
         await self.close()
 
     async def close(self) -> None:
-        if self._transport is not None:
-            await self._transport.close()
+        await self._transport.close()
 
     # ----------------------------------------------------------------- the Gateway API
 
@@ -329,7 +144,7 @@ class StripeGateway:
     ) -> GatewayResult:
         with wire.Form() as form:
             try:
-                _check_amount(amount_minor, currency)
+                check_amount(amount_minor, currency)
                 wire.check_idempotency_key(idempotency_key)
                 form.add_card(card)
             finally:
@@ -347,7 +162,7 @@ class StripeGateway:
     async def sale_with_token(
         self, token: str, amount_minor: int, currency: str, idempotency_key: str
     ) -> GatewayResult:
-        _check_amount(amount_minor, currency)
+        check_amount(amount_minor, currency)
         wire.check_idempotency_key(idempotency_key)
         customer, payment_method = wire.split_token(token)
         with wire.Form() as form:
@@ -506,15 +321,14 @@ class StripeGateway:
         self._remember(key)
         for attempt in range(1, policy.attempts + 1):
             wait = policy.wait(attempt)
-            try:
-                response = await self._exchange("POST", path, form.body, key)
-            except Refused as exc:
-                return _Unanswered(exc.reason, reached, refused=True)
-            except AnswerLost as exc:
-                log.warning("stripe.answer_lost", idempotency_key=key, problem=exc.reason)
-                reason, reached = exc.reason, True
-            except NotSent as exc:
-                reason = exc.reason
+            response = await self._exchange("POST", path, form.body, key)
+            if isinstance(response, Refused):
+                return _Unanswered(response.reason, reached, refused=True)
+            if isinstance(response, Lost):
+                log.warning("stripe.answer_lost", idempotency_key=key, problem=response.reason)
+                reason, reached = response.reason, True
+            elif isinstance(response, NotSent):
+                reason = response.reason
             else:
                 should_retry = response.headers.get("stripe-should-retry")
                 status = response.status
@@ -564,12 +378,11 @@ class StripeGateway:
         reason = "Stripe could not be reached"
         for attempt in range(1, policy.attempts + 1):
             wait = policy.wait(attempt)
-            try:
-                response = await self._exchange("GET", wire.search_path(key), None, None)
-            except Refused as exc:
-                return Error(exc.reason, retryable=False)
-            except TransportFailure as exc:
-                reason = exc.reason
+            response = await self._exchange("GET", wire.search_path(key), None, None)
+            if isinstance(response, Refused):
+                return Error(response.reason, retryable=False)
+            if isinstance(response, NotSent | Lost):
+                reason = response.reason
             else:
                 if response.status == 200:
                     try:
@@ -588,7 +401,7 @@ class StripeGateway:
 
     async def _exchange(
         self, method: str, path: str, body: bytearray | None, key: str | None
-    ) -> StripeResponse:
+    ) -> Exchange:
         headers = {
             "Authorization": f"Bearer {self._config.secret_key}",
             "Stripe-Version": self._config.api_version,
@@ -598,7 +411,9 @@ class StripeGateway:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if key is not None:
             headers["Idempotency-Key"] = key
-        response = await self._send(StripeRequest(method, path, headers, body))
+        response = await self._transport.send(Request(method, path, headers, body))
+        if not isinstance(response, Reply):
+            return response
         log.info(
             "stripe.answer",
             method=method,
@@ -611,7 +426,7 @@ class StripeGateway:
         return response
 
     @staticmethod
-    def _reply(response: StripeResponse) -> _Reply:
+    def _reply(response: Reply) -> _Reply:
         try:
             body = wire.parse_json(response.body)
         except wire.StripeProtocolError:
@@ -648,8 +463,8 @@ def _retry_after(value: str | None) -> float | None:
     return float(value.strip())
 
 
-def _check_amount(amount_minor: int, currency: str) -> None:
-    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise ValueError("an amount is a positive number of minor units")
-    if len(currency) != 3 or not currency.isalpha():
-        raise ValueError("a currency is a 3-letter ISO 4217 code")
+def _tls_context() -> ssl.SSLContext:
+    """Certificate and hostname verification always on; TLS 1.2 or newer."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

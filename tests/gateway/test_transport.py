@@ -9,10 +9,10 @@ from _gateway_helpers import FAST_RETRY, SECRET, card
 
 from payivr.core.cards import Brand
 from payivr.gateway import Approved, Error, HttpGateway, HttpGatewayConfig
-from payivr.gateway.client import Exchange, Lost, NotSent, Refused, Reply, Request
 from payivr.gateway.inprocess import InProcessGateway
 from payivr.gateway.jwe import EncryptionKey
 from payivr.gateway.signing import decode_secret, verify
+from payivr.gateway.transport import Exchange, Lost, NotSent, Refused, Reply, Request
 
 
 class ScriptedTransport:

@@ -28,14 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from payivr.gateway.stripe import (
-    API_VERSION,
-    AnswerLost,
-    NotSent,
-    StripeRequest,
-    StripeResponse,
-)
+from payivr.gateway.stripe_config import API_VERSION
 from payivr.gateway.stripe_wire import CARD_FIELDS
+from payivr.gateway.transport import Exchange, Lost, NotSent, Reply, Request
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe"
 SECRET_KEY = "sk_test_51PayivrFakeKeyForRecordedExchanges0000"
@@ -103,21 +98,24 @@ class FakeStripe:
     def remaining(self) -> int:
         return len(self.script)
 
-    async def __call__(self, request: StripeRequest) -> StripeResponse:
+    async def close(self) -> None:
+        pass
+
+    async def send(self, request: Request) -> Exchange:
         self._count += 1
         for hook in self.on_request:
             hook(request)
         if request.body is not None:
             self.bodies.append(request.body)
         if self._count in self.lost_before_sending:
-            raise NotSent("Stripe could not be reached")
+            return NotSent("Stripe could not be reached")
         await asyncio.sleep(0)
         seen = self._parse(request)
         self.seen.append(seen)
         response = self.answer(seen)
         if self._count in self.answers_lost:
-            raise AnswerLost("no answer within the read timeout")
-        return StripeResponse(
+            return Lost("no answer within the read timeout")
+        return Reply(
             response["status"],
             {name.lower(): value for name, value in response["headers"].items()},
             json.dumps(response["body"]).encode(),
@@ -145,7 +143,7 @@ class FakeStripe:
             self._saved[key] = (fingerprint, response)
         return response
 
-    def _parse(self, request: StripeRequest) -> Seen:
+    def _parse(self, request: Request) -> Seen:
         headers = {name.lower(): value for name, value in request.headers.items()}
         if headers.get("authorization") != f"Bearer {SECRET_KEY}":
             raise Mismatch("the request does not carry the secret key as a Bearer token")

@@ -9,7 +9,8 @@ from _fake_stripe import SECRET_KEY, FakeStripe
 from _gateway_helpers import FAST_RETRY
 from _stripe_helpers import Clock, MakeGateway, RecordingSleep
 
-from payivr.gateway.stripe import StripeConfig, StripeGateway
+from payivr.gateway.stripe import StripeGateway
+from payivr.gateway.stripe_config import StripeConfig
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ async def make_gateway(sleep: RecordingSleep, clock: Clock) -> AsyncIterator[Mak
 
     def make(fake: FakeStripe, *, moto: bool = False) -> StripeGateway:
         config = StripeConfig(secret_key=SECRET_KEY, moto=moto, retry=FAST_RETRY)
-        gateway = StripeGateway(config, send=fake, sleep=sleep, clock=clock)
+        gateway = StripeGateway(config, transport=fake, sleep=sleep, clock=clock)
         made.append(gateway)
         return gateway
 

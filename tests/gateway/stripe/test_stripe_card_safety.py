@@ -12,9 +12,11 @@ from _stripe_helpers import MakeGateway
 from payivr.core.cards import CardDataExposure, SecretDigits
 from payivr.core.events import CardDetails
 from payivr.gateway import Approved
-from payivr.gateway.stripe import StripeConfig, StripeGateway, StripeRequest
+from payivr.gateway.stripe import StripeGateway
+from payivr.gateway.stripe_config import StripeConfig
 from payivr.gateway.stripe_wire import Form
 from payivr.gateway.testcards import DECLINE_CARDS
+from payivr.gateway.transport import Request
 
 
 async def test_the_card_is_wiped_before_the_first_byte_leaves(make_gateway: MakeGateway):
@@ -116,11 +118,11 @@ async def test_no_card_digits_in_logs_results_or_reprs(
 def test_reprs_show_no_card_and_no_secret():
     details = card("4242424242424242")
     form = Form().add_card(details)
-    request = StripeRequest("POST", "/v1/payment_intents", {"Authorization": "Bearer x"}, form.body)
+    request = Request("POST", "/v1/payment_intents", {"Authorization": "Bearer x"}, form.body)
     config = StripeConfig(secret_key=SECRET_KEY)
 
     assert repr(form) == f"<Form {len(form.body)} bytes>"
-    assert repr(request) == "<StripeRequest POST /v1/payment_intents>"
+    assert repr(request) == "<Request POST /v1/payment_intents>"
     assert SECRET_KEY not in repr(config) and SECRET_KEY not in repr(StripeGateway(config))
     form.wipe()
     assert form.body == bytearray()

@@ -4,7 +4,7 @@ import pytest
 from _fake_stripe import SECRET_KEY
 
 from payivr.gateway.client import GatewayConfigError
-from payivr.gateway.stripe import API_BASE, API_VERSION, StripeConfig
+from payivr.gateway.stripe_config import API_BASE, API_VERSION, StripeConfig
 
 
 def test_defaults_from_values():

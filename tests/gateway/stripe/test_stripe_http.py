@@ -12,8 +12,9 @@ from aiohttp import web
 
 from payivr.core.cards import Brand
 from payivr.gateway import Approved, Declined, Error
-from payivr.gateway.client import Timeouts
-from payivr.gateway.stripe import StripeConfig, StripeGateway, StripeRequest
+from payivr.gateway.stripe import StripeGateway
+from payivr.gateway.stripe_config import StripeConfig
+from payivr.gateway.transport import Reply, Request, Timeouts
 
 
 class StripeServer:
@@ -27,14 +28,15 @@ class StripeServer:
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        answer = await self.fake(
-            StripeRequest(
+        answer = await self.fake.send(
+            Request(
                 request.method,
                 request.path_qs,
                 dict(request.headers),
                 bytearray(raw) if request.method == "POST" else None,
             )
         )
+        assert isinstance(answer, Reply)
         if self.stall:
             self.stall -= 1
             await self.release.wait()  # until after the client's read timeout
