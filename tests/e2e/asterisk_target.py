@@ -205,9 +205,9 @@ class AsteriskTarget:
         self._agents[agent.endpoint] = agent
         return agent
 
-    async def connect(self, caller: Phone, agent: Phone) -> None:
+    async def connect(self, caller: Phone, agent: Phone, context: str = "sim-dial") -> None:
         assert isinstance(agent, LocalPhone)
-        await self._originate_caller(caller, f"{agent.exten}@sim-dial")
+        await self._originate_caller(caller, f"{agent.exten}@{context}")
         await agent.wait_for(lambda p: p.leg is not None, within=CONNECT_SECONDS)
 
     async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:

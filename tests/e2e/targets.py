@@ -76,9 +76,11 @@ class Target(Protocol):
     def agent_phone(self, name: str, number: str) -> Phone:
         """A new idle agent phone with extension ``number`` (e.g. ``1001``)."""
 
-    async def connect(self, caller: Phone, agent: Phone) -> None:
+    async def connect(self, caller: Phone, agent: Phone, context: str = "sim-dial") -> None:
         """``caller`` calls ``agent`` through ``Dial()`` (with *7 enabled on the agent's leg);
-        returns once both are up and bridged, outside payivr."""
+        returns once both are up and bridged, outside payivr. ``context`` is where the
+        caller's call starts: ``sim-dial``, or one setting its language first
+        (``sim-spanish``, ``sim-french``)."""
 
     async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
         """``caller`` dials a payivr entry: ``inbound`` (through payivr to ``agent``),
@@ -154,9 +156,9 @@ class SimulatorTarget:
             self.sim.add_phone(name, endpoint=f"PJSIP/{number}", context="from-agents")
         )
 
-    async def connect(self, caller: Phone, agent: Phone) -> None:
+    async def connect(self, caller: Phone, agent: Phone, context: str = "sim-dial") -> None:
         assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
-        await self.sim.dial(caller.sim_phone, agent.sim_phone, context="sim-dial")
+        await self.sim.dial(caller.sim_phone, agent.sim_phone, context=context)
 
     async def call_entry(self, caller: Phone, entry: str, agent: Phone | None) -> None:
         assert isinstance(caller, SimulatedPhone)

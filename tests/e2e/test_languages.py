@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from payivr.ari.simulator import AriSimulator
 from payivr.calls.requests import PaymentRequest
 from tests.e2e.harness import System
-from tests.e2e.phones import SimulatedPhone
 
 
 @pytest.mark.parametrize(
@@ -16,16 +14,15 @@ from tests.e2e.phones import SimulatedPhone
         ("sim-spanish", None, "es"),  # CHANNEL(language)=es: Spanish prompts
         ("sim-spanish", "en", "en"),  # the agent chose English for this caller
         ("sim-french", None, "en"),  # fr_CA: no French prompts, calls.language
-        ("sim-phones", "es", "es"),  # chosen on the request
+        ("sim-dial", "es", "es"),  # chosen on the request
     ],
 )
 async def test_the_caller_hears_the_prompts_in_their_language(
-    system: System, sim: AriSimulator, context: str, chosen: str | None, heard_in: str
+    system: System, context: str, chosen: str | None, heard_in: str
 ) -> None:
     caller, agent = system.phones()
-    assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
-    await sim.dial(caller.sim_phone, agent.sim_phone, context=context)
     await system.agent_account(agent)
+    await system.target.connect(caller, agent, context)
     await agent.press("*7")
     await system.wait_event(lambda e: e["type"] == "call_started")
     request = PaymentRequest("Annual plan", 13742, "USD", "alice", language=chosen)
