@@ -16,24 +16,32 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from payivr.core.bank import AccountType
-from payivr.core.events import Outcome, PaymentMethod, Step, StepStatus
-from payivr.core.redact import has_digit_run, has_pan, redact_card_data
-from payivr.core.request import EntryKind, PrivacyMode
+from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.steps import STEPS_OF_METHOD
 from payivr.store.activity import build_activity
 from payivr.store.database import Database
-from payivr.store.errors import CardDataRefused, PaymentAlreadyFinished, PaymentNotFound
+from payivr.store.errors import PaymentAlreadyFinished, PaymentNotFound
 from payivr.store.models import (
     STEP_COLUMNS,
     AuditEvent,
     Clock,
     NewPayment,
     Origin,
-    OriginKind,
     Payment,
-    PaymentState,
     Progress,
     utc_now,
+)
+from payivr.store.payment_rows import (
+    LISTED,
+    ON_ASTERISK,
+    PRIVACY_COLUMN,
+    audit_from_row,
+    card_data_refused,
+    listed_params,
+    mask_digit_runs,
+    payment_from_row,
+    refuse_card_data,
+    with_progress,
 )
 
 logger = structlog.get_logger(__name__)
@@ -41,117 +49,6 @@ logger = structlog.get_logger(__name__)
 
 OUTBOX_CHANNEL = "payivr_crm_outbox"
 """NOTIFY channel that wakes the delivery workers when an activity is added."""
-
-
-# The privacy_mode column's spelling (its CHECK constraint predates the enum's).
-_PRIVACY_COLUMN = {PrivacyMode.HOLD: "hold", PrivacyMode.TALK_THROUGH: "talk_through"}
-_PRIVACY_OF_COLUMN = {column: mode for mode, column in _PRIVACY_COLUMN.items()}
-
-
-def _mask_digit_runs(reason: str | None) -> str | None:
-    """A reason comes from gateways and code paths we do not control: rather than lose an
-    outcome over it, digit runs that could be card data are removed before storing."""
-    if not has_digit_run(reason):
-        return reason
-    assert reason is not None
-    logger.warning("reason_digits_removed")
-    return redact_card_data(reason)
-
-
-def _refuse_card_data(free_text: dict[str, str | None], identifiers: dict[str, str | None]) -> None:
-    for field, value in free_text.items():
-        if has_digit_run(value):
-            raise CardDataRefused(field)
-    for field, value in identifiers.items():
-        if has_pan(value):
-            raise CardDataRefused(field)
-
-
-def _with_progress(
-    assignments: sql.Composable | None, params: dict[str, Any], progress: Progress | None
-) -> tuple[sql.Composable, dict[str, Any]]:
-    """``assignments`` and ``params`` with the columns of ``progress`` (what it knows) too.
-
-    Brand and last four, bank account type and last two, are checked here: whoever stores
-    them, nothing else of a card or account can go into those columns."""
-    parts = [] if assignments is None else [assignments]
-    values = dict(params)
-    if progress is None:
-        return sql.SQL(", ").join(parts), values
-    for step, status in progress.steps.items():
-        column = STEP_COLUMNS[step]
-        parts.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column)))
-        values[column] = status.value
-    if progress.last_four is not None:
-        if len(progress.last_four) != 4 or not progress.last_four.isdigit():
-            raise ValueError("last_four must be exactly four digits")
-        parts.append(sql.SQL("brand = %(brand)s, last_four = %(last_four)s"))
-        values.update(brand=progress.brand, last_four=progress.last_four)
-    if progress.bank_account_last_two is not None:
-        if len(progress.bank_account_last_two) != 2 or not progress.bank_account_last_two.isdigit():
-            raise ValueError("last_two must be exactly two digits")
-        assert progress.bank_account_type is not None
-        parts.append(
-            sql.SQL("bank_account_type = %(account_type)s, bank_account_last_two = %(last_two)s")
-        )
-        values.update(
-            account_type=progress.bank_account_type.value, last_two=progress.bank_account_last_two
-        )
-    return sql.SQL(", ").join(parts), values
-
-
-def _payment_from_row(row: dict[str, Any]) -> Payment:
-    return Payment(
-        id=row["id"],
-        call_id=row["call_id"],
-        agent_channel=row["agent_channel"],
-        agent=row["agent"],
-        item_name=row["item_name"],
-        amount_minor=row["amount_minor"],
-        currency=row["currency"],
-        privacy_mode=_PRIVACY_OF_COLUMN[row["privacy_mode"]],
-        entry_kind=EntryKind(row["entry_kind"]),
-        state=PaymentState(row["state"]),
-        # A step that is not part of the payment's method has no status.
-        steps={
-            step: StepStatus(row[column])
-            for step, column in STEP_COLUMNS.items()
-            if row[column] is not None
-        },
-        brand=row["brand"],
-        last_four=row["last_four"],
-        gateway_reference=row["gateway_reference"],
-        idempotency_key=row["idempotency_key"],
-        outcome=Outcome(row["outcome"]) if row["outcome"] is not None else None,
-        reason=row["reason"],
-        needs_reconciliation=row["needs_reconciliation"],
-        crm_record_id=row["crm_record_id"],
-        caller_number=row["caller_number"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-        payment_method=PaymentMethod(row["payment_method"]),
-        bank_account_type=(
-            AccountType(row["bank_account_type"]) if row["bank_account_type"] else None
-        ),
-        bank_account_last_two=row["bank_account_last_two"],
-        instance=row["instance"],
-        asterisk_id=row["asterisk_id"],
-    )
-
-
-def _audit_from_row(row: dict[str, Any]) -> AuditEvent:
-    return AuditEvent(
-        id=row["id"],
-        occurred_at=row["occurred_at"],
-        actor=row["actor"],
-        action=row["action"],
-        success=row["success"],
-        origin=Origin(OriginKind(row["origin_kind"]), row["origin"]),
-        resource=row["resource"],
-        payment_id=row["payment_id"],
-        detail=row["detail"],
-    )
 
 
 class PaymentStore:
@@ -177,7 +74,7 @@ class PaymentStore:
     async def create_payment(self, new: NewPayment) -> UUID:
         """Store a new payment; its id is also the gateway idempotency key, stored now,
         before any gateway attempt."""
-        _refuse_card_data(
+        refuse_card_data(
             {"agent": new.agent, "item_name": new.item_name},
             {
                 "call_id": new.call_id,
@@ -215,7 +112,7 @@ class PaymentStore:
                 "item_name": new.item_name,
                 "amount_minor": new.amount_minor,
                 "currency": new.currency,
-                "privacy_mode": _PRIVACY_COLUMN[new.privacy_mode],
+                "privacy_mode": PRIVACY_COLUMN[new.privacy_mode],
                 "entry_kind": new.entry_kind.value,
                 "idempotency_key": str(payment_id),
                 "crm_record_id": new.crm_record_id,
@@ -241,14 +138,14 @@ class PaymentStore:
     async def record_card(self, payment_id: UUID, *, brand: str, last_four: str) -> None:
         """Keep what may be kept of the card: its brand and last four digits."""
         progress = Progress(brand=brand, last_four=last_four)
-        await self._update_unfinished(payment_id, *_with_progress(None, {}, progress))
+        await self._update_unfinished(payment_id, *with_progress(None, {}, progress))
 
     async def record_bank_account(
         self, payment_id: UUID, *, account_type: AccountType, last_two: str
     ) -> None:
         """Keep what may be kept of a bank account: its type and last two digits."""
         progress = Progress(bank_account_type=account_type, bank_account_last_two=last_two)
-        await self._update_unfinished(payment_id, *_with_progress(None, {}, progress))
+        await self._update_unfinished(payment_id, *with_progress(None, {}, progress))
 
     async def mark_authorizing(
         self,
@@ -265,7 +162,7 @@ class PaymentStore:
         if idempotency_key is not None:
             state = sql.SQL("state = 'authorizing', idempotency_key = %(idempotency_key)s")
             params["idempotency_key"] = idempotency_key
-        assignments, params = _with_progress(state, params, progress)
+        assignments, params = with_progress(state, params, progress)
         await self._update_unfinished(payment_id, assignments, params)
 
     async def mark_needs_reconciliation(
@@ -273,8 +170,8 @@ class PaymentStore:
     ) -> None:
         """The gateway's answer is unknown (timeout, crash): ask it by idempotency key later,
         never charge again. No CRM activity until the outcome is known."""
-        reason = _mask_digit_runs(reason)
-        assignments, params = _with_progress(
+        reason = mask_digit_runs(reason)
+        assignments, params = with_progress(
             sql.SQL("needs_reconciliation = true, outcome = 'pending', reason = %(reason)s"),
             {"reason": reason},
             progress,
@@ -300,9 +197,9 @@ class PaymentStore:
         """
         if outcome is Outcome.PENDING:
             raise ValueError("pending is not an outcome; use mark_needs_reconciliation")
-        reason = _mask_digit_runs(reason)
+        reason = mask_digit_runs(reason)
         now = self._clock()
-        assignments, params = _with_progress(
+        assignments, params = with_progress(
             sql.SQL(
                 "state = 'finished', outcome = %(outcome)s, reason = %(reason)s,"
                 " gateway_reference = coalesce(%(gateway_reference)s, gateway_reference),"
@@ -328,12 +225,12 @@ class PaymentStore:
                     params,
                 )
             except psycopg.errors.CheckViolation as error:
-                raise _card_data_refused(error) from None
+                raise card_data_refused(error) from None
             row = await cursor.fetchone()
             if row is None:
                 await self._raise_missing_or_finished(conn, payment_id)
             assert row is not None
-            payment = _payment_from_row(row)
+            payment = payment_from_row(row)
             await self._queue_activity(conn, payment)
         logger.info("payment_finished", payment_id=str(payment_id), outcome=outcome.value)
         return payment
@@ -356,8 +253,8 @@ class PaymentStore:
         """Payment history, newest first: ``agent``'s, created in [``since``, ``until``),
         with one of ``outcomes`` (``in_progress``: none yet); None means any."""
         return await self._select_payments(
-            sql.SQL(f"{_LISTED} ORDER BY created_at DESC, id LIMIT %(limit)s"),
-            _listed(agent, since, until, outcomes) | {"limit": limit},
+            sql.SQL(f"{LISTED} ORDER BY created_at DESC, id LIMIT %(limit)s"),
+            listed_params(agent, since, until, outcomes) | {"limit": limit},
         )
 
     async def payment_totals(
@@ -381,8 +278,8 @@ class PaymentStore:
                     " coalesce(sum(amount_minor) FILTER (WHERE outcome = 'approved'), 0)"
                     "   AS approved_minor"
                     " FROM payments {} GROUP BY 1, 2, 3 ORDER BY 2 DESC, 1, 3"
-                ).format(sql.SQL(_LISTED)),
-                _listed(agent, since, until, outcomes),
+                ).format(sql.SQL(LISTED)),
+                listed_params(agent, since, until, outcomes),
             )
             return [PaymentTotals(**row) for row in await cursor.fetchall()]
 
@@ -391,7 +288,7 @@ class PaymentStore:
         ``asterisk_id``, those taken on that Asterisk (and those from before payments recorded
         their Asterisk)."""
         return await self._select_payments(
-            sql.SQL(f"WHERE state <> 'finished' {_ON_ASTERISK} ORDER BY created_at, id"),
+            sql.SQL(f"WHERE state <> 'finished' {ON_ASTERISK} ORDER BY created_at, id"),
             {"asterisk_id": asterisk_id},
         )
 
@@ -400,7 +297,7 @@ class PaymentStore:
         ``asterisk_id`` as in :meth:`list_in_flight`)."""
         return await self._select_payments(
             sql.SQL(
-                f"WHERE needs_reconciliation AND state <> 'finished' {_ON_ASTERISK}"
+                f"WHERE needs_reconciliation AND state <> 'finished' {ON_ASTERISK}"
                 " ORDER BY created_at, id"
             ),
             {"asterisk_id": asterisk_id},
@@ -426,14 +323,14 @@ class PaymentStore:
         """
         if outcome is Outcome.PENDING:
             return None  # the stored outcome is already final: nothing is unknown any more
-        reason = _mask_digit_runs(reason)
+        reason = mask_digit_runs(reason)
         async with self._db.pool.connection() as conn, conn.transaction():
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute("SELECT * FROM payments WHERE id = %s FOR UPDATE", (payment_id,))
             row = await cursor.fetchone()
             if row is None:
                 raise PaymentNotFound(payment_id)
-            stored = _payment_from_row(row)
+            stored = payment_from_row(row)
             if stored.outcome is outcome:
                 return None
             corrected = None
@@ -453,7 +350,7 @@ class PaymentStore:
                 )
                 updated = await cursor.fetchone()
                 assert updated is not None
-                corrected = _payment_from_row(updated)
+                corrected = payment_from_row(updated)
                 await self._queue_activity(conn, corrected, correction=True)
             await self._insert_audit(
                 conn,
@@ -515,7 +412,7 @@ class PaymentStore:
         payment_id: UUID | None,
         detail: str | None,
     ) -> AuditEvent:
-        _refuse_card_data(
+        refuse_card_data(
             {"actor": actor, "detail": detail},
             {"origin": origin.value, "resource": resource},
         )
@@ -538,10 +435,10 @@ class PaymentStore:
                 ),
             )
         except psycopg.errors.CheckViolation as error:
-            raise _card_data_refused(error) from None
+            raise card_data_refused(error) from None
         row = await cursor.fetchone()
         assert row is not None
-        return _audit_from_row(row)
+        return audit_from_row(row)
 
     async def list_audit(
         self,
@@ -562,7 +459,7 @@ class PaymentStore:
                 " ORDER BY id LIMIT %(limit)s",
                 {"payment_id": payment_id, "actor": actor, "since": since, "limit": limit},
             )
-            return [_audit_from_row(row) for row in await cursor.fetchall()]
+            return [audit_from_row(row) for row in await cursor.fetchall()]
 
     # ------------------------------------------------------------------ helpers
 
@@ -586,7 +483,7 @@ class PaymentStore:
             try:
                 await conn.execute(query, params)
             except psycopg.errors.CheckViolation as error:
-                raise _card_data_refused(error) from None
+                raise card_data_refused(error) from None
 
     async def _update_unfinished(
         self, payment_id: UUID, assignments: sql.Composable, params: dict[str, Any]
@@ -600,7 +497,7 @@ class PaymentStore:
                     query, {**params, "id": payment_id, "now": self._clock()}
                 )
             except psycopg.errors.CheckViolation as error:
-                raise _card_data_refused(error) from None
+                raise card_data_refused(error) from None
             if cursor.rowcount == 0:
                 await self._raise_missing_or_finished(conn, payment_id)
 
@@ -617,29 +514,7 @@ class PaymentStore:
         async with self._db.pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(sql.SQL("SELECT * FROM payments {}").format(where), params)
-            return [_payment_from_row(row) for row in await cursor.fetchall()]
-
-
-_LISTED = (
-    "WHERE (%(agent)s::text IS NULL OR agent = %(agent)s)"
-    " AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)"
-    " AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)"
-    " AND (%(outcomes)s::text[] IS NULL OR coalesce(outcome, 'in_progress') = ANY(%(outcomes)s))"
-)
-
-
-def _listed(
-    agent: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    outcomes: Sequence[str] | None,
-) -> dict[str, Any]:
-    return {
-        "agent": agent,
-        "since": since,
-        "until": until,
-        "outcomes": list(outcomes) if outcomes is not None else None,
-    }
+            return [payment_from_row(row) for row in await cursor.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -655,16 +530,5 @@ class PaymentTotals:
     approved_minor: int
 
 
-_ON_ASTERISK = "AND (%(asterisk_id)s::text IS NULL OR coalesce(asterisk_id, %(asterisk_id)s) = %(asterisk_id)s)"
-
-
 def _outcome_name(payment: Payment) -> str:
     return payment.outcome.value if payment.outcome is not None else payment.state.value
-
-
-def _card_data_refused(error: psycopg.errors.CheckViolation) -> Exception:
-    """Replace a CHECK failure with an error that does not carry the failing row."""
-    constraint = error.diag.constraint_name or ""
-    if constraint.endswith(("_no_pan", "_no_digits")):
-        return CardDataRefused(constraint)
-    return ValueError(f"value refused by constraint {constraint}")
