@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
-from payivr.console import outbound_api, reports, reversals, sms_api
+from payivr.console import outbound_api, reports, reversals, sms_openapi
 from payivr.console.context import MAX_LIST
 from payivr.console.openapi_parts import (
     AUTH,
@@ -498,7 +498,7 @@ def openapi_document() -> dict[str, Any]:
             **_paths(),
             **reversals.openapi_paths(),
             **reports.openapi_paths(),
-            **sms_api.openapi_paths(),
+            **sms_openapi.openapi_paths(),
             **outbound_api.openapi_paths(),
         },
         "components": {
@@ -506,7 +506,7 @@ def openapi_document() -> dict[str, Any]:
                 **SCHEMAS,
                 **reversals.OPENAPI_SCHEMAS,
                 **reports.OPENAPI_SCHEMAS,
-                **sms_api.OPENAPI_SCHEMAS,
+                **sms_openapi.OPENAPI_SCHEMAS,
                 **outbound_api.OPENAPI_SCHEMAS,
             },
             "securitySchemes": {
