@@ -36,10 +36,10 @@ from typing import Any
 
 from aiohttp import web
 
-from payivr.ami.pbx_adapter import AriSimulatorPbx
-from payivr.ami.simulator import AmiSimulator
-from payivr.ari.simulator import AriSimulator, SimPhone, SimulatorEvent, UserEventRaised
 from payivr.gateway.sandbox import read_secret, start_sandbox
+from payivr.sim.ami.ari_pbx import AriSimulatorPbx
+from payivr.sim.ami.server import AmiSimulator
+from payivr.sim.ari import AriSimulator, SimPhone, SimulatorEvent, UserEventRaised
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "payivr"

@@ -1,11 +1,10 @@
-"""Asterisk Manager Interface and FastAGI edges of payivr, and an AMI simulator for tests.
+"""Asterisk Manager Interface and FastAGI edges of payivr.
 
 - :class:`AmiClient` (client.py): panoramisk-based client: PayIVRRequest events, channel and
   bridge look-ups, Setvar/Getvar, the dual Redirect into ``payivr-takeover``.
 - :class:`FastAgiServer` (fastagi.py): ``AGI(agi://payivr:4573/pay,...)`` as another trigger.
 - :class:`TakeoverRequest` (takeover.py): what both triggers produce.
-- The AMI simulator (simulator.py, on the PbxModel of pbx.py) is for tests and the demo:
-  import it from its module; this package does not load it.
+- The AMI simulator for tests and the demo is ``payivr.sim.ami``.
 """
 
 from payivr.ami.client import ActiveCall, AmiClient, channel_from_headers, pick_call

@@ -1,1 +1,2 @@
-"""Asterisk REST Interface (ARI): our asyncio client, event routing and the simulator."""
+"""Asterisk REST Interface (ARI): our asyncio client and event routing (the simulator is
+``payivr.sim.ari``)."""

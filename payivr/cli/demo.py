@@ -50,9 +50,6 @@ async def demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> in
 
     from aiohttp import web
 
-    from payivr.ami.pbx_adapter import AriSimulatorPbx
-    from payivr.ami.simulator import AmiSimulator
-    from payivr.ari.simulator import AriSimulator
     from payivr.console.accounts import AccountError, add_agent, set_agent_password
     from payivr.console.passwords import generate_password
     from payivr.demo.phones import CrmInbox, DemoPhones
@@ -65,6 +62,9 @@ async def demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> in
     )
     from payivr.gateway.sandbox import read_secret, start_sandbox
     from payivr.log import configure_logging
+    from payivr.sim.ami.ari_pbx import AriSimulatorPbx
+    from payivr.sim.ami.server import AmiSimulator
+    from payivr.sim.ari import AriSimulator
     from payivr.store import generate_secret
 
     stop = stop_signals()

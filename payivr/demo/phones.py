@@ -21,10 +21,10 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from payivr.ari.simulator import AriSimulator
-from payivr.ari.simulator.phones import PhoneError, SimPhone
 from payivr.core.prompts import PROMPT_TEXTS
-from payivr.sms.simulator import SimulatedPhone
+from payivr.sim.ari import AriSimulator
+from payivr.sim.ari.phones import PhoneError, SimPhone
+from payivr.sim.sms import SimulatedPhone
 from payivr.store.webhook import InvalidSignature, verify
 
 log = structlog.get_logger(__name__)

@@ -17,8 +17,8 @@ from payivr.config import SmsSection
 from payivr.core.cards import Brand, SecretDigits
 from payivr.core.events import CardDetails
 from payivr.gateway.interface import Approved
+from payivr.sim.sms import SimulatedCarrier, SimulatedPhone
 from payivr.sms.service import SmsService
-from payivr.sms.simulator import SimulatedCarrier, SimulatedPhone
 from payivr.store.cards_on_file import Customer, GatewayToken
 
 log = structlog.get_logger(__name__)

@@ -1,7 +1,7 @@
 """SMS: pay by text with a card on file, payment reminders, opt-outs (issue 9, seed 001).
 
 - :class:`SmsProvider`: what a provider offers; :class:`HttpSmsProvider` (generic JSON
-  API with signed inbound webhooks) and :class:`SimulatedCarrier` (tests, demo).
+  API with signed inbound webhooks); ``payivr.sim.sms`` has a simulated carrier (tests, demo).
 - :class:`SmsService`: the conversation (ask, YES charges once, receipt; reminders; STOP).
 - :class:`SmsWorker`: sends queued texts and due reminders, expires and reconciles.
 """
@@ -28,7 +28,6 @@ from payivr.sms.service import (
     WebhookReplayed,
     parse_amount,
 )
-from payivr.sms.simulator import SimulatedCarrier, SimulatedPhone, carrier_app, webhook_forwarder
 from payivr.sms.store import (
     MessageKind,
     MessageStatus,
@@ -58,8 +57,6 @@ __all__ = [
     "ReminderStatus",
     "Reply",
     "SendFailed",
-    "SimulatedCarrier",
-    "SimulatedPhone",
     "SmsMessage",
     "SmsProvider",
     "SmsRefused",
@@ -73,9 +70,7 @@ __all__ = [
     "Texts",
     "WebhookReplayed",
     "WebhookVerifier",
-    "carrier_app",
     "classify",
     "parse_amount",
     "parse_e164",
-    "webhook_forwarder",
 ]

@@ -18,7 +18,6 @@ from payivr.sms.http import HttpSmsProvider, WebhookVerifier
 from payivr.sms.provider import SmsProvider
 from payivr.sms.replies import Texts
 from payivr.sms.service import ImportReport, SmsService, SmsSettings
-from payivr.sms.simulator import SimulatedCarrier
 from payivr.sms.store import SmsStore
 from payivr.sms.worker import SmsWorker
 from payivr.store.cards_on_file import CardsOnFile
@@ -53,12 +52,15 @@ def open_sms(
     if problems:
         raise ValueError("; ".join(problems))
     chosen: SmsProvider
+    carrier = None
     if provider is not None:
         chosen = provider
     elif options.provider == "http":
         chosen = HttpSmsProvider(options.url, options.token, sender=options.sender or None)
     else:
-        chosen = SimulatedCarrier(number=options.sender or "+15550000000")
+        from payivr.sim.sms import SimulatedCarrier  # only for provider = "simulator"
+
+        chosen = carrier = SimulatedCarrier(number=options.sender or "+15550000000")
     verifier = (
         WebhookVerifier(options.webhook_secret, tolerance=options.webhook_tolerance_seconds)
         if options.webhook_secret
@@ -73,8 +75,8 @@ def open_sms(
         settings=dataclasses.replace(service_settings(options), max_amount_minor=max_amount_minor),
         verifier=verifier,
     )
-    if isinstance(chosen, SimulatedCarrier) and provider is None:
-        chosen.connect(service.handle_event)
+    if carrier is not None:
+        carrier.connect(service.handle_event)
     return service, SmsWorker(service, poll_interval=options.poll_seconds)
 
 

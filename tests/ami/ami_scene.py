@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from payivr.ami.pbx import ChannelSnapshot, DialplanLocation, InMemoryPbx
+from payivr.sim.ami.pbx import ChannelSnapshot, DialplanLocation, InMemoryPbx
 
 WIRE = Path(__file__).resolve().parents[1] / "fixtures" / "ami" / "takeover-wire.txt"
 

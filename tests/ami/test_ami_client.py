@@ -21,8 +21,8 @@ from payivr.ami import (
     RequestSource,
     TakeoverRequest,
 )
-from payivr.ami.pbx import InMemoryPbx
-from payivr.ami.simulator import AmiSimulator
+from payivr.sim.ami.pbx import InMemoryPbx
+from payivr.sim.ami.server import AmiSimulator
 
 
 def client_for(sim: AmiSimulator, secret: str = "s3cret") -> AmiClient:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ami_scene import WIRE, build_scene, press_star_seven
 from panoramisk.message import Message
 
-from payivr.ami.simulator import AmiSimulator
+from payivr.sim.ami.server import AmiSimulator
 
 VARYING = {
     "Timestamp", "EventTV", "SessionTV", "SessionID", "LocalAddress", "RemoteAddress",

@@ -1,6 +1,6 @@
 """*7 -> AMI UserEvent -> dual Redirect -> both legs in Stasis, on the ARI simulator.
 
-One simulated Asterisk (payivr.ari.simulator) behind both the ARI server and the AMI
+One simulated Asterisk (payivr.sim.ari) behind both the ARI server and the AMI
 simulator, running payivr's real dialplan (dialplan/payivr.conf).
 """
 
@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from payivr.ami import AmiClient, TakeoverRequest
-from payivr.ami.pbx_adapter import AriSimulatorPbx
-from payivr.ami.simulator import AmiSimulator
-from payivr.ari.simulator import AriSimulator, DialedCall, SimPhone
+from payivr.sim.ami.ari_pbx import AriSimulatorPbx
+from payivr.sim.ami.server import AmiSimulator
+from payivr.sim.ari import AriSimulator, DialedCall, SimPhone
 
 PAYIVR_CONF = Path(__file__).resolve().parents[2] / "dialplan" / "payivr.conf"
 

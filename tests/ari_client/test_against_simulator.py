@@ -14,8 +14,8 @@ from payivr.ari import errors, events, media
 from payivr.ari.client import AriClient
 from payivr.ari.models import Snapshot
 from payivr.ari.router import Call, EventRouter
-from payivr.ari.simulator import AriSimulator
 from payivr.ari.stream import Backoff, EventStream
+from payivr.sim.ari import AriSimulator
 
 USER, PASSWORD = "payivr", "sim-secret"
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from payivr.ari import events
 from payivr.ari.client import AriClient
 from payivr.ari.events import MalformedEvent, parse_event
-from payivr.ari.simulator.spec import shipped_spec
 from payivr.ari.stream import Backoff, EventStream
+from payivr.sim.ari.spec import shipped_spec
 from tests.logbuffer import payivr_log_buffer
 
 from .fakeari import PASSWORD, USER, FakeAri, channel_json, event_json

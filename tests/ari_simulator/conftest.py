@@ -6,7 +6,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from payivr.ari.simulator import AriSimulator, shipped_spec
+from payivr.sim.ari import AriSimulator, shipped_spec
 
 from .helpers import PASSWORD, USER, AriTestClient
 

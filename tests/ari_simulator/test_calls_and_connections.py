@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from payivr.ari.simulator import (
+from payivr.sim.ari import (
     AriSimulator,
     ChannelContinued,
     ChannelNotFound,

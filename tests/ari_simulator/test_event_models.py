@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from payivr.ari.simulator import AriSimulator
+from payivr.sim.ari import AriSimulator
 
 from .conftest import EventValidator
 from .helpers import AriTestClient

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from payivr.ari.simulator import AriSimulator, SimPhone
+from payivr.sim.ari import AriSimulator, SimPhone
 
 from .helpers import AriTestClient, EventStream, load_trace
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from payivr.ari.simulator import AriSimulator, PhoneError
+from payivr.sim.ari import AriSimulator, PhoneError
 
 from .helpers import AriTestClient, EventStream
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from payivr.ari.simulator import AriSimulator, SimPhone, UserEventRaised
+from payivr.sim.ari import AriSimulator, SimPhone, UserEventRaised
 
 from .helpers import AriTestClient
 

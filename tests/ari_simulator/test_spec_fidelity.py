@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payivr.ari.simulator import AriSimulator, shipped_spec
-from payivr.ari.simulator.spec import ApiSpec, Operation, RequestRejected
+from payivr.sim.ari import AriSimulator, shipped_spec
+from payivr.sim.ari.spec import ApiSpec, Operation, RequestRejected
 
 from .helpers import API_DOCS, PASSWORD, USER, AriTestClient, basic_auth
 

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from payivr.ari.simulator import AriSimulator, UserEventRaised
+from payivr.sim.ari import AriSimulator, UserEventRaised
 
 from .conftest import EventValidator
 from .helpers import PASSWORD, USER, AriTestClient, EventStream, load_trace

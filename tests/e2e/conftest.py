@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from payivr.ari.simulator import AriSimulator
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.config import FastAgiSettings
 from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import KeyFiles, keygen
+from payivr.sim.ari import AriSimulator
 from tests.e2e.harness import CrmInbox, System, start_test_sandbox, system_config
 from tests.e2e.phones import real_seconds
 from tests.e2e.targets import SimulatorTarget, Target, target_from_environment, target_type

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from payivr.ari.simulator.phones import SimPhone
+from payivr.sim.ari.phones import SimPhone
 
 PROMPT_PREFIX = "sound:payivr/en/"
 SIMULATOR_TIME_SCALE = 0.01  # real seconds per second of call audio: prompts 100 times faster

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from payivr.ami.pbx_adapter import AriSimulatorPbx
-from payivr.ami.simulator import AmiSimulator
-from payivr.ari.simulator import AriSimulator
-from payivr.ari.simulator.model import ASTERISK_ID
+from payivr.sim.ami.ari_pbx import AriSimulatorPbx
+from payivr.sim.ami.server import AmiSimulator
+from payivr.sim.ari import AriSimulator
+from payivr.sim.ari.model import ASTERISK_ID
 from tests.e2e.phones import SIMULATOR_TIME_SCALE, Phone, SimulatedPhone
 
 ROOT = Path(__file__).resolve().parents[2]

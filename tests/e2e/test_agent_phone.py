@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import uuid
 
-from payivr.ari.simulator import AriSimulator
 from payivr.core.events import Outcome
+from payivr.sim.ari import AriSimulator
 from tests.e2e.console_client import signed_in_agent
 from tests.e2e.harness import AMOUNT_MINOR, System, heard, key_card
 from tests.e2e.phones import SimulatedPhone

@@ -10,10 +10,10 @@ import uuid
 import pytest
 from structlog.testing import capture_logs
 
-from payivr.ari.simulator import AriSimulator
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.service import PaymentRefused
 from payivr.core.events import Outcome
+from payivr.sim.ari import AriSimulator
 from tests.e2e.harness import Call, System, heard, key_card
 from tests.e2e.phones import prompts
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 
-from payivr.ari.simulator import AriSimulator
 from payivr.calls.requests import PaymentRequest
 from payivr.console.accounts import add_agent, add_api_token
 from payivr.core.events import Outcome
+from payivr.sim.ari import AriSimulator
 from tests.e2e.harness import Call, System, heard, key_card
 from tests.e2e.phones import SimulatedPhone
 

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from payivr.ami.simulator import AmiSimulator
-from payivr.ari.simulator import AriSimulator
 from payivr.core.amounts import amount_problem
+from payivr.sim.ami.server import AmiSimulator
+from payivr.sim.ari import AriSimulator
 from tests.e2e.harness import System
 from tests.e2e.phones import Phone, SimulatedPhone
 from tests.logbuffer import payivr_log_buffer

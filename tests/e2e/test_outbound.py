@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from payivr.ari.simulator import AriSimulator, SimPhone
 from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.config import OutboundSettings
 from payivr.console.accounts import add_agent, add_api_token
 from payivr.gateway.sandbox import KeyFiles
 from payivr.outbound.store import CallOutcome
+from payivr.sim.ari import AriSimulator, SimPhone
 from tests.e2e.harness import CrmInbox, System, key_card, start_test_sandbox, system_config
 from tests.e2e.targets import Target
 

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from payivr.ari.simulator import AriSimulator
-from payivr.ari.simulator.model import Recording
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.service import PaymentRefused
 from payivr.config import Config
 from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles
+from payivr.sim.ari import AriSimulator
+from payivr.sim.ari.model import Recording
 from tests.e2e.harness import Call, CrmInbox, System, heard, key_card, system_with
 from tests.e2e.phones import SimulatedPhone, prompts
 from tests.e2e.targets import SimulatorTarget

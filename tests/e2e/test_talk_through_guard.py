@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from payivr.ari.simulator import AriSimulator
 from payivr.config import Config
 from payivr.gateway.sandbox import KeyFiles
+from payivr.sim.ari import AriSimulator
 from tests.e2e.harness import AGENT_PASSWORD, CrmInbox, System, system_with
 from tests.e2e.phones import Phone, SimulatedPhone
 from tests.e2e.targets import SimulatorTarget

@@ -30,10 +30,10 @@ import aiohttp
 import psycopg
 import structlog
 
-from payivr.ami.simulator import AmiSimulator
-from payivr.ari.simulator import AriSimulator
 from payivr.gateway.sandbox import RunningSandbox
 from payivr.log import configure_logging
+from payivr.sim.ami.server import AmiSimulator
+from payivr.sim.ari import AriSimulator
 from payivr.store.bus import CONSOLE_CHANNEL
 
 

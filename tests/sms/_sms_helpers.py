@@ -10,16 +10,8 @@ from payivr.core.cards import SecretDigits, identify_brand
 from payivr.core.events import CardDetails
 from payivr.gateway.inprocess import InProcessGateway
 from payivr.gateway.interface import Approved, GatewayResult
-from payivr.sms import (
-    ReminderPolicy,
-    SimulatedCarrier,
-    SimulatedPhone,
-    SmsService,
-    SmsSettings,
-    SmsStore,
-    Texts,
-    WebhookVerifier,
-)
+from payivr.sim.sms import SimulatedCarrier, SimulatedPhone
+from payivr.sms import ReminderPolicy, SmsService, SmsSettings, SmsStore, Texts, WebhookVerifier
 from payivr.store.cards_on_file import CardOnFile, CardsOnFile, Customer, GatewayToken
 from payivr.store.database import Database
 from payivr.store.payments import PaymentStore

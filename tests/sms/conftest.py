@@ -9,7 +9,7 @@ from _sms_helpers import FakeClock, Rig, make_service
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from payivr.gateway.inprocess import InProcessGateway
-from payivr.sms import SimulatedCarrier
+from payivr.sim.sms import SimulatedCarrier
 from payivr.store.cards_on_file import CardsOnFile
 from payivr.store.database import Database
 from payivr.store.payments import PaymentStore

@@ -9,7 +9,8 @@ from _sms_helpers import AGENT, CUSTOMER, PHONE, Rig
 
 from payivr.config import SmsOptions
 from payivr.core.events import Outcome
-from payivr.sms import SimulatedCarrier, TextPaymentRequest, TextPaymentState
+from payivr.sim.sms import SimulatedCarrier
+from payivr.sms import TextPaymentRequest, TextPaymentState
 from payivr.sms.setup import describe_import, open_sms, remind_from_csv
 from payivr.sms.store import MessageStatus
 

@@ -20,16 +20,8 @@ from payivr.calls.views import CallInfo
 from payivr.console import create_console_app
 from payivr.console.accounts import Accounts, Role
 from payivr.core.events import Outcome
-from payivr.sms import (
-    DeliveryReport,
-    DeliveryStatus,
-    HttpSmsProvider,
-    InboundMessage,
-    SendFailed,
-    SimulatedCarrier,
-    carrier_app,
-    webhook_forwarder,
-)
+from payivr.sim.sms import SimulatedCarrier, carrier_app, webhook_forwarder
+from payivr.sms import DeliveryReport, DeliveryStatus, HttpSmsProvider, InboundMessage, SendFailed
 from payivr.sms.http import BadWebhook, encode_event, parse_event, signed_headers
 from payivr.store.database import Database
 

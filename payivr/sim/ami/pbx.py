@@ -1,9 +1,9 @@
 """What the AMI simulator needs to know about a PBX, and a small in-memory PBX that provides it.
 
-The AMI simulator (``payivr.ami.simulator``) speaks the wire protocol; everything it reports
+The AMI simulator (``payivr.sim.ami.server``) speaks the wire protocol; everything it reports
 or changes (channels, bridges, variables, redirects, UserEvents raised by the dialplan) goes
 through the :class:`PbxModel` protocol, so it can sit on the ARI simulator (see
-``payivr.ami.pbx_adapter``) or on :class:`InMemoryPbx` in tests.
+``payivr.sim.ami.ari_pbx``) or on :class:`InMemoryPbx` in tests.
 """
 
 from __future__ import annotations

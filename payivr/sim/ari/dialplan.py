@@ -4,7 +4,7 @@
 It reads ``extensions.conf`` syntax (``[context]``, ``exten =>``, ``same =>``, ``n``,
 ``(label)``, ``include =>``) so tests can run the project's real ``dialplan/`` files, and the
 simulator's defaults are written in the same syntax. Applications themselves run in the
-engine (:mod:`payivr.ari.simulator.engine`); this module only finds and expands steps.
+engine (:mod:`payivr.sim.ari.engine`); this module only finds and expands steps.
 """
 
 from __future__ import annotations

@@ -19,21 +19,21 @@ from payivr.ami.models import (
     ChannelState,
     DialplanLocation,
 )
-from payivr.ami.pbx import (
+from payivr.sim.ami.pbx import (
     NoAudiohooks,
     NoSuchChannel,
     UserEventListener,
     UserEventRaised,
 )
-from payivr.ari.simulator import AriSimulator, ChannelNotFound, SimulatorEvent
-from payivr.ari.simulator import UserEventRaised as AriUserEventRaised
-from payivr.ari.simulator.model import Bridge, Channel
+from payivr.sim.ari import AriSimulator, ChannelNotFound, SimulatorEvent
+from payivr.sim.ari import UserEventRaised as AriUserEventRaised
+from payivr.sim.ari.model import Bridge, Channel
 
 _STATES = {state.description: state for state in ChannelState}
 
 
 class AriSimulatorPbx:
-    """A :class:`payivr.ami.pbx.PbxModel` over an :class:`AriSimulator`."""
+    """A :class:`payivr.sim.ami.pbx.PbxModel` over an :class:`AriSimulator`."""
 
     def __init__(self, sim: AriSimulator) -> None:
         self.sim = sim

@@ -26,13 +26,13 @@ from payivr.ami.models import (
     ChannelSnapshot,
     DialplanLocation,
 )
-from payivr.ami.pbx import (
+from payivr.sim.ami.pbx import (
     NoAudiohooks,
     NoSuchChannel,
     PbxModel,
     UserEventRaised,
 )
-from payivr.ami.wire import AmiMessage, AmiParser, AmiProtocolError, encode_message
+from payivr.sim.ami.wire import AmiMessage, AmiParser, AmiProtocolError, encode_message
 
 log = structlog.get_logger(__name__)
 

@@ -5,7 +5,7 @@ Everything runs on the event loop without polling: timers are ``loop.call_later`
 task. Events go to applications as Asterisk routes them: channel events to the apps
 subscribed to the channel (its Stasis app, the app that originated it, explicit
 subscriptions), bridge events to the apps subscribed to the bridge. The rules reproduce the
-recordings in ``../shared/ari/traces`` (see the package docstring for the list).
+recordings in ``tests/fixtures/ari/traces`` (see the package docstring for the list).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-API_DOCS_PACKAGE = "payivr.ari.simulator.api_docs"
+API_DOCS_PACKAGE = "payivr.sim.ari.api_docs"
 
 _TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
 _FALSE = frozenset({"no", "false", "n", "f", "0", "off"})

@@ -3,7 +3,7 @@
 payivr cannot tell it from Asterisk for what payivr does. It accepts exactly the requests
 that ARI's api-docs (Asterisk 22.10.1, shipped in ``api_docs/``) define and refuses the rest
 as ``res_ari`` does; every event it emits validates against ``events.json``; and it behaves
-as the recordings in ``../shared/ari/traces`` show.
+as the recordings in ``tests/fixtures/ari/traces`` show.
 
 Control API (in-process, asyncio)::
 
