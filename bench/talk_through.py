@@ -52,8 +52,8 @@ class Recorder:
                            "status": 204 if body is None else 200, "body": body})
         return body
 
-    def event(self, raw: dict[str, Any]) -> None:
-        self.lines.append({"t": self.now(), "kind": "event", "app": APP, "event": raw})
+    def event(self, raw: dict[str, Any], app: str = APP) -> None:
+        self.lines.append({"t": self.now(), "kind": "event", "app": app, "event": raw})
         self.events.append((time.monotonic() - self.start, raw))
 
 

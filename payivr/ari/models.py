@@ -130,6 +130,12 @@ class Channel:
             channelvars=_str_map(obj, "channelvars", "Channel"),
         )
 
+    def in_stasis_of(self, app: str) -> bool:
+        """Whether the channel runs ``Stasis(app,...)`` (originated into ``app`` or sent there
+        by the dialplan)."""
+        location = self.dialplan
+        return location.app_name == "Stasis" and location.app_data.split(",", 1)[0] == app
+
 
 @dataclass(frozen=True)
 class Bridge:
@@ -256,7 +262,9 @@ class Snapshot:
     asterisk_id: str
     application: Application
     channels: tuple[Channel, ...]
-    """Channels currently in our Stasis application."""
+    """The application's channels: those in its Stasis, and those it is only subscribed to
+    (Asterisk subscribes the originating application to the other half of a Local channel,
+    which runs the dialplan or another application's Stasis)."""
     bridges: tuple[Bridge, ...]
     """Bridges whose id starts with payivr's bridge prefix."""
     connection: int
@@ -265,3 +273,9 @@ class Snapshot:
     @property
     def channel_ids(self) -> frozenset[str]:
         return frozenset(channel.id for channel in self.channels)
+
+    @property
+    def in_stasis(self) -> tuple[Channel, ...]:
+        """The channels in our own Stasis application (``Stasis(<app>,...)`` in their
+        dialplan location), not those we are only subscribed to."""
+        return tuple(c for c in self.channels if c.in_stasis_of(self.application.name))

@@ -115,7 +115,9 @@ class ResyncReport:
     """What no live call owns after a reconnect: the application decides their fate."""
 
     orphan_channels: tuple[Channel, ...]
-    """In our Stasis application but bound to no call (e.g. after a payivr restart)."""
+    """In our Stasis application but bound to no call (e.g. after a payivr restart). Not the
+    channels we are only subscribed to: the other half of a Local channel payivr dialled (an
+    agent reached through a Local channel) belongs to the dialplan or application it runs."""
     leftover_bridges: tuple[Bridge, ...]
     """With payivr's id prefix but bound to no call: destroy them."""
 
@@ -165,7 +167,7 @@ class EventRouter:
                     present=mine & present, gone=mine - present, connection=snapshot.connection
                 )
             )
-        orphans = tuple(c for c in snapshot.channels if c.id not in self._channel_calls)
+        orphans = tuple(c for c in snapshot.in_stasis if c.id not in self._channel_calls)
         leftovers = tuple(b for b in snapshot.bridges if b.id not in self._bridge_calls)
         return ResyncReport(orphan_channels=orphans, leftover_bridges=leftovers)
 

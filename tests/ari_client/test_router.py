@@ -185,7 +185,11 @@ async def test_resync_tells_calls_what_survived_and_reports_orphans() -> None:
     snapshot = Snapshot(
         asterisk_id="x", application=Application(name="payivr"),
         channels=(Channel.from_json(channel_json("caller")),
-                  Channel.from_json(channel_json("stranger"))),
+                  Channel.from_json(channel_json("stranger")),
+                  # Subscribed only: far halves of Local channels payivr dialled, in the
+                  # Stasis of other applications (one named like payivr's, too).
+                  Channel.from_json(channel_json("agent-phone;2", app_data="harness,phone")),
+                  Channel.from_json(channel_json("ringing;2", app_data="payivr-other"))),
         bridges=(Bridge.from_json(bridge_json("payivr-k1")),
                  Bridge.from_json(bridge_json("payivr-old"))),
         connection=2)

@@ -57,6 +57,19 @@ exten => agent,1,Answer()
 """,
     ),
     Scenario(
+        # payivr dials an agent through a Local channel whose far half is another
+        # application's (the agent phones of asterisk/test-dialplan.conf): payivr's application
+        # is subscribed to that half, before and after its socket reconnects.
+        "local-peer-subscribed-not-in-stasis.jsonl",
+        apps=["payivr-78", "harness-78"],
+        dialplan="""
+[sim-agent]
+exten => _X.,1,Answer()
+ same => n,Stasis(harness-${CUT(EXTEN,-,1)},agentphone)
+ same => n,Hangup()
+""",
+    ),
+    Scenario(
         "sip-takeover-mixing-bridge-leaks-dtmf.jsonl",
         apps=["payivr"],
         durations={"beep": 0.44},
@@ -191,7 +204,7 @@ class Replay:
 
         steps: list[tuple[float, int, str, Any]] = []
         for position, line in enumerate(self.lines):
-            if line["kind"] in ("rest", "ami_response", "agent_softphone_dtmf"):
+            if line["kind"] in ("rest", "ami_response", "agent_softphone_dtmf", "reconnect"):
                 steps.append((line["t"], position, line["kind"], (line, recorded_before(line["t"]))))
         for t, phone, action, argument in self.scenario.phone_actions:
             steps.append((t, -1, "phone", ((phone, action, argument), recorded_before(t))))
@@ -220,6 +233,14 @@ class Replay:
             if list(got) != item["digits"]:
                 self.failures.append(f"agent softphone in {item['mode']}: got {got!r}, "
                                      f"recorded {item['digits']}")
+        elif kind == "reconnect":
+            # The application's socket closed and opened again: events go on in one list.
+            old = self.streams[item["app"]]
+            await old.close()
+            stream = await self.client.events(item["app"])
+            stream.events[:0] = old.events
+            stream.also_notify.append(self.arrived)
+            self.streams[item["app"]] = stream
         elif kind == "ami_response":
             request = next(line["event"] for line in self.lines
                            if line["kind"] == "ami_event"
@@ -261,8 +282,17 @@ class Replay:
             ids = sorted(self.to_sim(i) for i in recorded["channel_ids"])
             if sorted(body["channel_ids"]) != ids or body["bridge_ids"] != recorded["bridge_ids"]:
                 self.failures.append(f"application {body!r}, recorded {recorded!r}")
-        if line["path"] == "/channels" and line["method"] == "GET" and len(body) != len(recorded):
-            self.failures.append(f"GET /channels: {len(body)} channels, recorded {len(recorded)}")
+        if line["path"] == "/channels" and line["method"] == "GET":
+            if len(body) != len(recorded):
+                self.failures.append(
+                    f"GET /channels: {len(body)} channels, recorded {len(recorded)}")
+            # Where each channel is (Stasis of which application), when the recording says.
+            where = {self.to_sim(c["id"]): (c["dialplan"]["app_name"], c["dialplan"]["app_data"])
+                     for c in recorded if c["id"] in self.chosen}
+            got = {c["id"]: (c["dialplan"]["app_name"], c["dialplan"]["app_data"])
+                   for c in body if c["id"] in where}
+            if got != where:
+                self.failures.append(f"GET /channels dialplan {got}, recorded {where}")
         if line["path"].endswith("/play") and body.get("state") != recorded.get("state"):
             self.failures.append(f"play answered {body!r}, recorded {recorded!r}")
 

@@ -5,7 +5,8 @@ Phones are Local channels, as in the recorded traces: the harness's own Stasis a
 owns the far half of each, so it can key DTMF into the call (``POST /channels/{id}/dtmf`` on
 its half is read by the other half), see the digits that reach the phone
 (``ChannelDtmfReceived`` on its half) and what payivr plays to the phone (it subscribes to the
-half payivr handles and records ``PlaybackStarted``). The contexts are in
+half payivr handles and records ``PlaybackStarted``, and the dialplan's ``Playback()`` from
+``ChannelDialplan``). The contexts are in
 ``asterisk/test-dialplan.conf``; every extension is ``<run>-<number>``:
 
 - caller: ``Local/<run>-<agent>@sim-dial/n`` (``;1`` is the phone, ``;2`` runs ``Dial()`` to
@@ -29,10 +30,13 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import json
 import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 
 from payivr.ari.client import AriClient
@@ -45,8 +49,8 @@ from payivr.ari.events import (
     PlaybackStarted,
     StasisEnd,
     StasisStart,
+    parse_event,
 )
-from payivr.ari.stream import EventStream
 from payivr.calls.stasis import endpoint_of
 from tests.e2e.phones import Phone, real_seconds
 from tests.e2e.proxy import TcpProxy
@@ -148,8 +152,7 @@ class AsteriskTarget:
         self._proxy = TcpProxy(
             lambda: asyncio.open_connection(ari.hostname, ari.port or 80)
         )
-        self._stream = EventStream(self.ari, HARNESS_APP, on_event=self._on_event)
-        self._stream_task: asyncio.Task[None] | None = None
+        self._events_task: asyncio.Task[None] | None = None
         self._phones: dict[str, LocalPhone] = {}  # by the id of either half
         self._agents: dict[str, LocalPhone] = {}  # by endpoint
         self._numbers = itertools.count(1)
@@ -181,17 +184,18 @@ class AsteriskTarget:
         ari = urlsplit(self.access.ari_url)
         proxied = ari._replace(netloc=f"127.0.0.1:{self._proxy.port}").geturl()
         self.access = dataclasses.replace(self.access, ari_url=proxied)
-        self._stream_task = asyncio.create_task(self._stream.run())
-        await asyncio.wait_for(self._stream.connected.wait(), CONNECT_SECONDS)
+        connected = asyncio.Event()
+        self._events_task = asyncio.create_task(self._read_events(connected))
+        await asyncio.wait_for(connected.wait(), CONNECT_SECONDS)
 
     async def close(self) -> None:
         for phone in {id(p): p for p in self._phones.values()}.values():
             if phone.own is not None:
                 with contextlib.suppress(AriError):
                     await self.ari.channels.hangup(phone.own)
-        if self._stream_task is not None:
-            self._stream_task.cancel()
-            await asyncio.gather(self._stream_task, return_exceptions=True)
+        if self._events_task is not None:
+            self._events_task.cancel()
+            await asyncio.gather(self._events_task, return_exceptions=True)
         await self.ari.close()
         await self._proxy.close()
 
@@ -264,6 +268,38 @@ class AsteriskTarget:
             app_args="callerphone",
         )
         await caller.wait_for(lambda p: p.leg is not None, within=CONNECT_SECONDS)
+
+    async def _read_events(self, connected: asyncio.Event) -> None:
+        """The harness application's events, straight from Asterisk (no proxy, no drops)."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(
+                self.ari.events_url(HARNESS_APP),
+                headers={"Authorization": self.ari.authorization},
+            ) as ws,
+        ):
+            connected.set()
+            async for message in ws:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    continue
+                data = json.loads(message.data)
+                if data["type"] == "ChannelDialplan":
+                    self._on_dialplan_step(data)
+                    continue
+                event = parse_event(data)
+                if event is not None:
+                    self._on_event(event)
+
+    def _on_dialplan_step(self, data: dict[str, Any]) -> None:
+        """A prompt the dialplan plays to a phone's leg (``Playback()``/``Background()``
+        after payivr refused or lost the call): heard as if payivr had played it."""
+        phone = self._phones.get(data["channel"]["id"])
+        if phone is None or data["channel"]["id"] != phone.leg:
+            return
+        if data["dialplan_app"] in ("Playback", "Background"):
+            files = data["dialplan_app_data"].split(",", 1)[0]
+            for sound in files.split("&"):
+                phone.played(f"sound:{sound}")
 
     def _on_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart) and event.channel.id not in self._phones:

@@ -1285,12 +1285,16 @@ class Engine:
 
         return expand(text, lookup, function)
 
-    def _variable(self, channel: Channel, name: str) -> str | None:
-        special = {
+    @staticmethod
+    def _special_variables(channel: Channel) -> dict[str, str]:
+        return {
             "CHANNEL": channel.name, "UNIQUEID": channel.id, "EXTEN": channel.exten,
             "CONTEXT": channel.context, "PRIORITY": str(channel.priority),
             "CALLERID(num)": channel.caller_number, "LANGUAGE": channel.language,
         }
+
+    def _variable(self, channel: Channel, name: str) -> str | None:
+        special = self._special_variables(channel)
         if name in special:
             return special[name]
         value = channel.variables.get(name)
@@ -1318,7 +1322,9 @@ class Engine:
             if channel.technology is not Technology.SIP or channel.phone is None:
                 return None
             return channel.phone.dtmf_mode
-        return builtin_function(name, args, {**self.global_variables, **channel.variables})
+        # CUT(EXTEN,...) reads variables by name, the channel's own (EXTEN...) included.
+        return builtin_function(name, args, {**self.global_variables, **channel.variables,
+                                             **self._special_variables(channel)})
 
     async def _execute(self, channel: Channel, app: str, data: str
                        ) -> tuple[str, str, int] | None:
