@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from payivr.core.errors import PayivrError
+
 MAX_DEPTH = 32
 
 
-class BadJson(ValueError):
+class BadJson(PayivrError, ValueError):
     """Not JSON, or nested deeper than payivr reads; the message says which."""
 
 

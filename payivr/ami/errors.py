@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from payivr.core.errors import PayivrError
 
-class AmiError(Exception):
+
+class AmiError(PayivrError):
     """Base of every error raised by ``payivr.ami``."""
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 
+from payivr.core.errors import LocalError, PayivrError, RemoteError
+
 _MAX_MESSAGE = 200
 
 
-class AriError(Exception):
+class AriError(PayivrError):
     """Base of every error the ARI client raises."""
 
     def __init__(self, message: str, *, status: int | None = None, method: str = "",
@@ -33,7 +35,7 @@ class AriError(Exception):
         super().__init__(f"{where}{code}{message}")
 
 
-class RequestError(AriError):
+class RequestError(AriError, LocalError):
     """Asterisk answered 4xx: "we broke it" (or the call moved on under us)."""
 
 
@@ -85,7 +87,7 @@ class ChannelNotFoundInBridge(BadRequest, ChannelGone):
     """400 "Channel not found" on /bridges/{bridgeId}/addChannel or removeChannel."""
 
 
-class PeerError(AriError):
+class PeerError(AriError, RemoteError):
     """Asterisk or the network failed: "the peer broke it"."""
 
 

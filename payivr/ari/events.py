@@ -19,9 +19,10 @@ from payivr.ari.models import (
     MalformedObject,
     Playback,
 )
+from payivr.core.errors import RemoteError
 
 
-class MalformedEvent(ValueError):
+class MalformedEvent(RemoteError, ValueError):
     """A WebSocket message payivr cannot parse; `event_type` is known when it could be read."""
 
     def __init__(self, reason: str, event_type: str | None = None) -> None:

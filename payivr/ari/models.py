@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from payivr.core.errors import RemoteError
 
-class MalformedObject(ValueError):
+
+class MalformedObject(RemoteError, ValueError):
     """A JSON object from Asterisk lacks a field payivr needs or has the wrong type."""
 
 
@@ -76,7 +78,7 @@ class CallerId:
 
 
 @dataclass(frozen=True)
-class DialplanLocation:
+class DialplanCEP:
     """Where the channel is in the dialplan (`app_data` of Stasis holds the app arguments)."""
 
     context: str = ""
@@ -86,7 +88,7 @@ class DialplanLocation:
     app_data: str = ""
 
     @classmethod
-    def from_json(cls, data: object) -> DialplanLocation:
+    def from_json(cls, data: object) -> DialplanCEP:
         if data is None:
             return cls()
         obj = _object(data, "DialplanCEP")
@@ -106,7 +108,7 @@ class Channel:
     state: str
     caller: CallerId = field(default_factory=CallerId)
     connected: CallerId = field(default_factory=CallerId)
-    dialplan: DialplanLocation = field(default_factory=DialplanLocation)
+    dialplan: DialplanCEP = field(default_factory=DialplanCEP)
     language: str = ""
     accountcode: str = ""
     protocol_id: str = ""
@@ -122,7 +124,7 @@ class Channel:
             state=_str(obj, "state", "Channel", required=False),
             caller=CallerId.from_json(obj.get("caller")),
             connected=CallerId.from_json(obj.get("connected")),
-            dialplan=DialplanLocation.from_json(obj.get("dialplan")),
+            dialplan=DialplanCEP.from_json(obj.get("dialplan")),
             language=_str(obj, "language", "Channel", required=False),
             accountcode=_str(obj, "accountcode", "Channel", required=False),
             protocol_id=_str(obj, "protocol_id", "Channel", required=False),

@@ -24,6 +24,7 @@ import structlog
 from payivr.aio import cancel_and_wait
 from payivr.ari.events import AriEvent, StasisStart
 from payivr.ari.models import Bridge, Channel, Snapshot
+from payivr.core.errors import PayivrError
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +45,7 @@ class Resynced:
 CallEvent = AriEvent | Resynced
 
 
-class CallClosed(Exception):
+class CallClosed(PayivrError):
     """`Call.next_event()` on a call the router has closed."""
 
 

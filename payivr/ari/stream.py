@@ -36,6 +36,7 @@ from payivr.ari.events import (
     parse_event,
 )
 from payivr.ari.models import Snapshot
+from payivr.core.errors import PayivrError
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +77,7 @@ class Backoff:
         self.attempt = 0
 
 
-class _ConnectionEnded(Exception):
+class _ConnectionEnded(PayivrError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)

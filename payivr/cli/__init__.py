@@ -18,6 +18,7 @@ import aiohttp
 import structlog
 
 from payivr.config import Config, ConfigError, load_config
+from payivr.core.errors import PayivrError
 
 if TYPE_CHECKING:
     from payivr.ami.client import AmiClient
@@ -274,12 +275,12 @@ async def _first(*waits: Coroutine[Any, Any, object]) -> int:
     return next(index for index, task in enumerate(tasks) if task in done)
 
 
-class StoppedBeforeRunning(Exception):
+class StoppedBeforeRunning(PayivrError):
     """Stopped (SIGINT, SIGTERM) before running the Asterisk's calls: as a standby waiting
     for the instance that runs them, or while starting."""
 
 
-class StartupProblem(Exception):
+class StartupProblem(PayivrError):
     """Something payivr depends on is not usable at start; the message says what."""
 
 

@@ -36,6 +36,7 @@ from payivr.config.payments import (
     SmsOptions,
     SmsSection,
 )
+from payivr.core.errors import PayivrError
 
 __all__ = [
     "AmiSettings",
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(PayivrError, ValueError):
     """The configuration cannot be used; the message lists every problem found."""
 
 

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from payivr.console.accounts import Account, Accounts
 from payivr.console.passwords import token_digest
+from payivr.core.errors import PayivrError
 
 SESSION_COOKIE = "payivr_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -46,7 +47,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-class ApiError(Exception):
+class ApiError(PayivrError):
     """An answer for the client: HTTP status, a stable code and a message for a person."""
 
     def __init__(

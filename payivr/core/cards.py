@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import NoReturn
 
+from payivr.core.errors import PayivrError
+
 MAX_PAN_LENGTH = 19
 MAX_EXPIRY_YEARS_AHEAD = 20
 
 
-class CardDataExposure(RuntimeError):
+class CardDataExposure(PayivrError, RuntimeError):
     """Raised when code tries to serialise, copy or print card digits."""
 
 

@@ -18,6 +18,7 @@ from datetime import date
 
 from payivr.core.bank import MaskedBankAccount
 from payivr.core.cards import Brand, MaskedCard, SecretDigits
+from payivr.core.errors import PayivrError
 from payivr.core.events import (
     CancelTimer,
     Command,
@@ -37,7 +38,7 @@ from payivr.core.steps import SPECS, STEPS_OF_METHOD, StepContext, StepSpec
 from payivr.core.transitions import ROWS_BY_STATE, STEP_STATES, State, Transition
 
 
-class FlowError(Exception):
+class FlowError(PayivrError):
     """Base of the flow's errors."""
 
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from payivr.core.errors import PayivrError
 
-class ScheduleRefused(ValueError):
+
+class ScheduleRefused(PayivrError, ValueError):
     """The reminder cannot be scheduled; the message says why, for a person."""
 
 

@@ -15,6 +15,7 @@ import structlog
 
 from payivr.config import SmsSection
 from payivr.core.cards import Brand, SecretDigits
+from payivr.core.errors import PayivrError
 from payivr.core.events import CardDetails
 from payivr.gateway.interface import Approved
 from payivr.sim.sms import SimulatedCarrier, SimulatedPhone
@@ -28,7 +29,7 @@ DEMO_MOBILE = "+15550001002"
 _DEMO_CARD = ("5555555555554444", "1230", "123", "90210", Brand.MASTERCARD)  # a sandbox test card
 
 
-class DemoTextsError(Exception):
+class DemoTextsError(PayivrError):
     """The demo could not set up the customer's card on file."""
 
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from payivr.core.errors import PayivrError
 from payivr.core.events import BankAccountDetails, CardDetails
 from payivr.gateway import signing, wire
 from payivr.gateway.interface import (
@@ -57,7 +58,7 @@ from payivr.gateway.transport import (
 log = structlog.get_logger(__name__)
 
 
-class GatewayConfigError(ValueError):
+class GatewayConfigError(PayivrError, ValueError):
     """The gateway settings are unusable; the message says which and why."""
 
 

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from payivr.core.cards import SecretDigits
+from payivr.core.errors import PayivrError
 from payivr.core.events import BankAccountDetails, CardDetails
 
 ALG = "RSA-OAEP-256"
@@ -34,11 +35,11 @@ MIN_RSA_BITS = 2048
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
-class KeyConfigError(ValueError):
+class KeyConfigError(PayivrError, ValueError):
     """A key could not be loaded or is not acceptable (configuration problem)."""
 
 
-class JweError(ValueError):
+class JweError(PayivrError, ValueError):
     """A token is malformed, for another key, or fails authentication."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from payivr.core.bank import AccountType
+from payivr.core.errors import PayivrError
 from payivr.gateway import wire
 from payivr.gateway.jwe import DecryptionKeys, JweError, parse_header
 from payivr.gateway.testcards import (
@@ -150,8 +151,8 @@ class _StoredCard:
     decline: DeclineCode | None  # what a charge to this card answers (its test-card row)
 
 
-class BadRequest(ValueError):
-    pass
+class MalformedRequest(PayivrError, ValueError):
+    """A request the sandbox cannot read; the message says what is wrong (answered as 400)."""
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> Answer:
@@ -165,14 +166,14 @@ def _declined(code: str, message: str) -> Answer:
 def _amount(body: Mapping[str, Any]) -> int:
     amount = body.get("amount_minor")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise BadRequest("amount_minor must be a positive integer")
+        raise MalformedRequest("amount_minor must be a positive integer")
     return amount
 
 
 def _currency(body: Mapping[str, Any]) -> str:
     currency = body.get("currency")
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
-        raise BadRequest("currency must be a 3-letter ISO 4217 code")
+        raise MalformedRequest("currency must be a 3-letter ISO 4217 code")
     return currency.upper()
 
 
@@ -226,7 +227,7 @@ class SandboxProcessor:
         try:
             operation, card = self._route(path, body)
             fingerprint = self._fingerprint(path, body, card)
-        except BadRequest as exc:
+        except MalformedRequest as exc:
             return _error(400, "invalid_request", str(exc))
         except JweError:
             return _error(400, "invalid_card_token", "the encrypted details cannot be decrypted")
@@ -314,11 +315,11 @@ class SandboxProcessor:
                 return self._sale, self._decrypt(body["card"])
             if "bank_account" in body:
                 if "store_card" in body:
-                    raise BadRequest("only cards can be stored")
+                    raise MalformedRequest("only cards can be stored")
                 return self._bank_sale, self._decrypt_bank_account(body["bank_account"])
             if isinstance(body.get("token"), str):
                 return self._token_sale, None
-            raise BadRequest("a sale needs a card, a bank account or a token")
+            raise MalformedRequest("a sale needs a card, a bank account or a token")
         if path == wire.TOKENS_PATH:
             return self._tokenize, self._decrypt(body.get("card"))
         parts = path.split("/")
@@ -327,35 +328,35 @@ class SandboxProcessor:
                 _amount(body)
             operation = self._void if parts[4] == "void" else self._refund
             return (lambda key, b, _card: operation(key, parts[3], b)), None
-        raise BadRequest("unknown path")
+        raise MalformedRequest("unknown path")
 
     def _decrypt_object(self, token: Any, what: str) -> dict[str, Any]:
         if not isinstance(token, str):
-            raise BadRequest(f"{what} must be a compact JWE")
+            raise MalformedRequest(f"{what} must be a compact JWE")
         try:
             details = json.loads(self.keys.decrypt(token))
         except JweError:
             raise
         except ValueError as exc:
-            raise BadRequest(f"the {what} is not JSON") from exc
+            raise MalformedRequest(f"the {what} is not JSON") from exc
         if not isinstance(details, dict):
-            raise BadRequest(f"the {what} is not an object")
+            raise MalformedRequest(f"the {what} is not an object")
         return details
 
     def _decrypt(self, token: Any) -> dict[str, Any]:
         card = self._decrypt_object(token, "card")
         for name in ("number", "exp_month", "exp_year"):
             if not isinstance(card.get(name), str) or not card[name].isdigit():
-                raise BadRequest("the card needs number, exp_month and exp_year digits")
+                raise MalformedRequest("the card needs number, exp_month and exp_year digits")
         return card
 
     def _decrypt_bank_account(self, token: Any) -> dict[str, Any]:
         account = self._decrypt_object(token, "bank account")
         for name in ("routing_number", "account_number"):
             if not isinstance(account.get(name), str) or not account[name].isdigit():
-                raise BadRequest("the bank account needs routing_number and account_number")
+                raise MalformedRequest("the bank account needs routing_number and account_number")
         if account.get("account_type") not in {kind.value for kind in AccountType}:
-            raise BadRequest("the account_type must be checking or savings")
+            raise MalformedRequest("the account_type must be checking or savings")
         return account
 
     def _new_reference(self, prefix: str) -> str:

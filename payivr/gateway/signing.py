@@ -14,13 +14,15 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from payivr.core.errors import PayivrError
+
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 DEFAULT_TOLERANCE_SECONDS = 5 * 60
 
 
-class SignatureError(ValueError):
+class SignatureError(PayivrError, ValueError):
     """The request's signature headers are missing, stale or wrong."""
 
 

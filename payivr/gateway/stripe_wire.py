@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from payivr.core.cards import Brand, CardDataExposure, SecretDigits
+from payivr.core.errors import RemoteError
 from payivr.core.events import CardDetails
 from payivr.gateway.interface import Approved, Declined, Error, GatewayResult, Unknown
 from payivr.gateway.testcards import DeclineCode
@@ -45,7 +46,7 @@ MAX_KEY_LENGTH = 200
 _STRIPE_ID = re.compile(r"[A-Za-z0-9_]{3,255}")
 
 
-class StripeProtocolError(ValueError):
+class StripeProtocolError(RemoteError, ValueError):
     """Stripe answered something this adapter cannot read (the peer broke it)."""
 
 

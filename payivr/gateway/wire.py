@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from payivr.core.cards import Brand
+from payivr.core.errors import RemoteError
 from payivr.gateway.interface import (
     Approved,
     Declined,
@@ -47,7 +48,7 @@ SANDBOX_HEADER = "Payivr-Sandbox"
 MAX_KEY_LENGTH = 255
 
 
-class ProtocolError(ValueError):
+class ProtocolError(RemoteError, ValueError):
     """The gateway answered something this connector cannot read (the peer broke it)."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from payivr.core.errors import PayivrError
+
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _CALLER_ID = re.compile(r'^(?:"?([^"<>]{1,40}?)"?\s*<(\+?[0-9]{3,15})>|(\+?[0-9]{3,15}))$')
@@ -25,11 +27,11 @@ _HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]|24):([0
 END_OF_DAY = time.max  # "24:00": the window closes at midnight
 
 
-class CampaignError(ValueError):
+class CampaignError(PayivrError, ValueError):
     """A campaign line cannot be read; the message says which part and why."""
 
 
-class OutsideCallingHours(Exception):
+class OutsideCallingHours(PayivrError):
     """The customer may not be called now; the message says when they may."""
 
     def __init__(self, message: str, opens_at: datetime) -> None:
@@ -37,7 +39,7 @@ class OutsideCallingHours(Exception):
         self.opens_at = opens_at
 
 
-class UnknownTimeZone(ValueError):
+class UnknownTimeZone(PayivrError, ValueError):
     """Not an IANA time zone name."""
 
 

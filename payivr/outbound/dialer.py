@@ -42,6 +42,7 @@ from payivr.ari.router import Call, CallClosed, Resynced
 from payivr.calls.notifier import OutboundCallChanged
 from payivr.calls.stasis import StasisApplication
 from payivr.config import OutboundSettings
+from payivr.core.errors import PayivrError
 from payivr.core.redact import redact_card_data
 from payivr.core.request import EntryKind
 from payivr.outbound.campaigns import (
@@ -70,7 +71,7 @@ UNREACHABLE_CAUSES = frozenset(
 )
 
 
-class OutboundRefused(Exception):
+class OutboundRefused(PayivrError):
     """The call cannot be placed; the message says why, for the agent."""
 
 
@@ -110,7 +111,7 @@ _OUTCOME_TEXT = {
 }
 
 
-class _Cancelled(Exception):
+class _Cancelled(PayivrError):
     """The agent cancelled or hung up before the customer was connected."""
 
 

@@ -16,7 +16,7 @@ from payivr.sms.provider import (
     SendFailed,
     SmsProvider,
 )
-from payivr.sms.replies import Reply, Texts, classify
+from payivr.sms.replies import ReplyKind, Texts, classify
 from payivr.sms.service import (
     ImportReport,
     ReminderExists,
@@ -55,7 +55,7 @@ __all__ = [
     "ReminderPolicy",
     "ReminderRequest",
     "ReminderStatus",
-    "Reply",
+    "ReplyKind",
     "SendFailed",
     "SmsMessage",
     "SmsProvider",

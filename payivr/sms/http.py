@@ -30,6 +30,7 @@ import aiohttp
 import structlog
 
 from payivr import jsontext
+from payivr.core.errors import PayivrError
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164
 from payivr.sms.provider import (
     DeliveryReport,
@@ -49,7 +50,7 @@ MAX_WEBHOOK_BYTES = 16 * 1024
 _RETRYABLE = frozenset({408, 409, 425, 429})
 
 
-class BadWebhook(Exception):
+class BadWebhook(PayivrError):
     """A signed webhook whose content payivr cannot use (the provider broke it)."""
 
 

@@ -16,7 +16,7 @@ import structlog
 from payivr.core.redact import redact_card_data
 from payivr.sms.outbox import Outbox
 from payivr.sms.provider import DeliveryReport, DeliveryStatus, InboundMessage, ProviderEvent
-from payivr.sms.replies import Reply, classify, stop_keyword
+from payivr.sms.replies import ReplyKind, classify, stop_keyword
 from payivr.sms.requests import (
     SmsContext,
     SmsRefused,
@@ -77,7 +77,7 @@ class Inbound:
         reply = classify(body)
         logger.info("sms_reply", reply=reply.value)
         now = self.ctx.clock()
-        if reply is Reply.STOP:
+        if reply is ReplyKind.STOP:
             await self._opt_out(phone, stop_keyword(body))
             waiting = await self.ctx.store.latest_text_payment(
                 phone, now - self.ctx.settings.request_ttl
@@ -90,10 +90,10 @@ class Inbound:
                 )
                 return waiting.id
             return None
-        if reply is Reply.START:
+        if reply is ReplyKind.START:
             await self._opt_in(phone)
             return None
-        if reply is Reply.HELP:
+        if reply is ReplyKind.HELP:
             await self.outbox.say(phone, MessageKind.HELP, self.ctx.settings.texts.help())
             return None
         if await self.ctx.store.is_opted_out(phone):
@@ -103,7 +103,7 @@ class Inbound:
         )
         if payment is not None and payment.state is TextPaymentState.ASKED:
             if payment.expires_at > now:
-                if reply is Reply.YES:
+                if reply is ReplyKind.YES:
                     await self.text_payments.charge(payment)
                 else:
                     await self.text_payments.finish(
@@ -119,7 +119,7 @@ class Inbound:
             if not payment.late_reply_answered:
                 await self.text_payments.answer_late_reply(payment)
             return payment.id
-        if reply is Reply.PAY and (payment is None or not payment.state.open):
+        if reply is ReplyKind.PAY and (payment is None or not payment.state.open):
             return await self._pay_from_reminder(phone)
         return payment.id if payment is not None else None
 

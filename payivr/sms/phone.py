@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from payivr.core.errors import PayivrError
+
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SEPARATORS = re.compile(r"[\s().-]")
 
 
-class InvalidPhoneNumber(ValueError):
+class InvalidPhoneNumber(PayivrError, ValueError):
     """Not a phone number in E.164 form (the number itself is not repeated here)."""
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from payivr.core.errors import PayivrError
 
-class SendFailed(Exception):
+
+class SendFailed(PayivrError):
     """The provider did not take the text. ``retryable``: the same send later may work."""
 
     def __init__(self, reason: str, *, retryable: bool) -> None:

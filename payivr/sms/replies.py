@@ -26,7 +26,7 @@ PAY_WORDS = frozenset({"PAY"})
 _EDGE_PUNCTUATION = ".!,;:?"
 
 
-class Reply(enum.Enum):
+class ReplyKind(enum.Enum):
     YES = "yes"
     NO = "no"
     STOP = "stop"
@@ -39,21 +39,21 @@ def _keyword(body: str) -> str:
     return " ".join(body.split()).strip(_EDGE_PUNCTUATION + " ").upper()
 
 
-def classify(body: str) -> Reply:
+def classify(body: str) -> ReplyKind:
     """The meaning of one inbound text."""
     keyword = _keyword(body)
     if keyword.replace(" ", "") in STOP_WORDS:
-        return Reply.STOP
+        return ReplyKind.STOP
     if keyword in START_WORDS:
-        return Reply.START
+        return ReplyKind.START
     if keyword in HELP_WORDS:
-        return Reply.HELP
+        return ReplyKind.HELP
     if keyword in PAY_WORDS:
-        return Reply.PAY
+        return ReplyKind.PAY
     words = body.split()
     if words and words[0].strip(_EDGE_PUNCTUATION).upper() == "YES":
-        return Reply.YES
-    return Reply.NO
+        return ReplyKind.YES
+    return ReplyKind.NO
 
 
 def stop_keyword(body: str) -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
+from payivr.calls.requests import MAX_ITEM_LENGTH
+from payivr.core.errors import PayivrError
 from payivr.core.prompts import CURRENCIES
 from payivr.core.redact import has_card_data, has_digit_run, has_pan, redact_card_data
 from payivr.core.reminders import ReminderPolicy
@@ -23,13 +25,12 @@ from payivr.store.payments import PaymentStore
 
 TEXT_CALL_ID = "text"
 """The payments row's call id for a text payment: there is no call."""
-MAX_ITEM_LENGTH = 200
 MAX_CUSTOMER_LENGTH = 200
 DEFAULT_REMINDER_ITEM = "your bill"
 _AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,3})?$")
 
 
-class SmsRefused(Exception):
+class SmsRefused(PayivrError):
     """A request payivr will not act on; ``message`` says why, for a person.
     ``conflict``: the input is fine but the customer's situation does not allow it (409)."""
 
@@ -51,7 +52,7 @@ class ReminderExists(SmsRefused):
         self.reminder = reminder
 
 
-class WebhookReplayed(Exception):
+class WebhookReplayed(PayivrError):
     """A signed webhook whose id was already taken (a replay, or a duplicate delivery)."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from payivr.core.errors import PayivrError
 
-class StoreError(Exception):
+
+class StoreError(PayivrError):
     """Base class for errors raised by payivr.store."""
 
 

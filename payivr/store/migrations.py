@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 import structlog
 
+from payivr.core.errors import PayivrError
+
 logger = structlog.get_logger(__name__)
 
 # Arbitrary constant shared by every payivr instance: "payivr" as a 64-bit key.
@@ -24,7 +26,7 @@ MIGRATION_LOCK_KEY = 0x7061796976720001
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-class MigrationError(Exception):
+class MigrationError(PayivrError):
     """The database's migration history does not match the migrations shipped."""
 
 

@@ -21,6 +21,7 @@ from uuid import UUID
 import structlog
 from psycopg.rows import dict_row
 
+from payivr.core.errors import PayivrError
 from payivr.core.events import Outcome
 from payivr.core.redact import redact_card_data
 from payivr.store.activity import format_amount
@@ -45,7 +46,7 @@ class ReversalStatus(enum.Enum):
     UNKNOWN = "unknown"  # sent, no answer: still counts against what can be given back
 
 
-class ReversalRefused(Exception):
+class ReversalRefused(PayivrError):
     """Nothing was sent to the gateway; the message says why, in words."""
 
 

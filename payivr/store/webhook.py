@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 
+from payivr.core.errors import PayivrError
 from payivr.store.crm import Delivered, Delivery, DeliveryResult, EndpointGone, RetryLater
 from payivr.store.models import Clock, utc_now
 
@@ -28,7 +29,7 @@ EVENT_TYPE = "payment.activity"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
 
-class InvalidSignature(Exception):
+class InvalidSignature(PayivrError):
     """A webhook's signature or timestamp did not verify (the sender broke it)."""
 
 

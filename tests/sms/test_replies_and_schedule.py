@@ -20,7 +20,7 @@ from payivr.core.reminders import (
     window,
     within_hours,
 )
-from payivr.sms import InvalidPhoneNumber, Reply, Texts, classify, parse_e164
+from payivr.sms import InvalidPhoneNumber, ReplyKind, Texts, classify, parse_e164
 from payivr.sms.store import MOVES, OPEN_STATES, TextPaymentState
 from payivr.sms.text_payments import OUTCOMES
 
@@ -30,35 +30,35 @@ NEW_YORK = ZoneInfo("America/New_York")
 @pytest.mark.parametrize(
     ("body", "meaning"),
     [
-        ("YES", Reply.YES),
-        ("yes please", Reply.YES),
-        ("YES ", Reply.YES),
-        ("Yes", Reply.YES),
-        ("  yes!", Reply.YES),
-        ("no", Reply.NO),
-        ("Y E S", Reply.NO),
-        ("", Reply.NO),
-        ("y", Reply.NO),
-        ("yesterday", Reply.NO),
-        ("STOP", Reply.STOP),
-        ("stop", Reply.STOP),
-        ("Stop.", Reply.STOP),
-        ("unsubscribe", Reply.STOP),
-        ("CANCEL", Reply.STOP),
-        ("end", Reply.STOP),
-        ("Quit", Reply.STOP),
-        ("STOPALL", Reply.STOP),
-        ("opt out", Reply.STOP),
-        ("please stop texting me about the unit", Reply.NO),
-        ("START", Reply.START),
-        ("unstop", Reply.START),
-        ("HELP", Reply.HELP),
-        ("info", Reply.HELP),
-        ("PAY", Reply.PAY),
-        ("pay.", Reply.PAY),
+        ("YES", ReplyKind.YES),
+        ("yes please", ReplyKind.YES),
+        ("YES ", ReplyKind.YES),
+        ("Yes", ReplyKind.YES),
+        ("  yes!", ReplyKind.YES),
+        ("no", ReplyKind.NO),
+        ("Y E S", ReplyKind.NO),
+        ("", ReplyKind.NO),
+        ("y", ReplyKind.NO),
+        ("yesterday", ReplyKind.NO),
+        ("STOP", ReplyKind.STOP),
+        ("stop", ReplyKind.STOP),
+        ("Stop.", ReplyKind.STOP),
+        ("unsubscribe", ReplyKind.STOP),
+        ("CANCEL", ReplyKind.STOP),
+        ("end", ReplyKind.STOP),
+        ("Quit", ReplyKind.STOP),
+        ("STOPALL", ReplyKind.STOP),
+        ("opt out", ReplyKind.STOP),
+        ("please stop texting me about the unit", ReplyKind.NO),
+        ("START", ReplyKind.START),
+        ("unstop", ReplyKind.START),
+        ("HELP", ReplyKind.HELP),
+        ("info", ReplyKind.HELP),
+        ("PAY", ReplyKind.PAY),
+        ("pay.", ReplyKind.PAY),
     ],
 )
-def test_replies(body: str, meaning: Reply) -> None:
+def test_replies(body: str, meaning: ReplyKind) -> None:
     assert classify(body) is meaning
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from payivr.core.errors import RemoteError
+
 EOL = "\r\n"
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
-class AmiProtocolError(Exception):
+class AmiProtocolError(RemoteError):
     """The peer sent something that is not AMI (e.g. a message larger than we accept)."""
 
 
