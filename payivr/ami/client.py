@@ -57,6 +57,8 @@ _SAFE_TO_REPEAT = frozenset(
 )
 TakeoverCallback = Callable[[TakeoverRequest], Awaitable[None] | None]
 
+BRIDGE_PEER_VARIABLE = "BRIDGEPEER"
+
 MAX_MESSAGE_CHARS = 1 << 20
 """The longest AMI message payivr waits for (Asterisk's are a few hundred characters); past
 it, the connection is dropped and made again rather than buffered without end."""
@@ -470,6 +472,23 @@ class AmiClient:
         """
         channels = await self.core_show_channels()
         return pick_call(channels, endpoint)
+
+    async def bridged_together(self, agent_channel: str, peer_channel: str) -> bool:
+        """Whether Asterisk has exactly these two channels bridged to each other now.
+
+        Asterisk keeps ``BRIDGEPEER`` on every bridged channel: the other party's name, or a
+        comma list in a bridge of three or more. Two ``Getvar`` of it (sent together) answer
+        for one named pair, where listing every channel (``CoreShowChannels``) costs a message
+        per channel on the PBX for each ``*7``. A channel that does not exist is not bridged.
+        """
+        try:
+            agent_peer, peer_peer = await asyncio.gather(
+                self.getvar(agent_channel, BRIDGE_PEER_VARIABLE),
+                self.getvar(peer_channel, BRIDGE_PEER_VARIABLE),
+            )
+        except AmiActionError:
+            return False
+        return (agent_peer, peer_peer) == (peer_channel, agent_channel)
 
     async def setvar(self, channel: str | None, variable: str, value: str) -> None:
         action = {"Action": "Setvar", "Variable": variable, "Value": value}

@@ -8,8 +8,8 @@ A call payivr already holds in Stasis needs no redirect.
 A ``*7`` request (AMI UserEvent, FastAGI) names its channels and amount itself, so anyone
 able to raise the event (an AMI account with ``write = user``) or to reach the FastAGI port
 could forge one. Nothing is redirected unless the agent channel is the softphone of an
-enabled console account, Asterisk says now (``CoreShowChannels``) that exactly the agent and
-the peer are bridged together, and the amount is within ``flow.max_amount_minor`` (the one
+enabled console account, Asterisk says now (each channel's ``BRIDGEPEER`` is the other) that
+exactly the agent and the peer are bridged together, and the amount is within ``flow.max_amount_minor`` (the one
 check of :mod:`payivr.core.amounts`).
 """
 
@@ -37,6 +37,8 @@ TAKEOVER_SECONDS = 15.0
 
 class AmiTakeover(Protocol):
     async def find_call(self, endpoint: str) -> ActiveCall | None: ...
+
+    async def bridged_together(self, agent_channel: str, peer_channel: str) -> bool: ...
 
     async def take_over(self, request: TakeoverRequest) -> None: ...
 
@@ -105,14 +107,7 @@ class Takeovers:
         agent = await self._agents.agent_on_endpoint(endpoint)
         if agent is None:
             raise TakeoverRefused("the agent channel is not the softphone of a console account")
-        try:
-            call = await self._ami.find_call(endpoint)
-        except InvalidTakeoverRequest as error:
-            raise TakeoverRefused(str(error)) from None
-        if call is None or (call.agent.name, call.peer.name) != (
-            takeover.agent_channel,
-            takeover.caller_channel,
-        ):
+        if not await self._ami.bridged_together(takeover.agent_channel, takeover.caller_channel):
             raise TakeoverRefused("Asterisk does not have the agent and the peer bridged together")
         if takeover.amount_minor is None:
             return None

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from ami_scene import AGENT, BRIDGE, CALLER, build_scene, press_star_seven
+from ami_scene import AGENT, BRIDGE, CALLER, CALLER_PHONE, build_scene, press_star_seven
 
 from payivr.ami import (
     AGENT_LOCATION,
@@ -259,3 +259,20 @@ async def test_close_returns_promptly_while_pings_run(sim: AmiSimulator) -> None
         await ami.connect()
         await asyncio.sleep(0.02)
         await asyncio.wait_for(ami.close(), 5)
+
+
+async def test_bridged_together_asks_for_the_named_pair_only(
+    pbx: InMemoryPbx, client: AmiClient
+) -> None:
+    """The ``*7`` check: both channels' BRIDGEPEER name each other (two Getvars, whatever the
+    number of channels on the PBX); a third party, a stranger or a channel gone says no."""
+    assert await client.bridged_together(AGENT, CALLER)
+    assert await client.bridged_together(CALLER, AGENT)
+    assert not await client.bridged_together(AGENT, CALLER_PHONE)
+    assert not await client.bridged_together(AGENT, "Local/nonexistent-1;2")
+    pbx.add_bridge(BRIDGE, [AGENT, CALLER, CALLER_PHONE])  # a third party joins
+    assert not await client.bridged_together(AGENT, CALLER)
+    pbx.add_bridge(BRIDGE, [AGENT, CALLER])
+    assert await client.bridged_together(AGENT, CALLER)
+    await pbx.redirect(CALLER, CALLER_LOCATION)  # the caller leaves the bridge
+    assert not await client.bridged_together(AGENT, CALLER)

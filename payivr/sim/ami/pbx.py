@@ -107,6 +107,7 @@ class InMemoryPbx:
             self._leave_bridge(name)
             self._update(name, bridge_id=uniqueid)
         self._bridges[uniqueid] = BridgeSnapshot(uniqueid, tuple(channels), **details)
+        self._set_bridge_peers(uniqueid)
 
     def move(self, name: str, location: DialplanLocation, application: str = "") -> None:
         self._update(
@@ -198,11 +199,23 @@ class InMemoryPbx:
         if not bridge_id:
             return
         self._update(name, bridge_id="")
+        self._get(name).variables["BRIDGEPEER"] = ""
         bridge = self._bridges.get(bridge_id)
         if bridge is None:
             return
         remaining = tuple(c for c in bridge.channels if c != name)
         if remaining:
             self._bridges[bridge_id] = replace(bridge, channels=remaining)
+            self._set_bridge_peers(bridge_id)
         else:
             del self._bridges[bridge_id]
+
+    def _set_bridge_peers(self, bridge_id: str) -> None:
+        """Asterisk's ``BRIDGEPEER``: each member's other parties, comma-separated (as the ARI
+        simulator sets it: a member left alone keeps the last value)."""
+        members = self._bridges[bridge_id].channels
+        if len(members) < 2:
+            return
+        for name in members:
+            others = ",".join(other for other in members if other != name)
+            self._get(name).variables["BRIDGEPEER"] = others
