@@ -276,7 +276,7 @@ class Accounts:
 
     async def disable(self, name: str) -> None:
         """No more sign-ins, sessions or API tokens for ``name`` (its payments stay)."""
-        async with self._db.pool.connection() as conn:
+        async with self._db.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 "UPDATE console_accounts SET disabled = true WHERE name = %s RETURNING id", (name,)
             )
@@ -287,7 +287,7 @@ class Accounts:
 
     async def unlock(self, name: str) -> int:
         """Forget the failed sign-ins on ``name`` from every address; returns how many."""
-        async with self._db.pool.connection() as conn:
+        async with self._db.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 "DELETE FROM console_login_failures WHERE name = %s RETURNING failures", (name,)
             )

@@ -23,6 +23,9 @@ class Database:
     """An async psycopg pool on one PostgreSQL database; sessions run in UTC.
 
     Use :meth:`connect`; the conninfo may hold a password, so it is never logged or shown.
+    Pool connections are in autocommit: a lone statement is one round trip, not three
+    (``BEGIN``, the statement, ``COMMIT``). Whatever must hold together (several writes, a
+    ``FOR UPDATE`` lock) runs in ``conn.transaction()``.
     """
 
     def __init__(
@@ -56,7 +59,7 @@ class Database:
             conninfo,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"options": options},
+            kwargs={"options": options, "autocommit": True},
             open=False,
             name="payivr",
         )
@@ -81,7 +84,7 @@ class Database:
             self._conninfo,
             min_size=1,
             max_size=max_size,
-            kwargs={"options": self._options},
+            kwargs={"options": self._options, "autocommit": True},
             open=False,
             name=name,
         )
