@@ -59,13 +59,16 @@ class CallDirectory:
         """A batch of this instance's events (a notifier batch listener). While the database
         is away the batch is not recorded: other instances' consoles miss those calls (this
         one's console still has them)."""
+        calls = [event for event in events if isinstance(event, (CallStarted, CallEnded))]
+        if not calls:
+            return  # most batches are steps and digit counts: no connection taken for them
         try:
-            await self._record(events)
+            await self._record(calls)
         except (OSError, psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
             log.warning("calls_not_recorded", events=len(events), error=type(error).__name__)
 
-    async def _record(self, events: list[PaymentEvent]) -> None:
-        async with self._db.pool.connection() as conn:
+    async def _record(self, events: list[CallStarted | CallEnded]) -> None:
+        async with self._db.pool.connection() as conn, conn.pipeline():
             for event in events:
                 if isinstance(event, CallStarted):
                     await conn.execute(

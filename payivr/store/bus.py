@@ -41,7 +41,7 @@ class ConsoleBus:
             await conn.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
 
     async def publish_many(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Send events in order, packed into as few NOTIFYs as fit, in one transaction.
+        """Send events in order, packed into as few NOTIFYs as fit, on one connection.
 
         An event too large for a NOTIFY is left out (the others are sent), then raises
         :class:`EventTooLarge`.

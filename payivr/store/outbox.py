@@ -168,6 +168,7 @@ class OutboxWorker:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._backoff = 1.0
+        self._registered = False  # the endpoints' rows: inserted once, again after an error
 
     async def register_endpoints(self) -> None:
         """Make sure every adapter has its endpoint row (new endpoints start enabled)."""
@@ -182,7 +183,9 @@ class OutboxWorker:
 
         An endpoint whose attempt failed is not tried again within the same call.
         """
-        await self.register_endpoints()
+        if not self._registered:
+            await self.register_endpoints()
+            self._registered = True
         attempts = 0
         failed: list[str] = []
         while True:
@@ -201,6 +204,7 @@ class OutboxWorker:
             try:
                 await self._listen_and_deliver()
             except (psycopg.OperationalError, PoolTimeout) as error:
+                self._registered = False
                 logger.warning(
                     "outbox_worker_database_error",
                     error=type(error).__name__,

@@ -470,13 +470,14 @@ class PaymentStore:
         (``correction``: a second one, the outcome having changed to approved)."""
         activity = json.dumps(build_activity(payment), ensure_ascii=False)
         now = self._clock()
-        for endpoint in self._crm_endpoints:
-            await conn.execute(
-                "INSERT INTO crm_outbox (id, endpoint, payment_id, activity, created_at,"
-                " next_attempt_at, correction) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (uuid.uuid4(), endpoint, payment.id, activity, now, now, correction),
-            )
-            await conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_CHANNEL, endpoint))
+        async with conn.pipeline():  # the rows and their NOTIFYs in one round trip
+            for endpoint in self._crm_endpoints:
+                await conn.execute(
+                    "INSERT INTO crm_outbox (id, endpoint, payment_id, activity, created_at,"
+                    " next_attempt_at, correction) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (uuid.uuid4(), endpoint, payment.id, activity, now, now, correction),
+                )
+                await conn.execute("SELECT pg_notify(%s, %s)", (OUTBOX_CHANNEL, endpoint))
 
     async def _execute(self, query: str, params: dict[str, Any]) -> None:
         async with self._db.pool.connection() as conn:
