@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from aiohttp import web
@@ -25,6 +25,7 @@ from payivr.store.payments import PaymentStore
 from payivr.store.reversals import ReversalStore
 
 MAX_LIST = 500
+_Service = TypeVar("_Service")
 
 
 @dataclass
@@ -128,3 +129,27 @@ def listed_agent(request: web.Request, account: Account) -> str | None:
     if account.is_supervisor:
         return request.query.get("agent") or None
     return account.name
+
+
+class OptionalService(Generic[_Service]):
+    """A part of payivr the console serves only when it is configured (texts, outbound
+    calls). Its routes are always there (they are in the OpenAPI document); without the
+    service they answer 404 ``code``."""
+
+    def __init__(self, name: str, kind: type[_Service], code: str, message: str) -> None:
+        self.key = web.AppKey(name, kind)
+        self._code = code
+        self._message = message
+
+    def install(
+        self, app: web.Application, service: _Service | None, routes: list[web.RouteDef]
+    ) -> None:
+        if service is not None:
+            app[self.key] = service
+        app.router.add_routes(routes)
+
+    def of(self, request: web.Request) -> _Service:
+        service = request.app.get(self.key)
+        if service is None:
+            raise ApiError(404, self._code, self._message)
+        return service

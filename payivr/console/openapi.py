@@ -6,11 +6,12 @@ from typing import Any
 
 from payivr.calls.requests import MAX_ITEM_LENGTH
 from payivr.console import outbound_api, reports, reversals, sms_openapi
-from payivr.console.context import MAX_LIST
 from payivr.console.openapi_parts import (
     AUTH,
+    LIMIT_PARAMETER,
     NULLABLE_STRING,
     error_responses,
+    json_body,
     json_content,
     schema_ref,
 )
@@ -37,12 +38,6 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _DATE_TIME = {"type": "string", "format": "date-time"}
-_LIMIT = {
-    "name": "limit",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 100},
-}
 _PAYMENT_ID = {
     "name": "payment_id",
     "in": "path",
@@ -241,10 +236,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Sign in (browsers); sets the session cookie",
                 "operationId": "login",
                 "security": [],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": schema_ref("Login")}},
-                },
+                "requestBody": json_body(schema_ref("Login")),
                 "responses": {
                     "200": json_content(schema_ref("Me"), "Signed in."),
                     **_errors(400, 401, 403, 415, 422, 429, 503),
@@ -317,10 +309,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Request a payment on a call (the agent's current call by default)",
                 "operationId": "requestPayment",
                 "security": AUTH,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": schema_ref("PaymentRequest")}},
-                },
+                "requestBody": json_body(schema_ref("PaymentRequest")),
                 "responses": {
                     "201": json_content(
                         schema_ref("PaymentCreated"), "The caller is being asked to pay."
@@ -333,7 +322,7 @@ def _paths() -> dict[str, Any]:
                 " by day, outcome and agent",
                 "operationId": "listPayments",
                 "security": AUTH,
-                "parameters": [_LIMIT, *reports.FILTER_PARAMETERS],
+                "parameters": [LIMIT_PARAMETER, *reports.FILTER_PARAMETERS],
                 "responses": {
                     "200": json_content(
                         {
@@ -428,7 +417,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "The audit trail, newest first (supervisors)",
                 "operationId": "listAudit",
                 "security": AUTH,
-                "parameters": [_LIMIT],
+                "parameters": [LIMIT_PARAMETER],
                 "responses": {
                     "200": json_content(
                         {

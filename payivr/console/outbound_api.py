@@ -18,6 +18,7 @@ from payivr.calls.requests import MAX_ITEM_LENGTH, RequestRefused
 from payivr.console.amounts import parse_amount
 from payivr.console.context import (
     Console,
+    OptionalService,
     console_of,
     json_object,
     limit_param,
@@ -25,9 +26,12 @@ from payivr.console.context import (
     request_caller,
 )
 from payivr.console.openapi_parts import (
+    AGENT_PARAMETER,
     AUTH,
+    LIMIT_PARAMETER,
     NULLABLE_STRING,
     error_responses,
+    json_body,
     json_content,
     schema_ref,
 )
@@ -41,25 +45,16 @@ from payivr.sms.phone import InvalidPhoneNumber, parse_e164
 
 log = structlog.get_logger(__name__)
 
-OUTBOUND_KEY = web.AppKey("outbound", OutboundDialer)
+OUTBOUND = OptionalService(
+    "outbound",
+    OutboundDialer,
+    "outbound_disabled",
+    "outbound calls are not configured on this payivr ([outbound])",
+)
 
 
 def install(app: web.Application, dialer: OutboundDialer | None) -> None:
-    """Add the routes (always: they are in the OpenAPI document) and, if given, the dialer."""
-    if dialer is not None:
-        app[OUTBOUND_KEY] = dialer
-    app.router.add_routes(route_table())
-
-
-def _dialer(request: web.Request) -> OutboundDialer:
-    dialer = request.app.get(OUTBOUND_KEY)
-    if dialer is None:
-        raise ApiError(
-            404,
-            "outbound_disabled",
-            "outbound calls are not configured on this payivr ([outbound])",
-        )
-    return dialer
+    OUTBOUND.install(app, dialer, route_table())
 
 
 def outbound_json(call: OutboundCall, payments: list[str] | None = None) -> dict[str, Any]:
@@ -129,7 +124,7 @@ def _outbound_request(console: Console, body: dict[str, Any], caller: Caller) ->
 async def place_call(request: web.Request) -> web.Response:
     console = console_of(request)
     caller = await request_caller(request)
-    dialer = _dialer(request)
+    dialer = OUTBOUND.of(request)
     name = caller.account.name
     body = await json_object(request)
     try:
@@ -167,7 +162,7 @@ async def place_call(request: web.Request) -> web.Response:
 
 
 async def _visible_call(request: web.Request, caller: Caller) -> OutboundCall:
-    dialer = _dialer(request)
+    dialer = OUTBOUND.of(request)
     try:
         call_id = uuid.UUID(request.match_info["outbound_id"])
     except ValueError:
@@ -181,7 +176,7 @@ async def _visible_call(request: web.Request, caller: Caller) -> OutboundCall:
 async def call_status(request: web.Request) -> web.Response:
     caller = await request_caller(request)
     call = await _visible_call(request, caller)
-    payments = await _dialer(request).store.payments_on(call.call_key)
+    payments = await OUTBOUND.of(request).store.payments_on(call.call_key)
     return web.json_response(outbound_json(call, payments))
 
 
@@ -189,7 +184,7 @@ async def cancel_call(request: web.Request) -> web.Response:
     console = console_of(request)
     caller = await request_caller(request)
     call = await _visible_call(request, caller)
-    cancelled = _dialer(request).cancel(call.id)
+    cancelled = OUTBOUND.of(request).cancel(call.id)
     await console.audit(
         caller.account.name,
         "outbound.cancel",
@@ -205,7 +200,7 @@ async def cancel_call(request: web.Request) -> web.Response:
 
 async def list_calls(request: web.Request) -> web.Response:
     caller = await request_caller(request)
-    dialer = _dialer(request)
+    dialer = OUTBOUND.of(request)
     calls = await dialer.store.latest(
         agent=listed_agent(request, caller.account), limit=limit_param(request)
     )
@@ -214,7 +209,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 async def list_campaigns(request: web.Request) -> web.Response:
     await request_caller(request)
-    dialer = _dialer(request)
+    dialer = OUTBOUND.of(request)
     return web.json_response(
         {
             "campaigns": [
@@ -338,10 +333,7 @@ def openapi_paths() -> dict[str, Any]:
                 " caller ID, within calling hours); progress follows as 'outbound' events",
                 "operationId": "placeOutboundCall",
                 "security": AUTH,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": schema_ref("OutboundCallRequest")}},
-                },
+                "requestBody": json_body(schema_ref("OutboundCallRequest")),
                 "responses": {
                     "201": json_content(schema_ref("OutboundCall"), "Your phone is ringing."),
                     **_errors(400, 401, 403, 404, 409, 415, 422, 503),
@@ -351,21 +343,7 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "Outbound calls, newest first (own for agents; all for supervisors)",
                 "operationId": "listOutboundCalls",
                 "security": AUTH,
-                "parameters": [
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
-                    },
-                    {
-                        "name": "agent",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                        "description": "Supervisors: only this agent's.",
-                    },
-                ],
+                "parameters": [LIMIT_PARAMETER, AGENT_PARAMETER],
                 "responses": {
                     "200": json_content(
                         {

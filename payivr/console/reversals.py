@@ -18,7 +18,7 @@ from payivr.calls.requests import RequestRefused
 from payivr.console.amounts import parse_amount
 from payivr.console.api import visible_payment
 from payivr.console.context import console_of, json_object, request_caller
-from payivr.console.openapi_parts import AUTH, error_responses, json_content, schema_ref
+from payivr.console.openapi_parts import AUTH, error_responses, json_body, json_content, schema_ref
 from payivr.console.security import ApiError, Caller
 from payivr.console.shapes import reversal_json, reversals_summary
 from payivr.core.amounts import format_minor
@@ -207,10 +207,7 @@ def openapi_paths() -> dict[str, Any]:
     def operation(kind: ReversalKind, summary: str) -> dict[str, Any]:
         body = (
             {
-                "requestBody": {
-                    "required": False,
-                    "content": {"application/json": {"schema": schema_ref("RefundRequest")}},
-                }
+                "requestBody": json_body(schema_ref("RefundRequest"), required=False)
             }
             if kind is ReversalKind.REFUND
             else {}

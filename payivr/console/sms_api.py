@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from payivr.console.context import (
+    OptionalService,
     console_of,
     json_object,
     limit_param,
@@ -45,21 +46,13 @@ from payivr.store.webhook import InvalidSignature
 
 log = structlog.get_logger(__name__)
 
-SMS_KEY = web.AppKey("sms", SmsService)
+TEXTING = OptionalService(
+    "sms", SmsService, "sms_disabled", "texting is not configured on this payivr ([sms])"
+)
 
 
 def install(app: web.Application, sms: SmsService | None) -> None:
-    """Add the routes (always: they are in the OpenAPI document) and, if given, the service."""
-    if sms is not None:
-        app[SMS_KEY] = sms
-    app.router.add_routes(route_table())
-
-
-def _sms(request: web.Request) -> SmsService:
-    sms = request.app.get(SMS_KEY)
-    if sms is None:
-        raise ApiError(404, "sms_disabled", "texting is not configured on this payivr ([sms])")
-    return sms
+    TEXTING.install(app, sms, route_table())
 
 
 # ------------------------------------------------------------------ JSON shapes
@@ -164,7 +157,7 @@ async def _refused(
 
 async def request_text_payment(request: web.Request) -> web.Response:
     caller = await request_caller(request)
-    sms = _sms(request)
+    sms = TEXTING.of(request)
     body = await json_object(request)
     try:
         amount_minor, currency = _amount(request, body)
@@ -187,7 +180,7 @@ async def request_text_payment(request: web.Request) -> web.Response:
 
 async def list_text_payments(request: web.Request) -> web.Response:
     caller = await request_caller(request)
-    sms = _sms(request)
+    sms = TEXTING.of(request)
     agent = listed_agent(request, caller.account)
     payments = await sms.store.list_text_payments(agent=agent, limit=limit_param(request))
     messages = await sms.store.messages_for_all([p.id for p in payments])
@@ -198,7 +191,7 @@ async def list_text_payments(request: web.Request) -> web.Response:
 
 async def text_payment_status(request: web.Request) -> web.Response:
     caller = await request_caller(request)
-    sms = _sms(request)
+    sms = TEXTING.of(request)
     try:
         payment_id = uuid.UUID(request.match_info["text_payment_id"])
         payment = await sms.store.text_payment(payment_id)
@@ -223,7 +216,7 @@ async def text_payment_status(request: web.Request) -> web.Response:
 
 async def schedule_reminder(request: web.Request) -> web.Response:
     caller = await request_caller(request)
-    sms = _sms(request)
+    sms = TEXTING.of(request)
     body = await json_object(request)
     try:
         amount_minor, currency = _amount(request, body)
@@ -259,7 +252,7 @@ async def schedule_reminder(request: web.Request) -> web.Response:
 
 async def list_reminders(request: web.Request) -> web.Response:
     caller = await request_caller(request)
-    sms = _sms(request)
+    sms = TEXTING.of(request)
     agent = listed_agent(request, caller.account)
     reminders = await sms.store.list_reminders(agent=agent, limit=limit_param(request))
     opted_out = await sms.store.opted_out_among([r.phone for r in reminders])
@@ -270,13 +263,13 @@ async def list_reminders(request: web.Request) -> web.Response:
 async def texting_status(request: web.Request) -> web.Response:
     """Whether texting is on (the console shows its Texts view only then)."""
     await request_caller(request)
-    return web.json_response({"enabled": SMS_KEY in request.app})
+    return web.json_response({"enabled": TEXTING.key in request.app})
 
 
 async def card_on_file(request: web.Request) -> web.Response:
     """The card a text payment would charge, as brand and last four (never more)."""
     caller = await request_caller(request)
-    sms = _sms(request)
+    sms = TEXTING.of(request)
     try:
         card = await sms.card_for(
             request.query.get("customer", ""),
@@ -290,7 +283,7 @@ async def card_on_file(request: web.Request) -> web.Response:
 
 
 async def provider_webhook(request: web.Request) -> web.Response:
-    sms = _sms(request)
+    sms = TEXTING.of(request)
     if sms.verifier is None:
         raise ApiError(404, "sms_disabled", "no SMS webhook secret is configured")
     body = await request.read()

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from payivr.console.openapi_parts import (
+    AGENT_PARAMETER,
     AUTH,
+    LIMIT_PARAMETER,
     NULLABLE_STRING,
     error_responses,
+    json_body,
     json_content,
     schema_ref,
 )
@@ -46,21 +49,7 @@ _OPTED_OUT = {
     "type": "boolean",
     "description": "The phone number has opted out of texts (replied STOP, not START since).",
 }
-_LIST_PARAMETERS = [
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
-    },
-    {
-        "name": "agent",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "Supervisors: only this agent's.",
-    },
-]
+_LIST_PARAMETERS = [LIMIT_PARAMETER, AGENT_PARAMETER]
 
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "TextPaymentRequest": {
@@ -214,10 +203,7 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "Pay by text: text the customer to pay with their card on file",
                 "operationId": "requestTextPayment",
                 "security": AUTH,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": schema_ref("TextPaymentRequest")}},
-                },
+                "requestBody": json_body(schema_ref("TextPaymentRequest")),
                 "responses": {
                     "201": json_content(
                         schema_ref("TextPayment"), "The question is texted; a YES pays."
@@ -264,10 +250,7 @@ def openapi_paths() -> dict[str, Any]:
                 "summary": "Schedule an SMS reminder before a due date (spread over the window)",
                 "operationId": "scheduleReminder",
                 "security": AUTH,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": schema_ref("ReminderRequest")}},
-                },
+                "requestBody": json_body(schema_ref("ReminderRequest")),
                 "responses": {
                     "201": json_content(schema_ref("Reminder"), "Scheduled; send_at says when."),
                     **_errors(400, 401, 403, 404, 409, 415, 422, 503),
@@ -326,10 +309,7 @@ def openapi_paths() -> dict[str, Any]:
                 ),
                 "operationId": "smsWebhook",
                 "security": [],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
+                "requestBody": json_body({"type": "object"}),
                 "responses": {
                     "200": json_content(
                         {"type": "object", "properties": {"received": {"type": "boolean"}}},

@@ -2,8 +2,9 @@
 and why.
 
 Shared by the HTTP sandbox and the in-process sandbox so both answer the same way. The
-cards are the public test cards from DESIGN.md; every other Luhn-valid card of a known
-brand approves. The bank accounts are Stripe's ACH test accounts (routing 110000000); every
+cards are Stripe's public test cards (4242 4242 4242 4242 and the other
+:data:`SUCCESS_CARDS` approve, the :data:`DECLINE_CARDS` decline with their reason); every
+other Luhn-valid card of a known brand approves. The bank accounts are Stripe's ACH test accounts (routing 110000000); every
 other account behind a routing number with a valid checksum approves.
 """
 
