@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import time
 
 from payivr.config.checks import cleartext_problems
+from payivr.core.campaigns import CampaignError, parse_campaign
 from payivr.core.cards import Brand
 from payivr.core.events import PaymentMethod
 from payivr.core.flow import FlowConfig
@@ -209,8 +210,6 @@ class OutboundSettings:
     def problems(self) -> list[str]:
         if not self.enabled:
             return []
-        from payivr.outbound.campaigns import CampaignError, parse_campaign
-
         found = []
         tech, _, resource = self.trunk.partition("/")
         if not tech or not ("{number}" in resource or "{digits}" in resource):

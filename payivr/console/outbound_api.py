@@ -37,8 +37,8 @@ from payivr.console.openapi_parts import (
 )
 from payivr.console.security import ApiError, Caller
 from payivr.core.amounts import amount_problem, format_minor
+from payivr.core.campaigns import OutsideCallingHours, UnknownTimeZone
 from payivr.core.redact import has_digit_run
-from payivr.outbound.campaigns import OutsideCallingHours, UnknownTimeZone
 from payivr.outbound.dialer import OutboundDialer, OutboundRefused, OutboundRequest
 from payivr.outbound.store import CallOutcome, OutboundCall, Status
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164

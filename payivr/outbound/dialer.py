@@ -42,16 +42,16 @@ from payivr.ari.router import Call, CallClosed, Resynced
 from payivr.calls.notifier import OutboundCallChanged
 from payivr.calls.stasis import StasisApplication
 from payivr.config import OutboundSettings
-from payivr.core.errors import PayivrError
-from payivr.core.redact import redact_card_data
-from payivr.core.request import EntryKind
-from payivr.outbound.campaigns import (
+from payivr.core.campaigns import (
     Campaign,
     OutsideCallingHours,
     check_calling_hours,
     customer_zone,
     parse_campaign,
 )
+from payivr.core.errors import PayivrError
+from payivr.core.redact import redact_card_data
+from payivr.core.request import EntryKind
 from payivr.outbound.store import CallOutcome, OutboundCall, OutboundCalls, Status
 from payivr.store.models import Clock
 
@@ -147,8 +147,8 @@ class OutboundDialer:
     async def place(self, request: OutboundRequest) -> OutboundCall:
         """Ring the agent, then the customer; returns the stored call at once.
 
-        Raises :class:`OutboundRefused`, :class:`~payivr.outbound.campaigns.UnknownTimeZone`
-        or :class:`~payivr.outbound.campaigns.OutsideCallingHours`.
+        Raises :class:`OutboundRefused`, :class:`~payivr.core.campaigns.UnknownTimeZone`
+        or :class:`~payivr.core.campaigns.OutsideCallingHours`.
         """
         campaign = self.campaigns.get(request.campaign)
         if campaign is None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from payivr.outbound.campaigns import (
+from payivr.core.campaigns import (
     CampaignError,
     OutsideCallingHours,
     UnknownTimeZone,
