@@ -63,7 +63,8 @@ async def test_an_unanswered_originate_gives_up_after_its_timeout(
                                                "timeout": 2})
     destroyed = await events.wait_for(lambda e: e["type"] == "ChannelDestroyed")
     assert destroyed["cause"] == 19
-    assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == ["", "NOANSWER"]
+    # No last Dial status at the timeout (recorded: test_outbound_outcomes.py).
+    assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == [""]
     assert agent.channel is None and not agent.ringing
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from payivr.sim.ari import AriSimulator, PhoneError
 
-from .helpers import AriTestClient, EventStream
+from .helpers import AriTestClient, EventStream, load_trace
 
 CUSTOMER = "PJSIP/+15550100@trunk"
 
@@ -31,6 +31,65 @@ async def _ring(client: AriTestClient, sim: AriSimulator, **phone: Any) -> tuple
     assert status == 200
     assert channel["name"].startswith("PJSIP/trunk-")  # named after the endpoint, as chan_pjsip
     return customer, events
+
+
+def last_dial_statuses(events: list[dict[str, Any]], leg: str) -> list[str]:
+    """The Dial statuses of ``leg`` that end a dial attempt (not "" or RINGING)."""
+    return [
+        e["dialstatus"]
+        for e in events
+        if e["type"] == "Dial" and e["peer"]["id"] == leg and e["dialstatus"] not in ("", "RINGING")
+    ]
+
+
+def recorded_ends() -> dict[str, tuple[int, list[str]]]:
+    """Recorded on Asterisk 22.10.1 with bench/outbound_trunk.py: a leg on the Local-channel
+    test trunk left ringing until the originate's 3 s timeout, and one refused with cause 17
+    (a SIP 486): each leg's hangup cause and its last Dial statuses."""
+    events = [line["event"] for line in load_trace("outbound-trunk-unanswered-and-refused.jsonl")
+              if line["kind"] == "event" and line["app"] == "payivr-77"]
+    return {
+        leg: (
+            next(e["cause"] for e in events
+                 if e["type"] == "ChannelDestroyed" and e["channel"]["id"] == leg),
+            last_dial_statuses(events, leg),
+        )
+        for leg in ("ob-unanswered", "ob-refused")
+    }
+
+
+async def test_an_unanswered_call_ends_at_the_dial_timeout_without_a_last_dial_status(
+    sim: AriSimulator, client: AriTestClient
+) -> None:
+    """At its dial timeout ARI's originate hangs the leg up (cause 19) and publishes no Dial
+    status after RINGING, unlike a refusal (Dial BUSY for cause 17)."""
+    recorded = recorded_ends()
+    assert recorded == {"ob-unanswered": (19, []), "ob-refused": (17, ["BUSY"])}
+
+    customer = sim.add_phone("customer", CUSTOMER, auto_answer=False)
+    events = await client.events("payivr")
+    for leg, timeout in (("ob-unanswered", 3), ("ob-refused", 30)):
+        await client.request(
+            "POST",
+            f"/channels/{leg}",
+            {"endpoint": CUSTOMER, "app": "payivr", "appArgs": "outbound,customer,k",
+             "callerId": "Acme <+15550199>", "timeout": timeout},
+        )
+        if leg == "ob-refused":
+            await customer.wait_for(lambda p: p.ringing)
+            await customer.refuse(486)
+        await events.wait_for(
+            lambda e, leg=leg: e["type"] == "ChannelDestroyed" and e["channel"]["id"] == leg
+        )
+    simulated = {
+        leg: (
+            next(e["cause"] for e in events.events
+                 if e["type"] == "ChannelDestroyed" and e["channel"]["id"] == leg),
+            last_dial_statuses(events.events, leg),
+        )
+        for leg in ("ob-unanswered", "ob-refused")
+    }
+    assert simulated == recorded
 
 
 @pytest.mark.parametrize(

@@ -520,7 +520,7 @@ class Engine:
             channel.ring_timer = self.clock.call_later(phone.answer_delay, self.device_answered,
                                                        channel)
         if timeout is not None and timeout > 0:
-            self.clock.call_later(timeout, _resolve, future, "NOANSWER")
+            self.clock.call_later(timeout, _time_out, channel, future)
         return future
 
     # -- dtmf -----------------------------------------------------------------------------
@@ -1052,7 +1052,10 @@ class Engine:
         if channel.destroyed or channel.hanging_up:
             return
         if status != "ANSWER":
-            self._emit_dial(None, channel, status, dialstring)
+            # At its dial timeout ARI's originate hangs the channel up without a last Dial
+            # event (dial.c); a refusal is published with its status.
+            if not channel.ring_timed_out:
+                self._emit_dial(None, channel, status, dialstring)
             self.hangup(channel, cause=_unanswered_cause(channel, status), initiator="dialer")
             return
         self._set_state(channel, "Up")
@@ -1081,7 +1084,7 @@ class Engine:
             channel.dialing = future
             self._start_pbx(second, second.context, second.exten, 1)
             if ring_seconds:
-                self.clock.call_later(ring_seconds, _resolve, future, "NOANSWER")
+                self.clock.call_later(ring_seconds, _time_out, channel, future)
             return await future
         phone = channel.phone
         if phone is None:
@@ -1904,9 +1907,11 @@ def _unanswered_cause(channel: Channel, status: str) -> int:
     return {"BUSY": 17, "NOANSWER": 19, "CONGESTION": 34, "CHANUNAVAIL": 20}.get(status, 16)
 
 
-def _resolve(future: asyncio.Future[str], value: str) -> None:
+def _time_out(channel: Channel, future: asyncio.Future[str]) -> None:
+    """The dial timeout of ``channel``'s call: NOANSWER, unless answered or ended before."""
     if not future.done():
-        future.set_result(value)
+        channel.ring_timed_out = True
+        future.set_result("NOANSWER")
 
 
 def _touch(channel: Channel) -> None:

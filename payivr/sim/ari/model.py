@@ -185,6 +185,7 @@ class Channel:
     destroyed: bool = False
     hangup_cause: int = 16
     refused_cause: int | None = None  # the far end refused the call (a SIP error response)
+    ring_timed_out: bool = False  # nobody answered within the dial timeout
     continued_to: tuple[str, str, int] | None = None
     linkedid: str = ""  # AMI's Linkedid: the first channel of the call
     # Read(): (variable, max digits, done) while the dialplan collects digits
