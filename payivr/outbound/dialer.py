@@ -60,7 +60,11 @@ log = structlog.get_logger(__name__)
 GRACE_SECONDS = 10.0  # beyond ARI's own dial timeout, before payivr gives up waiting
 AMD_WAIT_SECONDS = 15.0  # AMD()'s total analysis time is 5 s by default
 CALL_KEY_VARIABLE = "PAYIVR_CALL"  # read by [payivr-outbound-amd]
+APP_VARIABLE = "PAYIVR_APP"  # the Stasis application [payivr-outbound-amd] returns to
 
+# Dial events while the customer's phone is still being reached: not how the attempt ended (at
+# the dial timeout Asterisk publishes no last status, so RINGING would be the last one seen).
+UNDECIDED_DIAL_STATUSES = frozenset({"", "PROCEEDING", "PROGRESS", "RINGING"})
 BUSY_CAUSES = frozenset({17, 21})  # user busy; call rejected (the customer declined)
 NO_ANSWER_CAUSES = frozenset({18, 19})  # no user responding; no answer
 UNREACHABLE_CAUSES = frozenset(
@@ -325,8 +329,12 @@ class OutboundDialer:
                 return False
             if _gone(event, attempt.agent_leg):
                 raise _Cancelled("you hung up before the customer answered")
-            if isinstance(event, Dial) and event.peer.id == attempt.customer_leg:
-                dial_status = event.dialstatus or dial_status
+            if (
+                isinstance(event, Dial)
+                and event.peer.id == attempt.customer_leg
+                and event.dialstatus not in UNDECIDED_DIAL_STATUSES
+            ):
+                dial_status = event.dialstatus
             elif isinstance(event, ChannelHangupRequest) and event.channel.id == (
                 attempt.customer_leg
             ):
@@ -355,6 +363,8 @@ class OutboundDialer:
         customer = attempt.customer_leg
         try:
             await ari.channels.set_variable(customer, CALL_KEY_VARIABLE, attempt.row.call_key)
+            # The context returns the customer to this application, not to the default one.
+            await ari.channels.set_variable(customer, APP_VARIABLE, self._stasis.services.app)
             await ari.channels.continue_in_dialplan(
                 customer, context=self._settings.amd_context, extension="s", priority=1
             )
