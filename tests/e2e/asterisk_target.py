@@ -14,7 +14,11 @@ half payivr handles and records ``PlaybackStarted``, and the dialplan's ``Playba
   entries;
 - agent: ``Local/<run>-<number>@sim-agent/n``; its ``;2`` enters
   ``Stasis(harness-<run>,agentphone)`` and is the phone; its ``;1`` is the agent's leg (where
-  ``*7`` is detected).
+  ``*7`` is detected);
+- a phone that rings (a customer behind the outbound trunk, ``[outbound] trunk`` =
+  :attr:`AsteriskTarget.trunk`, or an agent's that does not answer):
+  ``Local/<run>-<number>@sim-ring``; its ``;2`` enters ``Stasis(harness-<run>,ringingphone)``
+  unanswered and the harness rings it, then answers it (as a person or a machine) or not.
 
 ``<run>`` is this test process's own (:data:`RUN`): its harness is the application
 ``harness-<run>`` and its payivr ``payivr-<run>``, so pytest-xdist workers share one Asterisk.
@@ -40,7 +44,7 @@ import aiohttp
 import pytest
 
 from payivr.ari.client import AriClient
-from payivr.ari.errors import AriError, ChannelGone
+from payivr.ari.errors import AriError, ChannelGone, NotInStasis
 from payivr.ari.events import (
     AriEvent,
     ChannelDestroyed,
@@ -51,7 +55,9 @@ from payivr.ari.events import (
     StasisStart,
     parse_event,
 )
+from payivr.ari.models import Channel
 from payivr.calls.stasis import endpoint_of
+from payivr.sim.ari.model import SIP_RESPONSE_CAUSES
 from tests.e2e.phones import Phone, real_seconds
 from tests.e2e.proxy import TcpProxy
 from tests.e2e.targets import APP, BridgeView, PbxAccess
@@ -62,20 +68,36 @@ HARNESS_APP = f"harness-{RUN}"
 PAYIVR_APP = f"{APP}-{RUN}"
 PAYLINE = "7290"
 CONNECT_SECONDS = 15.0
+GREETINGS = {
+    # "Hello?" (a 0.4 s beep) a second after answering, then silence: AMD() says HUMAN.
+    "person": ("sound:silence/1", "sound:beep", "sound:silence/3"),
+    # A tone until hung up: a greeting longer than amd.conf's 1.5 s, MACHINE.
+    "machine": ("tone:440",),
+}
 
 
 class LocalPhone:
     """A :class:`~tests.e2e.phones.Phone` made of a Local channel half the harness owns."""
 
-    def __init__(self, target: AsteriskTarget, name: str, exten: str, context: str) -> None:
+    def __init__(
+        self,
+        target: AsteriskTarget,
+        name: str,
+        exten: str,
+        context: str,
+        answers: str | None = None,
+    ) -> None:
         self._target = target
         self.name = name
         self.exten = exten  # <run>-<number>
         self._endpoint = f"Local/{exten}@{context}"  # as payivr names it (dialled with /n)
+        self.answers = answers  # in [sim-ring]: "person", "machine", or None (rings on)
         self.own: str | None = None  # the half in the harness application
         self._leg: str | None = None  # the half payivr (or Dial()) handles
         self._heard: list[str] = []
         self._dtmf = ""
+        self._ringing = False
+        self._caller_number: str | None = None
         self._changed = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -97,6 +119,14 @@ class LocalPhone:
     def received_dtmf(self) -> str:
         return self._dtmf
 
+    @property
+    def ringing(self) -> bool:
+        return self._ringing
+
+    @property
+    def caller_number(self) -> str | None:
+        return self._caller_number
+
     async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
         if self.own is None:
             raise RuntimeError(f"{self.name} has no call")
@@ -104,6 +134,14 @@ class LocalPhone:
             self.own, digits, duration=duration_ms, between=gap_ms
         )
         await asyncio.sleep((len(digits) * (duration_ms + gap_ms)) / 1000)
+
+    async def refuse(self, sip_status: int = 486) -> None:
+        if self.own is None or not self._ringing:
+            raise RuntimeError(f"{self.name} is not ringing")
+        self.answered()
+        await self._target.ari.channels.hangup(
+            self.own, reason_code=SIP_RESPONSE_CAUSES[sip_status]
+        )
 
     async def hangup(self) -> None:
         if self.own is None:
@@ -119,13 +157,19 @@ class LocalPhone:
 
     # ------------------------------------------------------------- fed by the target
 
-    async def attach(self, own: str, leg: str) -> None:
+    async def attach(self, own: str, leg: str, caller_number: str, ringing: bool) -> None:
         self.own, self._leg = own, leg
+        self._caller_number, self._ringing = caller_number, ringing
         await self._target.subscribe(leg)
         self.changed()
 
+    def answered(self) -> None:
+        self._ringing = False
+        self.changed()
+
     def detach(self) -> None:
-        self.own = self._leg = None
+        self.own = self._leg = self._caller_number = None
+        self._ringing = False
         self.changed()
 
     def played(self, media_uri: str) -> None:
@@ -143,6 +187,7 @@ class LocalPhone:
 class AsteriskTarget:
     simulated = False
     time_scale = 1.0  # prompts play at their real length
+    trunk = f"Local/{RUN}-{{digits}}@sim-ring"
 
     def __init__(self, access: PbxAccess) -> None:
         self.access = access
@@ -154,7 +199,7 @@ class AsteriskTarget:
         )
         self._events_task: asyncio.Task[None] | None = None
         self._phones: dict[str, LocalPhone] = {}  # by the id of either half
-        self._agents: dict[str, LocalPhone] = {}  # by endpoint
+        self._called: dict[str, LocalPhone] = {}  # phones payivr or Dial() calls, by endpoint
         self._numbers = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -204,10 +249,19 @@ class AsteriskTarget:
     def caller_phone(self, name: str, number: str) -> LocalPhone:
         return LocalPhone(self, name, f"{RUN}-{number}", "sim-dial")
 
-    def agent_phone(self, name: str, number: str) -> LocalPhone:
-        agent = LocalPhone(self, name, f"{RUN}-{number}", "sim-agent")
-        self._agents[agent.endpoint] = agent
+    def agent_phone(self, name: str, number: str, answers: bool = True) -> LocalPhone:
+        if answers:
+            agent = LocalPhone(self, name, f"{RUN}-{number}", "sim-agent")
+        else:
+            agent = LocalPhone(self, name, f"{RUN}-{number}", "sim-ring")
+        self._called[agent.endpoint] = agent
         return agent
+
+    def trunk_phone(self, name: str, number: str, answers: str | None = "person") -> LocalPhone:
+        digits = number.removeprefix("+")
+        customer = LocalPhone(self, name, f"{RUN}-{digits}", "sim-ring", answers)
+        self._called[customer.endpoint] = customer
+        return customer
 
     async def connect(self, caller: Phone, agent: Phone, context: str = "sim-dial") -> None:
         assert isinstance(agent, LocalPhone)
@@ -303,15 +357,15 @@ class AsteriskTarget:
 
     def _on_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart) and event.channel.id not in self._phones:
-            agent = self._agents.get(endpoint_of(event.channel.name))
-            if event.args[:1] == ("agentphone",) and agent is not None:
-                self._phones[event.channel.id] = agent
-                self._spawn(self._attach_agent(agent, event.channel.name))
+            called = self._called.get(endpoint_of(event.channel.name))
+            if called is not None and event.args[:1] in (("agentphone",), ("ringingphone",)):
+                self._phones[event.channel.id] = called
+                self._spawn(self._attach_called(called, event.channel))
             return
         if isinstance(event, StasisStart) and event.args[:1] == ("callerphone",):
             caller = self._phones[event.channel.id]
             leg = f"{event.channel.id};2"  # chosen as other_channel_id when originating
-            self._spawn(caller.attach(event.channel.id, leg))
+            self._spawn(caller.attach(event.channel.id, leg, event.channel.caller.number, False))
             return
         if isinstance(event, PlaybackStarted):
             channel_id = event.playback.channel_id
@@ -334,12 +388,23 @@ class AsteriskTarget:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _attach_agent(self, agent: LocalPhone, own_name: str) -> None:
-        """The agent phone's half is ``...;2``; the agent's leg is its ``;1`` sibling."""
-        leg_name = own_name[: -len(";2")] + ";1"
-        channels = await self.ari.channels.list()
-        own = next(c.id for c in channels if c.name == own_name)
-        leg = next(c.id for c in channels if c.name == leg_name)
-        self._phones[leg] = agent
-        await agent.attach(own, leg)
+    async def _attach_called(self, phone: LocalPhone, own: Channel) -> None:
+        """The called phone's half is ``...;2``; the leg payivr or Dial() handles is its
+        ``;1`` sibling. A phone in [sim-ring] rings, then answers as its ``answers`` says."""
+        leg_name = own.name[: -len(";2")] + ";1"
+        leg = next(c.id for c in await self.ari.channels.list() if c.name == leg_name)
+        self._phones[leg] = phone
+        ringing = own.state != "Up"
+        await phone.attach(own.id, leg, own.caller.number, ringing)
+        if not ringing:
+            return
+        with contextlib.suppress(ChannelGone, NotInStasis):  # refused or given up meanwhile
+            await self.ari.channels.ring(own.id)
+            if phone.answers is None:
+                return
+            await self.ari.channels.answer(own.id)
+            phone.answered()
+            await self.ari.channels.play(
+                own.id, GREETINGS[phone.answers], playback_id=f"{own.id}-greeting"
+            )
 

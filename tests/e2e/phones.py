@@ -44,7 +44,19 @@ class Phone(Protocol):
     def received_dtmf(self) -> str:
         """Digits that reached the handset."""
 
+    @property
+    def ringing(self) -> bool:
+        """A call rings on this phone, not answered yet."""
+
+    @property
+    def caller_number(self) -> str | None:
+        """The caller ID this phone shows for its call (None when not in a call)."""
+
     async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None: ...
+
+    async def refuse(self, sip_status: int = 486) -> None:
+        """Refuse the ringing call as a SIP phone (or trunk) answering ``sip_status`` would:
+        with the hangup cause chan_pjsip maps it to."""
 
     async def hangup(self) -> None: ...
 
@@ -85,8 +97,20 @@ class SimulatedPhone:
     def received_dtmf(self) -> str:
         return self.sim_phone.received_dtmf
 
+    @property
+    def ringing(self) -> bool:
+        return self.sim_phone.ringing
+
+    @property
+    def caller_number(self) -> str | None:
+        channel = self.sim_phone.channel
+        return channel.caller_number if channel is not None else None
+
     async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
         await self.sim_phone.press(digits, duration_ms=duration_ms, gap_ms=gap_ms)
+
+    async def refuse(self, sip_status: int = 486) -> None:
+        await self.sim_phone.refuse(sip_status)
 
     async def hangup(self) -> None:
         await self.sim_phone.hangup()

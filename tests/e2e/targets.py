@@ -73,8 +73,18 @@ class Target(Protocol):
     def caller_phone(self, name: str, number: str) -> Phone:
         """A new idle customer phone with extension ``number`` (e.g. ``1002``)."""
 
-    def agent_phone(self, name: str, number: str) -> Phone:
-        """A new idle agent phone with extension ``number`` (e.g. ``1001``)."""
+    trunk: str
+    """payivr's ``[outbound] trunk``: the dial string that reaches the phones of :meth:`trunk_phone`."""
+
+    def agent_phone(self, name: str, number: str, answers: bool = True) -> Phone:
+        """A new idle agent phone with extension ``number`` (e.g. ``1001``); one that does
+        not ``answer`` rings until the caller gives up."""
+
+    def trunk_phone(self, name: str, number: str, answers: str | None = "person") -> Phone:
+        """A customer's phone reached at ``number`` (E.164) through :attr:`trunk`. When
+        called it rings, then ``answers`` as a ``person`` (a short word, then silence: AMD()
+        says HUMAN) or a ``machine`` (a greeting longer than amd.conf's 1.5 s: MACHINE), or
+        rings until refused or given up (None)."""
 
     async def connect(self, caller: Phone, agent: Phone, context: str = "sim-dial") -> None:
         """``caller`` calls ``agent`` through ``Dial()`` (with *7 enabled on the agent's leg);
@@ -104,6 +114,7 @@ class SimulatorTarget:
 
     simulated = True
     time_scale = SIMULATOR_TIME_SCALE
+    trunk = "PJSIP/{number}@trunk"
 
     def __init__(self, asterisk_id: str = ASTERISK_ID) -> None:
         self.sim = AriSimulator(
@@ -150,10 +161,22 @@ class SimulatorTarget:
             self.sim.add_phone(name, endpoint=f"PJSIP/{number}", context="from-customers")
         )
 
-    def agent_phone(self, name: str, number: str) -> SimulatedPhone:
+    def agent_phone(self, name: str, number: str, answers: bool = True) -> SimulatedPhone:
         """Its channels run in [from-agents], as asterisk/pjsip.conf's agent endpoint's do."""
         return SimulatedPhone(
-            self.sim.add_phone(name, endpoint=f"PJSIP/{number}", context="from-agents")
+            self.sim.add_phone(
+                name, endpoint=f"PJSIP/{number}", context="from-agents", auto_answer=answers
+            )
+        )
+
+    def trunk_phone(self, name: str, number: str, answers: str | None = "person") -> SimulatedPhone:
+        return SimulatedPhone(
+            self.sim.add_phone(
+                name,
+                endpoint=self.trunk.format(number=number),
+                auto_answer=answers is not None,
+                answering_machine=answers == "machine",
+            )
         )
 
     async def connect(self, caller: Phone, agent: Phone, context: str = "sim-dial") -> None:
