@@ -79,8 +79,6 @@ from payivr.gateway.transport import (
 log = structlog.get_logger(__name__)
 
 
-
-
 # --------------------------------------------------------------------------- the gateway
 
 

@@ -165,8 +165,6 @@ def listed_params(
 ON_ASTERISK = "AND (%(asterisk_id)s::text IS NULL OR coalesce(asterisk_id, %(asterisk_id)s) = %(asterisk_id)s)"
 
 
-
-
 def card_data_refused(error: psycopg.errors.CheckViolation) -> Exception:
     """Replace a CHECK failure with an error that does not carry the failing row."""
     constraint = error.diag.constraint_name or ""
