@@ -23,7 +23,7 @@ from payivr.sim.ari import AriSimulator
 from payivr.sim.ari.model import Recording
 from tests.e2e.harness import Call, CrmInbox, System, heard, key_card, system_with
 from tests.e2e.phones import SimulatedPhone, prompts
-from tests.e2e.targets import SimulatorTarget
+from tests.e2e.targets import Target
 
 
 def _recording_of(phone: SimulatedPhone) -> Recording:
@@ -82,16 +82,15 @@ async def test_a_recorded_call_keeps_no_digit_of_the_payment(
     await system.check_nothing_left()
 
 
-@pytest.mark.parametrize("context", ["sim-phones", "sim-recording-stopped"])
+@pytest.mark.parametrize("context", ["sim-dial", "sim-recording-stopped"])
 async def test_an_unrecorded_call_is_not_touched(
-    system: System, sim: AriSimulator, database_url: str, context: str
+    system: System, database_url: str, context: str
 ) -> None:
     """No MixMonitor, or one the dialplan stopped (its MIXMONITOR_FILENAME stays set and
     Asterisk answers MixMonitorMute with "Cannot set mute flag"): the payment goes ahead."""
     caller, agent = system.phones()
-    assert isinstance(caller, SimulatedPhone) and isinstance(agent, SimulatedPhone)
-    await sim.dial(caller.sim_phone, agent.sim_phone, context=context)
     await system.agent_account(agent)
+    await system.target.connect(caller, agent, context)
     await agent.press("*7")
     await system.wait_event(lambda e: e["type"] == "call_started")
     request = PaymentRequest("Annual plan", 13742, "USD", "alice")
@@ -104,7 +103,7 @@ async def test_an_unrecorded_call_is_not_touched(
 
 @pytest.fixture
 async def system_without_ami(
-    target: SimulatorTarget, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
+    target: Target, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
 ) -> AsyncIterator[System]:
     """payivr with ``ami.enabled = false``: calls reach it through its own entries only."""
 
@@ -116,7 +115,7 @@ async def system_without_ami(
 
 
 async def test_a_recording_that_cannot_be_paused_refuses_the_payment(
-    system_without_ami: System, sim: AriSimulator, database_url: str
+    system_without_ami: System, database_url: str
 ) -> None:
     """Without AMI nothing can mute a MixMonitor: no card is asked for into a recording."""
     system = system_without_ami
