@@ -24,6 +24,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +55,7 @@ from payivr.gateway.transport import (
     Timeouts,
     Transport,
 )
+from payivr.retry_after import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -409,7 +411,7 @@ class HttpGateway:
         except ValueError:
             parsed = None
         return _Answer(
-            exchange.status, parsed, wire.parse_retry_after(exchange.headers.get("Retry-After"))
+            exchange.status, parsed, retry_after_seconds(exchange.headers.get("Retry-After"), datetime.now(UTC))
         )
 
 

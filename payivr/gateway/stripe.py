@@ -48,6 +48,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -75,6 +76,7 @@ from payivr.gateway.transport import (
     Request,
     Transport,
 )
+from payivr.retry_after import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -338,7 +340,7 @@ class StripeGateway:
                     return self._reply(response)
                 if should_retry == "false":
                     break
-                retry_after = _retry_after(response.headers.get("retry-after"))
+                retry_after = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
                 if retry_after is not None:
                     if retry_after > policy.max_retry_after:
                         break
@@ -453,12 +455,6 @@ def _error_of(reply: _Reply) -> wire.StripeError | None:
         return wire.parse_error(reply.status, reply.body)
     except wire.StripeProtocolError:
         return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return float(value.strip())
 
 
 def _tls_context() -> ssl.SSLContext:

@@ -22,8 +22,6 @@ Answers:
 
 from __future__ import annotations
 
-import email.utils
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -81,19 +79,6 @@ class Retry:
 @dataclass(frozen=True)
 class Processing:
     """A status query: the request with this key is still being processed."""
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _approved(body: dict[str, Any]) -> Approved:

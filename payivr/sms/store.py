@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from payivr.core.cards import Brand, MaskedCard
 from payivr.store.database import Database
 from payivr.store.models import Origin
+from payivr.store.payment_rows import AUDIT_INSERT, audit_values
 
 Connection = psycopg.AsyncConnection[Any]
 
@@ -252,19 +253,8 @@ class SmsStore:
     ) -> None:
         origin = origin or Origin.system("sms")
         await conn.execute(
-            "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind, origin,"
-            " resource, payment_id, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                now,
-                actor,
-                action,
-                success,
-                origin.kind.value,
-                origin.value,
-                resource,
-                payment_id,
-                detail,
-            ),
+            AUDIT_INSERT,
+            audit_values(now, actor, action, success, origin, resource, payment_id, detail),
         )
 
     # ------------------------------------------------------------------ messages

@@ -31,6 +31,7 @@ from payivr.core.redact import has_pan
 from payivr.store.database import Database
 from payivr.store.errors import CardDataRefused, StoreError
 from payivr.store.models import Clock, Origin, utc_now
+from payivr.store.payment_rows import AUDIT_INSERT, audit_values
 
 logger = structlog.get_logger(__name__)
 
@@ -117,12 +118,6 @@ def _card_from_row(row: dict[str, Any]) -> CardOnFile:
         payment_id=row["payment_id"],
         created_at=row["created_at"],
     )
-
-
-_AUDIT = (
-    "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind, origin,"
-    " resource, payment_id, detail) VALUES (%s, %s, %s, true, %s, %s, %s, %s, %s)"
-)
 
 
 class CardsOnFile:
@@ -236,16 +231,15 @@ class CardsOnFile:
             found = [_card_from_row(row) for row in await cursor.fetchall()]
             origin = origin or Origin.system()
             await conn.execute(
-                "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind,"
-                " origin, resource, detail) VALUES (%s, %s, 'card_on_file.looked_up', %s, %s,"
-                " %s, %s, %s)",
-                (
+                AUDIT_INSERT,
+                audit_values(
                     self._clock(),
                     actor,
+                    "card_on_file.looked_up",
                     bool(found),
-                    origin.kind.value,
-                    origin.value,
+                    origin,
                     f"customer:{crm_record_id}",
+                    None,
                     f"{len(found)} found",
                 ),
             )
@@ -298,13 +292,13 @@ class CardsOnFile:
     ) -> None:
         origin = origin or Origin.system()
         await conn.execute(
-            _AUDIT,
-            (
+            AUDIT_INSERT,
+            audit_values(
                 self._clock(),
                 actor,
                 action,
-                origin.kind.value,
-                origin.value,
+                True,
+                origin,
                 f"card_on_file:{card.id}",
                 payment_id,
                 str(card.masked_card),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import structlog
@@ -124,6 +125,29 @@ def payment_from_row(row: dict[str, Any]) -> Payment:
         instance=row["instance"],
         asterisk_id=row["asterisk_id"],
     )
+
+
+AUDIT_INSERT = (
+    "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind, origin,"
+    " resource, payment_id, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def audit_values(
+    occurred_at: datetime,
+    actor: str,
+    action: str,
+    success: bool,
+    origin: Origin,
+    resource: str,
+    payment_id: UUID | None,
+    detail: str | None,
+) -> tuple[object, ...]:
+    """The parameters of :data:`AUDIT_INSERT`, in its order."""
+    return (
+        occurred_at, actor, action, success, origin.kind.value, origin.value, resource,
+        payment_id, detail,
+    )  # fmt: skip
 
 
 def audit_from_row(row: dict[str, Any]) -> AuditEvent:

@@ -32,10 +32,12 @@ from payivr.store.models import (
     utc_now,
 )
 from payivr.store.payment_rows import (
+    AUDIT_INSERT,
     LISTED,
     ON_ASTERISK,
     PRIVACY_COLUMN,
     audit_from_row,
+    audit_values,
     card_data_refused,
     listed_params,
     mask_digit_runs,
@@ -419,19 +421,9 @@ class PaymentStore:
         cursor = conn.cursor(row_factory=dict_row)
         try:
             await cursor.execute(
-                "INSERT INTO audit_events (occurred_at, actor, action, success, origin_kind,"
-                " origin, resource, payment_id, detail)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                (
-                    self._clock(),
-                    actor,
-                    action,
-                    success,
-                    origin.kind.value,
-                    origin.value,
-                    resource,
-                    payment_id,
-                    detail,
+                AUDIT_INSERT + " RETURNING *",
+                audit_values(
+                    self._clock(), actor, action, success, origin, resource, payment_id, detail
                 ),
             )
         except psycopg.errors.CheckViolation as error:

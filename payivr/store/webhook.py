@@ -17,11 +17,11 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 
 from payivr.core.errors import PayivrError
+from payivr.retry_after import retry_after_seconds
 from payivr.store.crm import Delivered, Delivery, DeliveryResult, EndpointGone, RetryLater
 from payivr.store.models import Clock, utc_now
 
@@ -100,22 +100,6 @@ def encode_body(delivery: Delivery) -> bytes:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
 class WebhookAdapter:
     """Posts activities to one URL, signed with one ``whsec_`` secret."""
 
@@ -166,7 +150,7 @@ class WebhookAdapter:
         retry_after = None
         if status in (429, 503):
             lowered = {name.lower(): value for name, value in response.headers.items()}
-            retry_after = parse_retry_after(lowered.get("retry-after"), self._clock())
+            retry_after = retry_after_seconds(lowered.get("retry-after"), self._clock())
         return RetryLater(f"http {status}", retry_after)
 
     def __repr__(self) -> str:
