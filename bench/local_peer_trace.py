@@ -29,8 +29,8 @@ HARNESS = f"harness-{RUN}"
 
 
 async def record(url: str, password: str) -> list[dict[str, Any]]:
-    recorder = Recorder()
     async with AriClient(url, "payivr", password) as ari, aiohttp.ClientSession() as http:
+        recorder = Recorder(http)
         arrived = asyncio.Event()
 
         async def listen(app: str) -> tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]:

@@ -35,7 +35,8 @@ SILENCE_MS = 200  # TALK_DETECT: audio absent this long ends "talking"
 class Recorder:
     """ARI requests and events with their time since the start, as JSONL lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
         self.start = time.monotonic()
         self.lines: list[dict[str, Any]] = []
         self.events: list[tuple[float, dict[str, Any]]] = []
@@ -46,10 +47,20 @@ class Recorder:
     async def rest(
         self, ari: AriClient, method: str, *path: str, params: dict[str, str] | None = None
     ) -> Any:
-        body = await ari.request(method, *path, params=params)
-        self.lines.append({"t": self.now(), "kind": "rest", "method": method,
+        """One ARI request, recorded with the status Asterisk answered (200, 201, 204...) at
+        the time it was sent: the events recorded before it happened before it."""
+        sent = self.now()
+        async with self.http.request(
+            method, ari.base_url.joinpath(*path), params=params,
+            headers={"Authorization": ari.authorization},
+        ) as answer:
+            status = answer.status
+            body = await answer.json() if status != 204 else None
+        if status >= 400:
+            raise RuntimeError(f"{method} /{'/'.join(path)}: {status} {body}")
+        self.lines.append({"t": sent, "kind": "rest", "method": method,
                            "path": "/" + "/".join(path), "params": params or {},
-                           "status": 204 if body is None else 200, "body": body})
+                           "status": status, "body": body})
         return body
 
     def event(self, raw: dict[str, Any], app: str = APP) -> None:
@@ -77,8 +88,8 @@ def talking_seconds(events: list[tuple[float, dict[str, Any]]], channel: str,
 
 
 async def measure(url: str, password: str) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    recorder = Recorder()
     async with AriClient(url, "payivr", password) as ari, aiohttp.ClientSession() as http:
+        recorder = Recorder(http)
         ari_events: asyncio.Queue[None] = asyncio.Queue()
         ws = await http.ws_connect(ari.events_url(APP),
                                    headers={"Authorization": ari.authorization})
@@ -119,8 +130,11 @@ async def measure(url: str, password: str) -> tuple[dict[str, float], list[dict[
             prompt_end = time.monotonic() - recorder.start
             await asyncio.sleep(prompt_end - prompt_start)
             after_end = time.monotonic() - recorder.start
-            for channel in ("tt-caller", "tt-agent", "tt-room"):
+            # The agent's phone first: no ChannelTalkingFinished races its hangup. Then the
+            # Local halves' hangups before the bridge's end, in a reproducible order.
+            for channel in ("tt-agent", "tt-caller", "tt-room"):
                 await recorder.rest(ari, "DELETE", "channels", channel)
+            await asyncio.sleep(0.5)
             await recorder.rest(ari, "DELETE", "bridges", "tt-call")
             await asyncio.sleep(0.5)
         finally:

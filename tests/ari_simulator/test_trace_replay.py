@@ -32,6 +32,14 @@ class Scenario:
     phone_actions: list[tuple[float, str, str, str]] = field(default_factory=list)
 
 
+AGENT_PHONES = """
+[sim-agent]
+exten => _X.,1,Answer()
+ same => n,Stasis(harness-${CUT(EXTEN,-,1)},agentphone)
+ same => n,Hangup()
+"""
+"""The phones of asterisk/test-dialplan.conf: Local channels whose far half is the harness's."""
+
 SCENARIOS = [
     Scenario(
         "bridge-absorbdtmf-hold-play-hangup.jsonl",
@@ -62,12 +70,15 @@ exten => agent,1,Answer()
         # is subscribed to that half, before and after its socket reconnects.
         "local-peer-subscribed-not-in-stasis.jsonl",
         apps=["payivr-78", "harness-78"],
-        dialplan="""
-[sim-agent]
-exten => _X.,1,Answer()
- same => n,Stasis(harness-${CUT(EXTEN,-,1)},agentphone)
- same => n,Hangup()
-""",
+        dialplan=AGENT_PHONES,
+    ),
+    Scenario(
+        # bench/talk_through.py: a tone from the caller's phone reaches the agent's phone
+        # (TALK_DETECT on it) except while a prompt plays on the caller's bridged leg.
+        "talk-through-prompt-suspends-caller.jsonl",
+        apps=["harness-77"],
+        dialplan=AGENT_PHONES,
+        durations={"payivr/en/enter-card-number": 6.423},
     ),
     Scenario(
         "sip-takeover-mixing-bridge-leaks-dtmf.jsonl",

@@ -61,6 +61,10 @@ Behaviour taken from the recordings:
   handset whatever ``absorbDTMF`` says and no ``ChannelDtmfReceived`` is emitted (``BRIDGEPEER``
   is set three times as the technology switches to ``native_rtp``). Local-like channels never
   bridge natively.
+- ``TALK_DETECT(set)=<silence ms>`` on a channel: ``ChannelTalkingStarted`` as soon as a
+  playback's audio reaches what the channel reads (played to it, or through Local pairs and
+  bridges), ``ChannelTalkingFinished`` after that much silence; the only audio is playbacks
+  (a ``tone:`` stands for a voice), as bench/talk_through.py records it;
 - a missing sound answers 201 then ``PlaybackFinished`` ``failed``; stopping a playback whose
   current item is ``number:``/``digits:`` answers 500 ``Could not stop playback`` and the list
   plays on; unknown channel: 404 on channel operations, 400 on ``addChannel``; not in Stasis:
@@ -92,7 +96,7 @@ Not modelled (or simplified):
   ``events/claim``, ``eventFilter``, ``rtp_statistics``: they answer 501 "Not implemented by the
   payivr ARI simulator"; REST over the events WebSocket; event filters;
 - events payivr never sees: ``ChannelCreated``, ``BridgeCreated``, ``ChannelCallerId``,
-  ``ChannelConnectedLine``, ``ChannelTalking*``, ``Dial`` with ``RINGING``/``PROGRESS``,
+  ``ChannelConnectedLine``, ``Dial`` with ``RINGING``/``PROGRESS``,
   endpoint/contact/peer status, text messages, transfers;
 - the dialplan is a subset: Answer, Wait, Set, NoOp, Goto, GotoIf, Gosub/Return, ExecIf,
   Hangup, UserEvent, Stasis, Dial (first target, timeout, ``b()`` pre-dial handler only; no

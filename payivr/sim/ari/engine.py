@@ -214,6 +214,8 @@ class Engine:
         self.global_variables = dialplan.global_variables  # [globals], AMI/ARI setters
         # Read(): the digit timer of each channel reading, and its length
         self._read_timers: dict[str, tuple[asyncio.TimerHandle, float]] = {}
+        self._talk_check_pending = False
+        self._talk_detectors: set[str] = set()  # ids of channels with TALK_DETECT set
         self.device_states: dict[str, str] = {}
         self.started = 0.0
         self._epoch = 1795290000
@@ -667,6 +669,64 @@ class Engine:
         task = self.clock.loop.create_task(self._gosub(channel, context, exten, priority))
         task.add_done_callback(_log_task_failure)
 
+    # -- talk detection -------------------------------------------------------------------
+
+    def _set_talk_detect(self, channel: Channel, value: str | None) -> None:
+        """``TALK_DETECT(set)=<silence ms>[,<talking threshold>]``, or ``TALK_DETECT(remove)``."""
+        if channel.talk_end_timer is not None:
+            channel.talk_end_timer.cancel()
+            channel.talk_end_timer = None
+        channel.talking_since = None
+        if value is None:
+            channel.talk_detect = None
+            self._talk_detectors.discard(channel.id)
+            return
+        silence_ms = value.split(",", 1)[0].strip() or "2500"  # func_talkdetect's default
+        channel.talk_detect = int(silence_ms) / 1000
+        self._talk_detectors.add(channel.id)
+        self._talk_changed()
+
+    def _talk_changed(self) -> None:
+        """Audio paths changed (a playback, a bridge, a hangup): look again, once."""
+        if self._talk_detectors and not self._talk_check_pending:
+            self._talk_check_pending = True
+            self.clock.loop.call_soon(self._detect_talking)
+
+    def _detect_talking(self) -> None:
+        """``TALK_DETECT`` reports the audio a channel reads: here, any playback heard on
+        the channel (played to it, or to a channel whose audio reaches it through Local
+        pairs and bridges). Talking starts at once and finishes after the silence."""
+        self._talk_check_pending = False
+        detecting = [c for c in map(self.channels.get, self._talk_detectors)
+                     if c is not None and not c.hanging_up]
+        if not detecting:
+            return
+        reading: set[str] = set()
+        for source in list(self.channels.values()):
+            if source.playing is not None and not source.muted_out and not source.hanging_up:
+                self._audio_to(source, [], reading)
+        now = self.clock.now()
+        for channel in detecting:
+            assert channel.talk_detect is not None
+            hears = channel.id in reading
+            if hears and channel.talk_end_timer is not None:
+                channel.talk_end_timer.cancel()  # talking again within the silence
+                channel.talk_end_timer = None
+            elif hears and channel.talking_since is None:
+                channel.talking_since = now
+                self._emit_channel(channel, "ChannelTalkingStarted")
+            elif not hears and channel.talking_since is not None and channel.talk_end_timer is None:
+                channel.talk_end_timer = self.clock.call_later(
+                    channel.talk_detect, self._talking_finished, channel)
+
+    def _talking_finished(self, channel: Channel) -> None:
+        channel.talk_end_timer = None
+        if channel.talking_since is None or channel.hanging_up:
+            return
+        duration = self.clock.now() - channel.talking_since
+        channel.talking_since = None
+        self._emit_channel(channel, "ChannelTalkingFinished", duration=round(duration * 1000))
+
     # -- media ----------------------------------------------------------------------------
 
     def _listens_to_bridge(self, channel: Channel) -> bool:
@@ -790,6 +850,7 @@ class Engine:
             else:
                 self._finish_playback(playback, "failed")
             return
+        self._talk_changed()
         target = self._playback_target(playback)
         if isinstance(target, Channel):
             self._media_to(target, playback.media_uri)
@@ -817,6 +878,7 @@ class Engine:
         playback.state = state
         self._emit_playback(playback, "PlaybackFinished")
         self.playbacks.pop(playback.id, None)
+        self._talk_changed()
         target = self._playback_target(playback)
         if target is not None and target.playing is playback:
             target.playing = None
@@ -904,6 +966,9 @@ class Engine:
                 return
             if function.upper() == "CHANNEL" and item == "language":
                 channel.language = value
+                return
+            if function.upper() == "TALK_DETECT" and item in ("set", "remove"):
+                self._set_talk_detect(channel, value if item == "set" else None)
                 return
             raise AriError(400, "Failed to execute function")
         self._set_var(channel, name, value)
@@ -1675,6 +1740,7 @@ class Engine:
             bridge.subscribers.add(channel.stasis_app)
         bridge.channels.append(channel)
         channel.bridge = bridge
+        self._talk_changed()
         self._emit_bridge(bridge, "ChannelEnteredBridge", channel)
         self._reconfigure(bridge)
         for member in bridge.channels:
@@ -1706,6 +1772,7 @@ class Engine:
         self._emit_bridge(bridge, "ChannelLeftBridge", channel)
         bridge.channels.remove(channel)
         channel.bridge = None
+        self._talk_changed()
         channel.absorb_dtmf = channel.bridge_muted = False
         for member in (channel, *bridge.channels):
             _touch(member)
@@ -1754,6 +1821,10 @@ class Engine:
             return
         channel.hanging_up = True
         channel.hangup_cause = cause
+        if channel.talk_end_timer is not None:
+            channel.talk_end_timer.cancel()
+        self._talk_changed()
+        self._talk_detectors.discard(channel.id)
         if channel.ring_timer is not None:
             channel.ring_timer.cancel()
         if channel.dialing is not None and not channel.dialing.done():

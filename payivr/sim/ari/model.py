@@ -191,6 +191,10 @@ class Channel:
     # Read(): (variable, max digits, done) while the dialplan collects digits
     reading: tuple[str, int, asyncio.Future[None]] | None = None
     recording: Recording | None = None  # MixMonitor() on this channel
+    # TALK_DETECT(set): the silence (seconds) that ends "talking", and the detector's state
+    talk_detect: float | None = None
+    talking_since: float | None = None
+    talk_end_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"Channel({self.id!r}, {self.name!r}, {self.state!r})"
