@@ -42,7 +42,13 @@ class Resynced:
     connection: int
 
 
-CallEvent = AriEvent | Resynced
+class CallCommand:
+    """Base of what a call's handler queues for itself beside Asterisk's events (a request
+    from outside the call, one of its timers): one task then reads all of a call's input,
+    in order."""
+
+
+CallEvent = AriEvent | Resynced | CallCommand
 
 
 class CallClosed(PayivrError):
@@ -86,7 +92,8 @@ class Call:
         return await self._queue.get()
 
     def post(self, event: CallEvent) -> None:
-        """Queue an event for this call (the router does this; tests and resync may too)."""
+        """Queue an event for this call (the router does this; resync and the call's own
+        handler may too)."""
         if not self.closed:
             self._queue.put_nowait(event)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from payivr.ami.errors import AmiError, InvalidTakeoverRequest
 from payivr.calls.requests import PaymentRequest
-from payivr.calls.service import CallSession
+from payivr.calls.session import CallSession
 from payivr.calls.stasis import StasisApplication
 from payivr.calls.takeover import AmiTakeover, Takeovers
 from payivr.calls.views import CallInfo

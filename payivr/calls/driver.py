@@ -5,12 +5,17 @@ The flow is pure; this driver is the edge that gives it time and I/O: it turns
 the caller hears (ARI in production, the terminal in the rehearsal), ``Authorize`` into a
 gateway request, and ``AgentUpdate``/``Finish`` into notifications. Events reach the flow
 through one bounded queue, one at a time, in order.
+
+The media's own events (a playback's end, a gap in the events) come through the same queue:
+the driver's task is then the only one that touches the caller's prompts, so a stop is never
+sent before the play it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -52,6 +57,21 @@ class CallGone(Exception):
     """The caller's channel disappeared while we were talking to it."""
 
 
+@dataclass(frozen=True)
+class PlaybackEnded:
+    """A playback on the caller's channel ended (done or failed)."""
+
+    playback_id: str
+
+
+@dataclass(frozen=True)
+class EventsResumed:
+    """The events came back after a gap: timers start again, the media checks what it missed."""
+
+
+MediaEvent = PlaybackEnded | EventsResumed
+
+
 class CallMedia(Protocol):
     """What the driver needs from the caller's side of the call."""
 
@@ -62,6 +82,12 @@ class CallMedia(Protocol):
 
     async def reconnect(self, agent_present: bool) -> None:
         """Give the caller back to the agent (or release them when the agent is gone)."""
+
+    async def playback_finished(self, playback_id: str) -> None:
+        """A :class:`PlaybackEnded` posted to the driver."""
+
+    async def resync(self) -> None:
+        """After a gap in the events: find out whether what was playing ended unseen."""
 
 
 class AgentView(Protocol):
@@ -82,7 +108,7 @@ class FlowDriver:
         self._media = media
         self._authorize = authorize
         self._agent_view = agent_view
-        self._queue: asyncio.Queue[Event | FlowStart] = asyncio.Queue()
+        self._queue: asyncio.Queue[Event | FlowStart | MediaEvent] = asyncio.Queue()
         # Queued first, so keys the caller presses before run() starts come after it.
         self._queue.put_nowait(FlowStart())
         self._timers: dict[str, tuple[asyncio.TimerHandle, StartTimer]] = {}
@@ -90,8 +116,9 @@ class FlowDriver:
         self._finish: Finish | None = None
         self.keys_dropped = 0
 
-    def post(self, event: Event) -> None:
-        """Hand the flow an event. Never blocks; safe to call from any callback."""
+    def post(self, event: Event | MediaEvent) -> None:
+        """Hand the flow (or the media) an event. Never blocks; safe to call from any
+        callback."""
         if self._finish is not None:
             return
         if isinstance(event, KeyPress) and self._queue.qsize() >= MAX_QUEUED_EVENTS:
@@ -106,6 +133,11 @@ class FlowDriver:
             return False
         self.post(event)
         return True
+
+    @property
+    def queued(self) -> int:
+        """Events posted and not taken yet."""
+        return self._queue.qsize()
 
     @property
     def finished(self) -> Finish | None:
@@ -125,8 +157,11 @@ class FlowDriver:
         try:
             while self._finish is None:
                 event = await self._queue.get()
-                for command in self.flow.send(event):
-                    await self._execute(command)
+                if isinstance(event, PlaybackEnded | EventsResumed):
+                    await self._media_event(event)
+                else:
+                    for command in self.flow.send(event):
+                        await self._execute(command)
                 self._queue.task_done()
         finally:
             for handle, _ in self._timers.values():
@@ -158,14 +193,25 @@ class FlowDriver:
             self._finish = command
             await self._agent_view.finished(command)
 
-    def restart_timers(self) -> None:
-        """Run every running timer again from its start.
+    async def serve_media(self, over: Callable[[], bool]) -> None:
+        """Once the flow is left behind (it crashed): deliver the media's events until
+        ``over()`` or the caller hangs up; the flow's events are dropped."""
+        while not over():
+            event = await self._queue.get()
+            if isinstance(event, CallerHangup):
+                return
+            if isinstance(event, PlaybackEnded | EventsResumed):
+                await self._media_event(event)
 
-        After a gap in the events the caller's keys of the gap are lost: they get the whole
-        time again rather than fail for keys payivr never saw.
-        """
+    async def _media_event(self, event: MediaEvent) -> None:
+        if isinstance(event, PlaybackEnded):
+            await self._media_call(self._media.playback_finished(event.playback_id))
+            return
+        # After a gap in the events the caller's keys of the gap are lost: running timers
+        # start again, so the caller gets the whole time rather than fail for unseen keys.
         for _, command in list(self._timers.values()):
             self._start_timer(command)
+        await self._media_call(self._media.resync())
 
     def _start_timer(self, command: StartTimer) -> None:
         previous = self._timers.pop(command.name, None)

@@ -40,7 +40,8 @@ from payivr.ari.events import (
 from payivr.ari.models import Channel, Snapshot
 from payivr.ari.router import Call, CallClosed, EventRouter
 from payivr.calls.requests import PaymentRequest, RequestRefused
-from payivr.calls.service import CallServices, CallSession, PaymentRefused, refuse_channel
+from payivr.calls.session import AmountFrom, CallSession, PaymentRefused, refuse_channel
+from payivr.calls.wiring import CallServices
 from payivr.core.channels import endpoint_of
 from payivr.core.redact import has_digit_run
 from payivr.core.request import EntryKind
@@ -207,7 +208,7 @@ class StasisApplication:
                 await refuse_channel(self.ari, leg.channel.id, "payments-unavailable")
             return
         caller, agent = legs["caller"].channel, legs["agent"].channel
-        session = await self._session(
+        session = await self.open_session(
             call,
             caller.id,
             agent.id,
@@ -215,7 +216,7 @@ class StasisApplication:
             agent.name,
             caller.caller.number if caller.caller else None,
         )
-        await self._mark_legs(session)
+        await self.mark_legs(session)
         await session.run(
             first_request=request, first_started=started, ask_agent=from_agent_phone
         )
@@ -241,7 +242,7 @@ class StasisApplication:
         if not await self._wait_for_answer(call, agent_id, caller.id):
             await refuse_channel(self.ari, caller.id, "payments-unavailable")
             return
-        session = await self._session(
+        session = await self.open_session(
             call,
             caller.id,
             agent_id,
@@ -249,7 +250,7 @@ class StasisApplication:
             endpoint,
             caller.caller.number if caller.caller else None,
         )
-        await self._mark_legs(session)
+        await self.mark_legs(session)
         await session.run()
 
     async def _payline(self, call: Call, first: StasisStart, args: Sequence[str]) -> None:
@@ -260,8 +261,8 @@ class StasisApplication:
         if not amount:
             await self.ari.channels.answer(caller.id)
             number = caller.caller.number if caller.caller else None
-            session = await self._session(call, caller.id, None, EntryKind.PAYLINE, None, number)
-            await session.run(opening="caller", reference=reference)
+            session = await self.open_session(call, caller.id, None, EntryKind.PAYLINE, None, number)
+            await session.run(amount_from=AmountFrom.CALLER, reference=reference)
             return
         if not (amount.isascii() and amount.isdigit()) or int(amount) <= 0:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
@@ -278,7 +279,7 @@ class StasisApplication:
         except RequestRefused:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
-        session = await self._session(
+        session = await self.open_session(
             call,
             caller.id,
             None,
@@ -316,7 +317,7 @@ class StasisApplication:
             await refuse_channel(self.ari, caller.id, "request-not-understood")
             return
         await self.ari.channels.answer(caller.id)
-        session = await self._session(
+        session = await self.open_session(
             call,
             caller.id,
             None,
@@ -324,15 +325,15 @@ class StasisApplication:
             endpoint,
             caller.caller.number if caller.caller else None,
         )
-        session.return_to = endpoint
+        session.legs.return_to = endpoint
         if request is None:
-            await session.run(opening="agent")
+            await session.run(amount_from=AmountFrom.AGENT)
         else:
             await session.run(first_request=request)
 
     # ------------------------------------------------------------- helpers
 
-    async def _session(
+    async def open_session(
         self,
         call: Call,
         caller: str,
@@ -349,9 +350,9 @@ class StasisApplication:
         self.sessions[call.key] = session
         return session
 
-    async def _mark_legs(self, session: CallSession) -> None:
+    async def mark_legs(self, session: CallSession) -> None:
         """Tag both legs with the call key, so a restarted payivr can pair them again."""
-        for role, channel in (("caller", session.caller), ("agent", session.agent)):
+        for role, channel in (("caller", session.legs.caller), ("agent", session.legs.agent)):
             if channel is not None:
                 with contextlib.suppress(AriError):
                     await self.ari.channels.set_variable(
@@ -433,7 +434,7 @@ class StasisApplication:
         for step in undo:
             with contextlib.suppress(AriError):
                 await step
-        session = await self._session(
+        session = await self.open_session(
             call,
             caller.id,
             agent.id,

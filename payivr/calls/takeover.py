@@ -25,7 +25,7 @@ from payivr.ami.errors import AmiError, InvalidTakeoverRequest
 from payivr.ami.takeover import RequestSource, TakeoverRequest
 from payivr.calls.notifier import PaymentFormRequested
 from payivr.calls.requests import PaymentRequest, RequestRefused, feature_code_request
-from payivr.calls.service import PaymentRefused
+from payivr.calls.session import PaymentRefused
 from payivr.calls.stasis import AgentDirectory, StasisApplication, UnknownCall
 from payivr.config import CallSettings
 from payivr.core.channels import endpoint_of

@@ -247,9 +247,9 @@ async def running_payivr(
     from payivr.calls.recording import RecordingGuard
     from payivr.calls.records import StoreRecords
     from payivr.calls.recovery import PaymentRecovery
-    from payivr.calls.service import CallServices
     from payivr.calls.stasis import StasisApplication
     from payivr.calls.takeover import Takeovers
+    from payivr.calls.wiring import CallServices
     from payivr.config import split_listen
     from payivr.console.accounts import Accounts
     from payivr.console.app import create_console_app, start_console

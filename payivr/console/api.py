@@ -19,7 +19,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from payivr.calls.requests import PaymentRequest, RequestRefused
-from payivr.calls.service import PaymentRefused
+from payivr.calls.session import PaymentRefused
 from payivr.calls.views import CallInfo
 from payivr.console.accounts import Account
 from payivr.console.amounts import parse_amount

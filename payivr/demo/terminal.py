@@ -105,6 +105,12 @@ class TerminalCall:
     async def stop(self, sequence: int) -> None:
         """Printed prompts cannot be interrupted."""
 
+    async def playback_finished(self, playback_id: str) -> None:
+        """A terminal has no playbacks: its prompts end as they are printed."""
+
+    async def resync(self) -> None:
+        """A terminal loses no events."""
+
     async def reconnect(self, agent_present: bool) -> None:
         who = "back with the agent" if agent_present else "released (the agent has left)"
         self._say(f"  call         | caller {who}")

@@ -13,7 +13,7 @@
    ``[payivr-outbound-amd]``), which returns it as ``Stasis(payivr,outbound,amd,<key>,
    <AMDSTATUS>,<AMDCAUSE>)``. A machine is *voicemail*: both legs are hung up. A person (or
    AMD not sure) is connected.
-5. Connected: a :class:`~payivr.calls.service.CallSession` (entry ``outbound``) bridges them
+5. Connected: a :class:`~payivr.calls.session.CallSession` (entry ``outbound``) bridges them
    (``mixing,dtmf_events``) and payments run as on any call.
 
 Every change is stored and published to the agent's console as an ``outbound`` event.
@@ -38,7 +38,7 @@ from payivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from payivr.ari.router import Call, CallClosed, Resynced
+from payivr.ari.router import Call, CallClosed, CallEvent, Resynced
 from payivr.calls.notifier import OutboundCallChanged
 from payivr.calls.stasis import StasisApplication
 from payivr.config import OutboundSettings
@@ -406,7 +406,7 @@ class OutboundDialer:
         row = attempt.row
         await self._set(attempt, status=Status.CONNECTED)
         stasis = self._stasis
-        session = await stasis._session(
+        session = await stasis.open_session(
             call,
             attempt.customer_leg,
             attempt.agent_leg,
@@ -415,7 +415,7 @@ class OutboundDialer:
             row.phone,
         )
         session.agent_name = row.agent
-        await stasis._mark_legs(session)
+        await stasis.mark_legs(session)
         try:
             await session.run()
         finally:
@@ -425,7 +425,7 @@ class OutboundDialer:
 
     async def _next(
         self, call: Call, attempt: _Attempt, within: float, cancelled: str
-    ) -> AriEvent | Resynced | None:
+    ) -> CallEvent | None:
         """The call's next event; None after ``within`` seconds; raises :class:`_Cancelled`
         when the agent cancels in the console. A resync's gone legs read as destroyed."""
         getter = asyncio.ensure_future(call.next_event())
@@ -532,7 +532,7 @@ class _LegLost(AriEvent):
         return (self.channel_id,)
 
 
-def _gone(event: AriEvent | Resynced, channel_id: str) -> bool:
+def _gone(event: CallEvent, channel_id: str) -> bool:
     """Whether ``event`` says the leg is hanging up or has left payivr."""
     if isinstance(event, _LegLost):
         return event.channel_id == channel_id

@@ -26,6 +26,12 @@ class Silent:
     async def reconnect(self, agent_present: bool) -> None:
         """No agent."""
 
+    async def playback_finished(self, playback_id: str) -> None:
+        """Nothing played."""
+
+    async def resync(self) -> None:
+        """Nothing missed."""
+
     async def step_changed(self, update: AgentUpdate) -> None:
         """Nobody watches."""
 
@@ -43,7 +49,7 @@ async def test_keys_past_the_bound_are_dropped_and_counted_but_a_hangup_is_not()
     driver = FlowDriver(flow, media, never_charged, media)
     for _ in range(1_000):
         driver.post(KeyPress("5"))
-    assert driver._queue.qsize() == MAX_QUEUED_EVENTS  # the start, then keys
+    assert driver.queued == MAX_QUEUED_EVENTS  # the start, then keys
     assert driver.keys_dropped == 1_000 - (MAX_QUEUED_EVENTS - 1)
     driver.post(CallerHangup())  # never dropped, whatever the keys did meanwhile
     finish = await driver.run()

@@ -30,7 +30,7 @@ from payivr.calls.notifier import (
 )
 from payivr.calls.records import PaymentOpening, StoreRecords
 from payivr.calls.requests import PaymentRequest
-from payivr.calls.service import PaymentRefused
+from payivr.calls.session import PaymentRefused
 from payivr.calls.stasis import UnknownCall
 from payivr.calls.views import CallInfo
 from payivr.core.events import (
@@ -88,6 +88,12 @@ class _Payment:
         pass
 
     async def reconnect(self, agent_present: bool) -> None:
+        pass
+
+    async def playback_finished(self, playback_id: str) -> None:
+        pass
+
+    async def resync(self) -> None:
         pass
 
     # AgentView

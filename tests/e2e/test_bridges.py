@@ -17,7 +17,7 @@ import pytest
 from payivr.ari.client import AriClient
 from payivr.ari.events import AriEvent, ChannelDtmfReceived
 from payivr.ari.stream import EventStream
-from payivr.calls.service import BRIDGE_TYPE
+from payivr.calls.session import BRIDGE_TYPE
 from payivr.sim.ari import AriSimulator
 from tests.e2e.targets import SimulatorTarget, Target
 

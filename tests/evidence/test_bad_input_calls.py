@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from payivr.calls.driver import MAX_QUEUED_EVENTS
-from payivr.calls.service import CallSession
+from payivr.calls.session import CallSession
 from tests.e2e.harness import VISA, answer_prompt, heard, key_card, key_rest_of_card
 from tests.e2e.phones import Phone, SimulatedPhone, prompts
 from tests.evidence.conftest import Evidence
@@ -126,7 +126,7 @@ async def test_keys_the_flow_does_not_use_are_ignored(evidence: Evidence) -> Non
 
 def flow_session(evidence: Evidence, payment_id: str) -> CallSession:
     for session in evidence.system.running.stasis.sessions.values():
-        payment = session._payment
+        payment = session.payment
         if payment is not None and str(payment.payment_id) == payment_id:
             return session
     raise LookupError(payment_id)
@@ -159,8 +159,8 @@ async def test_a_dtmf_flood_is_bounded_and_other_calls_still_pay(
     flooded, flooded_payment = await pay_line_call(evidence, 2)
     await heard(flooded, "confirm-amount")
     session = flow_session(evidence, flooded_payment)
-    assert session._payment is not None
-    driver = session._payment.driver
+    assert session.payment is not None
+    driver = session.payment.driver
     sim = evidence.sim_target.sim
     channel = sim.find_channel(flooded.leg or "")
     stop = asyncio.Event()
@@ -174,7 +174,7 @@ async def test_a_dtmf_flood_is_bounded_and_other_calls_still_pay(
             for key in keys:  # ten keys every 10 ms: 1,000 a second
                 sim.engine.device_dtmf(channel, key, 1)
                 sent += 1
-            deepest = max(deepest, driver._queue.qsize())
+            deepest = max(deepest, driver.queued)
             await asyncio.sleep(0.01)
 
     flooding = asyncio.create_task(flood())
@@ -187,7 +187,7 @@ async def test_a_dtmf_flood_is_bounded_and_other_calls_still_pay(
     assert result == "approved"
     assert sent >= 200  # keys past MAX_QUEUED_EVENTS are dropped only if the call falls behind
     assert deepest <= MAX_QUEUED_EVENTS + 1  # plus at most one non-key event
-    await evidence.system.wait_until(lambda: driver._queue.qsize() == 0, within=20)
+    await evidence.system.wait_until(lambda: driver.queued == 0, within=20)
     await flooded.press("*")
     assert await outcome(evidence, flooded_payment, within=20) == "cancelled"
     assert crashed(evidence) == []
