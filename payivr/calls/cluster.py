@@ -25,8 +25,8 @@ from psycopg.types.json import Jsonb
 
 from payivr.calls.control import CallDesk
 from payivr.calls.notifier import CallEnded, CallStarted, PaymentEvent
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest, RequestRefused
-from payivr.calls.session import PaymentRefused
 from payivr.calls.stasis import UnknownCall
 from payivr.calls.views import CallInfo
 from payivr.core.events import PaymentMethod, Step

@@ -8,7 +8,7 @@ While the caller keys a card the agent must not hear the keys, in one of two pri
 - **talk-through**: the caller is re-added with ``absorbDTMF=true``: they keep talking, the
   digits reach payivr but not the bridge; prompts play on the caller's channel only.
 
-Afterwards the caller is put back with the agent. One task (:meth:`PaymentRun.start`) drives
+Afterwards the caller is put back with the agent. One task (:meth:`PaymentRun.begin`) drives
 the flow and owns the caller's prompts: the session hands it keys, hangups and playback ends
 through the :class:`~payivr.calls.driver.FlowDriver`'s queue, never touching the prompts.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from payivr.calls.driver import CallGone, FlowDriver, GatewayAnswer
 from payivr.calls.legs import Legs
 from payivr.calls.media import CallerPrompts
 from payivr.calls.notifier import PaymentAuthorizing, PaymentFinished, PaymentStepChanged
-from payivr.calls.recording import PausedRecordings
+from payivr.calls.recording import PausedRecordings, RecordingNotPaused
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.wiring import CallServices
 from payivr.core.events import (
@@ -52,6 +53,33 @@ log = structlog.get_logger(__name__)
 ANNOUNCEMENT_SECONDS = 30.0
 CRASHED_BEFORE_CHARGING = "payivr failed during the payment; nothing was charged"
 CRASHED_WHILE_CHARGING = "payivr failed while charging; the gateway will be asked for the outcome"
+
+
+EVENT_DTMF_MODES = frozenset({"rfc4733", "info", "auto_info"})
+"""PJSIP dtmf_mode values whose keys reach Asterisk as events, never as tones in the audio."""
+
+
+class PaymentRefused(Exception):
+    """A payment cannot start on this call now; the message says why."""
+
+
+async def check_talk_through(services: CallServices, caller: str) -> None:
+    """Talk-through keeps the agent in the caller's bridge: only keys Asterisk receives as
+    events can be absorbed (``absorbDTMF``). A caller whose keys may arrive as tones in the
+    audio (PJSIP ``dtmf_mode`` inband, or auto, which falls back to inband when the phone
+    offers no RFC 4733) would be heard by the agent, as would any channel whose mode
+    cannot be read (not PJSIP): those pay on hold. Raises :class:`PaymentRefused`."""
+    if not services.calls.allow_talk_through:
+        raise PaymentRefused("talk-through is turned off here (calls.allow_talk_through)")
+    try:
+        mode = await services.ari.channels.get_variable(caller, "PJSIP_DTMF_MODE()")
+    except AriError:
+        mode = "unknown"
+    if mode not in EVENT_DTMF_MODES:
+        raise PaymentRefused(
+            f"talk-through needs the caller's keys as events, but the caller's DTMF mode is"
+            f" {mode} (tones in the audio would reach the agent): ask for it on hold"
+        )
 
 
 @dataclass(frozen=True)
@@ -121,7 +149,6 @@ class PaymentRun:
         legs: Legs,
         payment_id: str,
         request: PaymentRequest,
-        flow: PaymentFlow,
         language: str,
     ) -> None:
         self.services = services
@@ -130,6 +157,18 @@ class PaymentRun:
         self.payment_id = payment_id
         self.request = request
         self.language = language
+        config = services.flow
+        if request.offer_card_on_file is not None:
+            config = dataclasses.replace(config, offer_card_on_file=request.offer_card_on_file)
+        flow = PaymentFlow(
+            payment_id,
+            request.amount_minor,
+            request.currency,
+            config,
+            services.today(),
+            method=request.method,
+        )
+        flow.agent_present = legs.agent_reachable
         self.progress = PaymentProgress(services, call.key, payment_id, request)
         self.driver = FlowDriver(flow, self, self.progress.authorize, self.progress)
         self.prompts = CallerPrompts(
@@ -143,8 +182,33 @@ class PaymentRun:
         self._agent_shielded = False
         self._paused_recordings = PausedRecordings()
 
-    def start(self) -> None:
-        """Drive the flow in the payment's own task; :class:`PaymentOver` is posted at its end."""
+    async def begin(self) -> None:
+        """Keep the agent from hearing the keys and pause the recordings, then drive the flow
+        in the payment's own task (:class:`PaymentOver` is posted at its end). When either
+        cannot be done, it is undone, recorded as not started and :class:`PaymentRefused`."""
+        call = self.call.key
+        try:
+            await self._shield_agent()
+        except ChannelGone as gone:
+            log.info("leg_gone_before_payment", call=call, error=str(gone))
+        except AriError as error:
+            # Never ask for a card unless the agent is kept from hearing the keys.
+            log.warning("privacy_not_established", call=call, error=str(error))
+            await self._abandon_before_start(
+                "not started: the agent could not be kept from hearing the keys; "
+                "nothing was charged"
+            )
+            raise PaymentRefused(
+                "Asterisk refused to keep the agent from hearing the caller's keys; "
+                "the payment was not started"
+            ) from None
+        try:
+            await self._pause_recordings()
+        except RecordingNotPaused as refused:
+            # Never ask for a card into a recording that keeps it.
+            log.warning("recording_not_paused", call=call)
+            await self._abandon_before_start(f"not started: {refused}; nothing was charged")
+            raise PaymentRefused(f"{refused}; the payment was not started") from None
         self._task = asyncio.create_task(self._drive())
 
     async def wait(self) -> None:
@@ -154,7 +218,7 @@ class PaymentRun:
 
     # ------------------------------------------------------------- privacy
 
-    async def pause_recordings(self) -> None:
+    async def _pause_recordings(self) -> None:
         """Mute the recordings of both legs before the first prompt (RecordingNotPaused)."""
         guard = self.services.recordings
         if guard is None:
@@ -169,7 +233,7 @@ class PaymentRun:
         if guard is not None and paused.channels:
             await guard.resume(self.payment_id, paused)
 
-    async def shield_agent(self) -> None:
+    async def _shield_agent(self) -> None:
         """Keep the agent from hearing the caller's keys (hold or talk-through)."""
         ari = self.services.ari
         legs = self.legs
@@ -192,7 +256,7 @@ class PaymentRun:
                 else:
                     await ari.channels.start_silence(agent)
 
-    async def abandon_before_start(self, reason: str) -> None:
+    async def _abandon_before_start(self, reason: str) -> None:
         """Privacy could not be set up: undo what was done, record that nothing happened."""
         ari = self.services.ari
         legs = self.legs

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import enum
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -47,8 +46,7 @@ from payivr.calls.notifier import (
     PaymentFormRequested,
     PaymentStarted,
 )
-from payivr.calls.payment import PaymentOver, PaymentRun
-from payivr.calls.recording import RecordingNotPaused
+from payivr.calls.payment import PaymentOver, PaymentRefused, PaymentRun, check_talk_through
 from payivr.calls.records import PaymentOpening
 from payivr.calls.requests import PaymentRequest, feature_code_request
 from payivr.calls.wiring import CallServices
@@ -62,7 +60,6 @@ from payivr.core.events import (
     Prompt,
     Step,
 )
-from payivr.core.flow import PaymentFlow
 from payivr.core.prompts import LANGUAGES
 from payivr.core.request import EntryKind, PrivacyMode
 
@@ -71,9 +68,6 @@ log = structlog.get_logger(__name__)
 KEYS = frozenset("0123456789*#")
 
 BRIDGE_TYPE = ("mixing", "dtmf_events")
-
-EVENT_DTMF_MODES = frozenset({"rfc4733", "info", "auto_info"})
-"""PJSIP dtmf_mode values whose keys reach Asterisk as events, never as tones in the audio."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +116,6 @@ class _Opening:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-
-
-class PaymentRefused(Exception):
-    """A payment cannot start on this call now; the message says why."""
 
 
 class CallSession:
@@ -491,26 +481,6 @@ class CallSession:
 
     # ------------------------------------------------------------- a payment
 
-    async def _check_talk_through(self) -> None:
-        """Talk-through keeps the agent in the caller's bridge: only keys Asterisk receives as
-        events can be absorbed (``absorbDTMF``). A caller whose keys may arrive as tones in the
-        audio (PJSIP ``dtmf_mode`` inband, or auto, which falls back to inband when the phone
-        offers no RFC 4733) would be heard by the agent, as would any channel whose mode
-        cannot be read (not PJSIP): those pay on hold."""
-        if not self.services.calls.allow_talk_through:
-            raise PaymentRefused("talk-through is turned off here (calls.allow_talk_through)")
-        try:
-            mode = await self.services.ari.channels.get_variable(
-                self.legs.caller, "PJSIP_DTMF_MODE()"
-            )
-        except AriError:
-            mode = "unknown"
-        if mode not in EVENT_DTMF_MODES:
-            raise PaymentRefused(
-                f"talk-through needs the caller's keys as events, but the caller's DTMF mode is"
-                f" {mode} (tones in the audio would reach the agent): ask for it on hold"
-            )
-
     async def _start_payment(self, request: PaymentRequest) -> str:
         if self.payment is not None:
             raise PaymentRefused("a payment is already in progress on this call")
@@ -526,7 +496,7 @@ class CallSession:
         if method not in services.flow.accepted_methods:
             raise PaymentRefused(f"payments by {method.value} are not taken here")
         if request.privacy_mode is PrivacyMode.TALK_THROUGH:
-            await self._check_talk_through()
+            await check_talk_through(services, self.legs.caller)
         opening = PaymentOpening(
             call_key=self.call.key,
             agent=request.agent,
@@ -545,22 +515,8 @@ class CallSession:
         except Exception as error:
             log.warning("payment_not_opened", call=self.call.key, error=type(error).__name__)
             raise PaymentRefused("payments are unavailable: the database did not answer") from None
-        flow_config = services.flow
-        if request.offer_card_on_file is not None:
-            flow_config = dataclasses.replace(
-                flow_config, offer_card_on_file=request.offer_card_on_file
-            )
-        flow = PaymentFlow(
-            payment_id,
-            request.amount_minor,
-            request.currency,
-            flow_config,
-            services.today(),
-            method=method,
-        )
-        flow.agent_present = self.legs.agent_reachable
         language = await self._prompt_language(request.language)
-        run = PaymentRun(services, self.call, self.legs, payment_id, request, flow, language)
+        run = PaymentRun(services, self.call, self.legs, payment_id, request, language)
         self.payment = run
         await self._close_opening()
         await services.notifier.publish(
@@ -578,30 +534,10 @@ class CallSession:
             )
         )
         try:
-            await run.shield_agent()
-        except ChannelGone as gone:
-            log.info("leg_gone_before_payment", call=self.call.key, error=str(gone))
-        except AriError as error:
-            # Never ask for a card unless the agent is kept from hearing the keys.
-            log.warning("privacy_not_established", call=self.call.key, error=str(error))
-            await run.abandon_before_start(
-                "not started: the agent could not be kept from hearing the keys; "
-                "nothing was charged"
-            )
+            await run.begin()
+        except PaymentRefused:
             self.payment = None
-            raise PaymentRefused(
-                "Asterisk refused to keep the agent from hearing the caller's keys; "
-                "the payment was not started"
-            ) from None
-        try:
-            await run.pause_recordings()
-        except RecordingNotPaused as refused:
-            # Never ask for a card into a recording that keeps it.
-            log.warning("recording_not_paused", call=self.call.key)
-            await run.abandon_before_start(f"not started: {refused}; nothing was charged")
-            self.payment = None
-            raise PaymentRefused(f"{refused}; the payment was not started") from None
-        run.start()
+            raise
         return payment_id
 
     async def _prompt_language(self, chosen: str | None = None) -> str:

@@ -39,8 +39,9 @@ from payivr.ari.events import (
 )
 from payivr.ari.models import Channel, Snapshot
 from payivr.ari.router import Call, CallClosed, EventRouter
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest, RequestRefused
-from payivr.calls.session import AmountFrom, CallSession, PaymentRefused, refuse_channel
+from payivr.calls.session import AmountFrom, CallSession, refuse_channel
 from payivr.calls.wiring import CallServices
 from payivr.core.channels import endpoint_of
 from payivr.core.redact import has_digit_run

@@ -24,8 +24,8 @@ from payivr.ami.client import ActiveCall
 from payivr.ami.errors import AmiError, InvalidTakeoverRequest
 from payivr.ami.takeover import RequestSource, TakeoverRequest
 from payivr.calls.notifier import PaymentFormRequested
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest, RequestRefused, feature_code_request
-from payivr.calls.session import PaymentRefused
 from payivr.calls.stasis import AgentDirectory, StasisApplication, UnknownCall
 from payivr.config import CallSettings
 from payivr.core.channels import endpoint_of

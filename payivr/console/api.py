@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import structlog
 from aiohttp import WSMsgType, web
 
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest, RequestRefused
-from payivr.calls.session import PaymentRefused
 from payivr.calls.views import CallInfo
 from payivr.console.accounts import Account
 from payivr.console.amounts import parse_amount

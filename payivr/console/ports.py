@@ -20,7 +20,7 @@ class CallControl(Protocol):
 
     Errors the console turns into answers: :class:`payivr.calls.requests.RequestRefused`
     (bad request, 422), :class:`LookupError` such as ``UnknownCall`` (no such call, 404),
-    :class:`payivr.calls.session.PaymentRefused` (a payment cannot start now, 409).
+    :class:`payivr.calls.payment.PaymentRefused` (a payment cannot start now, 409).
     """
 
     async def current_call(self, agent_endpoint: str) -> CallInfo | None:

@@ -9,8 +9,8 @@ import pytest
 
 from payivr.calls.cluster import CallCommands, CallDirectory
 from payivr.calls.notifier import CallEnded, CallStarted
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest
-from payivr.calls.session import PaymentRefused
 from payivr.core.request import EntryKind
 from payivr.store import Database
 from payivr.store.cluster import Identity

@@ -28,9 +28,9 @@ from payivr.calls.notifier import (
     PaymentStarted,
     PaymentStepChanged,
 )
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.records import PaymentOpening, StoreRecords
 from payivr.calls.requests import PaymentRequest
-from payivr.calls.session import PaymentRefused
 from payivr.calls.stasis import UnknownCall
 from payivr.calls.views import CallInfo
 from payivr.core.events import (

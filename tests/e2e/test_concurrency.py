@@ -11,7 +11,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from payivr.calls.requests import PaymentRequest
-from payivr.calls.session import PaymentRefused
 from payivr.core.events import Outcome
 from payivr.sim.ari import AriSimulator
 from tests.e2e.harness import Call, System, heard, key_card

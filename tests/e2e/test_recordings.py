@@ -14,7 +14,6 @@ import psycopg
 import pytest
 
 from payivr.calls.requests import PaymentRequest
-from payivr.calls.session import PaymentRefused
 from payivr.config import Config
 from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
