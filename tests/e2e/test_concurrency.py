@@ -10,6 +10,7 @@ import uuid
 import pytest
 from structlog.testing import capture_logs
 
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest
 from payivr.core.events import Outcome
 from payivr.sim.ari import AriSimulator

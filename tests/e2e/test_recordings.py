@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
+from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest
 from payivr.config import Config
 from payivr.core.events import Outcome
