@@ -24,6 +24,7 @@ from psycopg import sql
 
 from payivr.core.events import Outcome
 from payivr.core.request import EntryKind
+from payivr.standard_webhooks import new_secret
 from payivr.store import (
     Database,
     NewPayment,
@@ -31,7 +32,6 @@ from payivr.store import (
     PaymentStore,
     WebhookAdapter,
     aiohttp_send,
-    generate_secret,
     migrate,
     verify,
 )
@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    secret = generate_secret()
+    secret = new_secret()
     ports: Any = multiprocessing.get_context("spawn").Queue()
     receiver = multiprocessing.get_context("spawn").Process(
         target=_receiver, args=(secret, ports), daemon=True

@@ -65,7 +65,7 @@ async def demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> in
     from payivr.sim.ami.ari_pbx import AriSimulatorPbx
     from payivr.sim.ami.server import AmiSimulator
     from payivr.sim.ari import AriSimulator
-    from payivr.store import generate_secret
+    from payivr.standard_webhooks import new_secret
 
     stop = stop_signals()
     configure_logging("WARNING", json=False)
@@ -99,7 +99,7 @@ async def demo(args: argparse.Namespace, config: Config, files: DemoFiles) -> in
         )
         stack.push_async_callback(sandbox.close)
 
-        crm = CrmInbox(generate_secret())
+        crm = CrmInbox(new_secret())
         phones = DemoPhones(sim, files.sounds, crm)
         phones_runner = web.AppRunner(phones.app(), access_log=None)
         await phones_runner.setup()

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from payivr.gateway import signing
 from payivr.gateway.client import HttpGateway, HttpGatewayConfig, RetryPolicy
 from payivr.gateway.jwe import DecryptionKeys, EncryptionKey, jwk_thumbprint
 from payivr.gateway.processor import Faults, SandboxProcessor
 from payivr.gateway.sandbox import SandboxEndpoint
 from payivr.gateway.transport import Exchange, Lost, Reply, Request
+from payivr.standard_webhooks import new_secret
 
 IN_PROCESS_URL = "https://sandbox.in-process.invalid"
 """Never dialled: the in-process transport has no network, the client only logs the url."""
@@ -66,7 +66,7 @@ class InProcessGateway(HttpGateway):
     ) -> None:
         key = private_key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
         kid = jwk_thumbprint(key.public_key())
-        secret = signing.new_secret()
+        secret = new_secret()
         self.processor = SandboxProcessor(
             DecryptionKeys([(kid, key)]), faults=faults, clock=clock, sleep=sleep
         )

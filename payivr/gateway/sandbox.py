@@ -31,6 +31,7 @@ from payivr.gateway import signing, wire
 from payivr.gateway.jwe import DecryptionKeys, jwk_thumbprint, public_jwk
 from payivr.gateway.pki import TlsFiles, write_test_tls
 from payivr.gateway.processor import Answer, Faults, SandboxProcessor
+from payivr.standard_webhooks import new_secret
 
 log = structlog.get_logger(__name__)
 
@@ -97,7 +98,7 @@ def keygen(out_dir: str | Path, *, bits: int = 3072, overwrite: bool = False) ->
         0o644,
     )
     write(files.public_jwk, json.dumps(public_jwk(key.public_key(), kid), indent=2).encode(), 0o644)
-    write(files.signing_secret, (signing.new_secret() + "\n").encode(), 0o600)
+    write(files.signing_secret, (new_secret() + "\n").encode(), 0o600)
     return KeyFiles(
         files.private_key, files.public_key_pem, files.public_jwk, files.signing_secret, kid
     )

@@ -1,20 +1,15 @@
-"""Request signatures in the Standard Webhooks format.
-
-``webhook-id``, ``webhook-timestamp`` (Unix seconds) and
-``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``. Secrets are
-given as ``whsec_<base64>`` (as Standard Webhooks does) or as plain text.
-"""
+"""The encrypted gateway's request signatures (:mod:`payivr.standard_webhooks`). Its
+secret is given as ``whsec_<base64>`` or as plain text."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from payivr.core.errors import PayivrError
+from payivr.standard_webhooks import SECRET_PREFIX, signature, signature_matches
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -29,22 +24,13 @@ class SignatureError(PayivrError, ValueError):
 def decode_secret(secret: str | bytes) -> bytes:
     if isinstance(secret, bytes):
         key = secret
-    elif secret.startswith("whsec_"):
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    elif secret.startswith(SECRET_PREFIX):
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     else:
         key = secret.encode("utf-8")
     if len(key) < 16:
         raise ValueError("the signing secret must be at least 16 bytes")
     return key
-
-
-def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-
-
-def _sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 @dataclass(frozen=True)
@@ -58,7 +44,7 @@ class Signer:
         return {
             ID_HEADER: message_id,
             TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: _sign(self.key, message_id, timestamp, body),
+            SIGNATURE_HEADER: signature(self.key, message_id, timestamp, body),
         }
 
 
@@ -81,8 +67,6 @@ def verify(
         raise SignatureError("bad timestamp") from exc
     if abs(now - timestamp) > tolerance:
         raise SignatureError("timestamp outside the tolerance")
-    expected = _sign(key, message_id, timestamp, body)
-    # Several space-separated signatures are allowed (secret rotation).
-    if not any(hmac.compare_digest(expected, given) for given in signatures.split(" ")):
+    if not signature_matches(signature(key, message_id, timestamp, body), signatures):
         raise SignatureError("signature mismatch")
     return message_id

@@ -54,7 +54,6 @@ from payivr.store.webhook import (
     WebhookRequest,
     WebhookResponse,
     aiohttp_send,
-    generate_secret,
     sign,
     verify,
 )
@@ -105,7 +104,6 @@ __all__ = [
     "crm_list",
     "crm_replay",
     "format_amount",
-    "generate_secret",
     "migrate",
     "shipped_migrations",
     "sign",

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,11 +19,11 @@ import aiohttp
 
 from payivr.core.errors import PayivrError
 from payivr.retry_after import retry_after_seconds
+from payivr.standard_webhooks import SECRET_PREFIX, signature, signature_matches
 from payivr.store.crm import Delivered, Delivery, DeliveryResult, EndpointGone, RetryLater
 from payivr.store.models import Clock, utc_now
 
 EVENT_TYPE = "payment.activity"
-SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
 
 class InvalidSignature(PayivrError):
@@ -49,10 +46,6 @@ class WebhookResponse:
 Send = Callable[[WebhookRequest], Awaitable[WebhookResponse]]
 
 
-def generate_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 def _key(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError("webhook secret must start with whsec_")
@@ -61,9 +54,7 @@ def _key(secret: str) -> bytes:
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` header value for one message."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return signature(_key(secret), message_id, timestamp, body)
 
 
 def verify(
@@ -79,14 +70,13 @@ def verify(
     try:
         message_id = lowered["webhook-id"]
         timestamp = int(lowered["webhook-timestamp"])
-        signatures = lowered["webhook-signature"].split()
+        signatures = lowered["webhook-signature"]
     except (KeyError, ValueError):
         raise InvalidSignature("missing or malformed webhook headers") from None
     current = (now or utc_now()).timestamp()
     if abs(current - timestamp) > tolerance:
         raise InvalidSignature("webhook timestamp outside tolerance")
-    expected = sign(secret, message_id, timestamp, body)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    if not signature_matches(sign(secret, message_id, timestamp, body), signatures):
         raise InvalidSignature("no matching signature")
 
 

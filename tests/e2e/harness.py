@@ -32,7 +32,7 @@ from payivr.console.passwords import hash_password
 from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
-from payivr.store import generate_secret
+from payivr.standard_webhooks import new_secret
 from tests.e2e.phones import Phone, prompts, real_seconds
 from tests.e2e.targets import BRIDGE_PREFIX, ROOT, PbxAccess, Target
 
@@ -446,7 +446,7 @@ def system_environment(
         "PAYIVR_GATEWAY_CA_BUNDLE": str(sandbox.ca_file),
         "PAYIVR_CONSOLE_LISTEN": "127.0.0.1:0",
         "PAYIVR_CRM_WEBHOOK_URL": crm.url,
-        "PAYIVR_CRM_WEBHOOK_SECRET": generate_secret(),
+        "PAYIVR_CRM_WEBHOOK_SECRET": new_secret(),
         "PAYIVR_LOG_LEVEL": "DEBUG",
     }
 

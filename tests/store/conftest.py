@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from _store_helpers import CrmReceiver, SimulatedClock
 
-from payivr.store import PaymentStore, WebhookAdapter, generate_secret
+from payivr.standard_webhooks import new_secret
+from payivr.store import PaymentStore, WebhookAdapter
 
 
 @pytest.fixture
@@ -13,7 +14,7 @@ def clock() -> SimulatedClock:
 
 @pytest.fixture
 def secret() -> str:
-    return generate_secret()
+    return new_secret()
 
 
 @pytest.fixture
