@@ -227,7 +227,7 @@ async def _serve(conn: Connection, keys_dir: Path, time_scale: float, backend: i
     sim = AriSimulator(APP, ARI_PASSWORD, time_scale=time_scale)
     # Channel ids are <epoch>.<n>: each simulator process of a split one has its own epoch,
     # by which the front (sim_front.py) routes requests about a channel.
-    sim.engine._epoch += backend
+    sim.engine.lifecycle.epoch += backend
     sim.mount_sounds("payivr", ROOT / "sounds")
     sim.dialplan.load((ROOT / "dialplan" / "payivr.conf").read_text("utf-8"))
     ari_url = await sim.start()

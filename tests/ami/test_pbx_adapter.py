@@ -106,7 +106,7 @@ async def test_mixmonitor_mute_answers_as_app_mixmonitor_does(world: World) -> N
     """``MixMonitorMute`` over the AMI wire: Asterisk's checks and messages, in its order."""
     from payivr.ami.errors import AmiActionError
 
-    caller = world.sim.engine.find_channel(world.call.caller_channel_id)
+    caller = world.sim.engine.lifecycle.find_channel(world.call.caller_channel_id)
     base = {"Action": "MixMonitorMute", "Channel": caller.name}
     for fields, message in (
         ({}, "No direction specified. Must be read, write or both"),
@@ -126,7 +126,7 @@ async def test_mixmonitor_mute_answers_as_app_mixmonitor_does(world: World) -> N
     customer = world.sim.add_phone("customer", "PJSIP/1004")
     recorded_call = await world.sim.dial(customer, world.sim.add_phone("desk", "PJSIP/1003"),
                                          context="recorded")  # fmt: skip
-    recorded = world.sim.engine.find_channel(recorded_call.caller_channel_id)
+    recorded = world.sim.engine.lifecycle.find_channel(recorded_call.caller_channel_id)
     assert recorded.variables["MIXMONITOR_FILENAME"] == "call.wav"
     assert recorded.recording is not None
     await world.client.mute_recording(recorded.name, muted=True)

@@ -172,7 +172,7 @@ async def test_a_dtmf_flood_is_bounded_and_other_calls_still_pay(
         keys = "1234567890"
         while not stop.is_set() and flooded.leg is not None:
             for key in keys:  # ten keys every 10 ms: 1,000 a second
-                sim.engine.device_dtmf(channel, key, 1)
+                sim.engine.dtmf.device_dtmf(channel, key, 1)
                 sent += 1
             deepest = max(deepest, driver.queued)
             await asyncio.sleep(0.01)
@@ -214,7 +214,7 @@ async def test_a_caller_gone_just_before_a_prompt_request_ends_the_payment_clean
         if method == "POST" and "/play" in path and "enter-card-number" in path and not vanished:
             channel = sim.find_channel(caller.leg or "")
             vanished.append(channel.id)
-            sim.engine.hangup(channel, initiator="device")
+            sim.engine.lifecycle.hangup(channel, initiator="device")
 
     sim.add_request_observer(hang_up_first)
     await answer_prompt(caller, "confirm-amount", "1")

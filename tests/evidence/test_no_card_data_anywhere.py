@@ -137,7 +137,7 @@ class Run:
             # busy loop (16 calls, DEBUG logging) can overrun between two presses.
             sim = self.evidence.sim_target.sim
             for key in "*7":
-                sim.engine.device_dtmf(sim.find_channel(agent.leg or ""), key, 100)
+                sim.engine.dtmf.device_dtmf(sim.find_channel(agent.leg or ""), key, 100)
             await system.wait_event(
                 lambda e: e["type"] == "call_started" and e["agent"] == f"agent{index}"
             )

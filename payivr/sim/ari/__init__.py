@@ -117,11 +117,11 @@ Not modelled (or simplified):
 """
 
 from .dialplan import Dialplan
-from .engine import (
-    AriError,
+from .events import (
     ChannelContinued,
     ChannelHungUp,
     ChannelNotFound,
+    SimulatedAriError,
     SimulatorEvent,
     StasisFailed,
     UserEventRaised,
@@ -132,7 +132,6 @@ from .spec import ApiSpec, shipped_spec
 
 __all__ = [
     "ApiSpec",
-    "AriError",
     "AriSimulator",
     "ChannelContinued",
     "ChannelHungUp",
@@ -141,6 +140,7 @@ __all__ = [
     "Dialplan",
     "PhoneError",
     "SimPhone",
+    "SimulatedAriError",
     "SimulatorEvent",
     "StasisFailed",
     "UserEventRaised",

@@ -3,8 +3,8 @@
 
 It reads ``extensions.conf`` syntax (``[context]``, ``exten =>``, ``same =>``, ``n``,
 ``(label)``, ``include =>``) so tests can run the project's real ``dialplan/`` files, and the
-simulator's defaults are written in the same syntax. Applications themselves run in the
-engine (:mod:`payivr.sim.ari.engine`); this module only finds and expands steps.
+simulator's defaults are written in the same syntax. Applications themselves run in
+:mod:`.applications`, stepped through by :mod:`.pbx`; this module only finds and expands steps.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ DEFAULT_FEATURES = {"payivr": ("*7", "payivr-feature", "s", 1)}
 
 
 @dataclass(frozen=True)
-class Step:
+class DialplanStep:
     """One priority: an application and its (unexpanded) argument string."""
 
     priority: int
@@ -51,7 +51,7 @@ class Step:
 @dataclass
 class Extension:
     pattern: str
-    steps: dict[int, Step] = field(default_factory=dict)
+    steps: dict[int, DialplanStep] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
 
 
@@ -145,7 +145,7 @@ class Dialplan:
             else:
                 raise DialplanError(f"line {number}: bad priority {priority_text!r}")
             app, data = split_application(application.strip())
-            current.steps[priority] = Step(priority, label, app, data)
+            current.steps[priority] = DialplanStep(priority, label, app, data)
             if label:
                 current.labels[label] = priority
             last_priority = priority
@@ -182,7 +182,7 @@ class Dialplan:
         extension.labels.clear()
         for priority, application in enumerate(applications, start=1):
             app, data = split_application(application)
-            extension.steps[priority] = Step(priority, None, app, data)
+            extension.steps[priority] = DialplanStep(priority, None, app, data)
 
     def find_extension(self, context: str, exten: str, _seen: frozenset[str] = frozenset()
                        ) -> Extension | None:
@@ -490,3 +490,11 @@ def builtin_function(name: str, args: str, variables: Mapping[str, str]) -> str 
     if name == "TOLOWER":
         return args.lower()
     return None
+
+
+def to_number(text: str, default: float) -> float:
+    """An application's numeric argument (a timeout...), ``default`` when it is not one."""
+    try:
+        return float(text)
+    except ValueError:
+        return default

@@ -199,6 +199,11 @@ class Channel:
     def __repr__(self) -> str:
         return f"Channel({self.id!r}, {self.name!r}, {self.state!r})"
 
+    def wake_phone(self) -> None:
+        """Tell the phone on this channel that something changed (its waiters look again)."""
+        if self.phone is not None:
+            self.phone.changed()
+
     @property
     def is_sip(self) -> bool:
         return self.technology is Technology.SIP

@@ -78,7 +78,7 @@ class SimPhone:
         """Pick up a ringing call."""
         if self.channel is None or not self.ringing:
             raise PhoneError(f"{self.name} is not ringing")
-        self._engine.device_answered(self.channel)
+        self._engine.lifecycle.device_answered(self.channel)
 
     async def refuse(self, sip_status: int = 486) -> None:
         """Refuse the ringing call with a SIP error response: 486 Busy Here, 603 Decline,
@@ -87,7 +87,7 @@ class SimPhone:
             raise PhoneError(f"{self.name} is not ringing")
         if sip_status not in SIP_RESPONSE_CAUSES:
             raise PhoneError(f"{sip_status} is not one of {sorted(SIP_RESPONSE_CAUSES)}")
-        self._engine.device_refused(self.channel, sip_status)
+        self._engine.lifecycle.device_refused(self.channel, sip_status)
 
     async def press(self, digits: str, duration_ms: int = 100, gap_ms: int = 150) -> None:
         """Key ``digits``, each held ``duration_ms`` with ``gap_ms`` between (simulated ms).
@@ -112,7 +112,7 @@ class SimPhone:
 
     def _key(self, digit: str, duration_ms: int, done: asyncio.Future[None] | None) -> None:
         if self.channel is not None:
-            self._engine.device_dtmf(self.channel, digit, duration_ms)
+            self._engine.dtmf.device_dtmf(self.channel, digit, duration_ms)
         if done is not None and not done.done():
             if self.channel is None:
                 done.set_exception(PhoneError(f"{self.name} has no call"))
@@ -123,7 +123,7 @@ class SimPhone:
         """Speak; every phone that can hear this one records ``(self.name, text)``."""
         if self.channel is None:
             raise PhoneError(f"{self.name} has no call")
-        for listener in self._engine.audible_phones(self.channel):
+        for listener in self._engine.media.audible_phones(self.channel):
             listener.heard_voices.append((self.name, text))
             listener.changed()
 
@@ -131,19 +131,19 @@ class SimPhone:
         """Whether ``other``'s voice reaches this phone right now."""
         if other.channel is None or self.channel is None:
             return False
-        return self in self._engine.audible_phones(other.channel)
+        return self in self._engine.media.audible_phones(other.channel)
 
     async def hangup(self) -> None:
         """Hang up (a far-end hangup, as a softphone's BYE)."""
         if self.channel is None:
             raise PhoneError(f"{self.name} has no call")
-        self._engine.device_hangup(self.channel)
+        self._engine.lifecycle.device_hangup(self.channel)
 
     async def call(self, exten: str, context: str = "sim-phones") -> str:
         """Place a call into the dialplan at ``exten@context``; returns the channel id."""
         if self.channel is not None:
             raise PhoneError(f"{self.name} is already in a call")
-        return self._engine.device_call(self, context, exten).id
+        return self._engine.lifecycle.device_call(self, context, exten).id
 
     async def wait_for(self, predicate: Callable[[SimPhone], bool], within: float = 5.0) -> None:
         """Wait up to ``within`` real seconds until ``predicate(self)`` holds; no polling."""

@@ -12,10 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from .dialplan import Dialplan
-from .engine import AriError, Engine, SimulatorEvent, SoundLibrary
+from .engine import Engine
+from .events import SimulatedAriError, SimulatorEvent
 from .model import ASTERISK_ID, Bridge, Channel, Clock
 from .phones import PhoneError, SimPhone
 from .server import AriFront, Fault
+from .sounds import SoundLibrary
 from .spec import ApiSpec, shipped_spec
 
 ENTITY_ID = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
@@ -102,13 +104,13 @@ class AriSimulator:
         ``context`` in pjsip.conf (where a blind transfer it makes looks for the number)."""
         phone = SimPhone(self.engine, name, endpoint, technology, auto_answer, answer_delay,
                          answering_machine, context)
-        self.engine.add_phone(phone)
+        self.engine.lifecycle.add_phone(phone)
         return phone
 
     def reach_phone_at(self, phone: SimPhone, endpoint: str) -> None:
         """Dialling ``endpoint`` rings ``phone`` too (e.g. ``PJSIP/+15550001002@trunk``: the
         same handset as a number on the trunk)."""
-        self.engine.reach_phone_at(phone, endpoint)
+        self.engine.lifecycle.reach_phone_at(phone, endpoint)
 
     async def dial(self, caller: SimPhone, agent: SimPhone, *, context: str = "sim-phones",
                    dynamic_features: str = "payivr", within: float = 10.0) -> DialedCall:
@@ -117,7 +119,7 @@ class AriSimulator:
         Stasis. ``dynamic_features`` is set on the agent's leg (as a pre-dial handler)."""
         if caller.channel is not None or agent.channel is not None:
             raise PhoneError("both phones must be idle to dial")
-        channel = self.engine.device_call(caller, context, agent.resource)
+        channel = self.engine.lifecycle.device_call(caller, context, agent.resource)
         channel.variables["DIAL_ENDPOINT"] = agent.endpoint
         channel.variables["__SIM_AGENT_FEATURES"] = dynamic_features
         channel.variables["SIM_AGENT_FEATURES"] = dynamic_features
@@ -134,7 +136,8 @@ class AriSimulator:
         """Run ``Stasis(app,args...)`` on a channel as the dialplan would. Without a
         connected WebSocket for ``app`` it fails as Asterisk's does: ``STASISSTATUS=FAILED``,
         listeners get :class:`StasisFailed`, and the channel stays where it was."""
-        self.engine.enter_stasis(self.engine.find_channel(channel_id), app, list(args))
+        channel = self.engine.lifecycle.find_channel(channel_id)
+        self.engine.stasis.enter_stasis(channel, app, list(args))
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1,
                        extra_channel: str | None = None, extra_context: str | None = None,
@@ -142,20 +145,21 @@ class AriSimulator:
                        ) -> None:
         """AMI ``Redirect`` (with ``ExtraChannel``): channels by id or name; raises
         :class:`ChannelNotFound` (AMI: ``Channel does not exist``) before moving anything."""
-        first = self.engine.find_channel(channel)
-        second = self.engine.find_channel(extra_channel) if extra_channel else None
-        self.engine.redirect(first, context, exten, priority)
+        first = self.engine.lifecycle.find_channel(channel)
+        second = self.engine.lifecycle.find_channel(extra_channel) if extra_channel else None
+        self.engine.stasis.redirect(first, context, exten, priority)
         if second is not None:
-            self.engine.redirect(second, extra_context or context, extra_exten or exten,
-                                 extra_priority or priority)
+            self.engine.stasis.redirect(second, extra_context or context, extra_exten or exten,
+                                        extra_priority or priority)
 
     def set_variable(self, channel: str, name: str, value: str) -> None:
         """AMI ``Setvar`` on a channel (by id or name)."""
-        self.engine.set_variable(self.engine.find_channel(channel), name, value)
+        self.engine.lifecycle.set_variable(self.engine.lifecycle.find_channel(channel), name, value)
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
         """AMI ``Hangup``: Asterisk hangs the channel up itself."""
-        self.engine.hangup(self.engine.find_channel(channel), cause=cause, initiator="ari")
+        found = self.engine.lifecycle.find_channel(channel)
+        self.engine.lifecycle.hangup(found, cause=cause, initiator="ari")
 
     # -- looking at the world ---------------------------------------------------------------------
 
@@ -169,22 +173,22 @@ class AriSimulator:
         return self.engine.bridges
 
     def find_channel(self, id_or_name: str) -> Channel:
-        return self.engine.find_channel(id_or_name)
+        return self.engine.lifecycle.find_channel(id_or_name)
 
     def stasis_channels(self, app: str) -> list[Channel]:
         return [c for c in self.engine.channels.values() if c.stasis_app == app]
 
     def app_connected(self, app: str) -> bool:
-        return self.engine.app_is_active(app)
+        return self.engine.router.app_is_active(app)
 
     def add_listener(self, callback: Callable[[SimulatorEvent], None]) -> None:
         """Called with :class:`UserEventRaised`, :class:`StasisFailed`,
         :class:`ChannelHungUp` and :class:`ChannelContinued` as they happen."""
-        self.engine.add_listener(callback)
+        self.engine.router.add_listener(callback)
 
     def add_event_observer(self, callback: Callable[[str, dict[str, Any]], None]) -> None:
         """Called with ``(app, event)`` for every ARI event emitted, socket or not."""
-        self.engine.add_event_observer(callback)
+        self.engine.router.add_event_observer(callback)
 
     def add_request_observer(self, callback: Callable[[str, str, bytes], None]) -> None:
         """Called with ``(method, path with its query string, body)`` of every HTTP request
@@ -224,4 +228,4 @@ class AriSimulator:
         self._front.faults.append(Fault(method.upper(), path, count, status, message))
 
 
-__all__ = ["AriError", "AriSimulator", "DialedCall"]
+__all__ = ["AriSimulator", "DialedCall", "SimulatedAriError"]
