@@ -194,7 +194,7 @@ async def test_a_key_right_after_a_play_stops_it_and_the_next_prompt_is_heard(
         if str(playback.get("media_uri", "")).endswith("/intro"):
             channel = sim.find_channel(str(playback["target_uri"]).removeprefix("channel:"))
             keyed.append(channel.id)
-            sim.engine.device_dtmf(channel, "1", 80)  # delivered before the PlaybackFinished
+            sim.engine.dtmf.device_dtmf(channel, "1", 80)  # delivered before the PlaybackFinished
 
     sim.add_event_observer(key_as_the_intro_ends)
     caller, _, payment_id = await rig.takeover()
