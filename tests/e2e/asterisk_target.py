@@ -346,13 +346,15 @@ class AsteriskTarget:
 
     def _on_dialplan_step(self, data: dict[str, Any]) -> None:
         """A prompt the dialplan plays to a phone's leg (``Playback()``/``Background()``
-        after payivr refused or lost the call): heard as if payivr had played it."""
+        after payivr refused or lost the call, ``Read()``'s beep after ``*7``): heard as if
+        payivr had played it."""
         phone = self._phones.get(data["channel"]["id"])
         if phone is None or data["channel"]["id"] != phone.leg:
             return
-        if data["dialplan_app"] in ("Playback", "Background"):
-            files = data["dialplan_app_data"].split(",", 1)[0]
-            for sound in files.split("&"):
+        arguments = data["dialplan_app_data"].split(",")
+        files = {"Playback": 0, "Background": 0, "Read": 1}.get(data["dialplan_app"])
+        if files is not None and len(arguments) > files and arguments[files]:
+            for sound in arguments[files].split("&"):
                 phone.played(f"sound:{sound}")
 
     def _on_event(self, event: AriEvent) -> None:

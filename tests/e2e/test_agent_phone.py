@@ -8,10 +8,8 @@ from __future__ import annotations
 import uuid
 
 from payivr.core.events import Outcome
-from payivr.sim.ari import AriSimulator
 from tests.e2e.console_client import signed_in_agent
 from tests.e2e.harness import AMOUNT_MINOR, System, heard, key_card
-from tests.e2e.phones import SimulatedPhone
 
 
 async def test_star7_payments_are_the_agents_own_and_star7_works_again(system: System) -> None:
@@ -99,11 +97,11 @@ async def test_star7_alone_opens_the_request_form_in_the_agents_console(system: 
 
 
 async def test_an_endpoint_with_a_long_number_is_not_refused_as_card_data(
-    system: System, sim: AriSimulator
+    system: System,
 ) -> None:
     """A phone numbered like a DID (7+ digits) is filed under its account's name."""
-    caller = SimulatedPhone(sim.add_phone("caller", endpoint="PJSIP/1102"))
-    agent = SimulatedPhone(sim.add_phone("agent", endpoint="PJSIP/5550001101"))
+    caller = system.target.caller_phone("caller", "1102")
+    agent = system.target.agent_phone("agent", "5550001101")
     bob = await signed_in_agent(system, "bob", agent.endpoint)
     await bob.close()
     await system.target.connect(caller, agent)

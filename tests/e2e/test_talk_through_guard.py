@@ -20,7 +20,7 @@ from payivr.gateway.sandbox import KeyFiles
 from payivr.sim.ari import AriSimulator
 from tests.e2e.harness import AGENT_PASSWORD, CrmInbox, System, system_with
 from tests.e2e.phones import Phone, SimulatedPhone
-from tests.e2e.targets import SimulatorTarget
+from tests.e2e.targets import Target
 
 
 async def _ask(system: System, agent: Phone, privacy_mode: str) -> tuple[int, Any]:
@@ -62,7 +62,7 @@ async def test_attack_talk_through_with_a_caller_sending_tones_is_refused(
 
 @pytest.fixture
 async def no_talk_through(
-    target: SimulatorTarget, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
+    target: Target, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
 ) -> AsyncIterator[System]:
     """payivr with ``calls.allow_talk_through = false``."""
 
@@ -74,7 +74,7 @@ async def no_talk_through(
 
 
 async def test_attack_an_agent_choosing_talk_through_where_it_is_turned_off(
-    no_talk_through: System, sim: AriSimulator
+    no_talk_through: System,
 ) -> None:
     system = no_talk_through
     caller, agent = system.phones()
