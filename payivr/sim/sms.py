@@ -19,6 +19,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from payivr.core.errors import PayivrError
 from payivr.sms.http import encode_event, signed_headers
 from payivr.sms.phone import InvalidPhoneNumber, parse_e164
 from payivr.sms.provider import (
@@ -148,7 +149,7 @@ class SimulatedCarrier:
         return f"<SimulatedCarrier phones={len(self._phones)} accepted={len(self.accepted)}>"
 
 
-class WebhookRejected(Exception):
+class WebhookRejected(PayivrError):
     """payivr answered a forwarded webhook with an error status."""
 
     def __init__(self, status: int) -> None:

@@ -7,9 +7,9 @@ import payivr
 from payivr.ari.errors import ChannelGone, PeerError, RequestError, error_for_status
 from payivr.core.errors import LocalError, PayivrError, RemoteError
 
-# The call-control package and the simulators are being reorganised under issue 14; their
-# exceptions join the root with that work.
-NOT_YET = ("payivr.calls", "payivr.sim")
+# The call-control package is being reorganised under issue 14; its exceptions join the root
+# with that work.
+NOT_YET = ("payivr.calls",)
 
 
 def payivr_exceptions() -> list[type[BaseException]]:

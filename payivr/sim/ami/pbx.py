@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, DialplanLocation
+from payivr.core.errors import PayivrError
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class UserEventRaised:
     fields: tuple[tuple[str, str], ...]
 
 
-class NoSuchChannel(LookupError):
+class NoSuchChannel(PayivrError, LookupError):
     def __init__(self, channel: str) -> None:
         super().__init__(channel)
         self.channel = channel
@@ -33,7 +34,7 @@ class NoSuchChannel(LookupError):
 UserEventListener = Callable[[UserEventRaised], None]
 
 
-class NoAudiohooks(Exception):
+class NoAudiohooks(PayivrError):
     """The channel has no audio hooks (no MixMonitor, no spy) to mute."""
 
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from payivr.core.errors import PayivrError
+
 from .dialling import unanswered_cause
 from .dialplan import conditional, split_application, to_number
 from .events import ChannelNotFound, SimulatedAriError, StasisFailedError, UserEventRaised
@@ -41,7 +43,7 @@ DIAL_VARIABLES = (
 )
 
 
-class HangupRequested(Exception):
+class HangupRequested(PayivrError):
     """The dialplan hangs the channel up (``Hangup()``, a bad ``Goto``, an unknown app)."""
 
 

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from payivr.core.errors import PayivrError
+
 DEFAULT_DIALPLAN = """
 ; What the simulator knows without being told: the takeover targets of payivr's AMI Redirect,
 ; the *7 feature Gosub, and a context simulated phones dial from (sim.dial()).
@@ -70,7 +72,7 @@ class Context:
         return extension
 
 
-class DialplanError(Exception):
+class DialplanError(PayivrError):
     """The dialplan text given to the simulator does not parse (we broke it)."""
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from payivr.core.errors import PayivrError
+
 from .model import Application, Bridge, Channel, EventSink, iso_time
 
 if TYPE_CHECKING:
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class SimulatedAriError(Exception):
+class SimulatedAriError(PayivrError):
     """A request the simulated Asterisk refuses: the HTTP status and Asterisk's message."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -26,11 +28,11 @@ class SimulatedAriError(Exception):
         self.message = message
 
 
-class ChannelNotFound(LookupError):
+class ChannelNotFound(PayivrError, LookupError):
     """No channel with that id or name (AMI answers ``Channel does not exist``)."""
 
 
-class StasisFailedError(Exception):
+class StasisFailedError(PayivrError):
     """``Stasis()`` could not start: the application is not connected."""
 
 

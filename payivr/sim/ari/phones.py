@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from payivr.core.errors import PayivrError
+
 from .model import SIP_RESPONSE_CAUSES
 
 if TYPE_CHECKING:
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     from .model import Channel
 
 
-class PhoneError(Exception):
+class PhoneError(PayivrError):
     """A test asked a phone for something a real handset could not do (we broke it)."""
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from payivr.core.errors import PayivrError
+
 from .engine import Engine
 from .events import SimulatedAriError
 from .model import ASTERISK_VERSION, HANGUP_REASONS, iso_time
@@ -14,7 +16,7 @@ from .spec import ApiSpec
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
-class RestReply(Exception):
+class RestReply(PayivrError):
     """A status and body other than ``200`` with JSON: raised by the front, or returned by a
     handler (``201`` with a ``Location``, ``204``)."""
 

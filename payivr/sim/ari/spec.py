@@ -26,6 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from payivr.core.errors import PayivrError
+
 API_DOCS_PACKAGE = "payivr.sim.ari.api_docs"
 
 _TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
@@ -59,7 +61,7 @@ _INVALID_VALUE_MESSAGES: dict[tuple[str, str], str] = {
 }
 
 
-class RequestRejected(Exception):
+class RequestRejected(PayivrError):
     """The peer sent a request ARI does not accept; carries Asterisk's status and message."""
 
     def __init__(self, status: int, message: str, *, allow: Iterable[str] = ()) -> None:
