@@ -173,7 +173,7 @@ class ApiSpec:
         arguments: dict[str, str] = {}
         for segment in segments:
             child = node.literal.get(segment)
-            if child is None and node.wildcard is not None:
+            if child is None and node.wildcard is not None and segment:
                 arguments[node.wildcard_name] = segment
                 child = node.wildcard
             if child is None:
