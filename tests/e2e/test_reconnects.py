@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
+from payivr.calls.requests import PaymentRequest
 from payivr.core.events import Outcome
-from tests.e2e.harness import System, answer_prompt, heard
-from tests.e2e.phones import prompts
+from payivr.sim.ari import AriSimulator
+from tests.ari_simulator.helpers import basic_auth
+from tests.e2e.harness import AMOUNT_MINOR, ITEM, System, answer_prompt, heard
+from tests.e2e.phones import SimulatedPhone, prompts
 from tests.e2e.test_hangups import CARD_STEPS, POINTS, key, key_rest, key_until
 
 MODES = [
@@ -113,3 +117,60 @@ async def test_dropped_at_every_step(system: System, point: str) -> None:
     await system.check_reconnected(call)
     await system.hang_up_all(call.caller, call.agent)
     await system.check_nothing_left()
+
+
+AGENT_BEHIND_LOCAL = """
+[sim-inbound-local]
+exten => _X.,1,Stasis(payivr,inbound,Local/${EXTEN}@sim-agent-app/n)
+ same => n,Hangup()
+
+[sim-agent-app]
+exten => _X.,1,Answer()
+ same => n,Stasis(agent-phones)
+ same => n,Hangup()
+"""
+
+
+async def test_an_agent_dialled_through_a_local_channel_stays_after_a_drop(
+    system: System, sim: AriSimulator
+) -> None:
+    """payivr dials the agent through a Local channel whose far half is another application's
+    (as the agent phones of the real-Asterisk target are, or a WebRTC gateway's): Asterisk
+    lists that half among payivr's channels too (it originated the pair), yet after the
+    reconnect it is not payivr's to send back to the dialplan, and the agent stays."""
+    sim.dialplan.load(AGENT_BEHIND_LOCAL)
+    access = system.target.access
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+        f"{sim.base_url}/ari/events",
+        params={"app": "agent-phones"},
+        headers={"Authorization": basic_auth(access.ari_user, access.ari_password)},
+    ):
+        caller, _ = system.phones()
+        assert isinstance(caller, SimulatedPhone)
+        await caller.sim_phone.call("1101", context="sim-inbound-local")
+
+        def agent_halves() -> list[str]:
+            return sorted(
+                c.id for c in sim.channels.values() if c.name.startswith("Local/1101@")
+            )
+
+        await system.wait_until(lambda: any(
+            len(bridge.channels) == 2 and caller.leg in {c.id for c in bridge.channels}
+            for bridge in sim.bridges.values()
+        ))
+        halves = agent_halves()
+        request = PaymentRequest(ITEM, AMOUNT_MINOR, "USD", "alice")
+        payment = await system.running.takeovers.request_for_agent(
+            "Local/1101@sim-agent-app", request
+        )
+        await answer_prompt(caller, "confirm-amount", "1")
+        await heard(caller, "enter-card-number")
+        await drop_and_reconnect(system)
+        for prompt, keys in CARD_STEPS[1:]:
+            await key(caller, prompt, keys)
+        await heard(caller, "returning-to-agent")
+        finished = await system.finished()
+        assert (finished["payment"], finished["outcome"]) == (payment, Outcome.APPROVED.value)
+        assert agent_halves() == halves  # both halves of the agent's Local channel are up
+        await system.hang_up_all(caller)
+        await system.check_nothing_left()
