@@ -2,7 +2,9 @@
 
 One embedded server per test session (in a temporary directory, deleted at the end; a
 crashed session's server is removed by the next). Every test that asks for
-``database_url`` gets its own database, cloned from a migrated template (cheap).
+``database_url`` gets its own database, cloned from a migrated template (cheap). The
+template is migrated by the server's superuser, which grants payivr's runtime role
+(``payivr_runtime``) its privileges: ``runtime_database_url`` connects as that role.
 """
 
 from __future__ import annotations
@@ -14,9 +16,16 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from payivr.store.database import Database
-from payivr.store.embedded import EmbeddedServer, start_test_server, stop_test_server
+from payivr.store.embedded import (
+    RUNTIME_ROLE,
+    EmbeddedServer,
+    ensure_roles,
+    start_test_server,
+    stop_test_server,
+)
 from payivr.store.migrations import migrate
 
 _TEMPLATE = "payivr_template"
@@ -30,7 +39,8 @@ def postgres_server() -> Iterator[EmbeddedServer]:
     try:
         with psycopg.connect(server.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_TEMPLATE)))
-        asyncio.run(migrate(server.url(_TEMPLATE)))
+        ensure_roles(server.admin_url)
+        asyncio.run(migrate(server.url(_TEMPLATE), RUNTIME_ROLE))
         yield server
     finally:
         stop_test_server(server)
@@ -55,6 +65,17 @@ def _fresh_database(server: EmbeddedServer, template: str) -> Iterator[str]:
 def database_url(postgres_server: EmbeddedServer) -> Iterator[str]:
     """Conninfo of a new database with every payivr migration applied, dropped after."""
     yield from _fresh_database(postgres_server, _TEMPLATE)
+
+
+def as_runtime_role(database_url: str) -> str:
+    """The same database as payivr's runtime role (the role ``payivr serve`` runs as)."""
+    return make_conninfo(database_url, user=RUNTIME_ROLE)
+
+
+@pytest.fixture
+def runtime_database_url(database_url: str) -> str:
+    """``database_url``'s database as payivr's runtime role."""
+    return as_runtime_role(database_url)
 
 
 @pytest.fixture

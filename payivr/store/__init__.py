@@ -48,6 +48,7 @@ from payivr.store.outbox import (
     crm_replay,
 )
 from payivr.store.payments import PaymentStore
+from payivr.store.roles import DatabaseSetupError
 from payivr.store.webhook import (
     InvalidSignature,
     WebhookAdapter,
@@ -70,6 +71,7 @@ __all__ = [
     "CrmAdapter",
     "Customer",
     "Database",
+    "DatabaseSetupError",
     "Delivered",
     "Delivery",
     "DeliveryResult",

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from payivr.store.migrations import apply_migrations
+from payivr.store.migrations import apply_migrations, migrate, pending_migrations
+from payivr.store.roles import DatabaseSetupError, check_runtime_role
 
 UTC_SESSIONS = "-c TimeZone=UTC"
 
@@ -72,6 +73,39 @@ class Database:
             await pool.close()
             raise
         return cls(pool, conninfo, options)
+
+    @classmethod
+    async def connect_runtime(
+        cls,
+        conninfo: str,
+        *,
+        owner_conninfo: str | None,
+        settings: Mapping[str, str] | None = None,
+    ) -> Database:
+        """Open payivr's pool as its runtime role, for ``payivr serve``.
+
+        With ``owner_conninfo`` the owner first applies pending migrations and grants the
+        runtime role its privileges; without, none may be pending. Raises
+        :class:`DatabaseSetupError` when the runtime role could alter the audit trail.
+        """
+        database = await cls.connect(conninfo, migrate=False, settings=settings)
+        try:
+            async with database.pool.connection() as conn:
+                cursor = await conn.execute("SELECT current_user::text")
+                runtime_role = str((await cursor.fetchone() or ("",))[0])
+                if owner_conninfo is not None:
+                    await migrate(owner_conninfo, runtime_role)
+                elif pending := await pending_migrations(conn):
+                    raise DatabaseSetupError(
+                        f"the database lacks {len(pending)} migration(s) (from"
+                        f" {pending[0].version:04d}_{pending[0].name}): run `payivr migrate` with"
+                        " database.migrate_url set to the owner, or give payivr serve that setting"
+                    )
+                await check_runtime_role(conn)
+        except BaseException:
+            await database.close()
+            raise
+        return database
 
     @property
     def pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:

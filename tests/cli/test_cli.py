@@ -149,8 +149,8 @@ def test_terminal_rehearsal_times_out() -> None:
     process.wait(timeout=60)
     assert "Payment not taken: the caller did not press a key in time" in "".join(lines)
 
-def test_agent_accounts_from_the_command_line(database_url: str) -> None:
-    environment = {"PATH": "/usr/bin:/bin", "PAYIVR_DATABASE_URL": database_url}
+def test_agent_accounts_from_the_command_line(runtime_database_url: str) -> None:
+    environment = {"PATH": "/usr/bin:/bin", "PAYIVR_DATABASE_URL": runtime_database_url}
 
     def agent(*args: str, password: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -195,7 +195,35 @@ def test_agent_accounts_from_the_command_line(database_url: str) -> None:
     assert unknown.returncode == 2 and "no account named 'nobody'" in unknown.stderr
 
 
-def test_sms_reminders_from_a_csv_file(database_url: str, tmp_path: Path) -> None:
+def test_database_roles_from_the_command_line(
+    database_url: str, runtime_database_url: str
+) -> None:
+    """payivr migrate runs as the owner; payivr refuses to run as a role that could alter
+    the audit trail (here the superuser an older deployment gave database.url)."""
+
+    def payivr(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "payivr.cli", *args], capture_output=True, text=True,
+            timeout=60, env={"PATH": "/usr/bin:/bin", **environment}, check=False,
+        )  # fmt: skip
+
+    as_owner = payivr("agent", "list", PAYIVR_DATABASE_URL=database_url)
+    assert as_owner.returncode == 2
+    assert "will not run as a database role that can alter its audit trail" in as_owner.stderr
+    assert "postgres is a superuser" in as_owner.stderr
+    no_owner = payivr("migrate", PAYIVR_DATABASE_URL=runtime_database_url)
+    assert no_owner.returncode == 2 and "set database.migrate_url" in no_owner.stderr
+    migrated = payivr(
+        "migrate",
+        PAYIVR_DATABASE_URL=runtime_database_url,
+        PAYIVR_DATABASE_MIGRATE_URL=database_url,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert "database is up to date" in migrated.stdout
+    assert payivr("agent", "list", PAYIVR_DATABASE_URL=runtime_database_url).returncode == 0
+
+
+def test_sms_reminders_from_a_csv_file(runtime_database_url: str, tmp_path: Path) -> None:
     due = "2099-03-10"
     rows = tmp_path / "reminders.csv"
     rows.write_text(
@@ -205,7 +233,7 @@ def test_sms_reminders_from_a_csv_file(database_url: str, tmp_path: Path) -> Non
     )
     environment = {
         "PATH": "/usr/bin:/bin",
-        "PAYIVR_DATABASE_URL": database_url,
+        "PAYIVR_DATABASE_URL": runtime_database_url,
         "PAYIVR_SMS_ENABLED": "true",
     }
     result = subprocess.run(

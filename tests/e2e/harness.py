@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from psycopg.conninfo import make_conninfo
+
 from payivr.calls.requests import PaymentRequest
 from payivr.cli import Running, running_payivr
 from payivr.config import Config, load_config
@@ -33,6 +35,7 @@ from payivr.core.events import Outcome
 from payivr.core.request import PrivacyMode
 from payivr.gateway.sandbox import KeyFiles, RunningSandbox, read_secret, start_sandbox
 from payivr.standard_webhooks import new_secret
+from payivr.store.embedded import RUNTIME_ROLE
 from tests.e2e.phones import Phone, prompts, real_seconds
 from tests.e2e.targets import BRIDGE_PREFIX, ROOT, PbxAccess, Target
 
@@ -429,7 +432,11 @@ def system_environment(
     keys: KeyFiles,
     crm: CrmInbox,
 ) -> dict[str, str]:
-    """payivr's configuration for the simulators, as the environment variables it reads."""
+    """payivr's configuration for the simulators, as the environment variables it reads.
+
+    payivr serves as the runtime role; ``database_url``'s superuser is the owner that
+    migrates (README, Security: database roles).
+    """
     return {
         "PAYIVR_ARI_URL": access.ari_url,
         "PAYIVR_ARI_USER": access.ari_user,
@@ -439,7 +446,8 @@ def system_environment(
         "PAYIVR_AMI_PORT": str(access.ami_port),
         "PAYIVR_AMI_USER": access.ami_user,
         "PAYIVR_AMI_SECRET": access.ami_secret,
-        "PAYIVR_DATABASE_URL": database_url,
+        "PAYIVR_DATABASE_URL": make_conninfo(database_url, user=RUNTIME_ROLE),
+        "PAYIVR_DATABASE_MIGRATE_URL": database_url,
         "PAYIVR_GATEWAY_URL": sandbox.url,
         "PAYIVR_GATEWAY_PUBLIC_KEY": str(keys.public_key_pem),
         "PAYIVR_GATEWAY_SIGNING_SECRET": read_secret(keys.signing_secret),

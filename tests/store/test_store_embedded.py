@@ -61,7 +61,7 @@ def test_payivr_own_server_keeps_its_data_between_runs(tmp_path):
         "import sys, psycopg\n"
         "from pathlib import Path\n"
         "from payivr.store.embedded import start_embedded\n"
-        "url = start_embedded(Path(sys.argv[1]))\n"
+        "url = start_embedded(Path(sys.argv[1])).owner_url\n"
         "with psycopg.connect(url, autocommit=True) as conn:\n"
         "    conn.execute('CREATE TABLE IF NOT EXISTS kept (n int)')\n"
         "    conn.execute('INSERT INTO kept VALUES (1)')\n"
