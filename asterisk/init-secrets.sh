@@ -8,8 +8,12 @@
 # No file is readable by everyone (the ARI password alone yields every digit a caller keys):
 #   asterisk/*.conf                              0640, group ASTERISK_GID (Asterisk reads them)
 #   ami_secret ari_password database_url         0640, group PAYIVR_GID (payivr's container)
-#   postgres_password sip_100x_password          0600 (PostgreSQL's entrypoint reads as root;
+#   database_migrate_url                         0640, group PAYIVR_GID (payivr-migrate's only)
+#   postgres_password runtime_password           0600 (PostgreSQL's entrypoint and the
+#   sip_100x_password                                  database-roles service read as root;
 #                                                      the softphone passwords are yours)
+# database_url is payivr's runtime role (payivr_runtime), which cannot alter the audit trail;
+# database_migrate_url the owner (payivr), which migrates (README, Security: database roles).
 # Files belong to you (to $SUDO_UID under sudo). Giving them to those groups needs root, or
 # membership of them: `make up` runs this script with sudo when you are not root.
 #   ASTERISK_GID  the group the PBX runs as: 1000 in the andrius/asterisk image (user asterisk)
@@ -62,12 +66,18 @@ render() {
 AMI_SECRET=$(secret_file ami_secret)
 ARI_PASSWORD=$(secret_file ari_password)
 POSTGRES_PASSWORD=$(secret_file postgres_password)
+RUNTIME_PASSWORD=$(secret_file runtime_password)
 SIP_1001=$(secret_file sip_1001_password)
 SIP_1002=$(secret_file sip_1002_password)
 
-printf 'postgresql://payivr:%s@postgres:5432/payivr\n' "$POSTGRES_PASSWORD" > "$OUT/database_url"
-protect 640 "$PAYIVR_GID" "$OUT/ami_secret" "$OUT/ari_password" "$OUT/database_url"
-protect 600 "$OWNER_GID" "$OUT/postgres_password" "$OUT/sip_1001_password" "$OUT/sip_1002_password"
+printf 'postgresql://payivr_runtime:%s@postgres:5432/payivr\n' "$RUNTIME_PASSWORD" \
+    > "$OUT/database_url"
+printf 'postgresql://payivr:%s@postgres:5432/payivr\n' "$POSTGRES_PASSWORD" \
+    > "$OUT/database_migrate_url"
+protect 640 "$PAYIVR_GID" "$OUT/ami_secret" "$OUT/ari_password" "$OUT/database_url" \
+    "$OUT/database_migrate_url"
+protect 600 "$OWNER_GID" "$OUT/postgres_password" "$OUT/runtime_password" \
+    "$OUT/sip_1001_password" "$OUT/sip_1002_password"
 
 render ami-payivr.conf "secret = $AMI_SECRET"
 render ari-payivr.conf "password = $ARI_PASSWORD"

@@ -75,16 +75,16 @@ def _run_command(argv: Sequence[str] | None) -> int:
     if args.command == "crm":
         from payivr.cli.database import crm
 
-        return asyncio.run(crm(args, config))
+        return run_on_database(crm(args, config))
     if args.command == "sms":
         from payivr.cli.sms import remind
 
-        return asyncio.run(remind(args, config))
+        return run_on_database(remind(args, config))
     if args.command == "agent":
         from payivr.cli.agents import agent, read_password
 
         password = read_password() if args.agent_command in ("add", "password") else None
-        return asyncio.run(agent(args, config, password))
+        return run_on_database(agent(args, config, password))
     if args.command == "serve":
         with asyncio.Runner(loop_factory=fastest_loop()) as runner:
             return runner.run(_serve(config))
@@ -111,22 +111,37 @@ def fail(message: object) -> int:
     return 2
 
 
-async def database_url(config: Config) -> str:
-    """The configured database, or the embedded PostgreSQL (started here when not running)."""
+async def database_urls(config: Config) -> tuple[str, str | None]:
+    """The runtime role's conninfo and the owner's (None: not configured); the embedded
+    PostgreSQL's (started here when not running) when no database is configured."""
     from payivr.store.embedded import start_embedded
 
     if config.database.url is not None:
-        return config.database.url
+        return config.database.url, config.database.migrate_url
     data_dir = Path(config.database.data_dir) if config.database.data_dir else None
-    return await asyncio.to_thread(start_embedded, data_dir)
+    embedded = await asyncio.to_thread(start_embedded, data_dir)
+    return embedded.runtime_url, embedded.owner_url
 
 
 async def open_database(config: Config, identity: Identity | None = None) -> Database:
-    """The database; with the ``identity`` of a running payivr set on its sessions."""
+    """The database as payivr's runtime role; with the ``identity`` of a running payivr set
+    on its sessions."""
     from payivr.store import Database
 
-    url = await database_url(config)
-    return await Database.connect(url, settings=identity.session_settings if identity else None)
+    url, owner_url = await database_urls(config)
+    return await Database.connect_runtime(
+        url, owner_conninfo=owner_url, settings=identity.session_settings if identity else None
+    )
+
+
+def run_on_database(command: Coroutine[Any, Any, int]) -> int:
+    """Run a command that opens the database: one not set up for payivr is a message."""
+    from payivr.store import DatabaseSetupError
+
+    try:
+        return asyncio.run(command)
+    except DatabaseSetupError as error:
+        return fail(error)
 
 
 async def _serve(config: Config) -> int:
@@ -134,6 +149,7 @@ async def _serve(config: Config) -> int:
     from payivr.ari.errors import StartupError
     from payivr.gateway.client import GatewayConfigError
     from payivr.log import configure_logging
+    from payivr.store import DatabaseSetupError
 
     try:
         config.validate()
@@ -146,7 +162,13 @@ async def _serve(config: Config) -> int:
             problem = await _until_stopped_or_replaced(stop, running)
     except StoppedBeforeRunning:
         return 0
-    except (StartupError, GatewayConfigError, StartupProblem, AmiError) as error:
+    except (
+        StartupError,
+        GatewayConfigError,
+        StartupProblem,
+        AmiError,
+        DatabaseSetupError,
+    ) as error:
         return fail(error)
     return fail(problem) if problem else 0
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from payivr.cli import database_url, fail, open_database
+from payivr.cli import database_urls, fail, open_database
 from payivr.config import Config, ConfigError
 from payivr.store import crm_list, crm_replay
 from payivr.store import migrate as apply_migrations
+from payivr.store.roles import role_of
 
 
 async def migrate(config: Config) -> int:
@@ -16,7 +17,13 @@ async def migrate(config: Config) -> int:
         config.validate(("database",))
     except ConfigError as error:
         return fail(error)
-    applied = await apply_migrations(await database_url(config))
+    url, owner_url = await database_urls(config)
+    if owner_url is None:
+        return fail(
+            "payivr migrate runs as the database's owner: set database.migrate_url"
+            " (PAYIVR_DATABASE_MIGRATE_URL); database.url is the role payivr serves as"
+        )
+    applied = await apply_migrations(owner_url, await role_of(url))
     for migration in applied:
         print(f"applied {migration.version:04d} {migration.name}")
     print("database is up to date" if not applied else f"{len(applied)} migration(s) applied")

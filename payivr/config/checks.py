@@ -35,14 +35,17 @@ def listen_problems(name: str, listen: str) -> list[str]:
     return []
 
 
-def conninfo_problems(conninfo: str) -> list[str]:
+def conninfo_problems(name: str, conninfo: str) -> list[str]:
     """A libpq keyword string (``host=... dbname=...``) is as good as a URL."""
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         conninfo_to_dict(conninfo)
     except Exception:
-        return ["database.url (PAYIVR_DATABASE_URL): not a postgresql:// URL nor a libpq string"]
+        return [
+            f"database.{name} (PAYIVR_DATABASE_{name.upper()}): not a postgresql:// URL nor"
+            " a libpq string"
+        ]
     return []
 
 

@@ -90,15 +90,29 @@ class FastAgiSettings:
 
 @dataclass
 class DatabaseSettings:
+    """``url`` is the runtime role payivr serves as; ``migrate_url`` the owner that
+    migrates (README, Security: database roles)."""
+
     url: str | None = None  # None: start an embedded PostgreSQL in data_dir
+    migrate_url: str | None = None  # None: `payivr migrate` was run by the owner
     data_dir: str | None = None
 
     def problems(self) -> list[str]:
         if self.url is None:
+            if self.migrate_url is not None:
+                return ["database.migrate_url (PAYIVR_DATABASE_MIGRATE_URL): needs database.url"]
             return []
-        if "://" in self.url and urlparse(self.url).scheme not in ("postgresql", "postgres"):
-            return ["database.url (PAYIVR_DATABASE_URL): must be a postgresql:// URL"]
-        return conninfo_problems(self.url)
+        found = []
+        for name, value in (("url", self.url), ("migrate_url", self.migrate_url)):
+            if value is None:
+                continue
+            if "://" in value and urlparse(value).scheme not in ("postgresql", "postgres"):
+                found.append(
+                    f"database.{name} (PAYIVR_DATABASE_{name.upper()}): must be a postgresql:// URL"
+                )
+            else:
+                found += conninfo_problems(name, value)
+        return found
 
 
 GATEWAY_KINDS = ("encrypted", "stripe")

@@ -18,7 +18,8 @@ from payivr.config import load_config
 ROOT = Path(__file__).resolve().parents[2]
 ASTERISK = ROOT / "asterisk"
 SECRET_NAMES = (
-    "ami_secret", "ari_password", "postgres_password", "sip_1001_password", "sip_1002_password",
+    "ami_secret", "ari_password", "postgres_password", "runtime_password", "sip_1001_password",
+    "sip_1002_password",
 )  # fmt: skip
 
 
@@ -125,6 +126,9 @@ def test_init_secrets_makes_distinct_secrets_once_and_renders_snippets(tmp_path:
     assert (snippets / "ari-payivr.conf").read_text() == f"password = {first['ari_password']}\n"
     assert "external_media_address = 203.0.113.7" in (snippets / "pjsip-transport.conf").read_text()
     assert (tmp_path / "database_url").read_text().strip() == (
+        f"postgresql://payivr_runtime:{first['runtime_password']}@postgres:5432/payivr"
+    )
+    assert (tmp_path / "database_migrate_url").read_text().strip() == (
         f"postgresql://payivr:{first['postgres_password']}@postgres:5432/payivr"
     )
 
@@ -141,6 +145,12 @@ def test_payivr_config_of_the_container_loads_with_its_secret_files(secrets_dir:
     assert config.ari.password == (secrets_dir / "ari_password").read_text().strip()
     assert config.database.url is not None and config.database.url.endswith("@postgres:5432/payivr")
     config.validate(("ari", "ami", "database", "console", "calls"))
+    # payivr serves as the runtime role; only the one-shot payivr-migrate has the owner's URL.
+    assert config.database.url.startswith("postgresql://payivr_runtime:")
+    assert config.database.migrate_url is None
+    assert "database_migrate_url" not in payivr["secrets"]
+    migrate = compose()["services"]["payivr-migrate"]
+    assert migrate["command"][-1] == "migrate" and "database_migrate_url" in migrate["secrets"]
     assert f"[{config.ari.user}]" in (ASTERISK / "ari.conf").read_text()
     assert f"[{config.ami.user}]" in (ASTERISK / "manager.conf").read_text()
 
@@ -213,7 +223,7 @@ def test_attack_another_local_user_reads_no_secret() -> None:
     """Issue 13 #10: init-secrets.sh wrote every secret 0644 in a 0755 directory, so any user
     of the host could read the ARI password (which yields every digit a caller keys). Now
     another user reads nothing; Asterisk's group (1000) reads only its snippets, payivr's
-    group (10001) only payivr's three files, and the operator everything."""
+    group (10001) only payivr's four files, and the operator everything."""
     # A directory anyone may enter, as a checkout on a shared host (pytest's are 0700).
     with tempfile.TemporaryDirectory(prefix="payivr-host-") as base:
         Path(base).chmod(0o755)
@@ -223,13 +233,14 @@ def test_attack_another_local_user_reads_no_secret() -> None:
 def _check_secret_permissions(out: Path) -> None:
     init_secrets(out)
     files = sorted(path for path in out.rglob("*") if path.is_file())
-    assert len(files) == 11
+    assert len(files) == 13
     world = [path.name for path in files if path.stat().st_mode & 0o007]
     assert world == []
     if os.getuid() != 0:
         return  # reading as other users needs root; the modes above are the same proof
     asterisk_files = {path for path in files if path.parent.name == "asterisk"}
     payivr_files = {out / "ami_secret", out / "ari_password", out / "database_url"}
+    payivr_files.add(out / "database_migrate_url")  # mounted into payivr-migrate only
     for path in files:
         assert _read_as(path, 65534, 65534) is None, f"nobody read {path.name}"
         assert (_read_as(path, 1000, 1000) is not None) == (path in asterisk_files), path.name
