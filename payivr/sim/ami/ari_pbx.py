@@ -23,6 +23,7 @@ from payivr.sim.ami.pbx import (
     NoAudiohooks,
     NoSuchChannel,
     UserEventListener,
+    UserEventListeners,
     UserEventRaised,
 )
 from payivr.sim.ari import AriSimulator, ChannelNotFound, SimulatorEvent
@@ -37,7 +38,7 @@ class AriSimulatorPbx:
 
     def __init__(self, sim: AriSimulator) -> None:
         self.sim = sim
-        self._listeners: list[UserEventListener] = []
+        self._listeners = UserEventListeners()
         sim.add_listener(self._on_simulator_event)
 
     # -- PbxModel -----------------------------------------------------------------------
@@ -103,13 +104,7 @@ class AriSimulatorPbx:
         return found.variables.get(name, globals_.get(name))
 
     def add_user_event_listener(self, listener: UserEventListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     # -- translation --------------------------------------------------------------------
     def _on_simulator_event(self, event: SimulatorEvent) -> None:
@@ -118,8 +113,7 @@ class AriSimulatorPbx:
         raised = UserEventRaised(
             self._snapshot(event.channel), event.name, tuple(event.fields.items())
         )
-        for listener in list(self._listeners):
-            listener(raised)
+        self._listeners.tell(raised)
 
     def _snapshot(self, channel: Channel) -> ChannelSnapshot:
         return ChannelSnapshot(

@@ -34,6 +34,27 @@ class NoSuchChannel(PayivrError, LookupError):
 UserEventListener = Callable[[UserEventRaised], None]
 
 
+class UserEventListeners:
+    """Who hears a PBX's UserEvents (an AMI simulator's sessions)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[UserEventListener] = []
+
+    def add(self, listener: UserEventListener) -> Callable[[], None]:
+        """Add ``listener``; the function returned removes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def tell(self, event: UserEventRaised) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+
 class NoAudiohooks(PayivrError):
     """The channel has no audio hooks (no MixMonitor, no spy) to mute."""
 
@@ -91,7 +112,7 @@ class InMemoryPbx:
         self._channels: dict[str, _Channel] = {}
         self._bridges: dict[str, BridgeSnapshot] = {}
         self._globals: dict[str, str] = {}
-        self._listeners: list[UserEventListener] = []
+        self._listeners = UserEventListeners()
         self.redirects: list[tuple[str, DialplanLocation]] = []
         self.on_redirect: list[Callable[[ChannelSnapshot], None]] = []
 
@@ -130,8 +151,7 @@ class InMemoryPbx:
     ) -> None:
         """What ``UserEvent(name,Key: value,...)`` in the dialplan of ``channel`` does."""
         event = UserEventRaised(self.channel(channel), name, tuple(fields))
-        for listener in list(self._listeners):
-            listener(event)
+        self._listeners.tell(event)
 
     # -- PbxModel -----------------------------------------------------------------------
     def channels(self) -> Sequence[ChannelSnapshot]:
@@ -176,13 +196,7 @@ class InMemoryPbx:
         raise NoAudiohooks(channel)  # the recorded calls ran no MixMonitor
 
     def add_user_event_listener(self, listener: UserEventListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     # -- internals ----------------------------------------------------------------------
     def _get(self, name: str) -> _Channel:

@@ -117,16 +117,21 @@ class Bridging:
                 if member.is_sip and len(others) == 1 and others[0].is_sip:
                     self.engine.router.set_var(member, "BRIDGEPVTCALLID", others[0].protocol_id)
 
-    def leave_bridge(self, channel: Channel) -> None:
-        bridge = channel.bridge
-        if bridge is None:
-            return
+    def take_out(self, channel: Channel, bridge: Bridge) -> None:
+        """``channel`` leaves ``bridge`` as Asterisk reports it: ``BRIDGEPEER`` cleared,
+        ``ChannelLeftBridge``; what follows for the bridge is the caller's to do."""
         self.engine.router.set_var(channel, "BRIDGEPEER", "")
         if channel.variables.get("BRIDGEPVTCALLID"):
             self.engine.router.set_var(channel, "BRIDGEPVTCALLID", "")
         self.engine.router.emit_bridge(bridge, "ChannelLeftBridge", channel)
         bridge.channels.remove(channel)
         channel.bridge = None
+
+    def leave_bridge(self, channel: Channel) -> None:
+        bridge = channel.bridge
+        if bridge is None:
+            return
+        self.take_out(channel, bridge)
         self.engine.talk.changed()
         channel.absorb_dtmf = channel.bridge_muted = False
         for member in (channel, *bridge.channels):

@@ -157,12 +157,7 @@ class StasisRunner:
         )
         if channel.bridge is not None:
             bridge = channel.bridge
-            self.engine.router.set_var(channel, "BRIDGEPEER", "")
-            if channel.variables.get("BRIDGEPVTCALLID"):
-                self.engine.router.set_var(channel, "BRIDGEPVTCALLID", "")
-            self.engine.router.emit_bridge(bridge, "ChannelLeftBridge", channel)
-            bridge.channels.remove(channel)
-            channel.bridge = None
+            self.engine.bridging.take_out(channel, bridge)
             bridge.native = bridge.can_bridge_natively()
             self.engine.clock.loop.call_soon(self.engine.bridging.dissolve_basic, bridge)
         channel.context, channel.exten, channel.priority = context, exten, priority
