@@ -21,12 +21,13 @@ from payivr.ari.models import Snapshot
 from payivr.ari.stream import Backoff, EventStream
 from payivr.calls.charging import gateway_authorizer
 from payivr.calls.notifier import Notifier, PaymentEvent, PaymentFinished, PaymentStarted
+from payivr.calls.payment import CRASHED_BEFORE_CHARGING
 from payivr.calls.records import StoreRecords
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.stasis import StasisApplication
 from payivr.calls.wiring import CallServices
 from payivr.config import CallSettings
-from payivr.core.events import Outcome
+from payivr.core.events import Finish, Outcome
 from payivr.core.flow import FlowConfig
 from payivr.core.request import PrivacyMode
 from payivr.gateway.inprocess import InProcessGateway
@@ -75,11 +76,14 @@ class Rig:
         return caller, agent, payment_id
 
     async def outcome(self, payment_id: str) -> Outcome:
+        return (await self.finish(payment_id)).outcome
+
+    async def finish(self, payment_id: str) -> Finish:
         async with asyncio.timeout(20):
             while True:
                 event = await self.payments.get()
                 if isinstance(event, PaymentFinished) and event.payment_id == payment_id:
-                    return event.finish.outcome
+                    return event.finish
 
     async def nothing_left(self) -> None:
         """No session, channel in Stasis or payivr bridge outlives the calls."""
@@ -273,5 +277,34 @@ async def test_a_payment_goes_on_after_the_event_socket_comes_back(rig: Rig) -> 
     await key_rest_of_card(caller)
     assert await rig.outcome(payment_id) is Outcome.APPROVED
     await caller.wait_for(lambda c: c.leg in rig.bridged_with(agent))
+    await caller.hangup()
+    await rig.nothing_left()
+
+
+async def test_a_payment_that_breaks_tells_the_caller_and_gives_them_back(rig: Rig) -> None:
+    """The event socket drops as the card number's prompt starts (its end is lost); back,
+    payivr asks Asterisk whether it ended and gets a 500: the payment cannot go on. It ends
+    as cancelled (nothing was charged), the caller hears that it failed, then is back with
+    the agent."""
+    sim = rig.sim
+    drops: list[asyncio.Task[int]] = []
+
+    def drop_as_the_card_prompt_starts(app: str, event: dict[str, object]) -> None:
+        playback = event.get("playback")
+        if event["type"] != "PlaybackStarted" or not isinstance(playback, dict) or drops:
+            return
+        if str(playback.get("media_uri", "")).endswith("/enter-card-number"):
+            # Runs before the prompt's end (a timer of the simulated clock) is due.
+            drops.append(asyncio.create_task(sim.drop_websockets(APP, mode="abort")))
+
+    sim.add_event_observer(drop_as_the_card_prompt_starts)
+    sim.fail_next("GET", "/playbacks/{playbackId}", status=500)
+    caller, agent, payment_id = await rig.takeover()
+    await answer_prompt(caller, "confirm-amount", "1")
+    assert await rig.finish(payment_id) == Finish(Outcome.CANCELLED, CRASHED_BEFORE_CHARGING)
+    await heard(caller, "returning-to-agent")
+    assert prompts(caller)[-2:] == ["payment-error", "returning-to-agent"]
+    await caller.wait_for(lambda c: c.leg in rig.bridged_with(agent))
+    assert agent.received_dtmf == ""
     await caller.hangup()
     await rig.nothing_left()
