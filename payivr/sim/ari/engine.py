@@ -55,7 +55,6 @@ class Engine:
         self.bridges: dict[str, Bridge] = {}
         self.phones: dict[str, SimPhone] = {}  # by lower-cased endpoint
         self.global_variables = dialplan.global_variables  # [globals], AMI/ARI setters
-        self.device_states: dict[str, str] = {}
         self.started = 0.0
         self.router = EventDelivery(self)
         self.lifecycle = ChannelLifecycle(self)
