@@ -49,7 +49,7 @@ async def test_originating_to_a_phone_rings_it_and_enters_stasis_on_answer(
     assert start["channel"]["caller"] == {"name": "Shop", "number": "5551000"}
     assert agent.in_call
     dials = [e["dialstatus"] for e in events.events if e["type"] == "Dial"]
-    assert dials == ["", "ANSWER"]
+    assert dials == ["", "RINGING", "ANSWER"]
     states = [e["channel"]["state"] for e in events.events if e["type"] == "ChannelStateChange"]
     assert states == ["Ringing", "Up"]
 
@@ -64,7 +64,7 @@ async def test_an_unanswered_originate_gives_up_after_its_timeout(
     destroyed = await events.wait_for(lambda e: e["type"] == "ChannelDestroyed")
     assert destroyed["cause"] == 19
     # No last Dial status at the timeout (recorded: test_outbound_outcomes.py).
-    assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == [""]
+    assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == ["", "RINGING"]
     assert agent.channel is None and not agent.ringing
 
 

@@ -33,26 +33,21 @@ async def _ring(client: AriTestClient, sim: AriSimulator, **phone: Any) -> tuple
     return customer, events
 
 
-def last_dial_statuses(events: list[dict[str, Any]], leg: str) -> list[str]:
-    """The Dial statuses of ``leg`` that end a dial attempt (not "" or RINGING)."""
-    return [
-        e["dialstatus"]
-        for e in events
-        if e["type"] == "Dial" and e["peer"]["id"] == leg and e["dialstatus"] not in ("", "RINGING")
-    ]
+def dial_statuses(events: list[dict[str, Any]], leg: str) -> list[str]:
+    return [e["dialstatus"] for e in events if e["type"] == "Dial" and e["peer"]["id"] == leg]
 
 
 def recorded_ends() -> dict[str, tuple[int, list[str]]]:
     """Recorded on Asterisk 22.10.1 with bench/outbound_trunk.py: a leg on the Local-channel
     test trunk left ringing until the originate's 3 s timeout, and one refused with cause 17
-    (a SIP 486): each leg's hangup cause and its last Dial statuses."""
+    (a SIP 486): each leg's hangup cause and its Dial statuses."""
     events = [line["event"] for line in load_trace("outbound-trunk-unanswered-and-refused.jsonl")
               if line["kind"] == "event" and line["app"] == "payivr-77"]
     return {
         leg: (
             next(e["cause"] for e in events
                  if e["type"] == "ChannelDestroyed" and e["channel"]["id"] == leg),
-            last_dial_statuses(events, leg),
+            dial_statuses(events, leg),
         )
         for leg in ("ob-unanswered", "ob-refused")
     }
@@ -61,10 +56,14 @@ def recorded_ends() -> dict[str, tuple[int, list[str]]]:
 async def test_an_unanswered_call_ends_at_the_dial_timeout_without_a_last_dial_status(
     sim: AriSimulator, client: AriTestClient
 ) -> None:
-    """At its dial timeout ARI's originate hangs the leg up (cause 19) and publishes no Dial
-    status after RINGING, unlike a refusal (Dial BUSY for cause 17)."""
+    """A ringing phone is published as Dial RINGING; at its dial timeout ARI's originate
+    hangs the leg up (cause 19) and publishes no Dial status after it, unlike a refusal
+    (Dial BUSY for cause 17)."""
     recorded = recorded_ends()
-    assert recorded == {"ob-unanswered": (19, []), "ob-refused": (17, ["BUSY"])}
+    assert recorded == {
+        "ob-unanswered": (19, ["", "RINGING"]),
+        "ob-refused": (17, ["", "RINGING", "BUSY"]),
+    }
 
     customer = sim.add_phone("customer", CUSTOMER, auto_answer=False)
     events = await client.events("payivr")
@@ -85,7 +84,7 @@ async def test_an_unanswered_call_ends_at_the_dial_timeout_without_a_last_dial_s
         leg: (
             next(e["cause"] for e in events.events
                  if e["type"] == "ChannelDestroyed" and e["channel"]["id"] == leg),
-            last_dial_statuses(events.events, leg),
+            dial_statuses(events.events, leg),
         )
         for leg in ("ob-unanswered", "ob-refused")
     }
@@ -117,7 +116,8 @@ async def test_a_refused_call_reports_the_cause_chan_pjsip_maps_the_response_to(
     assert (destroyed["cause"], destroyed["cause_txt"]) == (cause, cause_txt)
     request = next(e for e in events.events if e["type"] == "ChannelHangupRequest")
     assert request["cause"] == cause
-    assert [e["dialstatus"] for e in events.events if e["type"] == "Dial"] == ["", dialstatus]
+    dials = [e["dialstatus"] for e in events.events if e["type"] == "Dial"]
+    assert dials == ["", "RINGING", dialstatus]
     assert not any(e["type"] == "StasisStart" for e in events.events)
     assert customer.channel is None and not customer.ringing
 

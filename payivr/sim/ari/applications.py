@@ -151,7 +151,7 @@ async def dial(engine: Engine, channel: Channel, data: str, args: list[str]) -> 
         handler = options[options.index("b(") + 2 :].split(")")[0]
         await engine.pbx.gosub(peer, *engine.pbx.goto_target(peer, handler))
     engine.dialler.emit_dial(channel, peer, "", resource)
-    status = await engine.dialler.call(peer, timeout)
+    status = await engine.dialler.call(peer, timeout, caller=channel)
     if channel.destroyed or channel.hanging_up:
         if not peer.destroyed:
             engine.lifecycle.hangup(peer, cause=16, initiator="dialer")

@@ -170,7 +170,7 @@ class Dialler:
         if channel.destroyed:
             return
         self.emit_dial(None, channel, "", dialstring)
-        status = await self.call(channel, ring_seconds)
+        status = await self.call(channel, ring_seconds, dialstring=dialstring)
         if channel.destroyed or channel.hanging_up:
             return
         if status != "ANSWER":
@@ -198,8 +198,17 @@ class Dialler:
         elif target is not None:
             self.engine.pbx.start(channel, *target)
 
-    async def call(self, channel: Channel, ring_seconds: float | None) -> str:
-        """Call the device behind ``channel`` until answer; returns the Dial status."""
+    async def call(
+        self,
+        channel: Channel,
+        ring_seconds: float | None,
+        *,
+        caller: Channel | None = None,
+        dialstring: str = "",
+    ) -> str:
+        """Call the device behind ``channel`` until answer; returns the Dial status. A
+        ringing device is published as Dial RINGING (dial.c and app_dial on
+        AST_CONTROL_RINGING), with ``caller`` and ``dialstring``."""
         if channel.technology is Technology.LOCAL and channel.local_peer is not None:
             second = channel.local_peer
             if not self.engine.dialplan.exists(second.context, second.exten):
@@ -216,7 +225,10 @@ class Dialler:
         if any(c.phone is phone for c in self.engine.channels.values() if c is not channel):
             return "BUSY"
         self.engine.router.set_state(channel, "Ringing")
-        return await self._ring(channel, ring_seconds)
+        ringing = self._ring(channel, ring_seconds)
+        if not ringing.done():
+            self.emit_dial(caller, channel, "RINGING", dialstring)
+        return await ringing
 
     def emit_dial(
         self, caller: Channel | None, peer: Channel, status: str, dialstring: str
@@ -241,7 +253,7 @@ class Dialler:
 
         async def run() -> None:
             self.emit_dial(None, channel, "", channel.name)
-            status = await self.call(channel, timeout or None)
+            status = await self.call(channel, timeout or None, dialstring=channel.name)
             if channel.destroyed or channel.hanging_up:
                 return
             if status == "ANSWER":
