@@ -78,6 +78,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/bench_flow.py
 	$(BIN)/python bench/bench_gateway.py
 	$(BIN)/python bench/bench_outbox.py
+	$(BIN)/python bench/bench_login_flood.py
 	$(BIN)/python bench/bench_calls.py --quick
 
 sounds: install
