@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import secrets
 import statistics
 import time
 from collections import Counter
@@ -38,7 +39,6 @@ from payivr.store.embedded import RUNTIME_ROLE, ensure_roles, start_test_server,
 
 WRITERS = 4
 WRITE_EVERY = 0.02  # s, per writer: 200 payment writes a second in all
-PASSWORD = "the right password 42"
 
 
 class NoCalls:
@@ -133,7 +133,7 @@ async def _case(
     runtime_url: str, flood: tuple[int, int] | None, shared_pool: bool, seconds: float
 ) -> tuple[list[float], dict[int, int]]:
     payments = await Database.connect(runtime_url, migrate=False)
-    console_db = payments if shared_pool else await payments.another_pool("console", 4)
+    console_db = payments if shared_pool else await payments.another_pool("console", CONSOLE_POOL_SIZE)
     app = create_console_app(db=console_db, calls=NoCalls(), notifier=Notifier())
     console = await start_console(app, "127.0.0.1:0")
     answers: dict[int, int] = {}
@@ -171,7 +171,6 @@ def main() -> None:
     parser.add_argument("--per-address", type=int, default=4, help="sign-ins in flight each")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    assert CONSOLE_POOL_SIZE == 4
 
     server = start_test_server()
     try:
@@ -187,7 +186,7 @@ def main() -> None:
 
         async def account() -> None:
             async with await Database.connect(runtime_url, migrate=False) as db:
-                await add_agent(db, "alice", "PJSIP/1001", "agent", PASSWORD)
+                await add_agent(db, "alice", "PJSIP/1001", "agent", secrets.token_hex(16) + "a1")
 
         asyncio.run(account())
         flood = (args.addresses, args.per_address)
