@@ -81,3 +81,56 @@ def test_payivr_own_server_keeps_its_data_between_runs(tmp_path):
     ]
     assert runs == ["('payivr', 1)", "('payivr', 2)"]
     assert not (tmp_path / "pg" / "postmaster.pid").exists()  # stopped at exit
+
+
+_PRINT_OWNERS = (
+    "import psycopg\n"
+    "def print_owners(url):\n"
+    "    with psycopg.connect(url) as conn:\n"
+    "        print(conn.execute(\"SELECT array_agg(DISTINCT pg_get_userbyid(relowner)) FROM\"\n"
+    "            \" pg_class WHERE relnamespace = 'public'::regnamespace\").fetchone())\n"
+)
+
+
+def test_an_older_data_directory_moves_to_payivrs_owner_and_runtime_roles(tmp_path):
+    """Before the roles, payivr migrated and served as the embedded server's superuser: the
+    next start gives payivr_owner the database and everything in it, and payivr serves as
+    payivr_runtime."""
+    older = _PRINT_OWNERS + (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from psycopg.conninfo import make_conninfo\n"
+        "from payivr.store import migrate\n"
+        "from payivr.store.embedded import start_embedded\n"
+        "owner_url = start_embedded(Path(sys.argv[1])).owner_url\n"
+        "superuser_url = make_conninfo(owner_url, user='postgres')\n"
+        "asyncio.run(migrate(superuser_url))\n"
+        "print_owners(superuser_url)\n"
+    )
+    now = _PRINT_OWNERS + (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from payivr.store import Database\n"
+        "from payivr.store.embedded import start_embedded\n"
+        "urls = start_embedded(Path(sys.argv[1]))\n"
+        "async def serve():\n"
+        "    db = await Database.connect_runtime(urls.runtime_url, owner_conninfo=urls.owner_url)\n"
+        "    async with db.pool.connection() as conn:\n"
+        "        cursor = await conn.execute('SELECT current_user')\n"
+        "        print(await cursor.fetchone())\n"
+        "    await db.close()\n"
+        "asyncio.run(serve())\n"
+        "print_owners(urls.owner_url)\n"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "pg")],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=90,
+        ).stdout.strip().splitlines()
+        for script in (older, now)
+    ]
+    assert outputs[0][-1] == "(['postgres'],)"
+    assert outputs[1][-2:] == ["('payivr_runtime',)", "(['payivr_owner'],)"]
