@@ -72,6 +72,11 @@ class CallSettings:
     privacy_mode: str = PrivacyMode.HOLD.value  # see .privacy
     # false: no payment in talk-through, whoever asks (the agent is on hold for every one)
     allow_talk_through: bool = True
+    # Channel technologies (e.g. Local) whose callers may pay in talk-through although
+    # payivr cannot read their DTMF mode: the operator vouches that their keys reach
+    # Asterisk as events (a queue's Local channels in front of RFC 4733 trunks). Empty: a
+    # caller whose mode is not rfc4733/info pays on hold.
+    talk_through_unchecked_technologies: tuple[str, ...] = ()
     music_on_hold_class: str = "default"  # empty: silence instead of music
     language: str = "en"
     after_agent_hangup: str = "hangup"  # or "continue": back to the dialplan
@@ -101,6 +106,12 @@ class CallSettings:
             found.append(f"calls.language: {self.language!r} is not one of {LANGUAGES}")
         if self.after_agent_hangup not in ("hangup", "continue"):
             found.append("calls.after_agent_hangup: must be 'hangup' or 'continue'")
+        for technology in self.talk_through_unchecked_technologies:
+            if not technology or not technology.isalnum():
+                found.append(
+                    "calls.talk_through_unchecked_technologies: channel technologies such as"
+                    f" Local, not {technology!r}"
+                )
         if self.privacy_mode == PrivacyMode.TALK_THROUGH.value and not self.allow_talk_through:
             found.append("calls.privacy_mode: talk-through, but calls.allow_talk_through is false")
         return found

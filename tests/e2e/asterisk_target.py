@@ -221,6 +221,7 @@ class AsteriskTarget:
                 ami_user=need("PAYIVR_TEST_AMI_USER"),
                 ami_secret=need("PAYIVR_TEST_AMI_SECRET"),
                 app=PAYIVR_APP,
+                settings={"PAYIVR_CALLS_TALK_THROUGH_UNCHECKED_TECHNOLOGIES": "Local"},
             )
         )
 

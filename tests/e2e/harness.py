@@ -456,6 +456,7 @@ def system_environment(
         "PAYIVR_CRM_WEBHOOK_URL": crm.url,
         "PAYIVR_CRM_WEBHOOK_SECRET": new_secret(),
         "PAYIVR_LOG_LEVEL": "DEBUG",
+        **access.settings,
     }
 
 

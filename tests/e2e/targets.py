@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -46,6 +46,9 @@ class PbxAccess:
     ami_user: str
     ami_secret: str
     app: str = APP
+    # payivr settings this target needs, as environment variables (e.g. the real
+    # Asterisk's callers are Local channels driven over ARI: their keys are always events).
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

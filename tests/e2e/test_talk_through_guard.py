@@ -85,3 +85,33 @@ async def test_attack_an_agent_choosing_talk_through_where_it_is_turned_off(
     status, body = await _ask(system, agent, "hold")
     assert status == 201, body
     await system.hang_up_all(caller, agent)
+
+
+@pytest.fixture
+async def vouched_for_pjsip(
+    target: Target, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
+) -> AsyncIterator[System]:
+    """payivr with ``calls.talk_through_unchecked_technologies = ["PJSIP"]``."""
+
+    def vouch(config: Config) -> None:
+        config.calls.talk_through_unchecked_technologies = ("PJSIP",)
+
+    async with system_with(target, database_url, gateway_keys, crm_inbox, vouch) as system:
+        yield system
+
+
+async def test_the_dtmf_check_is_left_out_only_for_the_technologies_the_operator_names(
+    vouched_for_pjsip: System, sim: AriSimulator
+) -> None:
+    """What ``calls.talk_through_unchecked_technologies`` means: for a technology named
+    there payivr does not read the caller's DTMF mode (the operator vouches for it, e.g. a
+    queue's Local channels in front of RFC 4733 trunks), so it is for technologies whose
+    mode payivr cannot read, never for a PJSIP trunk it can."""
+    system = vouched_for_pjsip
+    caller, agent = system.phones()
+    assert isinstance(caller, SimulatedPhone)
+    caller.sim_phone.dtmf_mode = "inband"
+    await system.target.connect(caller, agent)
+    status, body = await _ask(system, agent, "talk-through")
+    assert status == 201, body
+    await system.hang_up_all(caller, agent)
