@@ -2,6 +2,7 @@
 
 A payment requested in the console of the running payivr is audited by the runtime role;
 through that same pool, deleting them or switching the append-only triggers off is refused.
+Given a role that could alter the audit trail, payivr does not start.
 """
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from payivr.config import Config, DatabaseSettings
 from payivr.core.events import Outcome
+from payivr.gateway.sandbox import KeyFiles
+from payivr.store import DatabaseSetupError
 from payivr.store.embedded import RUNTIME_ROLE
 from tests.e2e.console_client import signed_in_agent
-from tests.e2e.harness import System, key_card
+from tests.e2e.harness import CrmInbox, System, key_card, system_with
+from tests.e2e.targets import Target
 
 
 async def test_a_payment_is_audited_by_a_role_that_cannot_unwrite_it(system: System) -> None:
@@ -58,3 +63,16 @@ async def test_a_payment_is_audited_by_a_role_that_cannot_unwrite_it(system: Sys
             " WHERE actor = 'alice'"
         )
         assert await cursor.fetchone() == (audited,)
+
+
+async def test_payivr_serve_refuses_a_role_that_could_alter_the_audit_trail(
+    target: Target, database_url: str, gateway_keys: KeyFiles, crm_inbox: CrmInbox
+) -> None:
+    """An older deployment's one database.url, the superuser: payivr does not start."""
+
+    def as_superuser(config: Config) -> None:
+        config.database = DatabaseSettings(url=database_url)
+
+    with pytest.raises(DatabaseSetupError, match="postgres is a superuser"):
+        async with system_with(target, database_url, gateway_keys, crm_inbox, as_superuser):
+            pass
