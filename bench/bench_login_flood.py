@@ -202,7 +202,8 @@ def main() -> None:
             sign_ins = ", ".join(f"{status}: {count}" for status, count in sorted(answers.items()))
             print(
                 f"payment writes, {label}: {len(waits)} writes,"
-                f" p50 {_percentile(waits, 0.5):.1f} ms, p99 {_percentile(waits, 0.99):.1f} ms, max {max(waits):.1f} ms"
+                f" p50 {_percentile(waits, 0.5):.1f} ms, p99 {_percentile(waits, 0.99):.1f} ms,"
+                f" max {max(waits):.1f} ms"
                 + (f" (sign-ins answered {sign_ins})" if answers else "")
             )
     finally:

@@ -118,7 +118,8 @@ def start_embedded(
     _ensure_database(embedded, database)
     logger.info("embedded_postgres_started", data_dir=str(pgdata))
     return EmbeddedDatabase(
-        owner_url=embedded.url(database, OWNER_ROLE), runtime_url=embedded.url(database, RUNTIME_ROLE)
+        owner_url=embedded.url(database, OWNER_ROLE),
+        runtime_url=embedded.url(database, RUNTIME_ROLE),
     )
 
 
