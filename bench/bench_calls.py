@@ -57,6 +57,7 @@ import floor  # bench/floor.py
 import psycopg
 import sim_front  # bench/sim_front.py
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from payivr.ari.events import AriEvent, ChannelDtmfReceived, PlaybackStarted, StasisStart
 from payivr.calls.notifier import PaymentEvent, PaymentFinished
@@ -68,7 +69,7 @@ from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import keygen, read_secret
 from payivr.log import configure_logging
 from payivr.store import Database
-from payivr.store.embedded import start_test_server, stop_test_server
+from payivr.store.embedded import RUNTIME_ROLE, ensure_roles, start_test_server, stop_test_server
 from payivr.store.migrations import migrate
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -351,8 +352,9 @@ def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    url = server.url(database)
-    asyncio.run(migrate(url))
+    ensure_roles(server.admin_url)
+    asyncio.run(migrate(server.url(database), RUNTIME_ROLE))  # as payivr's owner does
+    url = make_conninfo(server.url(database), user=RUNTIME_ROLE)  # what payivr serves as
 
     context = multiprocessing.get_context("spawn")
     cpus = sorted(os.sched_getaffinity(0))
