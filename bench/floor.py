@@ -5,8 +5,9 @@ event WebSocket and one aiohttp session with a bounded pool (20 connections, as 
 ``ari.pool_size``). For each ``*7`` it does what payivr's flow asks of Asterisk for a
 successful card payment of the bench's script (``calls_sim.py``), request for request:
 
-- AMI: three ``Setvar`` (the pairing key on both legs, the peer on the caller's) and one
-  ``Redirect`` with ``ExtraChannel`` into ``[payivr-takeover]``;
+- AMI: two ``Getvar`` of ``BRIDGEPEER`` (the check that the agent and the peer are bridged
+  together), three ``Setvar`` (the pairing key on both legs, the peer on the caller's) and
+  one ``Redirect`` with ``ExtraChannel`` into ``[payivr-takeover]``;
 - ARI, when both legs are in Stasis: the call-key variable on each leg, the bridge
   (``mixing,dtmf_events``) with both legs, the caller out of it, the agent muted inbound and
   on music on hold;
@@ -141,6 +142,8 @@ class Floor:
     def _take_over(self, agent: str, caller: str) -> None:
         key = secrets.token_hex(8)
         self._calls[key] = FloorCall(key)
+        self._ami("Getvar", Channel=agent, Variable="BRIDGEPEER")
+        self._ami("Getvar", Channel=caller, Variable="BRIDGEPEER")
         self._ami("Setvar", Channel=caller, Variable="PAYIVR_KEY", Value=key)
         self._ami("Setvar", Channel=agent, Variable="PAYIVR_KEY", Value=key)
         self._ami("Setvar", Channel=caller, Variable="PAYIVR_PEER", Value=agent)
