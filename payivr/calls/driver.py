@@ -20,6 +20,7 @@ from typing import Protocol
 
 import structlog
 
+from payivr.core.errors import PayivrError
 from payivr.core.events import (
     AgentUpdate,
     Authorize,
@@ -53,7 +54,7 @@ Authorizer = Callable[[Authorize], Awaitable[GatewayAnswer]]
 MAX_QUEUED_EVENTS = 64
 
 
-class CallGone(Exception):
+class CallGone(PayivrError):
     """The caller's channel disappeared while we were talking to it."""
 
 

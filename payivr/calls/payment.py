@@ -32,6 +32,7 @@ from payivr.calls.notifier import PaymentAuthorizing, PaymentFinished, PaymentSt
 from payivr.calls.recording import PausedRecordings, RecordingNotPaused
 from payivr.calls.requests import PaymentRequest
 from payivr.calls.wiring import CallServices
+from payivr.core.errors import PayivrError
 from payivr.core.events import (
     AgentUpdate,
     Authorize,
@@ -59,7 +60,7 @@ EVENT_DTMF_MODES = frozenset({"rfc4733", "info", "auto_info"})
 """PJSIP dtmf_mode values whose keys reach Asterisk as events, never as tones in the audio."""
 
 
-class PaymentRefused(Exception):
+class PaymentRefused(PayivrError):
     """A payment cannot start on this call now; the message says why."""
 
 

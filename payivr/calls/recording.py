@@ -24,6 +24,7 @@ from payivr.ami.client import AmiClient
 from payivr.ami.errors import AmiActionError, AmiError
 from payivr.ari.client import AriClient
 from payivr.ari.errors import NotFound
+from payivr.core.errors import PayivrError
 from payivr.store import Origin, PaymentStore
 
 log = structlog.get_logger(__name__)
@@ -32,7 +33,7 @@ RECORDED_VARIABLE = "MIXMONITOR_FILENAME"
 NO_AUDIOHOOKS = "Cannot set mute flag"  # app_mixmonitor: the channel has no audio hooks
 
 
-class RecordingNotPaused(Exception):
+class RecordingNotPaused(PayivrError):
     """A leg is being recorded and its recording could not be muted; the message says why."""
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from payivr.config import CallSettings
 from payivr.core.amounts import amount_problem
+from payivr.core.errors import PayivrError
 from payivr.core.events import PaymentMethod
 from payivr.core.prompts import LANGUAGES
 from payivr.core.request import PrivacyMode
@@ -13,7 +14,7 @@ from payivr.core.request import PrivacyMode
 MAX_ITEM_LENGTH = 200
 
 
-class RequestRefused(ValueError):
+class RequestRefused(PayivrError, ValueError):
     """The request cannot be sent to the caller; the message says why, for a person."""
 
 

@@ -44,6 +44,7 @@ from payivr.calls.requests import PaymentRequest, RequestRefused
 from payivr.calls.session import AmountFrom, CallSession, refuse_channel
 from payivr.calls.wiring import CallServices
 from payivr.core.channels import endpoint_of
+from payivr.core.errors import PayivrError
 from payivr.core.redact import has_digit_run
 from payivr.core.request import EntryKind
 
@@ -64,7 +65,7 @@ def _paired_entry(mark: str) -> EntryKind:
     return EntryKind.TAKEOVER
 
 
-class UnknownCall(LookupError):
+class UnknownCall(PayivrError, LookupError):
     """No call payivr holds matches the request."""
 
 

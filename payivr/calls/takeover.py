@@ -29,6 +29,7 @@ from payivr.calls.requests import PaymentRequest, RequestRefused, feature_code_r
 from payivr.calls.stasis import AgentDirectory, StasisApplication, UnknownCall
 from payivr.config import CallSettings
 from payivr.core.channels import endpoint_of
+from payivr.core.errors import PayivrError
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,7 @@ class AmiTakeover(Protocol):
     async def take_over(self, request: TakeoverRequest) -> None: ...
 
 
-class TakeoverRefused(Exception):
+class TakeoverRefused(PayivrError):
     """A ``*7`` request that does not hold up; the message says why (no channel names)."""
 
 

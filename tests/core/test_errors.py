@@ -7,10 +7,6 @@ import payivr
 from payivr.ari.errors import ChannelGone, PeerError, RequestError, error_for_status
 from payivr.core.errors import LocalError, PayivrError, RemoteError
 
-# The call-control package is being reorganised under issue 14; its exceptions join the root
-# with that work.
-NOT_YET = ("payivr.calls",)
-
 
 def payivr_exceptions() -> list[type[BaseException]]:
     found = []
@@ -23,7 +19,6 @@ def payivr_exceptions() -> list[type[BaseException]]:
                 isinstance(value, type)
                 and issubclass(value, BaseException)
                 and value.__module__ == module.name
-                and not module.name.startswith(NOT_YET)
             ):
                 found.append(value)
     return found
