@@ -35,7 +35,7 @@ from payivr.gateway.interface import (
     Declined,
     Error,
     Gateway,
-    NotFound,
+    RequestNotFound,
     Unknown,
 )
 from payivr.store import (
@@ -130,11 +130,11 @@ class PaymentRecovery:
                 finish = Finish(Outcome.APPROVED, "approved", result.reference)
             case Declined():
                 finish = Finish(Outcome.DECLINED, result.reason)
-            case NotFound() if not restarted:
+            case RequestNotFound() if not restarted:
                 finish = Finish(Outcome.GATEWAY_ERROR, NO_RECORD_REASON)
-            case NotFound() if payment.state is PaymentState.AUTHORIZING:
+            case RequestNotFound() if payment.state is PaymentState.AUTHORIZING:
                 finish = Finish(Outcome.CANCELLED, RESTARTED_BEFORE_GATEWAY)
-            case NotFound():
+            case RequestNotFound():
                 finish = Finish(Outcome.CANCELLED, RESTARTED_BEFORE_CHARGING)
             case Error() | Unknown():
                 if not payment.needs_reconciliation:

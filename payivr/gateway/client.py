@@ -39,7 +39,7 @@ from payivr.gateway.interface import (
     Declined,
     Error,
     GatewayResult,
-    NotFound,
+    RequestNotFound,
     StatusResult,
     Unknown,
     check_amount,
@@ -270,7 +270,7 @@ class HttpGateway:
         key that cannot exist: ``None`` when all is well, else what is wrong. Call it at
         start, so a bad setup shows before a caller keys a card."""
         answer = await self._query_status("payivr-connectivity-check")
-        if isinstance(answer, NotFound):
+        if isinstance(answer, RequestNotFound):
             return None
         if isinstance(answer, Error):
             return answer
@@ -344,7 +344,7 @@ class HttpGateway:
                         outcome=type(answer).__name__,
                     )
                     return answer
-                case NotFound() if not_found_means_unsent:
+                case RequestNotFound() if not_found_means_unsent:
                     return Error(reason, retryable=True)
         log.error("gateway.needs_reconciliation", idempotency_key=key, reason=reason)
         return Unknown(f"{reason}; the payment needs reconciliation")

@@ -65,12 +65,12 @@ class Unknown:
 
 
 @dataclass(frozen=True)
-class NotFound:
+class RequestNotFound:
     """A status query: the gateway has no request with this key (it never arrived)."""
 
 
 GatewayResult = Approved | Declined | Error | Unknown
-StatusResult = GatewayResult | NotFound
+StatusResult = GatewayResult | RequestNotFound
 
 
 class Gateway(Protocol):
@@ -144,7 +144,7 @@ def to_flow_event(
             return GatewayFailure(result.reason)
         case Unknown():
             return GatewayOutcomeUnknown(result.reason)
-        case NotFound():
+        case RequestNotFound():
             return GatewayFailure(NO_RECORD_REASON)
 
 

@@ -60,7 +60,7 @@ from payivr.gateway.interface import (
     Declined,
     Error,
     GatewayResult,
-    NotFound,
+    RequestNotFound,
     StatusResult,
     Unknown,
     check_amount,
@@ -228,7 +228,7 @@ class StripeGateway:
 
     async def status(self, idempotency_key: str) -> StatusResult:
         """What became of the charge (sale or token sale) sent with this key, from the
-        Search API. A miss is :class:`NotFound` only when this adapter did not send the key
+        Search API. A miss is :class:`RequestNotFound` only when this adapter did not send the key
         within ``search_lag`` seconds: Stripe's search index trails by up to a minute."""
         wire.check_idempotency_key(idempotency_key)
         found = await self._search(idempotency_key)
@@ -239,7 +239,7 @@ class StripeGateway:
         sent_at = self._sent_at.get(idempotency_key)
         if sent_at is not None and self._clock() - sent_at < self._config.search_lag:
             return Unknown("Stripe's search does not show this payment yet; ask again later")
-        return NotFound()
+        return RequestNotFound()
 
     async def check(self) -> Error | None:
         """Probe Stripe (TLS, the secret key, the API version) with a search that finds

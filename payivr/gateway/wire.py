@@ -33,7 +33,7 @@ from payivr.gateway.interface import (
     Declined,
     Error,
     GatewayResult,
-    NotFound,
+    RequestNotFound,
     StatusResult,
 )
 
@@ -141,7 +141,7 @@ def interpret_status(
 ) -> StatusResult | Processing | Retry:
     """What an answer to a status query means."""
     if status == 404:
-        return NotFound()
+        return RequestNotFound()
     if status != 200:
         outcome = interpret(status, body, retry_after)
         if isinstance(outcome, Retry | Error):

@@ -26,7 +26,7 @@ from payivr.gateway.interface import (
     Approved,
     Declined,
     Error,
-    NotFound,
+    RequestNotFound,
     StatusResult,
     Unknown,
 )
@@ -278,7 +278,7 @@ class TextPayments:
                     reason=reason,
                     text=(MessageKind.FAILED, texts.failed()),
                 )
-            case NotFound():
+            case RequestNotFound():
                 await self.finish(
                     payment,
                     TextPaymentState.FAILED,

@@ -11,7 +11,7 @@ import pytest
 from payivr.sim.ari import (
     AriSimulator,
     ChannelContinued,
-    ChannelNotFound,
+    SimChannelNotFound,
     StasisFailed,
 )
 
@@ -167,7 +167,7 @@ async def test_enter_stasis_and_redirect_name_channels_by_id_or_name(
     await sim.enter_stasis(channel.name, "payivr", ["payline", "1999", "INV-1"])
     start = await events.wait_for(lambda e: e["type"] == "StasisStart")
     assert start["args"] == ["payline", "1999", "INV-1"]
-    with pytest.raises(ChannelNotFound):
+    with pytest.raises(SimChannelNotFound):
         await sim.redirect("PJSIP/9999-00000000", "pay", "s")
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payivr.sim.ari import AriSimulator, shipped_spec
-from payivr.sim.ari.spec import ApiSpec, Operation, RequestRejected
+from payivr.sim.ari.spec import ApiSpec, RequestRejected, SpecOperation
 
 from .helpers import API_DOCS, PASSWORD, USER, AriTestClient, basic_auth
 
@@ -26,7 +26,7 @@ def test_the_shipped_api_docs_are_asterisks() -> None:
     assert len(SPEC.operations) == 109
 
 
-def _independent_match(method: str, path: str) -> Operation | None:
+def _independent_match(method: str, path: str) -> SpecOperation | None:
     """A second, regex-based reading of the spec's paths to check the router against."""
     for operation in SPEC.operations:
         pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", operation.path) + "$"
@@ -35,7 +35,7 @@ def _independent_match(method: str, path: str) -> Operation | None:
     return None
 
 
-def _sample_value(operation: Operation, name: str) -> str:
+def _sample_value(operation: SpecOperation, name: str) -> str:
     parameter = operation.parameter(name)
     assert parameter is not None
     if parameter.allowed_values:

@@ -21,7 +21,7 @@ from payivr.calls.recovery import (
 from payivr.core.events import Outcome, Step, StepStatus
 from payivr.core.request import EntryKind
 from payivr.gateway.inprocess import InProcessGateway
-from payivr.gateway.interface import NO_RECORD_REASON, NotFound
+from payivr.gateway.interface import NO_RECORD_REASON, RequestNotFound
 from payivr.store import Database, NewPayment, PaymentState, PaymentStore
 from tests.gateway._gateway_helpers import card
 
@@ -146,7 +146,7 @@ async def test_a_gateway_that_cannot_say_yet_is_asked_again_until_it_does(
     gateway.faults.latency = 0.5
     sale = asyncio.create_task(gateway.sale(card(APPROVED_CARD), 13742, "USD", str(payment_id)))
     for _ in range(500):  # until the sale has reached the gateway
-        if not isinstance(await gateway.status(str(payment_id)), NotFound):
+        if not isinstance(await gateway.status(str(payment_id)), RequestNotFound):
             break
         await asyncio.sleep(0.01)
     assert await recovery.settle(await recovery.interrupted()) == []

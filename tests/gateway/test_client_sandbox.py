@@ -8,7 +8,7 @@ from logbuffer import payivr_log_buffer
 
 from payivr.core.cards import Brand
 from payivr.core.events import GatewayApproval, GatewayDecline
-from payivr.gateway import Approved, Declined, Error, NotFound, to_flow_event
+from payivr.gateway import Approved, Declined, Error, RequestNotFound, to_flow_event
 from payivr.gateway.sandbox import RunningSandbox
 from payivr.gateway.testcards import DECLINE_CARDS, SUCCESS_CARDS
 
@@ -118,7 +118,7 @@ async def test_void_and_refunds(make_client: MakeClient, sandbox: RunningSandbox
 
 async def test_status_by_key(make_client: MakeClient):
     client = make_client()
-    assert await client.status("never-sent") == NotFound()
+    assert await client.status("never-sent") == RequestNotFound()
     approved = await client.sale(card("4242424242424242"), 100, "GBP", "pay-s")
     assert await client.status("pay-s") == approved
     declined = await client.sale(card("4000000000000002"), 100, "GBP", "pay-d")

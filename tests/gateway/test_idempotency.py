@@ -6,7 +6,7 @@ import json
 from _gateway_helpers import Keys, MakeClient, Pki, card, signed_request, until
 
 from payivr.core.events import GatewayFailure
-from payivr.gateway import Approved, NotFound, RetryPolicy, Unknown, to_flow_event
+from payivr.gateway import Approved, RequestNotFound, RetryPolicy, Unknown, to_flow_event
 from payivr.gateway.interface import NO_RECORD_REASON
 from payivr.gateway.jwe import encrypt_card
 from payivr.gateway.sandbox import RunningSandbox
@@ -163,5 +163,5 @@ async def test_crash_between_sending_and_recording_is_resolved_by_a_new_process(
 
 async def test_crash_before_sending_leaves_nothing_at_the_gateway(make_client: MakeClient):
     outcome = await make_client().status("pay-never-sent")
-    assert outcome == NotFound()
+    assert outcome == RequestNotFound()
     assert to_flow_event(outcome) == GatewayFailure(NO_RECORD_REASON)

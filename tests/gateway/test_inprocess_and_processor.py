@@ -24,7 +24,7 @@ from payivr.gateway import (
     HttpGateway,
     HttpGatewayConfig,
     InProcessGateway,
-    NotFound,
+    RequestNotFound,
     Unknown,
     to_flow_event,
 )
@@ -54,7 +54,7 @@ async def test_in_process_sandbox_answers_like_the_http_one(in_process_key):
     again = await gateway.sale(card("4242424242424242"), 100, "GBP", "ip-4242424242424242")
     assert isinstance(again, Approved)
     assert gateway.processor.ledger.charges() == len(SUCCESS_CARDS)
-    assert await gateway.status("ip-none") == NotFound()
+    assert await gateway.status("ip-none") == RequestNotFound()
 
 
 async def no_wait(seconds: float) -> None:
@@ -102,7 +102,7 @@ def test_results_map_to_flow_events():
     assert to_flow_event(Declined("lost_card", "lost")) == GatewayDecline("lost_card", "lost")
     assert to_flow_event(Error("down", True)) == GatewayFailure("down")
     assert to_flow_event(Unknown("no answer")) == GatewayOutcomeUnknown("no answer")
-    assert isinstance(to_flow_event(NotFound()), GatewayFailure)
+    assert isinstance(to_flow_event(RequestNotFound()), GatewayFailure)
 
 
 def test_decision_table():

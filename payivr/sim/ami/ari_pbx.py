@@ -22,13 +22,12 @@ from payivr.ami.models import (
 from payivr.sim.ami.pbx import (
     NoAudiohooks,
     NoSuchChannel,
+    PbxUserEvent,
     UserEventListener,
     UserEventListeners,
-    UserEventRaised,
 )
-from payivr.sim.ari import AriSimulator, ChannelNotFound, SimulatorEvent
-from payivr.sim.ari import UserEventRaised as AriUserEventRaised
-from payivr.sim.ari.model import Bridge, Channel
+from payivr.sim.ari import AriSimulator, SimChannelNotFound, SimulatorEvent, UserEventRaised
+from payivr.sim.ari.model import SimBridge, SimChannel
 
 _STATES = {state.description: state for state in ChannelState}
 
@@ -67,7 +66,7 @@ class AriSimulatorPbx:
                 extra_exten=extra.exten if extra_channel else None,
                 extra_priority=extra.priority if extra_channel else None,
             )
-        except ChannelNotFound as exc:
+        except SimChannelNotFound as exc:
             raise NoSuchChannel(str(exc)) from None
 
     def setvar(self, channel: str | None, name: str, value: str) -> None:
@@ -76,13 +75,13 @@ class AriSimulatorPbx:
             return
         try:
             self.sim.set_variable(channel, name, value)
-        except ChannelNotFound:
+        except SimChannelNotFound:
             raise NoSuchChannel(channel) from None
 
     def mute_recording(self, channel: str, read: bool, write: bool, muted: bool) -> int:
         try:
             found = self.sim.find_channel(channel)
-        except ChannelNotFound:
+        except SimChannelNotFound:
             raise NoSuchChannel(channel) from None
         recording = found.recording
         if recording is None:
@@ -99,7 +98,7 @@ class AriSimulatorPbx:
             return globals_.get(name)
         try:
             found = self.sim.find_channel(channel)
-        except ChannelNotFound:
+        except SimChannelNotFound:
             raise NoSuchChannel(channel) from None
         return found.variables.get(name, globals_.get(name))
 
@@ -108,14 +107,14 @@ class AriSimulatorPbx:
 
     # -- translation --------------------------------------------------------------------
     def _on_simulator_event(self, event: SimulatorEvent) -> None:
-        if not isinstance(event, AriUserEventRaised):
+        if not isinstance(event, UserEventRaised):
             return
-        raised = UserEventRaised(
+        raised = PbxUserEvent(
             self._snapshot(event.channel), event.name, tuple(event.fields.items())
         )
         self._listeners.tell(raised)
 
-    def _snapshot(self, channel: Channel) -> ChannelSnapshot:
+    def _snapshot(self, channel: SimChannel) -> ChannelSnapshot:
         return ChannelSnapshot(
             name=channel.name,
             uniqueid=channel.id,
@@ -136,7 +135,7 @@ class AriSimulatorPbx:
         )
 
 
-def _bridge_snapshot(bridge: Bridge) -> BridgeSnapshot:
+def _bridge_snapshot(bridge: SimBridge) -> BridgeSnapshot:
     return BridgeSnapshot(
         uniqueid=bridge.id,
         channels=tuple(channel.name for channel in bridge.channels),

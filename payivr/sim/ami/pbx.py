@@ -17,7 +17,7 @@ from payivr.core.errors import PayivrError
 
 
 @dataclass(frozen=True)
-class UserEventRaised:
+class PbxUserEvent:
     """``UserEvent(name,Key: value,...)`` ran on ``channel`` (snapshot taken at that moment)."""
 
     channel: ChannelSnapshot
@@ -31,7 +31,7 @@ class NoSuchChannel(PayivrError, LookupError):
         self.channel = channel
 
 
-UserEventListener = Callable[[UserEventRaised], None]
+UserEventListener = Callable[[PbxUserEvent], None]
 
 
 class UserEventListeners:
@@ -50,7 +50,7 @@ class UserEventListeners:
 
         return unsubscribe
 
-    def tell(self, event: UserEventRaised) -> None:
+    def tell(self, event: PbxUserEvent) -> None:
         for listener in list(self._listeners):
             listener(event)
 
@@ -150,7 +150,7 @@ class InMemoryPbx:
         self, channel: str, name: str, fields: Sequence[tuple[str, str]]
     ) -> None:
         """What ``UserEvent(name,Key: value,...)`` in the dialplan of ``channel`` does."""
-        event = UserEventRaised(self.channel(channel), name, tuple(fields))
+        event = PbxUserEvent(self.channel(channel), name, tuple(fields))
         self._listeners.tell(event)
 
     # -- PbxModel -----------------------------------------------------------------------

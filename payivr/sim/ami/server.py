@@ -30,7 +30,7 @@ from payivr.sim.ami.pbx import (
     NoAudiohooks,
     NoSuchChannel,
     PbxModel,
-    UserEventRaised,
+    PbxUserEvent,
 )
 from payivr.sim.ami.wire import AmiMessage, AmiParser, AmiProtocolError, encode_message
 
@@ -272,7 +272,7 @@ class AmiSimulator:
             if task is not None:
                 self._tasks.discard(task)
 
-    def _on_user_event(self, raised: UserEventRaised) -> None:
+    def _on_user_event(self, raised: PbxUserEvent) -> None:
         fields = [*channel_fields(raised.channel), ("UserEvent", raised.name), *raised.fields]
         for session in list(self._sessions):
             session.event("user", "UserEvent", fields)

@@ -15,14 +15,14 @@ from payivr.core.errors import PayivrError
 
 from .dialling import unanswered_cause
 from .dialplan import conditional, split_application, to_number
-from .events import ChannelNotFound, SimulatedAriError, StasisFailedError, UserEventRaised
-from .model import Channel, Recording
+from .events import SimChannelNotFound, SimulatedAriError, StasisFailedError, UserEventRaised
+from .model import Recording, SimChannel
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 Position = tuple[str, str, int]  # context, extension, priority
-DialplanApp = Callable[["Engine", Channel, str, list[str]], Awaitable[Position | None]]
+DialplanApp = Callable[["Engine", SimChannel, str, list[str]], Awaitable[Position | None]]
 
 # AMD() with its default settings (app_amd.c): a person's "Hello?" then 800 ms of silence;
 # a machine's greeting talks past the 1500 ms a greeting may last.
@@ -47,19 +47,19 @@ class HangupRequested(PayivrError):
     """The dialplan hangs the channel up (``Hangup()``, a bad ``Goto``, an unknown app)."""
 
 
-async def nothing(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def nothing(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     """NoOp, Progress, Ringing, Return (outside a Gosub), Verbose, Log."""
 
 
-async def answer(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def answer(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     await engine.pbx.answer(channel)
 
 
-async def wait(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def wait(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     await engine.clock.sleep(to_number(args[0], 0.0))
 
 
-async def set_variable(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def set_variable(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     variable, _, value = data.partition("=")
     variable = variable.strip()
     if variable.upper() == "CHANNEL(LANGUAGE)":
@@ -70,7 +70,7 @@ async def set_variable(engine: Engine, channel: Channel, data: str, args: list[s
         engine.router.set_var(channel, variable, value)
 
 
-async def exec_if(engine: Engine, channel: Channel, data: str, args: list[str]) -> Position | None:
+async def exec_if(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> Position | None:
     truth, if_true, if_false = conditional(data)
     chosen = if_true if truth else if_false
     if chosen:
@@ -79,11 +79,11 @@ async def exec_if(engine: Engine, channel: Channel, data: str, args: list[str]) 
     return None
 
 
-async def goto(engine: Engine, channel: Channel, data: str, args: list[str]) -> Position:
+async def goto(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> Position:
     return engine.pbx.goto_target(channel, data)
 
 
-async def goto_if(engine: Engine, channel: Channel, data: str, args: list[str]) -> Position | None:
+async def goto_if(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> Position | None:
     truth, if_true, if_false = conditional(data)
     destination = if_true if truth else if_false
     if not destination:
@@ -91,15 +91,15 @@ async def goto_if(engine: Engine, channel: Channel, data: str, args: list[str]) 
     return engine.pbx.goto_target(channel, destination)
 
 
-async def gosub(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def gosub(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     await engine.pbx.gosub(channel, *engine.pbx.goto_target(channel, data))
 
 
-async def hangup(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def hangup(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     raise HangupRequested
 
 
-async def user_event(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def user_event(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     event_name = args[0]
     fields: dict[str, str] = {}
     for item in args[1:]:
@@ -109,14 +109,14 @@ async def user_event(engine: Engine, channel: Channel, data: str, args: list[str
     engine.router.notify(UserEventRaised(channel, event_name, fields))
 
 
-async def stasis(engine: Engine, channel: Channel, data: str, args: list[str]) -> Position | None:
+async def stasis(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> Position | None:
     try:
         return await engine.stasis.run(channel, args[0], args[1:])
     except StasisFailedError:
         return None
 
 
-async def dial(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def dial(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     """``Dial(target[,timeout[,options]])``: ring, answer, a basic bridge until it ends."""
     for variable in DIAL_VARIABLES:
         engine.router.set_var(channel, variable, "")
@@ -173,12 +173,12 @@ async def dial(engine: Engine, channel: Channel, data: str, args: list[str]) -> 
     await engine.bridging.basic_bridge(channel, peer)
 
 
-async def bridge(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def bridge(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     """``Bridge(channel)``: pull the named channel out of its dialplan into a basic bridge
     with this one; ``BRIDGERESULT`` says how it went."""
     try:
         peer = engine.lifecycle.find_channel(args[0])
-    except ChannelNotFound:
+    except SimChannelNotFound:
         engine.router.set_var(channel, "BRIDGERESULT", "NONEXISTENT")
         return
     if peer is channel or peer.stasis_app is not None or peer.hanging_up:
@@ -193,7 +193,7 @@ async def bridge(engine: Engine, channel: Channel, data: str, args: list[str]) -
     await engine.bridging.basic_bridge(channel, peer)
 
 
-async def playback(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def playback(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     await engine.pbx.answer(channel)
     for item in args[0].split("&"):
         duration = engine.sounds.duration(item, channel.language)
@@ -205,18 +205,18 @@ async def playback(engine: Engine, channel: Channel, data: str, args: list[str])
     engine.router.set_var(channel, "PLAYBACKSTATUS", "SUCCESS")
 
 
-async def music_on_hold(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def music_on_hold(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     engine.media.start_moh(channel, args[0] or None)
     seconds = to_number(args[1], 0.0) if len(args) > 1 else 0.0
     await engine.clock.sleep(seconds if seconds > 0 else 86400)
     engine.media.stop_moh(channel)
 
 
-async def read(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def read(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     await engine.dtmf.read(channel, args)
 
 
-async def amd(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def amd(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     """``AMD()`` with its defaults: listens to the answered far end, then sets AMDSTATUS
     and AMDCAUSE. The simulated far end is a person (``Hello?``) unless its phone is an
     answering machine; a channel with no phone behind it stays silent (initial silence)."""
@@ -237,14 +237,14 @@ async def amd(engine: Engine, channel: Channel, data: str, args: list[str]) -> N
     engine.router.set_var(channel, "AMDCAUSE", cause)
 
 
-async def mix_monitor(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def mix_monitor(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     """app_mixmonitor: records the channel (both directions) to the file named, and sets
     MIXMONITOR_FILENAME; the file itself is not modelled, its contents are."""
     channel.recording = Recording(args[0])
     engine.router.set_var(channel, "MIXMONITOR_FILENAME", args[0])
 
 
-async def stop_mix_monitor(engine: Engine, channel: Channel, data: str, args: list[str]) -> None:
+async def stop_mix_monitor(engine: Engine, channel: SimChannel, data: str, args: list[str]) -> None:
     channel.recording = None
 
 

@@ -7,7 +7,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from .events import SimulatedAriError
-from .model import BRIDGE_CAPABILITIES, Bridge, Channel
+from .model import BRIDGE_CAPABILITIES, SimBridge, SimChannel
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -22,7 +22,7 @@ class Bridging:
 
     def create_bridge(
         self, bridge_type: str | None, bridge_id: str | None, name: str | None
-    ) -> Bridge:
+    ) -> SimBridge:
         requested = {t.strip() for t in (bridge_type or "mixing").split(",") if t.strip()}
         if not requested & BRIDGE_CAPABILITIES:
             raise SimulatedAriError(500, "Unable to create bridge")
@@ -33,7 +33,7 @@ class Bridging:
             if not existing.stasis:
                 raise SimulatedAriError(409, f"Bridge with id '{bridge_id}' already exists")
             return existing
-        bridge = Bridge(
+        bridge = SimBridge(
             id=bridge_id or str(uuid.uuid4()),
             name=name or "",
             types=frozenset(requested & BRIDGE_CAPABILITIES),
@@ -42,7 +42,7 @@ class Bridging:
         self.engine.bridges[bridge.id] = bridge
         return bridge
 
-    def stasis_bridge(self, bridge_id: str) -> Bridge:
+    def stasis_bridge(self, bridge_id: str) -> SimBridge:
         bridge = self.engine.bridges.get(bridge_id)
         if bridge is None:
             raise SimulatedAriError(404, "Bridge not found")
@@ -50,7 +50,7 @@ class Bridging:
             raise SimulatedAriError(409, "Bridge not in Stasis application")
         return bridge
 
-    def bridge_controls(self, channel_ids: list[str]) -> list[Channel]:
+    def bridge_controls(self, channel_ids: list[str]) -> list[SimChannel]:
         """``control_list_create``: 400 for an unknown channel, 422 when not in Stasis."""
         ids = [c for c in channel_ids if c]
         if not ids:
@@ -67,8 +67,8 @@ class Bridging:
 
     def add_to_bridge(
         self,
-        bridge: Bridge,
-        channel: Channel,
+        bridge: SimBridge,
+        channel: SimChannel,
         *,
         absorb_dtmf: bool = False,
         mute: bool = False,
@@ -83,14 +83,14 @@ class Bridging:
         channel.absorb_dtmf, channel.bridge_muted = absorb_dtmf, mute
         self.join_bridge(bridge, channel)
 
-    def remove_from_bridge(self, bridge: Bridge, channels: list[Channel]) -> None:
+    def remove_from_bridge(self, bridge: SimBridge, channels: list[SimChannel]) -> None:
         for channel in channels:
             if channel.bridge is not bridge:
                 raise SimulatedAriError(422, "Channel not in this bridge")
         for channel in channels:
             self.leave_bridge(channel)
 
-    def join_bridge(self, bridge: Bridge, channel: Channel) -> None:
+    def join_bridge(self, bridge: SimBridge, channel: SimChannel) -> None:
         if channel.stasis_app is not None:
             bridge.subscribers.add(channel.stasis_app)
         bridge.channels.append(channel)
@@ -103,7 +103,7 @@ class Bridging:
         if bridge.moh_class:
             self.engine.media.media_to(channel, f"moh:{bridge.moh_class}")
 
-    def reconfigure(self, bridge: Bridge) -> None:
+    def reconfigure(self, bridge: SimBridge) -> None:
         """Re-evaluate the technology and set BRIDGEPEER (three rounds when going native)."""
         native = bridge.can_bridge_natively()
         rounds = 3 if native and not bridge.native else 1
@@ -117,7 +117,7 @@ class Bridging:
                 if member.is_sip and len(others) == 1 and others[0].is_sip:
                     self.engine.router.set_var(member, "BRIDGEPVTCALLID", others[0].protocol_id)
 
-    def take_out(self, channel: Channel, bridge: Bridge) -> None:
+    def take_out(self, channel: SimChannel, bridge: SimBridge) -> None:
         """``channel`` leaves ``bridge`` as Asterisk reports it: ``BRIDGEPEER`` cleared,
         ``ChannelLeftBridge``; what follows for the bridge is the caller's to do."""
         self.engine.router.set_var(channel, "BRIDGEPEER", "")
@@ -127,7 +127,7 @@ class Bridging:
         bridge.channels.remove(channel)
         channel.bridge = None
 
-    def leave_bridge(self, channel: Channel) -> None:
+    def leave_bridge(self, channel: SimChannel) -> None:
         bridge = channel.bridge
         if bridge is None:
             return
@@ -146,7 +146,7 @@ class Bridging:
         if not bridge.stasis:
             self.dissolve_basic(bridge)
 
-    def dissolve_basic(self, bridge: Bridge) -> None:
+    def dissolve_basic(self, bridge: SimBridge) -> None:
         """A Dial() bridge ends when a party leaves: the others are hung up, Dial returns."""
         for member in list(bridge.channels):
             if not member.hanging_up:
@@ -159,7 +159,7 @@ class Bridging:
             if ended is not None and not ended.done():
                 ended.set_result(None)
 
-    def destroy_bridge(self, bridge: Bridge) -> None:
+    def destroy_bridge(self, bridge: SimBridge) -> None:
         self.engine.media.stop_all_playbacks(bridge)
         for member in list(bridge.channels):
             self.leave_bridge(member)
@@ -167,10 +167,10 @@ class Bridging:
         bridge.destroyed = True
         self.engine.bridges.pop(bridge.id, None)
 
-    async def basic_bridge(self, channel: Channel, peer: Channel) -> None:
+    async def basic_bridge(self, channel: SimChannel, peer: SimChannel) -> None:
         """``channel`` and ``peer`` in a basic bridge, as ``Dial()`` and ``Bridge()`` make
         one; returns once it dissolves."""
-        bridge = Bridge(
+        bridge = SimBridge(
             id=str(uuid.uuid4()),
             name="",
             types=frozenset({"mixing"}),

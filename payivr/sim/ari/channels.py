@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from .dialling import dial_status_for_cause
 from .dialplan import split_arguments
-from .events import ChannelHungUp, ChannelNotFound, SimulatedAriError, StasisFailedError
-from .model import HANGUP_CAUSES, SIP_RESPONSE_CAUSES, Channel, Technology
+from .events import ChannelHungUp, SimChannelNotFound, SimulatedAriError, StasisFailedError
+from .model import HANGUP_CAUSES, SIP_RESPONSE_CAUSES, SimChannel, Technology
 from .tasks import current_task, log_task_failure
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ class ChannelLifecycle:
         channel_id: str | None,
         state: str,
         phone: SimPhone | None = None,
-    ) -> Channel:
-        channel = Channel(
+    ) -> SimChannel:
+        channel = SimChannel(
             id=channel_id or self._uniqueid(),
             name=name,
             technology=technology,
@@ -72,7 +72,7 @@ class ChannelLifecycle:
             phone.changed()
         return channel
 
-    def find_channel(self, id_or_name: str) -> Channel:
+    def find_channel(self, id_or_name: str) -> SimChannel:
         """A channel by id, or by name as AMI names them."""
         channel = self.engine.channels.get(id_or_name)
         if channel is not None:
@@ -80,9 +80,9 @@ class ChannelLifecycle:
         for channel in self.engine.channels.values():
             if channel.name == id_or_name:
                 return channel
-        raise ChannelNotFound(id_or_name)
+        raise SimChannelNotFound(id_or_name)
 
-    def control(self, channel_id: str) -> Channel:
+    def control(self, channel_id: str) -> SimChannel:
         """``find_control``: 404 when gone, 409 when not in Stasis."""
         channel = self.engine.channels.get(channel_id)
         if channel is None:
@@ -91,7 +91,7 @@ class ChannelLifecycle:
             raise SimulatedAriError(409, "Channel not in Stasis application")
         return channel
 
-    def control_up(self, channel_id: str) -> Channel:
+    def control_up(self, channel_id: str) -> SimChannel:
         """``find_control`` then ``channel_state_invalid`` (412 before answer)."""
         channel = self.control(channel_id)
         if channel.state in ("Down", "Rsrvd", "Ringing"):
@@ -113,7 +113,7 @@ class ChannelLifecycle:
 
     def phone_channel(
         self, phone: SimPhone, channel_id: str | None, state: str, dialled: str | None = None
-    ) -> Channel:
+    ) -> SimChannel:
         if phone.technology == "local":
             name = f"Local/{phone.resource}-{self.sequence('Local'):08x};1"
             channel = self.new_channel(Technology.LOCAL, name, channel_id, state, phone)
@@ -128,22 +128,22 @@ class ChannelLifecycle:
         channel.caller_number = phone.resource
         return channel
 
-    def device_call(self, phone: SimPhone, context: str, exten: str) -> Channel:
+    def device_call(self, phone: SimPhone, context: str, exten: str) -> SimChannel:
         """A phone dials ``exten``: an inbound channel runs the dialplan there."""
         channel = self.phone_channel(phone, None, "Ring")
         channel.connected_number = exten
         self.engine.pbx.start(channel, context, exten, 1)
         return channel
 
-    def device_answered(self, channel: Channel) -> None:
+    def device_answered(self, channel: SimChannel) -> None:
         _stop_ringing(channel)
         if channel.dialing is not None and not channel.dialing.done():
             channel.dialing.set_result("ANSWER")
 
-    def device_hangup(self, channel: Channel) -> None:
+    def device_hangup(self, channel: SimChannel) -> None:
         self.hangup(channel, cause=16, initiator="device")
 
-    def device_refused(self, channel: Channel, sip_status: int) -> None:
+    def device_refused(self, channel: SimChannel, sip_status: int) -> None:
         """The ringing device (or the trunk behind it) answered the INVITE with an error:
         chan_pjsip queues a hangup with the mapped cause; the dialer reports it and hangs up."""
         cause = SIP_RESPONSE_CAUSES[sip_status]
@@ -153,7 +153,7 @@ class ChannelLifecycle:
         if channel.dialing is not None and not channel.dialing.done():
             channel.dialing.set_result(dial_status_for_cause(cause))
 
-    def answer_now(self, channel: Channel) -> None:
+    def answer_now(self, channel: SimChannel) -> None:
         """``POST /channels/{id}/answer``."""
         if channel.state != "Up":
             self.engine.router.set_state(channel, "Up")
@@ -161,7 +161,7 @@ class ChannelLifecycle:
             if peer is not None and peer.dialing is not None and not peer.dialing.done():
                 peer.dialing.set_result("ANSWER")
 
-    def set_variable(self, channel: Channel, name: str, value: str) -> None:
+    def set_variable(self, channel: SimChannel, name: str, value: str) -> None:
         """A variable or a writable function (``CALLERID(num)``...) as ARI sets them."""
         if name.endswith(")"):
             function, _, argument = name[:-1].partition("(")
@@ -181,7 +181,7 @@ class ChannelLifecycle:
             raise SimulatedAriError(400, "Failed to execute function")
         self.engine.router.set_var(channel, name, value)
 
-    def hangup(self, channel: Channel, *, cause: int = 16, initiator: str = "ari") -> None:
+    def hangup(self, channel: SimChannel, *, cause: int = 16, initiator: str = "ari") -> None:
         """Tear a channel down as Asterisk does; ``initiator`` decides the first events.
 
         ``ari``: ``DELETE /channels`` (soft hangup, cause 32 in the request event);
@@ -237,7 +237,7 @@ class ChannelLifecycle:
             phone.changed()
         self.engine.router.notify(ChannelHungUp(channel, cause))
 
-    def _rtp_quality_variables(self, channel: Channel) -> None:
+    def _rtp_quality_variables(self, channel: SimChannel) -> None:
         peer = None
         if channel.bridge is not None and len(channel.bridge.channels) == 2:
             peer = next(c for c in channel.bridge.channels if c is not channel)
@@ -258,13 +258,13 @@ class ChannelLifecycle:
 
     def snoop(
         self,
-        target: Channel,
+        target: SimChannel,
         spy: str,
         whisper: str,
         app: str,
         app_args: str | None,
         snoop_id: str | None,
-    ) -> Channel:
+    ) -> SimChannel:
         self.check_new_id(snoop_id)
         name = f"Snoop/{target.id}-{self.sequence('Snoop'):08x}"
         snoop = self.new_channel(Technology.SNOOP, name, snoop_id, "Up")
@@ -284,7 +284,7 @@ class ChannelLifecycle:
         return snoop
 
 
-def _stop_ringing(channel: Channel) -> None:
+def _stop_ringing(channel: SimChannel) -> None:
     """The device answered the INVITE: its phone stops ringing, its auto-answer is off."""
     if channel.phone is not None:
         channel.phone.ringing = False

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dialplan import split_arguments
 from .events import SimulatedAriError
-from .model import Channel, Technology
+from .model import SimChannel, Technology
 from .tasks import log_task_failure
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ class Dialler:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _ring(self, channel: Channel, timeout: float | None) -> asyncio.Future[str]:
+    def _ring(self, channel: SimChannel, timeout: float | None) -> asyncio.Future[str]:
         """Alert the device on ``channel``; the future gives the Dial status."""
         future: asyncio.Future[str] = self.engine.clock.loop.create_future()
         channel.dialing = future
@@ -56,7 +56,7 @@ class Dialler:
         originator: str | None = None,
         formats: str | None = None,
         create_only: bool = False,
-    ) -> Channel:
+    ) -> SimChannel:
         """``POST /channels`` (and ``/channels/create`` with ``create_only``)."""
         self.engine.lifecycle.check_new_id(channel_id)
         self.engine.lifecycle.check_new_id(other_channel_id)
@@ -116,7 +116,7 @@ class Dialler:
 
     def request(
         self, tech: str, resource: str, channel_id: str | None, other_channel_id: str | None
-    ) -> Channel:
+    ) -> SimChannel:
         """``ast_request``: a channel to a phone, a Local pair, or 500 for unknown endpoints."""
         phone = self.engine.phones.get(f"{tech}/{resource}".lower())
         if phone is not None:
@@ -146,7 +146,7 @@ class Dialler:
 
     def _originate_dial(
         self,
-        channel: Channel,
+        channel: SimChannel,
         dialstring: str,
         app: str | None,
         app_args: str | None,
@@ -160,7 +160,7 @@ class Dialler:
 
     async def _originate_dial_task(
         self,
-        channel: Channel,
+        channel: SimChannel,
         dialstring: str,
         app: str | None,
         app_args: str | None,
@@ -200,10 +200,10 @@ class Dialler:
 
     async def call(
         self,
-        channel: Channel,
+        channel: SimChannel,
         ring_seconds: float | None,
         *,
-        caller: Channel | None = None,
+        caller: SimChannel | None = None,
         dialstring: str = "",
     ) -> str:
         """Call the device behind ``channel`` until answer; returns the Dial status. A
@@ -231,7 +231,7 @@ class Dialler:
         return await ringing
 
     def emit_dial(
-        self, caller: Channel | None, peer: Channel, status: str, dialstring: str
+        self, caller: SimChannel | None, peer: SimChannel, status: str, dialstring: str
     ) -> None:
         apps = self.engine.router.channel_apps(peer)
         if caller is not None:
@@ -244,7 +244,7 @@ class Dialler:
         fields["peer"] = peer.snapshot()
         self.engine.router.emit(apps, "Dial", fields)
 
-    def dial_created(self, channel: Channel, caller: str | None, timeout: int) -> None:
+    def dial_created(self, channel: SimChannel, caller: str | None, timeout: int) -> None:
         """``POST /channels/{id}/dial`` on a channel from ``/channels/create``."""
         if channel.state not in ("Down",):
             raise SimulatedAriError(409, "Channel is not in the 'Down' state")
@@ -274,7 +274,7 @@ def dial_status_for_cause(cause: int) -> str:
     )
 
 
-def unanswered_cause(channel: Channel, status: str) -> int:
+def unanswered_cause(channel: SimChannel, status: str) -> int:
     """The hangup cause of a dialled channel that was not answered."""
     if channel.refused_cause is not None:
         return channel.refused_cause
@@ -288,7 +288,7 @@ def _parse_caller_id(text: str) -> tuple[str, str]:
     return "", text.strip()
 
 
-def _time_out(channel: Channel, future: asyncio.Future[str]) -> None:
+def _time_out(channel: SimChannel, future: asyncio.Future[str]) -> None:
     """The dial timeout of ``channel``'s call: NOANSWER, unless answered or ended before."""
     if not future.done():
         channel.ring_timed_out = True

@@ -7,7 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from .dialplan import to_number
-from .model import Channel
+from .model import SimChannel
 from .tasks import log_task_failure, resolve_none
 
 if TYPE_CHECKING:
@@ -26,10 +26,10 @@ class DtmfRouter:
         # Read(): the digit timer of each channel reading, and its length
         self._read_timers: dict[str, tuple[asyncio.TimerHandle, float]] = {}
 
-    def device_dtmf(self, channel: Channel, digit: str, duration_ms: int) -> None:
+    def device_dtmf(self, channel: SimChannel, digit: str, duration_ms: int) -> None:
         self._dtmf_read(channel, digit, duration_ms)
 
-    def _dtmf_read(self, channel: Channel, digit: str, duration_ms: int) -> None:
+    def _dtmf_read(self, channel: SimChannel, digit: str, duration_ms: int) -> None:
         """A DTMF end frame read from ``channel`` (from its device or its Local peer)."""
         if channel.destroyed or channel.hanging_up:
             return
@@ -54,7 +54,7 @@ class DtmfRouter:
             return
         self._dtmf_into_bridge(channel, digit, duration_ms)
 
-    def _dtmf_into_bridge(self, channel: Channel, digit: str, duration_ms: int) -> None:
+    def _dtmf_into_bridge(self, channel: SimChannel, digit: str, duration_ms: int) -> None:
         bridge = channel.bridge
         if bridge is None or channel.absorb_dtmf or bridge.holding:
             return
@@ -62,7 +62,7 @@ class DtmfRouter:
             if other is not channel:
                 self.dtmf_write(other, digit, duration_ms)
 
-    def dtmf_write(self, channel: Channel, digit: str, duration_ms: int) -> None:
+    def dtmf_write(self, channel: SimChannel, digit: str, duration_ms: int) -> None:
         """DTMF written to ``channel``: its device receives it, or its Local peer reads it."""
         if channel.destroyed:
             return
@@ -73,7 +73,7 @@ class DtmfRouter:
             self._dtmf_read(channel.local_peer, digit, duration_ms)
 
     def send_dtmf(
-        self, channel: Channel, dtmf: str, before: int, between: int, duration: int, after: int
+        self, channel: SimChannel, dtmf: str, before: int, between: int, duration: int, after: int
     ) -> None:
         """``POST /channels/{id}/dtmf``: digits written to the channel over time."""
         at = before / 1000
@@ -85,11 +85,11 @@ class DtmfRouter:
             self.engine.clock.call_later(at, self.dtmf_write, channel, digit, duration)
             at += between / 1000
 
-    def _feature_names(self, channel: Channel) -> list[str]:
+    def _feature_names(self, channel: SimChannel) -> list[str]:
         wanted = channel.variables.get("DYNAMIC_FEATURES", "")
         return [name for name in wanted.split("#") if name in self.engine.dialplan.features]
 
-    def feature_codes(self, channel: Channel) -> dict[str, str]:
+    def feature_codes(self, channel: SimChannel) -> dict[str, str]:
         """The codes ``channel`` may key in a Dial() bridge: its dynamic features, and the
         blind transfer when Dial()'s ``t``/``T`` armed it."""
         codes = {self.engine.dialplan.features[n][0]: n for n in self._feature_names(channel)}
@@ -98,7 +98,7 @@ class DtmfRouter:
             codes[blind] = BLIND_TRANSFER
         return codes
 
-    def _feature_digit(self, channel: Channel, digit: str, duration_ms: int) -> None:
+    def _feature_digit(self, channel: SimChannel, digit: str, duration_ms: int) -> None:
         """Feature detection in a Dial() bridge: code digits are held and swallowed."""
         if channel.feature_timer is not None:
             channel.feature_timer.cancel()
@@ -123,13 +123,13 @@ class DtmfRouter:
         for held in buffered:
             self._dtmf_into_bridge(channel, held, duration_ms)
 
-    def _flush_feature_digits(self, channel: Channel, duration_ms: int) -> None:
+    def _flush_feature_digits(self, channel: SimChannel, duration_ms: int) -> None:
         held, channel.feature_buffer = channel.feature_buffer, ""
         channel.feature_timer = None
         for digit in held:
             self._dtmf_into_bridge(channel, digit, duration_ms)
 
-    async def _blind_transfer(self, transferer: Channel) -> None:
+    async def _blind_transfer(self, transferer: SimChannel) -> None:
         """features.conf ``blindxfer`` (bridge_basic.c): the transferer hears ``pbx-transfer``
         and keys a number (each key within transferdigittimeout, until no longer one can
         match) in its TRANSFER_CONTEXT or its own context; the other party gets BLINDTRANSFER
@@ -170,14 +170,14 @@ class DtmfRouter:
         self.engine.router.set_var(transferee, "BLINDTRANSFER", transferer.name)
         self.engine.stasis.redirect(transferee, context, number, 1)
 
-    def _run_feature(self, channel: Channel, feature: str) -> None:
+    def _run_feature(self, channel: SimChannel, feature: str) -> None:
         _, context, exten, priority = self.engine.dialplan.features[feature]
         task = self.engine.clock.loop.create_task(
             self.engine.pbx.gosub(channel, context, exten, priority)
         )
         task.add_done_callback(log_task_failure)
 
-    async def read(self, channel: Channel, args: list[str]) -> None:
+    async def read(self, channel: SimChannel, args: list[str]) -> None:
         """``Read(var,prompt,maxdigits,options,attempts,timeout)``: digits until # or max."""
         variable = args[0]
         prompt = args[1] if len(args) > 1 else ""
@@ -198,7 +198,7 @@ class DtmfRouter:
             channel.reading = None
         self.engine.router.set_var(channel, variable, channel.variables[variable])
 
-    def _arm_read_timer(self, channel: Channel, timeout: float) -> None:
+    def _arm_read_timer(self, channel: SimChannel, timeout: float) -> None:
         """As app_read (``ast_app_getdata_terminator``): the timeout is for the first digit
         and again after each digit, not for the whole entry."""
         assert channel.reading is not None
@@ -208,7 +208,7 @@ class DtmfRouter:
         timer = self.engine.clock.call_later(timeout, resolve_none, channel.reading[2])
         self._read_timers[channel.id] = (timer, timeout)
 
-    def _read_digit(self, channel: Channel, digit: str) -> None:
+    def _read_digit(self, channel: SimChannel, digit: str) -> None:
         assert channel.reading is not None
         variable, max_digits, future = channel.reading
         if digit == "#":

@@ -31,7 +31,7 @@ from .dialplan import Dialplan
 from .dtmf import DtmfRouter
 from .events import EventDelivery
 from .media import Media
-from .model import ASTERISK_ID, Bridge, Channel, Clock
+from .model import ASTERISK_ID, Clock, SimBridge, SimChannel
 from .pbx import Pbx
 from .sounds import SoundLibrary
 from .stasis import StasisRunner
@@ -51,8 +51,8 @@ class Engine:
         self.asterisk_id = asterisk_id  # the entity id (asterisk.conf entityid)
         self.sounds = sounds
         self.dialplan = dialplan
-        self.channels: dict[str, Channel] = {}
-        self.bridges: dict[str, Bridge] = {}
+        self.channels: dict[str, SimChannel] = {}
+        self.bridges: dict[str, SimBridge] = {}
         self.phones: dict[str, SimPhone] = {}  # by lower-cased endpoint
         self.global_variables = dialplan.global_variables  # [globals], AMI/ARI setters
         self.started = 0.0

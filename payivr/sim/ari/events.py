@@ -11,7 +11,7 @@ import structlog
 
 from payivr.core.errors import PayivrError
 
-from .model import Application, Bridge, Channel, EventSink, iso_time
+from .model import EventSink, SimApplication, SimBridge, SimChannel, iso_time
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -28,7 +28,7 @@ class SimulatedAriError(PayivrError):
         self.message = message
 
 
-class ChannelNotFound(PayivrError, LookupError):
+class SimChannelNotFound(PayivrError, LookupError):
     """No channel with that id or name (AMI answers ``Channel does not exist``)."""
 
 
@@ -40,7 +40,7 @@ class StasisFailedError(PayivrError):
 class UserEventRaised:
     """Dialplan ``UserEvent()`` ran (what AMI shows as ``Event: UserEvent``)."""
 
-    channel: Channel
+    channel: SimChannel
     name: str
     fields: dict[str, str]
 
@@ -49,14 +49,14 @@ class UserEventRaised:
 class StasisFailed:
     """``Stasis()`` found no connected application: ``STASISSTATUS=FAILED``."""
 
-    channel: Channel
+    channel: SimChannel
     app: str
     args: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ChannelHungUp:
-    channel: Channel
+    channel: SimChannel
     cause: int
 
 
@@ -64,7 +64,7 @@ class ChannelHungUp:
 class ChannelContinued:
     """A channel left Stasis for the dialplan (``POST /channels/{id}/continue``)."""
 
-    channel: Channel
+    channel: SimChannel
     context: str
     exten: str
     priority: int
@@ -78,7 +78,7 @@ class EventDelivery:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.apps: dict[str, Application] = {}
+        self.apps: dict[str, SimApplication] = {}
         self._listeners: list[Callable[[SimulatorEvent], None]] = []
         self._event_observers: list[Callable[[str, dict[str, Any]], None]] = []
 
@@ -95,7 +95,7 @@ class EventDelivery:
             except Exception:
                 log.exception("ari_sim_listener_failed", event=type(event).__name__)
 
-    def channel_apps(self, channel: Channel) -> set[str]:
+    def channel_apps(self, channel: SimChannel) -> set[str]:
         apps = set(channel.subscribers)
         if channel.stasis_app is not None:
             apps.add(channel.stasis_app)
@@ -107,7 +107,7 @@ class EventDelivery:
         )
         return apps
 
-    def bridge_apps(self, bridge: Bridge) -> set[str]:
+    def bridge_apps(self, bridge: SimBridge) -> set[str]:
         apps = set(bridge.subscribers)
         apps.update(a.name for a in self.apps.values() if a.subscribe_all)
         return apps
@@ -130,12 +130,12 @@ class EventDelivery:
                 for sink in list(application.sinks):
                     sink.deliver(text)
 
-    def emit_channel(self, channel: Channel, event_type: str, **fields: Any) -> None:
+    def emit_channel(self, channel: SimChannel, event_type: str, **fields: Any) -> None:
         apps = self.channel_apps(channel)
         if apps:
             self.emit(apps, event_type, {**fields, "channel": channel.snapshot()})
 
-    def emit_bridge(self, bridge: Bridge, event_type: str, channel: Channel | None = None) -> None:
+    def emit_bridge(self, bridge: SimBridge, event_type: str, channel: SimChannel | None = None) -> None:
         apps = self.bridge_apps(bridge)
         if not apps:
             return
@@ -144,7 +144,7 @@ class EventDelivery:
             fields["channel"] = channel.snapshot()
         self.emit(apps, event_type, fields)
 
-    def set_var(self, channel: Channel, name: str, value: str) -> None:
+    def set_var(self, channel: SimChannel, name: str, value: str) -> None:
         channel.variables[name] = value
         if name.startswith("__"):
             channel.variables[name[2:]] = value
@@ -156,17 +156,17 @@ class EventDelivery:
             {"variable": name, "value": value, "channel": channel.snapshot()},
         )
 
-    def set_state(self, channel: Channel, state: str) -> None:
+    def set_state(self, channel: SimChannel, state: str) -> None:
         if channel.state != state:
             channel.state = state
             self.emit_channel(channel, "ChannelStateChange")
             if channel.phone is not None:
                 channel.phone.changed()
 
-    def application(self, name: str) -> Application:
+    def application(self, name: str) -> SimApplication:
         app = self.apps.get(name)
         if app is None:
-            app = self.apps[name] = Application(name)
+            app = self.apps[name] = SimApplication(name)
         return app
 
     def attach(self, app_names: Iterable[str], sink: EventSink, subscribe_all: bool) -> None:

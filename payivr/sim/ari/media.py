@@ -7,7 +7,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from .events import SimulatedAriError
-from .model import Bridge, Channel, Playback
+from .model import SimBridge, SimChannel, SimPlayback
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -22,20 +22,20 @@ class Media:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.playbacks: dict[str, Playback] = {}
+        self.playbacks: dict[str, SimPlayback] = {}
 
-    def _listens_to_bridge(self, channel: Channel) -> bool:
+    def _listens_to_bridge(self, channel: SimChannel) -> bool:
         return not (channel.muted_out or channel.playing or channel.moh_class or channel.silence)
 
     @staticmethod
-    def _suspended_from_bridge(channel: Channel) -> bool:
+    def _suspended_from_bridge(channel: SimChannel) -> bool:
         """A channel playback on a bridged channel runs as a bridge action on Asterisk 22
         (res_stasis_playback → ast_bridge_channel_queue_playfile_sync): the channel is
         suspended from the bridge until the prompt ends, so nothing it says reaches the
         others (and it hears none of them, see :meth:`_listens_to_bridge`)."""
         return channel.playing is not None
 
-    def audible_phones(self, speaker: Channel) -> list[SimPhone]:
+    def audible_phones(self, speaker: SimChannel) -> list[SimPhone]:
         """Phones the voice of ``speaker``'s device reaches right now."""
         if speaker.muted_in or speaker.on_hold:
             return []
@@ -43,7 +43,7 @@ class Media:
         self._audio_from(speaker, found, set())
         return found
 
-    def _audio_from(self, channel: Channel, found: list[SimPhone], seen: set[str]) -> None:
+    def _audio_from(self, channel: SimChannel, found: list[SimPhone], seen: set[str]) -> None:
         if channel.id in seen:
             return
         seen.add(channel.id)
@@ -56,14 +56,14 @@ class Media:
             if other is not channel and self._listens_to_bridge(other):
                 self.audio_to(other, found, seen)
 
-    def audio_to(self, channel: Channel, found: list[SimPhone], seen: set[str]) -> None:
+    def audio_to(self, channel: SimChannel, found: list[SimPhone], seen: set[str]) -> None:
         if channel.phone is not None:
             if channel.phone not in found:
                 found.append(channel.phone)
         elif channel.local_peer is not None and not channel.local_peer.muted_in:
             self._audio_from(channel.local_peer, found, seen)
 
-    def media_to(self, channel: Channel, uri: str) -> None:
+    def media_to(self, channel: SimChannel, uri: str) -> None:
         """Media played to ``channel``: its device hears it (through Local peers too)."""
         if channel.muted_out:
             return
@@ -93,17 +93,17 @@ class Media:
 
     def play(
         self,
-        target: Channel | Bridge,
+        target: SimChannel | SimBridge,
         media: list[str],
         language: str | None,
         playback_id: str | None,
         skipms: int,
-    ) -> Playback:
-        if isinstance(target, Channel):
+    ) -> SimPlayback:
+        if isinstance(target, SimChannel):
             kind, lang = "channel", language or target.language
         else:
             kind, lang = "bridge", language or "en"
-        playback = Playback(
+        playback = SimPlayback(
             id=playback_id or str(uuid.uuid4()),
             media=list(media),
             target_kind=kind,
@@ -117,35 +117,35 @@ class Media:
             self.engine.clock.loop.call_soon(self._next_playback, target)
         return playback
 
-    def _playback_apps(self, playback: Playback) -> set[str]:
+    def _playback_apps(self, playback: SimPlayback) -> set[str]:
         if playback.target_kind == "channel":
             channel = self.engine.channels.get(playback.target_id)
             return self.engine.router.channel_apps(channel) if channel is not None else set()
         bridge = self.engine.bridges.get(playback.target_id)
         return self.engine.router.bridge_apps(bridge) if bridge is not None else set()
 
-    def _emit_playback(self, playback: Playback, event_type: str) -> None:
+    def _emit_playback(self, playback: SimPlayback, event_type: str) -> None:
         apps = self._playback_apps(playback)
         if apps:
             self.engine.router.emit(apps, event_type, {"playback": playback.snapshot()})
 
-    def _playback_target(self, playback: Playback) -> Channel | Bridge | None:
+    def _playback_target(self, playback: SimPlayback) -> SimChannel | SimBridge | None:
         if playback.target_kind == "channel":
             return self.engine.channels.get(playback.target_id)
         return self.engine.bridges.get(playback.target_id)
 
-    def _next_playback(self, target: Channel | Bridge) -> None:
+    def _next_playback(self, target: SimChannel | SimBridge) -> None:
         if target.playing is not None or not target.playback_queue:
             return
-        if isinstance(target, Channel) and (target.destroyed or target.hanging_up):
+        if isinstance(target, SimChannel) and (target.destroyed or target.hanging_up):
             return
         playback = target.playback_queue.popleft()
         target.playing = playback
-        if isinstance(target, Channel) and target.moh_class:
+        if isinstance(target, SimChannel) and target.moh_class:
             target.moh_class = None  # media operations suspend MOH without resuming it
         self._play_item(playback)
 
-    def _play_item(self, playback: Playback) -> None:
+    def _play_item(self, playback: SimPlayback) -> None:
         playback.state = "playing"
         self._emit_playback(playback, "PlaybackStarted")
         duration = self.media_duration(playback.media_uri, playback.language)
@@ -157,16 +157,16 @@ class Media:
             return
         self.engine.talk.changed()
         target = self._playback_target(playback)
-        if isinstance(target, Channel):
+        if isinstance(target, SimChannel):
             self.media_to(target, playback.media_uri)
-        elif isinstance(target, Bridge):
+        elif isinstance(target, SimBridge):
             for member in target.channels:
                 self.media_to(member, playback.media_uri)
         if duration != float("inf"):
             playback.item_ends_at = self.engine.clock.now() + duration
             playback.timer = self.engine.clock.call_later(duration, self._item_done, playback)
 
-    def _item_done(self, playback: Playback) -> None:
+    def _item_done(self, playback: SimPlayback) -> None:
         playback.timer = None
         if playback.index + 1 < len(playback.media):
             playback.state = "continuing"
@@ -176,7 +176,7 @@ class Media:
         else:
             self._finish_playback(playback, "done")
 
-    def _finish_playback(self, playback: Playback, state: str) -> None:
+    def _finish_playback(self, playback: SimPlayback, state: str) -> None:
         if playback.timer is not None:
             playback.timer.cancel()
             playback.timer = None
@@ -189,7 +189,7 @@ class Media:
             target.playing = None
             self.engine.clock.loop.call_soon(self._next_playback, target)
 
-    def playback(self, playback_id: str) -> Playback:
+    def playback(self, playback_id: str) -> SimPlayback:
         playback = self.playbacks.get(playback_id)
         if playback is None:
             raise SimulatedAriError(404, "Playback not found")
@@ -240,7 +240,7 @@ class Media:
             playback.item_ends_at = now + remaining
             playback.timer = self.engine.clock.call_later(remaining, self._item_done, playback)
 
-    def stop_all_playbacks(self, target: Channel | Bridge) -> None:
+    def stop_all_playbacks(self, target: SimChannel | SimBridge) -> None:
         while target.playback_queue:
             queued = target.playback_queue.popleft()
             self._finish_playback(queued, "done")
@@ -248,7 +248,7 @@ class Media:
             playing, target.playing = target.playing, None
             self._finish_playback(playing, "done")
 
-    def mute(self, channel: Channel, direction: str, mute: bool) -> None:
+    def mute(self, channel: SimChannel, direction: str, mute: bool) -> None:
         had_hook = channel.muted_in or channel.muted_out
         if direction in ("in", "both"):
             channel.muted_in = mute
@@ -258,14 +258,14 @@ class Media:
             # attaching/detaching the suppress framehook makes the bridge reconfigure
             self.engine.bridging.reconfigure(channel.bridge)
 
-    def start_moh(self, channel: Channel, moh_class: str | None) -> None:
+    def start_moh(self, channel: SimChannel, moh_class: str | None) -> None:
         channel.moh_class = moh_class or "default"
         self.media_to(channel, f"moh:{channel.moh_class}")
 
-    def stop_moh(self, channel: Channel) -> None:
+    def stop_moh(self, channel: SimChannel) -> None:
         channel.moh_class = None
 
-    def hold(self, channel: Channel, hold: bool) -> None:
+    def hold(self, channel: SimChannel, hold: bool) -> None:
         if channel.on_hold == hold:
             return
         channel.on_hold = hold
@@ -275,7 +275,7 @@ class Media:
                 if other is not channel:
                     self.media_to(other, "moh:default")
 
-    def bridge_moh(self, bridge: Bridge, moh_class: str | None) -> None:
+    def bridge_moh(self, bridge: SimBridge, moh_class: str | None) -> None:
         bridge.moh_class = moh_class or "default"
         for member in bridge.channels:
             self.media_to(member, f"moh:{bridge.moh_class}")

@@ -107,7 +107,7 @@ class EventSink(Protocol):
 
 
 @dataclass(eq=False)
-class Application:
+class SimApplication:
     name: str
     sinks: list[EventSink] = field(default_factory=list)
     subscribe_all: bool = False
@@ -135,7 +135,7 @@ class Recording:
 
 
 @dataclass(eq=False)
-class Channel:
+class SimChannel:
     id: str
     name: str
     technology: Technology
@@ -154,13 +154,13 @@ class Channel:
     app_data: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     phone: SimPhone | None = None
-    local_peer: Channel | None = None
+    local_peer: SimChannel | None = None
     # explicit subscriptions (originate, POST /applications/{app}/subscription)
     subscribers: set[str] = field(default_factory=set)
     stasis_app: str | None = None
     stasis_args: list[str] = field(default_factory=list)
     stasis_exit: asyncio.Future[tuple[str, str, int] | None] | None = None
-    bridge: Bridge | None = None
+    bridge: SimBridge | None = None
     absorb_dtmf: bool = False
     bridge_muted: bool = False
     role: str = ""
@@ -169,8 +169,8 @@ class Channel:
     on_hold: bool = False
     moh_class: str | None = None
     silence: bool = False
-    playback_queue: deque[Playback] = field(default_factory=deque)
-    playing: Playback | None = None
+    playback_queue: deque[SimPlayback] = field(default_factory=deque)
+    playing: SimPlayback | None = None
     has_pbx: bool = False
     pbx_task: asyncio.Task[None] | None = None
     dialing: asyncio.Future[str] | None = None
@@ -178,9 +178,9 @@ class Channel:
     feature_buffer: str = ""
     feature_timer: asyncio.TimerHandle | None = None
     may_transfer: bool = False  # Dial()'s t (called party) or T (calling party) option
-    snoop_target: Channel | None = None
+    snoop_target: SimChannel | None = None
     snoop_whisper: str = "none"
-    snoops: list[Channel] = field(default_factory=list)
+    snoops: list[SimChannel] = field(default_factory=list)
     hanging_up: bool = False
     destroyed: bool = False
     hangup_cause: int = 16
@@ -197,7 +197,7 @@ class Channel:
     talk_end_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
-        return f"Channel({self.id!r}, {self.name!r}, {self.state!r})"
+        return f"SimChannel({self.id!r}, {self.name!r}, {self.state!r})"
 
     def wake_phone(self) -> None:
         """Tell the phone on this channel that something changed (its waiters look again)."""
@@ -235,23 +235,23 @@ BRIDGE_CAPABILITIES = frozenset(
 
 
 @dataclass(eq=False)
-class Bridge:
+class SimBridge:
     id: str
     name: str
     types: frozenset[str]
     created: float
     stasis: bool = True
-    channels: list[Channel] = field(default_factory=list)
+    channels: list[SimChannel] = field(default_factory=list)
     subscribers: set[str] = field(default_factory=set)
     moh_class: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     native: bool = False
-    playback_queue: deque[Playback] = field(default_factory=deque)
-    playing: Playback | None = None
+    playback_queue: deque[SimPlayback] = field(default_factory=deque)
+    playing: SimPlayback | None = None
     destroyed: bool = False
 
     def __repr__(self) -> str:
-        return f"Bridge({self.id!r}, {sorted(self.types)!r}, {[c.id for c in self.channels]!r})"
+        return f"SimBridge({self.id!r}, {sorted(self.types)!r}, {[c.id for c in self.channels]!r})"
 
     @property
     def holding(self) -> bool:
@@ -291,7 +291,7 @@ class Bridge:
 
 
 @dataclass(eq=False)
-class Playback:
+class SimPlayback:
     id: str
     media: list[str]
     target_kind: str  # "channel" or "bridge"

@@ -9,7 +9,7 @@ import structlog
 
 from .applications import APPLICATIONS, HangupRequested, Position
 from .dialplan import builtin_function, expand, split_arguments
-from .model import Channel, Technology
+from .model import SimChannel, Technology
 from .tasks import log_task_failure
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class Pbx:
         self.engine = engine
 
     def start(
-        self, channel: Channel, context: str, exten: str, priority: int, after_dial: bool = False
+        self, channel: SimChannel, context: str, exten: str, priority: int, after_dial: bool = False
     ) -> None:
         channel.has_pbx = True
         if channel.pbx_task is not None and not channel.pbx_task.done():
@@ -38,7 +38,7 @@ class Pbx:
         channel.pbx_task.add_done_callback(log_task_failure)
 
     async def _run(
-        self, channel: Channel, context: str, exten: str, priority: int, after_dial: bool
+        self, channel: SimChannel, context: str, exten: str, priority: int, after_dial: bool
     ) -> None:
         """Run the dialplan from a place; ``after_dial``: redirected out of ``Dial()``,
         whose return Asterisk announces with the old application's name."""
@@ -79,7 +79,7 @@ class Pbx:
             else:
                 context, exten, priority = outcome
 
-    async def gosub(self, channel: Channel, context: str, exten: str, priority: int) -> None:
+    async def gosub(self, channel: SimChannel, context: str, exten: str, priority: int) -> None:
         """A feature's ``Gosub``: runs on the channel without moving its dialplan position."""
         saved = (channel.context, channel.exten, channel.priority)
         while not channel.destroyed:
@@ -98,7 +98,7 @@ class Pbx:
                 context, exten, priority = outcome
         channel.context, channel.exten, channel.priority = saved
 
-    def expand(self, channel: Channel, text: str) -> str:
+    def expand(self, channel: SimChannel, text: str) -> str:
         def lookup(name: str) -> str | None:
             return self.variable(channel, name)
 
@@ -107,7 +107,7 @@ class Pbx:
 
         return expand(text, lookup, function)
 
-    def variable(self, channel: Channel, name: str) -> str | None:
+    def variable(self, channel: SimChannel, name: str) -> str | None:
         special = _special_variables(channel)
         if name in special:
             return special[name]
@@ -116,7 +116,7 @@ class Pbx:
             value = self.engine.global_variables.get(name)
         return value
 
-    def function(self, channel: Channel, name: str, args: str) -> str | None:
+    def function(self, channel: SimChannel, name: str, args: str) -> str | None:
         if name == "CHANNEL":
             item = args.strip().lower()
             return {
@@ -151,7 +151,7 @@ class Pbx:
         }
         return builtin_function(name, args, variables)
 
-    def goto_target(self, channel: Channel, destination: str) -> tuple[str, str, int]:
+    def goto_target(self, channel: SimChannel, destination: str) -> tuple[str, str, int]:
         parts = [part.strip() for part in split_arguments(destination.replace("^", ","))]
         if len(parts) == 1:
             context, exten, priority = channel.context, channel.exten, parts[0]
@@ -166,7 +166,7 @@ class Pbx:
             raise HangupRequested
         return context, exten, found
 
-    async def answer(self, channel: Channel) -> None:
+    async def answer(self, channel: SimChannel) -> None:
         if channel.state == "Up":
             return
         self.engine.router.set_state(channel, "Up")
@@ -175,7 +175,7 @@ class Pbx:
             peer.dialing.set_result("ANSWER")
         await self.engine.clock.sleep(MEDIA_WAIT_AFTER_ANSWER)
 
-    async def execute(self, channel: Channel, app: str, data: str) -> Position | None:
+    async def execute(self, channel: SimChannel, app: str, data: str) -> Position | None:
         """Run one dialplan application; returns a new position or None for the next one."""
         run = APPLICATIONS.get(app.lower())
         if run is None:
@@ -184,7 +184,7 @@ class Pbx:
         return await run(self.engine, channel, data, split_arguments(data))
 
 
-def _special_variables(channel: Channel) -> dict[str, str]:
+def _special_variables(channel: SimChannel) -> dict[str, str]:
     return {
         "CHANNEL": channel.name,
         "UNIQUEID": channel.id,

@@ -12,7 +12,7 @@ from .model import SIP_RESPONSE_CAUSES
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .model import Channel
+    from .model import SimChannel
 
 
 class PhoneError(PayivrError):
@@ -57,7 +57,7 @@ class SimPhone:
         self.heard_voices: list[tuple[str, str]] = []
         self.received_dtmf = ""
         self.continued_to: tuple[str, str, int] | None = None
-        self.channel: Channel | None = None
+        self.channel: SimChannel | None = None
         self.ringing = False
         self._waiters: list[tuple[Callable[[SimPhone], bool], asyncio.Future[None]]] = []
 

@@ -20,7 +20,7 @@ from aiohttp.web_protocol import RequestHandler
 from .engine import Engine
 from .events import SimulatedAriError
 from .routes import Handler, RestReply, build_handlers
-from .spec import ApiSpec, Operation, RequestRejected
+from .spec import ApiSpec, RequestRejected, SpecOperation
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +44,7 @@ class Fault:
     status: int
     message: str
 
-    def matches(self, method: str, operation: Operation, concrete: str) -> bool:
+    def matches(self, method: str, operation: SpecOperation, concrete: str) -> bool:
         return self.method == method and self.path in (operation.path, concrete)
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from .dialplan import Dialplan
 from .engine import Engine
 from .events import SimulatedAriError, SimulatorEvent
-from .model import ASTERISK_ID, Bridge, Channel, Clock
+from .model import ASTERISK_ID, Clock, SimBridge, SimChannel
 from .phones import PhoneError, SimPhone
 from .server import AriFront, Fault
 from .sounds import SoundLibrary
@@ -144,7 +144,7 @@ class AriSimulator:
                        extra_exten: str | None = None, extra_priority: int | None = None
                        ) -> None:
         """AMI ``Redirect`` (with ``ExtraChannel``): channels by id or name; raises
-        :class:`ChannelNotFound` (AMI: ``Channel does not exist``) before moving anything."""
+        :class:`SimChannelNotFound` (AMI: ``Channel does not exist``) before moving anything."""
         first = self.engine.lifecycle.find_channel(channel)
         second = self.engine.lifecycle.find_channel(extra_channel) if extra_channel else None
         self.engine.stasis.redirect(first, context, exten, priority)
@@ -164,18 +164,18 @@ class AriSimulator:
     # -- looking at the world ---------------------------------------------------------------------
 
     @property
-    def channels(self) -> dict[str, Channel]:
+    def channels(self) -> dict[str, SimChannel]:
         """Live channels by id (read them; change them through the API)."""
         return self.engine.channels
 
     @property
-    def bridges(self) -> dict[str, Bridge]:
+    def bridges(self) -> dict[str, SimBridge]:
         return self.engine.bridges
 
-    def find_channel(self, id_or_name: str) -> Channel:
+    def find_channel(self, id_or_name: str) -> SimChannel:
         return self.engine.lifecycle.find_channel(id_or_name)
 
-    def stasis_channels(self, app: str) -> list[Channel]:
+    def stasis_channels(self, app: str) -> list[SimChannel]:
         return [c for c in self.engine.channels.values() if c.stasis_app == app]
 
     def app_connected(self, app: str) -> bool:

@@ -85,7 +85,7 @@ class Parameter:
 
 
 @dataclass(frozen=True)
-class Operation:
+class SpecOperation:
     resource: str
     path: str  # "/channels/{channelId}/play"
     method: str
@@ -112,12 +112,12 @@ class _Node:
     literal: dict[str, _Node] = field(default_factory=dict)
     wildcard: _Node | None = None
     wildcard_name: str = ""
-    operations: dict[str, Operation] = field(default_factory=dict)
+    operations: dict[str, SpecOperation] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Route:
-    operation: Operation
+    operation: SpecOperation
     path_arguments: dict[str, str]
 
 
@@ -127,7 +127,7 @@ class ApiSpec:
     def __init__(self, documents: Mapping[str, dict[str, Any]]) -> None:
         self.documents = dict(documents)
         self.models: dict[str, dict[str, Any]] = {}
-        self.operations: list[Operation] = []
+        self.operations: list[SpecOperation] = []
         self._root = _Node()
         listing = self.documents["resources"]
         for api in listing["apis"]:
@@ -155,7 +155,7 @@ class ApiSpec:
 
     # -- routing ------------------------------------------------------------------------
 
-    def _insert(self, operation: Operation) -> None:
+    def _insert(self, operation: SpecOperation) -> None:
         node = self._root
         for segment in operation.path.strip("/").split("/"):
             if segment.startswith("{") and segment.endswith("}"):
@@ -188,7 +188,7 @@ class ApiSpec:
 
     def parse_arguments(
         self,
-        operation: Operation,
+        operation: SpecOperation,
         path_arguments: Mapping[str, str],
         query: Iterable[tuple[str, str]],
         body: Any,
@@ -348,7 +348,7 @@ _PRIMITIVES: dict[str, Any] = {
 }
 
 
-def _operation(resource: str, path: str, raw: Mapping[str, Any]) -> Operation:
+def _operation(resource: str, path: str, raw: Mapping[str, Any]) -> SpecOperation:
     parameters = []
     for item in raw.get("parameters", []):
         allowed = item.get("allowableValues") or {}
@@ -367,7 +367,7 @@ def _operation(resource: str, path: str, raw: Mapping[str, Any]) -> Operation:
                 default=item.get("defaultValue"),
             )
         )
-    return Operation(
+    return SpecOperation(
         resource=resource,
         path=path,
         method=raw["httpMethod"],
@@ -404,7 +404,7 @@ def _typed_default(parameter: Parameter) -> Any:
     return str(default)
 
 
-def _convert(operation: Operation, parameter: Parameter, text: str) -> Any:
+def _convert(operation: SpecOperation, parameter: Parameter, text: str) -> Any:
     if parameter.allow_multiple:
         values = [item for item in text.split(",") if item != ""]
         for value in values:
@@ -430,7 +430,7 @@ def _convert(operation: Operation, parameter: Parameter, text: str) -> Any:
     return text
 
 
-def _check_allowed(operation: Operation, parameter: Parameter, value: str) -> None:
+def _check_allowed(operation: SpecOperation, parameter: Parameter, value: str) -> None:
     if parameter.allowed_values is not None and value not in parameter.allowed_values:
         message = _INVALID_VALUE_MESSAGES.get(
             (operation.nickname, parameter.name), f"Invalid value for parameter: {parameter.name}"

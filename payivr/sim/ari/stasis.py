@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from .events import ChannelContinued, SimulatedAriError, StasisFailed, StasisFailedError
-from .model import Channel
+from .model import SimChannel
 from .tasks import log_task_failure
 
 if TYPE_CHECKING:
@@ -22,11 +22,11 @@ class StasisRunner:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def enter_now(self, channel: Channel, app: str, args: list[str]) -> None:
+    def enter_now(self, channel: SimChannel, app: str, args: list[str]) -> None:
         task = self.engine.clock.loop.create_task(self.run(channel, app, args))
         task.add_done_callback(log_task_failure)
 
-    async def run(self, channel: Channel, app: str, args: list[str]) -> tuple[str, str, int] | None:
+    async def run(self, channel: SimChannel, app: str, args: list[str]) -> tuple[str, str, int] | None:
         """Run ``Stasis(app,args)`` on ``channel``: the continue target, or None to go on."""
         self.engine.router.set_var(channel, "STASISSTATUS", "")
         if not self.engine.router.app_is_active(app):
@@ -46,7 +46,7 @@ class StasisRunner:
             self.engine.router.set_var(channel, "STASISSTATUS", "SUCCESS")
         return exit_to
 
-    def leave(self, channel: Channel, exit_to: tuple[str, str, int] | None) -> None:
+    def leave(self, channel: SimChannel, exit_to: tuple[str, str, int] | None) -> None:
         app = channel.stasis_app
         if app is None:
             return
@@ -61,7 +61,7 @@ class StasisRunner:
 
     def continue_in_dialplan(
         self,
-        channel: Channel,
+        channel: SimChannel,
         context: str | None,
         extension: str | None,
         priority: int | None,
@@ -97,7 +97,7 @@ class StasisRunner:
         self.engine.router.notify(ChannelContinued(channel, *target))
         self.leave(channel, target)
 
-    def move(self, channel: Channel, app: str, app_args: list[str]) -> None:
+    def move(self, channel: SimChannel, app: str, app_args: list[str]) -> None:
         old = channel.stasis_app
         if not self.engine.router.app_is_active(app):
             if old is not None:
@@ -118,7 +118,7 @@ class StasisRunner:
             {app}, "StasisStart", {"args": list(app_args), "channel": channel.snapshot()}
         )
 
-    def enter_stasis(self, channel: Channel, app: str, args: list[str]) -> None:
+    def enter_stasis(self, channel: SimChannel, app: str, args: list[str]) -> None:
         """Run ``Stasis(app,args...)`` on a channel, as dialplan would (for tests, AMI)."""
         data = ",".join([app, *args])
         if channel.bridge is not None:
@@ -143,7 +143,7 @@ class StasisRunner:
         channel.pbx_task = self.engine.clock.loop.create_task(run())
         channel.pbx_task.add_done_callback(log_task_failure)
 
-    def redirect(self, channel: Channel, context: str, exten: str, priority: int) -> None:
+    def redirect(self, channel: SimChannel, context: str, exten: str, priority: int) -> None:
         """AMI ``Redirect``: an async goto; the channel leaves its bridge and Stasis."""
         if channel.stasis_app is not None:
             if channel.bridge is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .model import Channel
+from .model import SimChannel
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -19,7 +19,7 @@ class TalkDetector:
         self._check_pending = False
         self._detectors: set[str] = set()  # ids of channels with TALK_DETECT set
 
-    def set(self, channel: Channel, value: str | None) -> None:
+    def set(self, channel: SimChannel, value: str | None) -> None:
         """``TALK_DETECT(set)=<silence ms>[,<talking threshold>]``, or ``TALK_DETECT(remove)``."""
         if channel.talk_end_timer is not None:
             channel.talk_end_timer.cancel()
@@ -40,7 +40,7 @@ class TalkDetector:
             self._check_pending = True
             self.engine.clock.loop.call_soon(self._detect_talking)
 
-    def hanging_up(self, channel: Channel) -> None:
+    def hanging_up(self, channel: SimChannel) -> None:
         """``channel`` is going away: its detector stops, the others look again."""
         if channel.talk_end_timer is not None:
             channel.talk_end_timer.cancel()
@@ -77,7 +77,7 @@ class TalkDetector:
                     channel.talk_detect, self._talking_finished, channel
                 )
 
-    def _talking_finished(self, channel: Channel) -> None:
+    def _talking_finished(self, channel: SimChannel) -> None:
         channel.talk_end_timer = None
         if channel.talking_since is None or channel.hanging_up:
             return

@@ -6,7 +6,7 @@ from _stripe_helpers import Clock, MakeGateway, RecordingSleep
 
 from payivr.core.cards import Brand
 from payivr.core.events import GatewayOutcomeUnknown
-from payivr.gateway import Approved, Declined, Error, NotFound, Unknown, to_flow_event
+from payivr.gateway import Approved, Declined, Error, RequestNotFound, Unknown, to_flow_event
 
 APPROVED = Approved("pi_3R0aPprvIVRtest0A1b2C3d", Brand.VISA, "4242")
 
@@ -123,7 +123,7 @@ async def test_status_by_key_finds_a_declined_payment(make_gateway: MakeGateway)
 
 async def test_status_of_a_key_never_sent_is_not_found(make_gateway: MakeGateway):
     fake = FakeStripe("search_empty")
-    assert await make_gateway(fake).status("pay-never-sent") == NotFound()
+    assert await make_gateway(fake).status("pay-never-sent") == RequestNotFound()
 
 
 async def test_a_search_miss_right_after_sending_is_unknown_not_not_found(
@@ -140,7 +140,7 @@ async def test_a_search_miss_right_after_sending_is_unknown_not_not_found(
         "Stripe's search does not show this payment yet; ask again later"
     )
     clock.now += 300
-    assert await gateway.status("pay-approved") == NotFound()
+    assert await gateway.status("pay-approved") == RequestNotFound()
 
 
 async def test_check_passes_with_a_good_key_and_names_a_bad_one(make_gateway: MakeGateway):
