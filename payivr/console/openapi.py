@@ -7,12 +7,18 @@ from typing import Any
 from payivr.calls.requests import MAX_ITEM_LENGTH
 from payivr.console import outbound_api, reports, reversals, sms_openapi
 from payivr.console.openapi_parts import (
-    AUTH,
+    COMMON_ERRORS,
+    DATE_TIME,
     LIMIT_PARAMETER,
     NULLABLE_STRING,
+    SECURITY_SCHEMES,
     error_responses,
+    id_parameter,
     json_body,
     json_content,
+    list_of,
+    object_schema,
+    operation,
     schema_ref,
 )
 from payivr.core.events import Outcome, Step, StepStatus
@@ -21,13 +27,10 @@ from payivr.core.request import PrivacyMode
 from payivr.core.steps import SPECS
 
 _ERRORS = {
-    400: "The body is not valid JSON.",
-    401: "Not signed in, or the API token is not valid.",
+    **COMMON_ERRORS,
     403: "Not allowed (CSRF token missing, another site, not a supervisor).",
     404: "No such call or payment (another agent's counts as none).",
     409: "The payment cannot start, be cancelled or go back to a step now.",
-    415: "The body is not application/json.",
-    422: "A field is wrong; the message says which and why.",
     429: "Too many failed sign-ins from this address: wait Retry-After seconds.",
     503: "The database is not answering, or too many sign-ins at once.",
 }
@@ -37,13 +40,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return error_responses(_ERRORS, *statuses)
 
 
-_DATE_TIME = {"type": "string", "format": "date-time"}
-_PAYMENT_ID = {
-    "name": "payment_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
-}
+_PAYMENT_ID = id_parameter("payment_id")
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -97,7 +94,7 @@ SCHEMAS: dict[str, Any] = {
             "call": {"type": "string"},
             "agent_endpoint": NULLABLE_STRING,
             "caller_number": NULLABLE_STRING,
-            "started_at": _DATE_TIME,
+            "started_at": DATE_TIME,
             "payment": NULLABLE_STRING,
         },
     },
@@ -207,8 +204,8 @@ SCHEMAS: dict[str, Any] = {
             "reason": NULLABLE_STRING,
             "transaction_id": NULLABLE_STRING,
             "needs_reconciliation": {"type": "boolean"},
-            "created_at": _DATE_TIME,
-            "finished_at": {**_DATE_TIME, "nullable": True},
+            "created_at": DATE_TIME,
+            "finished_at": {**DATE_TIME, "nullable": True},
         },
     },
     "AuditEvent": {
@@ -216,7 +213,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "occurred_at", "actor", "action", "success"],
         "properties": {
             "id": {"type": "integer"},
-            "occurred_at": _DATE_TIME,
+            "occurred_at": DATE_TIME,
             "actor": {"type": "string"},
             "action": {"type": "string"},
             "success": {"type": "boolean"},
@@ -232,231 +229,146 @@ SCHEMAS: dict[str, Any] = {
 def _paths() -> dict[str, Any]:
     return {
         "/api/v1/login": {
-            "post": {
-                "summary": "Sign in (browsers); sets the session cookie",
-                "operationId": "login",
-                "security": [],
-                "requestBody": json_body(schema_ref("Login")),
-                "responses": {
-                    "200": json_content(schema_ref("Me"), "Signed in."),
-                    **_errors(400, 401, 403, 415, 422, 429, 503),
-                },
-            }
+            "post": operation(
+                "Sign in (browsers); sets the session cookie",
+                "login",
+                json_content(schema_ref("Me"), "Signed in."),
+                _errors(400, 401, 403, 415, 422, 429, 503),
+                body=json_body(schema_ref("Login")),
+                security=[],
+            )
         },
         "/api/v1/logout": {
-            "post": {
-                "summary": "Sign out",
-                "operationId": "logout",
-                "security": AUTH,
-                "responses": {
-                    "200": json_content({"type": "object"}, "Signed out."),
-                    **_errors(401, 403),
-                },
-            }
+            "post": operation(
+                "Sign out",
+                "logout",
+                json_content({"type": "object"}, "Signed out."),
+                _errors(401, 403),
+            )
         },
         "/api/v1/me": {
-            "get": {
-                "summary": "Who am I, and the request defaults",
-                "operationId": "me",
-                "security": AUTH,
-                "responses": {
-                    "200": json_content(schema_ref("Me"), "The account."),
-                    **_errors(401),
-                },
-            }
+            "get": operation(
+                "Who am I, and the request defaults",
+                "me",
+                json_content(schema_ref("Me"), "The account."),
+                _errors(401),
+            )
         },
         "/api/v1/calls": {
-            "get": {
-                "summary": "Calls in progress (an agent's own; all for supervisors)",
-                "operationId": "listCalls",
-                "security": AUTH,
-                "responses": {
-                    "200": json_content(
-                        {
-                            "type": "object",
-                            "required": ["calls"],
-                            "properties": {"calls": {"type": "array", "items": schema_ref("Call")}},
-                        },
-                        "The calls.",
-                    ),
-                    **_errors(401),
-                },
-            }
+            "get": operation(
+                "Calls in progress (an agent's own; all for supervisors)",
+                "listCalls",
+                json_content(list_of("calls", "Call"), "The calls."),
+                _errors(401),
+            )
         },
         "/api/v1/calls/current": {
-            "get": {
-                "summary": "The signed-in agent's call now (null when none)",
-                "operationId": "currentCall",
-                "security": AUTH,
-                "responses": {
-                    "200": json_content(
+            "get": operation(
+                "The signed-in agent's call now (null when none)",
+                "currentCall",
+                json_content(
+                    object_schema(
+                        ["call"],
                         {
-                            "type": "object",
-                            "required": ["call"],
-                            "properties": {
-                                "call": {**schema_ref("Call"), "nullable": True},
-                                "live_payment": {"type": "object", "nullable": True},
-                            },
+                            "call": {**schema_ref("Call"), "nullable": True},
+                            "live_payment": {"type": "object", "nullable": True},
                         },
-                        "The call, if any.",
                     ),
-                    **_errors(401),
-                },
-            }
+                    "The call, if any.",
+                ),
+                _errors(401),
+            )
         },
         "/api/v1/payments": {
-            "post": {
-                "summary": "Request a payment on a call (the agent's current call by default)",
-                "operationId": "requestPayment",
-                "security": AUTH,
-                "requestBody": json_body(schema_ref("PaymentRequest")),
-                "responses": {
-                    "201": json_content(
-                        schema_ref("PaymentCreated"), "The caller is being asked to pay."
-                    ),
-                    **_errors(400, 401, 403, 404, 409, 415, 422),
-                },
-            },
-            "get": {
-                "summary": "Payment history, newest first (own for agents; all for supervisors),"
+            "post": operation(
+                "Request a payment on a call (the agent's current call by default)",
+                "requestPayment",
+                json_content(schema_ref("PaymentCreated"), "The caller is being asked to pay."),
+                _errors(400, 401, 403, 404, 409, 415, 422),
+                status=201,
+                body=json_body(schema_ref("PaymentRequest")),
+            ),
+            "get": operation(
+                "Payment history, newest first (own for agents; all for supervisors),"
                 " by day, outcome and agent",
-                "operationId": "listPayments",
-                "security": AUTH,
-                "parameters": [LIMIT_PARAMETER, *reports.FILTER_PARAMETERS],
-                "responses": {
-                    "200": json_content(
-                        {
-                            "type": "object",
-                            "required": ["payments"],
-                            "properties": {
-                                "payments": {"type": "array", "items": schema_ref("Payment")}
-                            },
-                        },
-                        "The payments.",
-                    ),
-                    **_errors(401, 422),
-                },
-            },
+                "listPayments",
+                json_content(list_of("payments", "Payment"), "The payments."),
+                _errors(401, 422),
+                parameters=[LIMIT_PARAMETER, *reports.FILTER_PARAMETERS],
+            ),
         },
         "/api/v1/payments/{payment_id}": {
-            "get": {
-                "summary": "A payment's status: steps, outcome, transaction id",
-                "operationId": "getPayment",
-                "security": AUTH,
-                "parameters": [_PAYMENT_ID],
-                "responses": {
-                    "200": json_content(schema_ref("Payment"), "The payment."),
-                    **_errors(401, 404),
-                },
-            }
+            "get": operation(
+                "A payment's status: steps, outcome, transaction id",
+                "getPayment",
+                json_content(schema_ref("Payment"), "The payment."),
+                _errors(401, 404),
+                parameters=[_PAYMENT_ID],
+            )
         },
         "/api/v1/payments/{payment_id}/cancel": {
-            "post": {
-                "summary": "Cancel a payment in progress (the caller returns to the agent)",
-                "operationId": "cancelPayment",
-                "security": AUTH,
-                "parameters": [_PAYMENT_ID],
-                "responses": {
-                    "202": json_content(
-                        {
-                            "type": "object",
-                            "required": ["payment", "cancelling"],
-                            "properties": {
-                                "payment": {"type": "string"},
-                                "cancelling": {"type": "boolean"},
-                            },
-                        },
-                        "Cancelling; the outcome follows on the event stream.",
+            "post": operation(
+                "Cancel a payment in progress (the caller returns to the agent)",
+                "cancelPayment",
+                json_content(
+                    object_schema(
+                        ["payment", "cancelling"],
+                        {"payment": {"type": "string"}, "cancelling": {"type": "boolean"}},
                     ),
-                    **_errors(401, 403, 404, 409),
-                },
-            }
+                    "Cancelling; the outcome follows on the event stream.",
+                ),
+                _errors(401, 403, 404, 409),
+                status=202,
+                parameters=[_PAYMENT_ID],
+            )
         },
         "/api/v1/payments/{payment_id}/reask": {
-            "post": {
-                "summary": "Send the caller back to one step (it and the steps after it are "
-                "keyed again)",
-                "operationId": "reaskStep",
-                "security": AUTH,
-                "parameters": [_PAYMENT_ID],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["step"],
-                                "properties": {
-                                    "step": {
-                                        "type": "string",
-                                        "enum": [step.value for step in SPECS],
-                                    }
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "202": json_content(
-                        {
-                            "type": "object",
-                            "required": ["payment", "step"],
-                            "properties": {
-                                "payment": {"type": "string"},
-                                "step": {"type": "string"},
-                            },
-                        },
-                        "Asked again; the steps follow on the event stream.",
+            "post": operation(
+                "Send the caller back to one step (it and the steps after it are keyed again)",
+                "reaskStep",
+                json_content(
+                    object_schema(
+                        ["payment", "step"],
+                        {"payment": {"type": "string"}, "step": {"type": "string"}},
                     ),
-                    **_errors(400, 401, 403, 404, 409, 415, 422),
-                },
-            }
+                    "Asked again; the steps follow on the event stream.",
+                ),
+                _errors(400, 401, 403, 404, 409, 415, 422),
+                status=202,
+                parameters=[_PAYMENT_ID],
+                body=json_body(
+                    object_schema(
+                        ["step"],
+                        {"step": {"type": "string", "enum": [step.value for step in SPECS]}},
+                    )
+                ),
+            )
         },
         "/api/v1/audit": {
-            "get": {
-                "summary": "The audit trail, newest first (supervisors)",
-                "operationId": "listAudit",
-                "security": AUTH,
-                "parameters": [LIMIT_PARAMETER],
-                "responses": {
-                    "200": json_content(
-                        {
-                            "type": "object",
-                            "required": ["events"],
-                            "properties": {
-                                "events": {"type": "array", "items": schema_ref("AuditEvent")}
-                            },
-                        },
-                        "The events.",
-                    ),
-                    **_errors(401, 403, 422),
-                },
-            }
+            "get": operation(
+                "The audit trail, newest first (supervisors)",
+                "listAudit",
+                json_content(list_of("events", "AuditEvent"), "The events."),
+                _errors(401, 403, 422),
+                parameters=[LIMIT_PARAMETER],
+            )
         },
         "/api/v1/agents/{name}/unlock": {
-            "post": {
-                "summary": "Forget the failed sign-ins that slow down sign-ins to an account"
-                " (supervisors)",
-                "operationId": "unlockAgent",
-                "security": AUTH,
-                "parameters": [
+            "post": operation(
+                "Forget the failed sign-ins that slow down sign-ins to an account (supervisors)",
+                "unlockAgent",
+                json_content(
+                    object_schema(
+                        ["name", "failures_forgotten"],
+                        {"name": {"type": "string"}, "failures_forgotten": {"type": "integer"}},
+                    ),
+                    "Unlocked.",
+                ),
+                _errors(401, 403, 404),
+                parameters=[
                     {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {
-                    "200": json_content(
-                        {
-                            "type": "object",
-                            "required": ["name", "failures_forgotten"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "failures_forgotten": {"type": "integer"},
-                            },
-                        },
-                        "Unlocked.",
-                    ),
-                    **_errors(401, 403, 404),
-                },
-            }
+            )
         },
     }
 
@@ -498,16 +410,6 @@ def openapi_document() -> dict[str, Any]:
                 **sms_openapi.OPENAPI_SCHEMAS,
                 **outbound_api.OPENAPI_SCHEMAS,
             },
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": (
-                        "An API token from 'payivr agent token NAME --label L [--days 90]';"
-                        " it expires, and 'payivr agent token NAME --revoke' ends it sooner."
-                    ),
-                },
-                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "payivr_session"},
-            },
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }

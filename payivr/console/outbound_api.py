@@ -26,13 +26,16 @@ from payivr.console.context import (
     request_caller,
 )
 from payivr.console.openapi_parts import (
-    AGENT_PARAMETER,
-    AUTH,
-    LIMIT_PARAMETER,
+    COMMON_ERRORS,
+    DATE_TIME,
     NULLABLE_STRING,
     error_responses,
+    id_parameter,
     json_body,
     json_content,
+    object_schema,
+    operation,
+    own_listing,
     schema_ref,
 )
 from payivr.console.security import ApiError, Caller
@@ -234,17 +237,13 @@ def route_table() -> list[web.RouteDef]:
 
 
 _ERRORS = {
-    400: "The body is not valid JSON.",
-    401: "Not signed in, or the API token is not valid.",
+    **COMMON_ERRORS,
     403: "CSRF token missing, or another site.",
     404: "No such outbound call (another agent's counts as none), or outbound calls are not"
     " configured (code outbound_disabled).",
     409: "Cannot place the call now: outside_calling_hours (the message says when they open),"
     " outbound_refused (unknown campaign, already on a call), no_endpoint, or not_ringing"
     " (cancel after the customer was connected).",
-    415: "The body is not application/json.",
-    422: "A field is wrong; the message says which and why.",
-    503: "The database is not answering.",
 }
 
 
@@ -253,13 +252,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _NULLABLE_INTEGER = {"type": "integer", "nullable": True}
-_DATE_TIME = {"type": "string", "format": "date-time"}
-_OUTBOUND_ID = {
-    "name": "outbound_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
-}
+_OUTBOUND_ID = id_parameter("outbound_id")
 
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "OutboundCallRequest": {
@@ -317,9 +310,9 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "amd_status": {**NULLABLE_STRING, "description": "MACHINE, HUMAN or NOTSURE."},
             "amd_cause": NULLABLE_STRING,
             "payments": {"type": "array", "items": {"type": "string", "format": "uuid"}},
-            "created_at": _DATE_TIME,
-            "answered_at": {**_DATE_TIME, "nullable": True},
-            "ended_at": {**_DATE_TIME, "nullable": True},
+            "created_at": DATE_TIME,
+            "answered_at": {**DATE_TIME, "nullable": True},
+            "ended_at": {**DATE_TIME, "nullable": True},
         },
     },
 }
@@ -328,106 +321,76 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
 def openapi_paths() -> dict[str, Any]:
     return {
         "/api/v1/outbound-calls": {
-            "post": {
-                "summary": "Call a customer: your phone rings first, then theirs (campaign"
+            "post": operation(
+                "Call a customer: your phone rings first, then theirs (campaign"
                 " caller ID, within calling hours); progress follows as 'outbound' events",
-                "operationId": "placeOutboundCall",
-                "security": AUTH,
-                "requestBody": json_body(schema_ref("OutboundCallRequest")),
-                "responses": {
-                    "201": json_content(schema_ref("OutboundCall"), "Your phone is ringing."),
-                    **_errors(400, 401, 403, 404, 409, 415, 422, 503),
-                },
-            },
-            "get": {
-                "summary": "Outbound calls, newest first (own for agents; all for supervisors)",
-                "operationId": "listOutboundCalls",
-                "security": AUTH,
-                "parameters": [LIMIT_PARAMETER, AGENT_PARAMETER],
-                "responses": {
-                    "200": json_content(
-                        {
-                            "type": "object",
-                            "required": ["outbound_calls"],
-                            "properties": {
-                                "outbound_calls": {
-                                    "type": "array",
-                                    "items": schema_ref("OutboundCall"),
-                                }
-                            },
-                        },
-                        "The calls.",
-                    ),
-                    **_errors(401, 404, 422, 503),
-                },
-            },
+                "placeOutboundCall",
+                json_content(schema_ref("OutboundCall"), "Your phone is ringing."),
+                _errors(400, 401, 403, 404, 409, 415, 422, 503),
+                status=201,
+                body=json_body(schema_ref("OutboundCallRequest")),
+            ),
+            "get": own_listing(
+                "Outbound calls",
+                "listOutboundCalls",
+                "outbound_calls",
+                "OutboundCall",
+                "The calls.",
+                _errors(401, 404, 422, 503),
+            ),
         },
         "/api/v1/outbound-calls/{outbound_id}": {
-            "get": {
-                "summary": "An outbound call: status, outcome and the payments taken on it",
-                "operationId": "getOutboundCall",
-                "security": AUTH,
-                "parameters": [_OUTBOUND_ID],
-                "responses": {
-                    "200": json_content(schema_ref("OutboundCall"), "The call."),
-                    **_errors(401, 404, 503),
-                },
-            }
+            "get": operation(
+                "An outbound call: status, outcome and the payments taken on it",
+                "getOutboundCall",
+                json_content(schema_ref("OutboundCall"), "The call."),
+                _errors(401, 404, 503),
+                parameters=[_OUTBOUND_ID],
+            )
         },
         "/api/v1/outbound-calls/{outbound_id}/cancel": {
-            "post": {
-                "summary": "Hang up a call whose customer is not connected yet",
-                "operationId": "cancelOutboundCall",
-                "security": AUTH,
-                "parameters": [_OUTBOUND_ID],
-                "responses": {
-                    "202": json_content(
-                        {
-                            "type": "object",
-                            "required": ["id", "cancelling"],
-                            "properties": {
-                                "id": {"type": "string"},
-                                "cancelling": {"type": "boolean"},
-                            },
-                        },
-                        "Hanging up; the outcome (cancelled) follows as an event.",
+            "post": operation(
+                "Hang up a call whose customer is not connected yet",
+                "cancelOutboundCall",
+                json_content(
+                    object_schema(
+                        ["id", "cancelling"],
+                        {"id": {"type": "string"}, "cancelling": {"type": "boolean"}},
                     ),
-                    **_errors(401, 403, 404, 409, 503),
-                },
-            }
+                    "Hanging up; the outcome (cancelled) follows as an event.",
+                ),
+                _errors(401, 403, 404, 409, 503),
+                status=202,
+                parameters=[_OUTBOUND_ID],
+            )
         },
         "/api/v1/outbound-campaigns": {
-            "get": {
-                "summary": "The campaigns an outbound call can be placed for",
-                "operationId": "listOutboundCampaigns",
-                "security": AUTH,
-                "responses": {
-                    "200": json_content(
+            "get": operation(
+                "The campaigns an outbound call can be placed for",
+                "listOutboundCampaigns",
+                json_content(
+                    object_schema(
+                        ["campaigns"],
                         {
-                            "type": "object",
-                            "required": ["campaigns"],
-                            "properties": {
-                                "campaigns": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["name", "caller_id", "hours"],
-                                        "properties": {
-                                            "name": {"type": "string"},
-                                            "caller_id": {"type": "string"},
-                                            "hours": {
-                                                "type": "string",
-                                                "example": "09:00-20:00 Mon-Fri",
-                                            },
+                            "campaigns": {
+                                "type": "array",
+                                "items": object_schema(
+                                    ["name", "caller_id", "hours"],
+                                    {
+                                        "name": {"type": "string"},
+                                        "caller_id": {"type": "string"},
+                                        "hours": {
+                                            "type": "string",
+                                            "example": "09:00-20:00 Mon-Fri",
                                         },
                                     },
-                                }
-                            },
+                                ),
+                            }
                         },
-                        "The campaigns.",
                     ),
-                    **_errors(401, 404),
-                },
-            }
+                    "The campaigns.",
+                ),
+                _errors(401, 404),
+            )
         },
     }

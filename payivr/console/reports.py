@@ -19,7 +19,14 @@ from typing import Any
 from aiohttp import web
 
 from payivr.console.context import console_of, limit_param, listed_agent, request_caller
-from payivr.console.openapi_parts import AUTH, error_responses, json_content, schema_ref
+from payivr.console.openapi_parts import (
+    COMMON_ERRORS,
+    error_responses,
+    json_content,
+    object_schema,
+    operation,
+    schema_ref,
+)
 from payivr.console.security import ApiError
 from payivr.console.shapes import payment_json
 from payivr.core.amounts import format_minor
@@ -241,7 +248,7 @@ FILTER_PARAMETERS = [
 ]
 
 _ERRORS = {
-    401: "Not signed in, or the API token is not valid.",
+    **COMMON_ERRORS,
     422: "A filter is wrong; the message says which.",
 }
 
@@ -287,44 +294,36 @@ def openapi_paths() -> dict[str, Any]:
     }
     return {
         "/api/v1/reports/payments": {
-            "get": {
-                "summary": "Totals of the payments the filters select: overall, per agent and "
+            "get": operation(
+                "Totals of the payments the filters select: overall, per agent and "
                 "per day (UTC), with the success rate",
-                "operationId": "paymentTotals",
-                "security": AUTH,
-                "parameters": FILTER_PARAMETERS,
-                "responses": {
-                    "200": json_content(
+                "paymentTotals",
+                json_content(
+                    object_schema(
+                        ["total", "agents", "days"],
                         {
-                            "type": "object",
-                            "required": ["total", "agents", "days"],
-                            "properties": {
-                                "total": schema_ref("Totals"),
-                                "agents": {"type": "array", "items": agent_totals},
-                                "days": {"type": "array", "items": day_totals},
-                            },
+                            "total": schema_ref("Totals"),
+                            "agents": {"type": "array", "items": agent_totals},
+                            "days": {"type": "array", "items": day_totals},
                         },
-                        "The totals.",
                     ),
-                    **error_responses(_ERRORS, 401, 422),
-                },
-            }
+                    "The totals.",
+                ),
+                error_responses(_ERRORS, 401, 422),
+                parameters=FILTER_PARAMETERS,
+            )
         },
         "/api/v1/reports/payments.csv": {
-            "get": {
-                "summary": f"The payments the filters select as CSV, newest first (at most "
+            "get": operation(
+                f"The payments the filters select as CSV, newest first (at most "
                 f"{MAX_EXPORT}); no card data: the card as brand and last four",
-                "operationId": "exportPayments",
-                "security": AUTH,
-                "parameters": FILTER_PARAMETERS,
-                "responses": {
-                    "200": {
-                        "description": "One payment a row; columns: " + ", ".join(CSV_COLUMNS),
-                        "content": {"text/csv": {"schema": {"type": "string"}}},
-                    },
-                    **error_responses(_ERRORS, 401, 422),
+                "exportPayments",
+                {
+                    "description": "One payment a row; columns: " + ", ".join(CSV_COLUMNS),
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
                 },
-            }
+                error_responses(_ERRORS, 401, 422),
+                parameters=FILTER_PARAMETERS,
+            )
         },
     }
-

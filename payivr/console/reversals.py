@@ -18,7 +18,16 @@ from payivr.calls.requests import RequestRefused
 from payivr.console.amounts import parse_amount
 from payivr.console.api import visible_payment
 from payivr.console.context import console_of, json_object, request_caller
-from payivr.console.openapi_parts import AUTH, error_responses, json_body, json_content, schema_ref
+from payivr.console.openapi_parts import (
+    COMMON_ERRORS,
+    DATE_TIME,
+    error_responses,
+    id_parameter,
+    json_body,
+    json_content,
+    operation,
+    schema_ref,
+)
 from payivr.console.security import ApiError, Caller
 from payivr.console.shapes import reversal_json, reversals_summary
 from payivr.core.amounts import format_minor
@@ -173,8 +182,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "by": {"type": "string"},
             "reason": {"type": "string", "nullable": True},
             "transaction_id": {"type": "string", "nullable": True},
-            "created_at": {"type": "string", "format": "date-time"},
-            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+            "created_at": DATE_TIME,
+            "finished_at": {**DATE_TIME, "nullable": True},
         },
     },
     "Reversed": {
@@ -190,13 +199,11 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
 }
 
 _ERRORS = {
-    400: "The body is not valid JSON.",
-    401: "Not signed in, or the API token is not valid.",
+    **COMMON_ERRORS,
     403: "An agent, on another day than the payment's: a supervisor can.",
     404: "No such payment (another agent's counts as none).",
     409: "Not possible (not approved, already voided or refunded, more than is left) or "
     "declined by the gateway; the message says which.",
-    415: "The body is not application/json.",
     422: "The amount is not a valid amount.",
     502: "The gateway failed or did not answer; nothing is known to have been given back.",
     503: "No payment gateway is configured.",
@@ -204,42 +211,26 @@ _ERRORS = {
 
 
 def openapi_paths() -> dict[str, Any]:
-    def operation(kind: ReversalKind, summary: str) -> dict[str, Any]:
-        body = (
-            {
-                "requestBody": json_body(schema_ref("RefundRequest"), required=False)
-            }
-            if kind is ReversalKind.REFUND
-            else {}
-        )
+    def reversal(kind: ReversalKind, summary: str) -> dict[str, Any]:
+        refund = kind is ReversalKind.REFUND
         return {
-            "post": {
-                "summary": summary,
-                "operationId": f"{kind.value}Payment",
-                "security": AUTH,
-                "parameters": [
-                    {
-                        "name": "payment_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "format": "uuid"},
-                    }
-                ],
-                **body,
-                "responses": {
-                    "200": json_content(schema_ref("Reversed"), "Given back."),
-                    **error_responses(_ERRORS, 400, 401, 403, 404, 409, 415, 422, 502, 503),
-                },
-            }
+            "post": operation(
+                summary,
+                f"{kind.value}Payment",
+                json_content(schema_ref("Reversed"), "Given back."),
+                error_responses(_ERRORS, 400, 401, 403, 404, 409, 415, 422, 502, 503),
+                parameters=[id_parameter("payment_id")],
+                body=json_body(schema_ref("RefundRequest"), required=False) if refund else None,
+            )
         }
 
     return {
-        "/api/v1/payments/{payment_id}/void": operation(
+        "/api/v1/payments/{payment_id}/void": reversal(
             ReversalKind.VOID,
             "Void an approved payment (all of it, before it settles). Supervisors: any; "
             "agents: their own, the same day",
         ),
-        "/api/v1/payments/{payment_id}/refund": operation(
+        "/api/v1/payments/{payment_id}/refund": reversal(
             ReversalKind.REFUND,
             "Refund part or all of an approved payment. Supervisors: any; agents: their own, "
             "the same day",

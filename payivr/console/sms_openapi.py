@@ -6,18 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from payivr.console.openapi_parts import (
-    AGENT_PARAMETER,
-    AUTH,
-    LIMIT_PARAMETER,
+    COMMON_ERRORS,
+    DATE_TIME,
     NULLABLE_STRING,
     error_responses,
+    id_parameter,
     json_body,
     json_content,
+    operation,
+    own_listing,
     schema_ref,
 )
 from payivr.core.prompts import CURRENCIES
 
 _ERRORS = {
+    **COMMON_ERRORS,
     400: "The body is not valid JSON (or, for the webhook, not a provider event).",
     401: "Not signed in, or the API token (webhook: the signature) is not valid.",
     403: "CSRF token missing or another site.",
@@ -25,11 +28,8 @@ _ERRORS = {
     " agent's counts as none).",
     409: "Refused for this customer: no card on file, opted out, already waiting, already"
     " scheduled, no day left under the cap; or a replayed webhook.",
-    415: "The body is not application/json.",
-    422: "A field is wrong; the message says which and why.",
     429: "Your card-on-file lookups found nothing 10 times in the last hour (code"
     " too_many_lookups); try again later.",
-    503: "The database is not answering.",
 }
 
 
@@ -49,7 +49,6 @@ _OPTED_OUT = {
     "type": "boolean",
     "description": "The phone number has opted out of texts (replied STOP, not START since).",
 }
-_LIST_PARAMETERS = [LIMIT_PARAMETER, AGENT_PARAMETER]
 
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "TextPaymentRequest": {
@@ -76,7 +75,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "kind": {"type": "string"},
             "body": {"type": "string"},
             "status": {"type": "string"},
-            "at": {"type": "string", "format": "date-time"},
+            "at": DATE_TIME,
         },
     },
     "TextPayment": {
@@ -108,11 +107,11 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                     "undelivered",
                 ],
             },
-            "expires_at": {"type": "string", "format": "date-time"},
+            "expires_at": DATE_TIME,
             "transaction_id": NULLABLE_STRING,
             "reason": NULLABLE_STRING,
-            "created_at": {"type": "string", "format": "date-time"},
-            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+            "created_at": DATE_TIME,
+            "finished_at": {**DATE_TIME, "nullable": True},
             "opted_out": _OPTED_OUT,
             "messages": {
                 "type": "array",
@@ -158,13 +157,13 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "due_date": {"type": "string", "format": "date"},
             "time_zone": {"type": "string"},
             "send_on": {"type": "string", "format": "date"},
-            "send_at": {"type": "string", "format": "date-time"},
+            "send_at": DATE_TIME,
             "offer_pay_by_text": {"type": "boolean"},
             "status": {
                 "type": "string",
                 "enum": ["scheduled", "sent", "suppressed", "missed", "cancelled"],
             },
-            "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+            "sent_at": {**DATE_TIME, "nullable": True},
             "opted_out": _OPTED_OUT,
         },
     },
@@ -188,104 +187,70 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
 }
 
 
-def _list(name: str, item: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": [name],
-        "properties": {name: {"type": "array", "items": schema_ref(item)}},
-    }
-
-
 def openapi_paths() -> dict[str, Any]:
     return {
         "/api/v1/text-payments": {
-            "post": {
-                "summary": "Pay by text: text the customer to pay with their card on file",
-                "operationId": "requestTextPayment",
-                "security": AUTH,
-                "requestBody": json_body(schema_ref("TextPaymentRequest")),
-                "responses": {
-                    "201": json_content(
-                        schema_ref("TextPayment"), "The question is texted; a YES pays."
-                    ),
-                    **_errors(400, 401, 403, 404, 409, 415, 422, 429, 503),
-                },
-            },
-            "get": {
-                "summary": "Text payments, newest first (own for agents; all for supervisors)",
-                "operationId": "listTextPayments",
-                "security": AUTH,
-                "parameters": _LIST_PARAMETERS,
-                "responses": {
-                    "200": json_content(
-                        _list("text_payments", "TextPayment"), "The text payments."
-                    ),
-                    **_errors(401, 404, 422, 503),
-                },
-            },
+            "post": operation(
+                "Pay by text: text the customer to pay with their card on file",
+                "requestTextPayment",
+                json_content(schema_ref("TextPayment"), "The question is texted; a YES pays."),
+                _errors(400, 401, 403, 404, 409, 415, 422, 429, 503),
+                status=201,
+                body=json_body(schema_ref("TextPaymentRequest")),
+            ),
+            "get": own_listing(
+                "Text payments",
+                "listTextPayments",
+                "text_payments",
+                "TextPayment",
+                "The text payments.",
+                _errors(401, 404, 422, 503),
+            ),
         },
         "/api/v1/text-payments/{text_payment_id}": {
-            "get": {
-                "summary": "A text payment with its messages",
-                "operationId": "getTextPayment",
-                "security": AUTH,
-                "parameters": [
-                    {
-                        "name": "text_payment_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "format": "uuid"},
-                    }
-                ],
-                "responses": {
-                    "200": json_content(
-                        schema_ref("TextPayment"), "The text payment and its texts."
-                    ),
-                    **_errors(401, 404, 503),
-                },
-            }
+            "get": operation(
+                "A text payment with its messages",
+                "getTextPayment",
+                json_content(schema_ref("TextPayment"), "The text payment and its texts."),
+                _errors(401, 404, 503),
+                parameters=[id_parameter("text_payment_id")],
+            )
         },
         "/api/v1/reminders": {
-            "post": {
-                "summary": "Schedule an SMS reminder before a due date (spread over the window)",
-                "operationId": "scheduleReminder",
-                "security": AUTH,
-                "requestBody": json_body(schema_ref("ReminderRequest")),
-                "responses": {
-                    "201": json_content(schema_ref("Reminder"), "Scheduled; send_at says when."),
-                    **_errors(400, 401, 403, 404, 409, 415, 422, 503),
-                },
-            },
-            "get": {
-                "summary": "Reminders, newest first (own for agents; all for supervisors)",
-                "operationId": "listReminders",
-                "security": AUTH,
-                "parameters": _LIST_PARAMETERS,
-                "responses": {
-                    "200": json_content(_list("reminders", "Reminder"), "The reminders."),
-                    **_errors(401, 404, 422, 503),
-                },
-            },
+            "post": operation(
+                "Schedule an SMS reminder before a due date (spread over the window)",
+                "scheduleReminder",
+                json_content(schema_ref("Reminder"), "Scheduled; send_at says when."),
+                _errors(400, 401, 403, 404, 409, 415, 422, 503),
+                status=201,
+                body=json_body(schema_ref("ReminderRequest")),
+            ),
+            "get": own_listing(
+                "Reminders",
+                "listReminders",
+                "reminders",
+                "Reminder",
+                "The reminders.",
+                _errors(401, 404, 422, 503),
+            ),
         },
         "/api/v1/sms/status": {
-            "get": {
-                "summary": "Whether texting (pay by text, reminders) is configured",
-                "operationId": "getTextingStatus",
-                "security": AUTH,
-                "responses": {
-                    "200": json_content(schema_ref("TextingStatus"), "On or off."),
-                    **_errors(401),
-                },
-            }
+            "get": operation(
+                "Whether texting (pay by text, reminders) is configured",
+                "getTextingStatus",
+                json_content(schema_ref("TextingStatus"), "On or off."),
+                _errors(401),
+            )
         },
         "/api/v1/cards-on-file": {
-            "get": {
-                "summary": "The card on file a text payment would charge (brand and last four)",
-                "description": "A card is found only when both the customer (CRM record id) and"
+            "get": operation(
+                "The card on file a text payment would charge (brand and last four)",
+                "findCardOnFile",
+                json_content(schema_ref("CardOnFileLookup"), "The card, or null."),
+                _errors(401, 404, 422, 429, 503),
+                description="A card is found only when both the customer (CRM record id) and"
                 " the mobile it was kept with match. Every lookup is audited.",
-                "operationId": "findCardOnFile",
-                "security": AUTH,
-                "parameters": [
+                parameters=[
                     {
                         "name": "customer",
                         "in": "query",
@@ -294,29 +259,20 @@ def openapi_paths() -> dict[str, Any]:
                     },
                     {"name": "phone", "in": "query", "required": True, "schema": _PHONE},
                 ],
-                "responses": {
-                    "200": json_content(schema_ref("CardOnFileLookup"), "The card, or null."),
-                    **_errors(401, 404, 422, 429, 503),
-                },
-            }
+            )
         },
         "/api/v1/sms/webhook": {
-            "post": {
-                "summary": "The SMS provider's events (replies, delivery reports)",
-                "description": (
-                    "Signed as Standard Webhooks (webhook-id, webhook-timestamp,"
-                    " webhook-signature) with the shared whsec_ secret; see payivr.sms.http."
+            "post": operation(
+                "The SMS provider's events (replies, delivery reports)",
+                "smsWebhook",
+                json_content(
+                    {"type": "object", "properties": {"received": {"type": "boolean"}}}, "Taken."
                 ),
-                "operationId": "smsWebhook",
-                "security": [],
-                "requestBody": json_body({"type": "object"}),
-                "responses": {
-                    "200": json_content(
-                        {"type": "object", "properties": {"received": {"type": "boolean"}}},
-                        "Taken.",
-                    ),
-                    **_errors(400, 401, 404, 409, 503),
-                },
-            }
+                _errors(400, 401, 404, 409, 503),
+                description="Signed as Standard Webhooks (webhook-id, webhook-timestamp,"
+                " webhook-signature) with the shared whsec_ secret; see payivr.sms.http.",
+                body=json_body({"type": "object"}),
+                security=[],
+            )
         },
     }
