@@ -24,7 +24,6 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +46,7 @@ from payivr.gateway.interface import (
 from payivr.gateway.jwe import EncryptionKey, KeyConfigError, encrypt_bank_account, encrypt_card
 from payivr.gateway.transport import (
     AiohttpTransport,
+    Exchange,
     Lost,
     NotSent,
     Refused,
@@ -54,8 +54,9 @@ from payivr.gateway.transport import (
     Request,
     Timeouts,
     Transport,
+    TransportClient,
+    verified_tls,
 )
-from payivr.retry_after import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -146,22 +147,19 @@ class HttpGatewayConfig:
         )
 
     def ssl_context(self) -> ssl.SSLContext:
-        """Certificate and hostname verification always on; TLS 1.2 or newer."""
+        """:func:`verified_tls` against ``ca_bundle``, with the client certificate if set."""
         try:
-            context = ssl.create_default_context(
-                cafile=str(self.ca_bundle) if self.ca_bundle else None
-            )
+            context = verified_tls(str(self.ca_bundle) if self.ca_bundle else None)
             if self.client_cert is not None:
                 context.load_cert_chain(
                     self.client_cert, self.client_key if self.client_key else None
                 )
         except (ssl.SSLError, OSError) as exc:
             raise GatewayConfigError(f"gateway TLS files unusable: {exc}") from None
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
 
-class HttpGateway:
+class HttpGateway(TransportClient):
     """The :class:`~payivr.gateway.interface.Gateway` over HTTPS. Use ``async with`` or
     call :meth:`close`."""
 
@@ -173,22 +171,16 @@ class HttpGateway:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._config = config
-        self.transport: Transport = transport or AiohttpTransport(
-            config.url, config.ssl_context(), config.timeouts, peer="the payment service"
+        super().__init__(
+            transport
+            or AiohttpTransport(
+                config.url, config.ssl_context(), config.timeouts, peer="the payment service"
+            )
         )
+        self._config = config
         self._signer = signing.Signer(signing.decode_secret(config.signing_secret), clock)
         self._sleep = sleep
         self._sandbox_seen = False
-
-    async def __aenter__(self) -> HttpGateway:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self.transport.close()
 
     # ----------------------------------------------------------------- the Gateway API
 
@@ -201,12 +193,7 @@ class HttpGateway:
         *,
         store_card: bool = False,
     ) -> GatewayResult:
-        try:
-            check_amount(amount_minor, currency)
-            wire.check_idempotency_key(idempotency_key)
-            token = encrypt_card(card, self._config.encryption_key)
-        finally:
-            card.wipe()
+        token = self._sealed(card, idempotency_key, (amount_minor, currency))
         body = {"amount_minor": amount_minor, "currency": currency, "card": token}
         if store_card:
             body["store_card"] = True
@@ -219,12 +206,7 @@ class HttpGateway:
         currency: str,
         idempotency_key: str,
     ) -> GatewayResult:
-        try:
-            check_amount(amount_minor, currency)
-            wire.check_idempotency_key(idempotency_key)
-            encrypted = encrypt_bank_account(account, self._config.encryption_key)
-        finally:
-            account.wipe()
+        encrypted = self._sealed(account, idempotency_key, (amount_minor, currency))
         body = {"amount_minor": amount_minor, "currency": currency, "bank_account": encrypted}
         return await self._post(wire.SALES_PATH, body, idempotency_key)
 
@@ -237,11 +219,7 @@ class HttpGateway:
         return await self._post(wire.SALES_PATH, body, idempotency_key)
 
     async def tokenize(self, card: CardDetails, idempotency_key: str) -> GatewayResult:
-        try:
-            wire.check_idempotency_key(idempotency_key)
-            token = encrypt_card(card, self._config.encryption_key)
-        finally:
-            card.wipe()
+        token = self._sealed(card, idempotency_key, None)
         return await self._post(wire.TOKENS_PATH, {"card": token}, idempotency_key)
 
     async def void(self, reference: str, idempotency_key: str) -> GatewayResult:
@@ -276,6 +254,24 @@ class HttpGateway:
             return answer
         return Error("the gateway answered the connectivity check unexpectedly", False)
 
+    def _sealed(
+        self,
+        details: CardDetails | BankAccountDetails,
+        idempotency_key: str,
+        charge: tuple[int, str] | None,
+    ) -> str:
+        """``details`` as a JWE for the gateway, once the key and the ``charge`` (amount and
+        currency) pass their checks; the details are wiped whatever happens."""
+        try:
+            if charge is not None:
+                check_amount(*charge)
+            wire.check_idempotency_key(idempotency_key)
+            if isinstance(details, BankAccountDetails):
+                return encrypt_bank_account(details, self._config.encryption_key)
+            return encrypt_card(details, self._config.encryption_key)
+        finally:
+            details.wipe()
+
     # ----------------------------------------------------------------- retries
 
     async def _post(self, path: str, payload: dict[str, Any], key: str) -> GatewayResult:
@@ -295,10 +291,10 @@ class HttpGateway:
                     return await self._settle(key, problem, not_found_means_unsent=False)
                 case NotSent(reason=problem):
                     reason = problem
-                case _Answer():
+                case Reply():
                     try:
                         result = wire.interpret(
-                            exchange.status, exchange.body, exchange.retry_after
+                            exchange.status, exchange.json(), exchange.retry_after()
                         )
                     except wire.ProtocolError as exc:
                         log.warning(
@@ -361,10 +357,10 @@ class HttpGateway:
                     return Error(problem, retryable=False)
                 case NotSent(reason=problem) | Lost(reason=problem):
                     reason = problem
-                case _Answer():
+                case Reply():
                     try:
                         answer = wire.interpret_status(
-                            exchange.status, exchange.body, exchange.retry_after
+                            exchange.status, exchange.json(), exchange.retry_after()
                         )
                     except wire.ProtocolError as exc:
                         return Error(str(exc), retryable=True)
@@ -381,7 +377,7 @@ class HttpGateway:
 
     async def _exchange(
         self, method: str, path: str, body: bytes | None, key: str | None
-    ) -> _Answer | NotSent | Lost | Refused:
+    ) -> Exchange:
         headers = {"Accept": "application/json", **self._signer.headers(body or b"")}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -406,19 +402,4 @@ class HttpGateway:
             status=exchange.status,
             replayed=exchange.headers.get(wire.REPLAYED_HEADER) == "true",
         )
-        try:
-            parsed = json.loads(exchange.body) if exchange.body else None
-        except ValueError:
-            parsed = None
-        return _Answer(
-            exchange.status, parsed, retry_after_seconds(exchange.headers.get("Retry-After"), datetime.now(UTC))
-        )
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """A :class:`Reply` read: the JSON body and ``Retry-After`` in seconds."""
-
-    status: int
-    body: Any
-    retry_after: float | None
+        return exchange

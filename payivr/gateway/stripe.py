@@ -44,11 +44,9 @@ PaymentIntent is searchable within about a minute, so an unanswered search means
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -75,19 +73,14 @@ from payivr.gateway.transport import (
     Reply,
     Request,
     Transport,
+    TransportClient,
+    verified_tls,
 )
-from payivr.retry_after import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
 
 # --------------------------------------------------------------------------- the gateway
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: Any
 
 
 @dataclass(frozen=True)
@@ -99,7 +92,7 @@ class _Unanswered:
     refused: bool = False
 
 
-class StripeGateway:
+class StripeGateway(TransportClient):
     """The :class:`~payivr.gateway.interface.Gateway` over Stripe. ``transport`` replaces
     HTTPS (tests); use ``async with`` or call :meth:`close`."""
 
@@ -111,25 +104,19 @@ class StripeGateway:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._config = config
-        self._transport = transport or AiohttpTransport(
-            config.api_base, _tls_context(), config.timeouts, peer="Stripe", keep_alive=True
+        super().__init__(
+            transport
+            or AiohttpTransport(
+                config.api_base, verified_tls(), config.timeouts, peer="Stripe", keep_alive=True
+            )
         )
+        self._config = config
         self._sleep = sleep
         self._clock = clock
         self._sent_at: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"<StripeGateway {self._config.api_base} version={self._config.api_version}>"
-
-    async def __aenter__(self) -> StripeGateway:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._transport.close()
 
     # ----------------------------------------------------------------- the Gateway API
 
@@ -197,7 +184,7 @@ class StripeGateway:
         with wire.Form() as form:
             form.add("cancellation_reason", "requested_by_customer")
             answer = await self._post(path, form, idempotency_key)
-        error = _error_of(answer) if isinstance(answer, _Reply) else None
+        error = _error_of(answer) if isinstance(answer, Reply) else None
         already_captured = (
             error is not None
             and error.code == "payment_intent_unexpected_state"
@@ -268,7 +255,7 @@ class StripeGateway:
         if answer.status != 200:
             return self._refusal(answer, key)
         try:
-            return wire.object_id(answer.body, "customer")
+            return wire.object_id(answer.json(), "customer")
         except wire.StripeProtocolError as exc:
             return Error(str(exc), retryable=True)
 
@@ -276,16 +263,16 @@ class StripeGateway:
         answer = await self._post("/v1/payment_intents", form, key)
         if isinstance(answer, _Unanswered) and answer.reached:
             return await self._settle(key, answer.reason)
-        if isinstance(answer, _Reply) and answer.status == 200:
+        if isinstance(answer, Reply) and answer.status == 200:
             try:
-                return wire.intent_result(answer.body)
+                return wire.intent_result(answer.json())
             except wire.StripeProtocolError as exc:
                 log.warning("stripe.unreadable_answer", idempotency_key=key, problem=str(exc))
                 return await self._settle(key, str(exc))
         return self._final(answer, wire.intent_result, key)
 
     def _final(
-        self, answer: _Reply | _Unanswered, read: Callable[[Any], GatewayResult], key: str
+        self, answer: Reply | _Unanswered, read: Callable[[Any], GatewayResult], key: str
     ) -> GatewayResult:
         if isinstance(answer, _Unanswered):
             if answer.reached:
@@ -294,13 +281,13 @@ class StripeGateway:
             return Error(answer.reason, retryable=not answer.refused)
         if answer.status == 200:
             try:
-                return read(answer.body)
+                return read(answer.json())
             except wire.StripeProtocolError as exc:
                 log.error("stripe.needs_reconciliation", idempotency_key=key, reason=str(exc))
                 return Unknown(f"{exc}; the request needs reconciliation")
         return self._refusal(answer, key)
 
-    def _refusal(self, answer: _Reply, key: str | None) -> Declined | Error:
+    def _refusal(self, answer: Reply, key: str | None) -> Declined | Error:
         """A final 4xx: nothing happened (https://docs.stripe.com/error-low-level)."""
         error = _error_of(answer)
         if error is None:
@@ -313,7 +300,7 @@ class StripeGateway:
         )
         return result
 
-    async def _post(self, path: str, form: wire.Form, key: str) -> _Reply | _Unanswered:
+    async def _post(self, path: str, form: wire.Form, key: str) -> Reply | _Unanswered:
         """Send until Stripe gives a final answer, always with the same key and body."""
         policy = self._config.retry
         reason = "Stripe could not be reached"
@@ -337,10 +324,10 @@ class StripeGateway:
                 elif status == 409 or status >= 500 or should_retry == "true":
                     reason, reached = f"Stripe failed ({status})", True
                 else:
-                    return self._reply(response)
+                    return response
                 if should_retry == "false":
                     break
-                retry_after = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
+                retry_after = response.retry_after()
                 if retry_after is not None:
                     if retry_after > policy.max_retry_after:
                         break
@@ -390,7 +377,7 @@ class StripeGateway:
                     except wire.StripeProtocolError as exc:
                         return Error(str(exc), retryable=True)
                 if response.status != 429 and response.status < 500:
-                    refusal = self._refusal(self._reply(response), None)
+                    refusal = self._refusal(response, None)
                     return Error(refusal.reason, retryable=False)
                 reason = f"Stripe's search failed ({response.status})"
             if attempt < policy.attempts:
@@ -411,7 +398,7 @@ class StripeGateway:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if key is not None:
             headers["Idempotency-Key"] = key
-        response = await self._transport.send(Request(method, path, headers, body))
+        response = await self.transport.send(Request(method, path, headers, body))
         if not isinstance(response, Reply):
             return response
         log.info(
@@ -424,14 +411,6 @@ class StripeGateway:
             replayed=response.headers.get("idempotent-replayed") == "true",
         )
         return response
-
-    @staticmethod
-    def _reply(response: Reply) -> _Reply:
-        try:
-            body = wire.parse_json(response.body)
-        except wire.StripeProtocolError:
-            body = None
-        return _Reply(response.status, body)
 
     def _remember(self, key: str) -> None:
         now = self._clock()
@@ -448,17 +427,11 @@ def _read_found(intent: dict[str, Any]) -> GatewayResult:
         return Unknown(f"{exc}; the payment needs reconciliation")
 
 
-def _error_of(reply: _Reply) -> wire.StripeError | None:
+def _error_of(reply: Reply) -> wire.StripeError | None:
     if reply.status < 400:
         return None
     try:
-        return wire.parse_error(reply.status, reply.body)
+        return wire.parse_error(reply.status, reply.json())
     except wire.StripeProtocolError:
         return None
 
-
-def _tls_context() -> ssl.SSLContext:
-    """Certificate and hostname verification always on; TLS 1.2 or newer."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context

@@ -7,14 +7,18 @@ in-process sandbox give their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import aiohttp
 import structlog
+
+from payivr.retry_after import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +59,21 @@ class Reply:
     headers: Mapping[str, str]
     body: bytes = field(repr=False)
 
+    def json(self) -> Any:
+        """The body as JSON; None when it is empty or not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+    def retry_after(self) -> float | None:
+        """``Retry-After`` in seconds, if the answer says how long to wait."""
+        value = next(
+            (value for name, value in self.headers.items() if name.lower() == "retry-after"),
+            None,
+        )
+        return retry_after_seconds(value, datetime.now(UTC))
+
 
 @dataclass(frozen=True)
 class NotSent:
@@ -86,6 +105,31 @@ class Transport(Protocol):
     async def send(self, request: Request) -> Exchange: ...
 
     async def close(self) -> None: ...
+
+
+class TransportClient:
+    """A gateway client speaking through a :class:`Transport` it owns; ``async with``
+    closes it."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+def verified_tls(cafile: str | None = None) -> ssl.SSLContext:
+    """Certificate and hostname verification always on (against ``cafile`` or the system's
+    CAs); TLS 1.2 or newer."""
+    context = ssl.create_default_context(cafile=cafile)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 @dataclass
