@@ -17,7 +17,13 @@ from payivr.ami.errors import (
     InvalidTakeoverRequest,
 )
 from payivr.ami.fastagi import AgiError, AgiRequest, AgiSession, FastAgiServer, takeover_route
-from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, ChannelState, DialplanLocation
+from payivr.ami.models import (
+    BridgeSnapshot,
+    ChannelSnapshot,
+    ChannelState,
+    DialplanLocation,
+    Redirect,
+)
 from payivr.ami.takeover import (
     AGENT_LOCATION,
     CALLER_LOCATION,
@@ -53,6 +59,7 @@ __all__ = [
     "DialplanLocation",
     "FastAgiServer",
     "InvalidTakeoverRequest",
+    "Redirect",
     "RequestSource",
     "TakeoverRequest",
     "channel_from_headers",

@@ -38,16 +38,8 @@ from payivr.ami.errors import (
     AmiTimeout,
     InvalidTakeoverRequest,
 )
-from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, ChannelState, DialplanLocation
-from payivr.ami.takeover import (
-    AGENT_LOCATION,
-    CALLER_LOCATION,
-    KEY_VARIABLE,
-    PEER_VARIABLE,
-    REQUEST_EVENT,
-    TakeoverRequest,
-    parse_user_event,
-)
+from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, ChannelState, Redirect
+from payivr.ami.takeover import REQUEST_EVENT, TakeoverRequest, parse_user_event
 from payivr.core.channels import on_endpoint
 
 log = structlog.get_logger(__name__)
@@ -518,23 +510,17 @@ class AmiClient:
             }
         )
 
-    async def redirect(
-        self,
-        channel: str,
-        target: DialplanLocation,
-        *,
-        extra_channel: str | None = None,
-        extra_target: DialplanLocation | None = None,
-    ) -> None:
+    async def redirect(self, redirect: Redirect) -> None:
+        target, extra_target = redirect.target, redirect.extra_target
         action = {
             "Action": "Redirect",
-            "Channel": channel,
+            "Channel": redirect.channel,
             "Context": target.context,
             "Exten": target.exten,
             "Priority": str(target.priority),
         }
-        if extra_channel is not None:
-            action["ExtraChannel"] = extra_channel
+        if redirect.extra_channel is not None:
+            action["ExtraChannel"] = redirect.extra_channel
             if extra_target is not None:
                 action["ExtraContext"] = extra_target.context
                 action["ExtraExten"] = extra_target.exten
@@ -548,16 +534,12 @@ class AmiClient:
         instead of three before the Redirect, which waits for all of them.
         """
         await asyncio.gather(
-            self.setvar(request.caller_channel, KEY_VARIABLE, request.key),
-            self.setvar(request.agent_channel, KEY_VARIABLE, request.key),
-            self.setvar(request.caller_channel, PEER_VARIABLE, request.agent_channel),
+            *(
+                self.setvar(channel, name, value)
+                for channel, name, value in request.pairing_variables()
+            )
         )
-        await self.redirect(
-            request.caller_channel,
-            CALLER_LOCATION,
-            extra_channel=request.agent_channel,
-            extra_target=AGENT_LOCATION,
-        )
+        await self.redirect(request.redirect())
         log.info(
             "ami.taken_over",
             agent=request.agent_channel,

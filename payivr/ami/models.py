@@ -74,3 +74,14 @@ class DialplanLocation:
     context: str
     exten: str
     priority: int
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """AMI ``Redirect``: ``channel`` to ``target`` and, in the same action, ``extra_channel`` to
+    ``extra_target`` (to ``target`` when there is none, as Asterisk does)."""
+
+    channel: str
+    target: DialplanLocation
+    extra_channel: str | None = None
+    extra_target: DialplanLocation | None = None

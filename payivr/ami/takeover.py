@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from payivr.ami.errors import InvalidTakeoverRequest
-from payivr.ami.models import DialplanLocation
+from payivr.ami.models import DialplanLocation, Redirect
 
 REQUEST_EVENT = "PayIVRRequest"
 TAKEOVER_CONTEXT = "payivr-takeover"
@@ -55,6 +55,24 @@ class TakeoverRequest:
         source: RequestSource = RequestSource.CONSOLE,
     ) -> TakeoverRequest:
         return cls(agent_channel, caller_channel, new_key(), amount_minor, source)
+
+    def pairing_variables(self) -> tuple[tuple[str, str, str], ...]:
+        """(channel, variable, value) to set before the redirect: the key on both legs, and
+        the agent's channel on the caller's."""
+        return (
+            (self.caller_channel, KEY_VARIABLE, self.key),
+            (self.agent_channel, KEY_VARIABLE, self.key),
+            (self.caller_channel, PEER_VARIABLE, self.agent_channel),
+        )
+
+    def redirect(self) -> Redirect:
+        """The one ``Redirect`` that sends both legs to ``payivr-takeover``."""
+        return Redirect(
+            self.caller_channel,
+            CALLER_LOCATION,
+            extra_channel=self.agent_channel,
+            extra_target=AGENT_LOCATION,
+        )
 
 
 KEY_LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -17,7 +17,7 @@ from payivr.ami import (
     AmiClient,
     AmiConnectionError,
     AmiLoginFailed,
-    DialplanLocation,
+    Redirect,
     RequestSource,
     TakeoverRequest,
 )
@@ -147,9 +147,9 @@ async def test_find_call_from_the_agent_endpoint(client: AmiClient) -> None:
 
 async def test_asterisk_errors_are_raised_with_their_message(client: AmiClient) -> None:
     with pytest.raises(AmiActionError, match="Channel does not exist: Local/nonexistent-1;2"):
-        await client.redirect("Local/nonexistent-1;2", CALLER_LOCATION)
+        await client.redirect(Redirect("Local/nonexistent-1;2", CALLER_LOCATION))
     with pytest.raises(AmiActionError, match="ExtraChannel does not exist"):
-        await client.redirect(CALLER, CALLER_LOCATION, extra_channel="PJSIP/9-00000001")
+        await client.redirect(Redirect(CALLER, CALLER_LOCATION, extra_channel="PJSIP/9-00000001"))
     with pytest.raises(AmiActionError, match="Specified BridgeUniqueid not found"):
         await client.bridge_info("no-such-bridge")
     await client.ping()
@@ -199,16 +199,10 @@ class GatedPbx(InMemoryPbx):
         self.gate = asyncio.Event()
         self.entered = asyncio.Event()
 
-    async def redirect(
-        self,
-        channel: str,
-        target: DialplanLocation,
-        extra_channel: str | None = None,
-        extra_target: DialplanLocation | None = None,
-    ) -> None:
+    async def redirect(self, redirect: Redirect) -> None:
         self.entered.set()
         await self.gate.wait()
-        await super().redirect(channel, target, extra_channel, extra_target)
+        await super().redirect(redirect)
 
 
 async def test_an_action_cut_by_a_drop_fails_and_is_never_replayed() -> None:
@@ -221,7 +215,7 @@ async def test_an_action_cut_by_a_drop_fails_and_is_never_replayed() -> None:
     ami = client_for(sim)
     await ami.connect()
     try:
-        pending = asyncio.create_task(ami.redirect(CALLER, CALLER_LOCATION))
+        pending = asyncio.create_task(ami.redirect(Redirect(CALLER, CALLER_LOCATION)))
         await asyncio.wait_for(pbx.entered.wait(), 5)
         sim.drop_connections()
         with pytest.raises(AmiConnectionError):
@@ -274,5 +268,5 @@ async def test_bridged_together_asks_for_the_named_pair_only(
     assert not await client.bridged_together(AGENT, CALLER)
     pbx.add_bridge(BRIDGE, [AGENT, CALLER])
     assert await client.bridged_together(AGENT, CALLER)
-    await pbx.redirect(CALLER, CALLER_LOCATION)  # the caller leaves the bridge
+    await pbx.redirect(Redirect(CALLER, CALLER_LOCATION))  # the caller leaves the bridge
     assert not await client.bridged_together(AGENT, CALLER)

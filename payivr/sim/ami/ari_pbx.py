@@ -17,7 +17,7 @@ from payivr.ami.models import (
     BridgeSnapshot,
     ChannelSnapshot,
     ChannelState,
-    DialplanLocation,
+    Redirect,
 )
 from payivr.sim.ami.pbx import (
     NoAudiohooks,
@@ -47,24 +47,18 @@ class AriSimulatorPbx:
     def bridges(self) -> Sequence[BridgeSnapshot]:
         return [_bridge_snapshot(bridge) for bridge in self.sim.bridges.values()]
 
-    async def redirect(
-        self,
-        channel: str,
-        target: DialplanLocation,
-        extra_channel: str | None = None,
-        extra_target: DialplanLocation | None = None,
-    ) -> None:
-        extra = extra_target or target
-        try:
+    async def redirect(self, redirect: Redirect) -> None:
+        target, extra = redirect.target, redirect.extra_target
+        try:  # without an extra target the simulator sends the extra channel to the target
             await self.sim.redirect(
-                channel,
+                redirect.channel,
                 target.context,
                 target.exten,
                 target.priority,
-                extra_channel=extra_channel,
-                extra_context=extra.context if extra_channel else None,
-                extra_exten=extra.exten if extra_channel else None,
-                extra_priority=extra.priority if extra_channel else None,
+                extra_channel=redirect.extra_channel,
+                extra_context=extra.context if extra else None,
+                extra_exten=extra.exten if extra else None,
+                extra_priority=extra.priority if extra else None,
             )
         except SimChannelNotFound as exc:
             raise NoSuchChannel(str(exc)) from None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, DialplanLocation
+from payivr.ami.models import BridgeSnapshot, ChannelSnapshot, DialplanLocation, Redirect
 from payivr.core.errors import PayivrError
 
 
@@ -66,14 +66,8 @@ class PbxModel(Protocol):
 
     def bridges(self) -> Sequence[BridgeSnapshot]: ...
 
-    async def redirect(
-        self,
-        channel: str,
-        target: DialplanLocation,
-        extra_channel: str | None = None,
-        extra_target: DialplanLocation | None = None,
-    ) -> None:
-        """Move ``channel`` (and ``extra_channel``) out of their bridge into the dialplan.
+    async def redirect(self, redirect: Redirect) -> None:
+        """Move the channel (and the extra channel) out of their bridge into the dialplan.
 
         Raises :class:`NoSuchChannel` naming the first channel that does not exist; checks
         both before moving either.
@@ -160,16 +154,10 @@ class InMemoryPbx:
     def bridges(self) -> Sequence[BridgeSnapshot]:
         return list(self._bridges.values())
 
-    async def redirect(
-        self,
-        channel: str,
-        target: DialplanLocation,
-        extra_channel: str | None = None,
-        extra_target: DialplanLocation | None = None,
-    ) -> None:
-        moves = [(channel, target)]
-        if extra_channel is not None:
-            moves.append((extra_channel, extra_target or target))
+    async def redirect(self, redirect: Redirect) -> None:
+        moves = [(redirect.channel, redirect.target)]
+        if redirect.extra_channel is not None:
+            moves.append((redirect.extra_channel, redirect.extra_target or redirect.target))
         for name, _ in moves:
             self.channel(name)
         for name, location in moves:

@@ -25,6 +25,7 @@ from payivr.ami.models import (
     BridgeSnapshot,
     ChannelSnapshot,
     DialplanLocation,
+    Redirect,
 )
 from payivr.sim.ami.pbx import (
     NoAudiohooks,
@@ -490,7 +491,7 @@ class AmiSimulator:
             session.error(action, f"ExtraChannel does not exist: {extra}")
             return
         try:
-            await self.pbx.redirect(channel, target, extra or None, extra_target)
+            await self.pbx.redirect(Redirect(channel, target, extra or None, extra_target))
         except NoSuchChannel:
             session.error(action, "Redirect failed")
             return
