@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 
 from payivr.core.cards import Brand, MaskedCard
 from payivr.store.database import Database
-from payivr.store.models import Origin
+from payivr.store.models import AuditEntry, Origin
 from payivr.store.payment_rows import AUDIT_INSERT, audit_values
 
 Connection = psycopg.AsyncConnection[Any]
@@ -252,10 +252,8 @@ class SmsStore:
         detail: str | None = None,
     ) -> None:
         origin = origin or Origin.system("sms")
-        await conn.execute(
-            AUDIT_INSERT,
-            audit_values(now, actor, action, success, origin, resource, payment_id, detail),
-        )
+        entry = AuditEntry(actor, action, success, origin, resource, payment_id, detail)
+        await conn.execute(AUDIT_INSERT, audit_values(now, entry))
 
     # ------------------------------------------------------------------ messages
 

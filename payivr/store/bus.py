@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -91,12 +90,7 @@ class Subscription:
         await self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None

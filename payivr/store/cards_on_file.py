@@ -30,7 +30,7 @@ from payivr.core.cards import Brand, MaskedCard
 from payivr.core.redact import has_pan
 from payivr.store.database import Database
 from payivr.store.errors import CardDataRefused, StoreError
-from payivr.store.models import Clock, Origin, utc_now
+from payivr.store.models import AuditEntry, Clock, Origin, utc_now
 from payivr.store.payment_rows import AUDIT_INSERT, audit_values
 
 logger = structlog.get_logger(__name__)
@@ -229,20 +229,15 @@ class CardsOnFile:
                 (crm_record_id, phone),
             )
             found = [_card_from_row(row) for row in await cursor.fetchall()]
-            origin = origin or Origin.system()
-            await conn.execute(
-                AUDIT_INSERT,
-                audit_values(
-                    self._clock(),
-                    actor,
-                    "card_on_file.looked_up",
-                    bool(found),
-                    origin,
-                    f"customer:{crm_record_id}",
-                    None,
-                    f"{len(found)} found",
-                ),
+            looked_up = AuditEntry(
+                actor,
+                "card_on_file.looked_up",
+                success=bool(found),
+                origin=origin or Origin.system(),
+                resource=f"customer:{crm_record_id}",
+                detail=f"{len(found)} found",
             )
+            await conn.execute(AUDIT_INSERT, audit_values(self._clock(), looked_up))
         return found
 
     async def lookups_finding_nothing(self, actor: str, since: datetime) -> int:
@@ -290,17 +285,13 @@ class CardsOnFile:
         origin: Origin | None,
         payment_id: UUID | None,
     ) -> None:
-        origin = origin or Origin.system()
-        await conn.execute(
-            AUDIT_INSERT,
-            audit_values(
-                self._clock(),
-                actor,
-                action,
-                True,
-                origin,
-                f"card_on_file:{card.id}",
-                payment_id,
-                str(card.masked_card),
-            ),
+        entry = AuditEntry(
+            actor,
+            action,
+            success=True,
+            origin=origin or Origin.system(),
+            resource=f"card_on_file:{card.id}",
+            payment_id=payment_id,
+            detail=str(card.masked_card),
         )
+        await conn.execute(AUDIT_INSERT, audit_values(self._clock(), entry))

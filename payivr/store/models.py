@@ -133,6 +133,19 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """An audit event still to be written: the table adds its id and the time."""
+
+    actor: str
+    action: str
+    success: bool
+    origin: Origin
+    resource: str
+    payment_id: UUID | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class AuditEvent:
     id: int
     occurred_at: datetime

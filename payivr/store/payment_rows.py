@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import psycopg
 import structlog
@@ -19,6 +18,7 @@ from payivr.core.request import EntryKind, PrivacyMode
 from payivr.store.errors import CardDataRefused
 from payivr.store.models import (
     STEP_COLUMNS,
+    AuditEntry,
     AuditEvent,
     Origin,
     OriginKind,
@@ -133,20 +133,12 @@ AUDIT_INSERT = (
 )
 
 
-def audit_values(
-    occurred_at: datetime,
-    actor: str,
-    action: str,
-    success: bool,
-    origin: Origin,
-    resource: str,
-    payment_id: UUID | None,
-    detail: str | None,
-) -> tuple[object, ...]:
+def audit_values(occurred_at: datetime, entry: AuditEntry) -> tuple[object, ...]:
     """The parameters of :data:`AUDIT_INSERT`, in its order."""
+    origin = entry.origin
     return (
-        occurred_at, actor, action, success, origin.kind.value, origin.value, resource,
-        payment_id, detail,
+        occurred_at, entry.actor, entry.action, entry.success, origin.kind.value, origin.value,
+        entry.resource, entry.payment_id, entry.detail,
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from payivr.store.database import Database
 from payivr.store.errors import PaymentAlreadyFinished, PaymentNotFound
 from payivr.store.models import (
     STEP_COLUMNS,
+    AuditEntry,
     AuditEvent,
     Clock,
     NewPayment,
@@ -356,13 +357,15 @@ class PaymentStore:
                 await self._queue_activity(conn, corrected, correction=True)
             await self._insert_audit(
                 conn,
-                actor="payivr",
-                action="payment.outcome_corrected" if corrected else "payment.outcome_late",
-                success=corrected is not None,
-                origin=Origin.system(),
-                resource=f"payment:{payment_id}",
-                payment_id=payment_id,
-                detail=f"{outcome.value} arrived after {_outcome_name(stored)}",
+                AuditEntry(
+                    actor="payivr",
+                    action="payment.outcome_corrected" if corrected else "payment.outcome_late",
+                    success=corrected is not None,
+                    origin=Origin.system(),
+                    resource=f"payment:{payment_id}",
+                    payment_id=payment_id,
+                    detail=f"{outcome.value} arrived after {_outcome_name(stored)}",
+                ),
             )
         logger.warning(
             "late_outcome",
@@ -392,40 +395,19 @@ class PaymentStore:
         """
         async with self._db.pool.connection() as conn:
             return await self._insert_audit(
-                conn,
-                actor=actor,
-                action=action,
-                success=success,
-                origin=origin,
-                resource=resource,
-                payment_id=payment_id,
-                detail=detail,
+                conn, AuditEntry(actor, action, success, origin, resource, payment_id, detail)
             )
 
     async def _insert_audit(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        *,
-        actor: str,
-        action: str,
-        success: bool,
-        origin: Origin,
-        resource: str,
-        payment_id: UUID | None,
-        detail: str | None,
+        self, conn: psycopg.AsyncConnection[Any], entry: AuditEntry
     ) -> AuditEvent:
         refuse_card_data(
-            {"actor": actor, "detail": detail},
-            {"origin": origin.value, "resource": resource},
+            {"actor": entry.actor, "detail": entry.detail},
+            {"origin": entry.origin.value, "resource": entry.resource},
         )
         cursor = conn.cursor(row_factory=dict_row)
         try:
-            await cursor.execute(
-                AUDIT_INSERT + " RETURNING *",
-                audit_values(
-                    self._clock(), actor, action, success, origin, resource, payment_id, detail
-                ),
-            )
+            await cursor.execute(AUDIT_INSERT + " RETURNING *", audit_values(self._clock(), entry))
         except psycopg.errors.CheckViolation as error:
             raise card_data_refused(error) from None
         row = await cursor.fetchone()
