@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from payivr.calls.driver import Authorizer, GatewayAnswer
-from payivr.core.events import Authorize, GatewayApproval
+from payivr.calls.driver import Authorizer
+from payivr.core.events import Authorize, GatewayAnswer, GatewayApproval
 from payivr.gateway.interface import Approved, Gateway, send_authorization, to_flow_event
 from payivr.store.cards_on_file import CardsOnFile, GatewayToken
 

@@ -30,9 +30,7 @@ from payivr.core.events import (
     Event,
     Finish,
     FlowStart,
-    GatewayApproval,
-    GatewayDecline,
-    GatewayFailure,
+    GatewayAnswer,
     GatewayOutcomeUnknown,
     KeyPress,
     PlayPrompt,
@@ -46,7 +44,6 @@ from payivr.core.flow import PaymentFlow
 
 log = structlog.get_logger(__name__)
 
-GatewayAnswer = GatewayApproval | GatewayDecline | GatewayFailure | GatewayOutcomeUnknown
 Authorizer = Callable[[Authorize], Awaitable[GatewayAnswer]]
 
 # A caller can key far faster than anyone reads a card; past this many waiting events,

@@ -25,7 +25,7 @@ import structlog
 
 from payivr.ari.errors import AriError, ChannelGone, NotFound, Unprocessable
 from payivr.ari.router import Call, CallCommand
-from payivr.calls.driver import CallGone, FlowDriver, GatewayAnswer
+from payivr.calls.driver import CallGone, FlowDriver
 from payivr.calls.legs import Legs
 from payivr.calls.media import CallerPrompts
 from payivr.calls.notifier import PaymentAuthorizing, PaymentFinished, PaymentStepChanged
@@ -38,6 +38,7 @@ from payivr.core.events import (
     Authorize,
     CallerHangup,
     Finish,
+    GatewayAnswer,
     Outcome,
     Prompt,
     PromptFinished,

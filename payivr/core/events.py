@@ -125,6 +125,9 @@ class GatewayOutcomeUnknown:
     reason: str = "the gateway did not answer"
 
 
+GatewayAnswer = GatewayApproval | GatewayDecline | GatewayFailure | GatewayOutcomeUnknown
+
+
 @dataclass(frozen=True)
 class CallerHangup:
     pass
@@ -164,10 +167,7 @@ Event = (
     KeyPress
     | PromptFinished
     | TimerExpiry
-    | GatewayApproval
-    | GatewayDecline
-    | GatewayFailure
-    | GatewayOutcomeUnknown
+    | GatewayAnswer
     | CallerHangup
     | AgentHangup
     | AgentCancellation

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from payivr.calls.charging import gateway_authorizer
-from payivr.calls.driver import FlowDriver, GatewayAnswer
+from payivr.calls.driver import FlowDriver
 from payivr.calls.notifier import (
     CallEnded,
     CallStarted,
@@ -40,6 +40,7 @@ from payivr.core.events import (
     Authorize,
     CallerHangup,
     Finish,
+    GatewayAnswer,
     KeyPress,
     Prompt,
     PromptFinished,

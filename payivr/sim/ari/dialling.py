@@ -103,15 +103,13 @@ class Dialler:
             return channel
         channel.app_name, channel.app_data = "AppDial2", "(Outgoing Line)"
         dialstring = resource
-        self.engine.clock.loop.call_soon(
-            self._originate_dial,
-            channel,
-            dialstring,
-            app,
-            app_args,
-            target,
-            None if timeout == -1 else timeout,
-        )
+        ring_seconds = None if timeout == -1 else timeout
+
+        def start_dialling() -> None:
+            dialling = self._originate_dial(channel, dialstring, app, app_args, target, ring_seconds)
+            self.engine.clock.loop.create_task(dialling).add_done_callback(log_task_failure)
+
+        self.engine.clock.loop.call_soon(start_dialling)
         return channel
 
     def request(
@@ -144,21 +142,7 @@ class Dialler:
         # chan_pjsip finds no such endpoint: ast_dial_prerun fails
         raise SimulatedAriError(500, "Allocation failed")
 
-    def _originate_dial(
-        self,
-        channel: SimChannel,
-        dialstring: str,
-        app: str | None,
-        app_args: str | None,
-        target: tuple[str, str, int] | None,
-        timeout: float | None,
-    ) -> None:
-        task = self.engine.clock.loop.create_task(
-            self._originate_dial_task(channel, dialstring, app, app_args, target, timeout)
-        )
-        task.add_done_callback(log_task_failure)
-
-    async def _originate_dial_task(
+    async def _originate_dial(
         self,
         channel: SimChannel,
         dialstring: str,
