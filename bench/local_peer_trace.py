@@ -12,14 +12,12 @@ application's name) tells the two halves apart. Writes the JSONL of
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from talk_through import Recorder
+from ari_recorder import Recorder, command_line
 
 from payivr.ari.client import AriClient
 
@@ -34,8 +32,7 @@ async def record(url: str, password: str) -> list[dict[str, Any]]:
         arrived = asyncio.Event()
 
         async def listen(app: str) -> tuple[aiohttp.ClientWebSocketResponse, asyncio.Task[None]]:
-            ws = await http.ws_connect(ari.events_url(app),
-                                       headers={"Authorization": ari.authorization})
+            ws = await recorder.events_socket(ari, app)
 
             async def read() -> None:
                 async for message in ws:
@@ -85,14 +82,8 @@ async def record(url: str, password: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8088")
-    parser.add_argument("--password-file", type=Path,
-                        default=Path("asterisk/.secrets/ari_password"))
-    parser.add_argument("--trace", type=Path, required=True)
-    args = parser.parse_args()
-    lines = asyncio.run(record(args.url, args.password_file.read_text().strip()))
-    args.trace.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    target = command_line(__doc__, trace_required=True)
+    target.write(asyncio.run(record(target.url, target.password)))
 
 
 if __name__ == "__main__":

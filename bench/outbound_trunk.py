@@ -13,14 +13,12 @@ cause 17).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from talk_through import Recorder  # bench/talk_through.py: the script's directory is on sys.path
+from ari_recorder import Recorder, print_measured
 
 from payivr.ari.client import AriClient
 
@@ -33,15 +31,12 @@ CALLS = {"ob-unanswered": None, "ob-refused": BUSY_CAUSE}  # leg id: the far end
 
 
 async def record(url: str, password: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    recorder = Recorder()
     destroyed: dict[str, dict[str, Any]] = {}
     async with AriClient(url, "payivr", password) as ari, aiohttp.ClientSession() as http:
+        recorder = Recorder(http)
         changed = asyncio.Event()
         phones: list[asyncio.Task[None]] = []
-        sockets = [
-            await http.ws_connect(ari.events_url(app), headers={"Authorization": ari.authorization})
-            for app in (PAYIVR, HARNESS)
-        ]
+        sockets = [await recorder.events_socket(ari, app) for app in (PAYIVR, HARNESS)]
 
         async def far_end(far: dict[str, Any]) -> None:
             """The customer's phone: rings, then refuses when its call says so."""
@@ -100,17 +95,7 @@ async def record(url: str, password: str) -> tuple[dict[str, Any], list[dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8088")
-    parser.add_argument("--password-file", type=Path,
-                        default=Path("asterisk/.secrets/ari_password"))
-    parser.add_argument("--trace", type=Path, help="write the ARI requests and events here")
-    args = parser.parse_args()
-    password = args.password_file.read_text().strip()
-    result, lines = asyncio.run(record(args.url, password))
-    if args.trace is not None:
-        args.trace.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    print(json.dumps(result))
+    print_measured(__doc__, record)
 
 
 if __name__ == "__main__":

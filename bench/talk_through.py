@@ -15,14 +15,13 @@ Every ARI request and event is written as JSONL (``--trace``), the format of
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+from ari_recorder import Recorder, print_measured
 
 from payivr.ari.client import AriClient
 
@@ -30,42 +29,6 @@ RUN = "77"
 APP = f"harness-{RUN}"
 PROMPT = "sound:payivr/en/enter-card-number"
 SILENCE_MS = 200  # TALK_DETECT: audio absent this long ends "talking"
-
-
-class Recorder:
-    """ARI requests and events with their time since the start, as JSONL lines."""
-
-    def __init__(self, http: aiohttp.ClientSession) -> None:
-        self.http = http
-        self.start = time.monotonic()
-        self.lines: list[dict[str, Any]] = []
-        self.events: list[tuple[float, dict[str, Any]]] = []
-
-    def now(self) -> float:
-        return round(time.monotonic() - self.start, 3)
-
-    async def rest(
-        self, ari: AriClient, method: str, *path: str, params: dict[str, str] | None = None
-    ) -> Any:
-        """One ARI request, recorded with the status Asterisk answered (200, 201, 204...) at
-        the time it was sent: the events recorded before it happened before it."""
-        sent = self.now()
-        async with self.http.request(
-            method, ari.base_url.joinpath(*path), params=params,
-            headers={"Authorization": ari.authorization},
-        ) as answer:
-            status = answer.status
-            body = await answer.json() if status != 204 else None
-        if status >= 400:
-            raise RuntimeError(f"{method} /{'/'.join(path)}: {status} {body}")
-        self.lines.append({"t": sent, "kind": "rest", "method": method,
-                           "path": "/" + "/".join(path), "params": params or {},
-                           "status": status, "body": body})
-        return body
-
-    def event(self, raw: dict[str, Any], app: str = APP) -> None:
-        self.lines.append({"t": self.now(), "kind": "event", "app": app, "event": raw})
-        self.events.append((time.monotonic() - self.start, raw))
 
 
 def talking_seconds(events: list[tuple[float, dict[str, Any]]], channel: str,
@@ -91,12 +54,11 @@ async def measure(url: str, password: str) -> tuple[dict[str, float], list[dict[
     async with AriClient(url, "payivr", password) as ari, aiohttp.ClientSession() as http:
         recorder = Recorder(http)
         ari_events: asyncio.Queue[None] = asyncio.Queue()
-        ws = await http.ws_connect(ari.events_url(APP),
-                                   headers={"Authorization": ari.authorization})
+        ws = await recorder.events_socket(ari, APP)
 
         async def read() -> None:
             async for message in ws:
-                recorder.event(json.loads(message.data))
+                recorder.event(json.loads(message.data), APP)
                 ari_events.put_nowait(None)
 
         task = asyncio.create_task(read())
@@ -154,17 +116,7 @@ async def measure(url: str, password: str) -> tuple[dict[str, float], list[dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8088")
-    parser.add_argument("--password-file", type=Path,
-                        default=Path("asterisk/.secrets/ari_password"))
-    parser.add_argument("--trace", type=Path, help="write the ARI requests and events here")
-    args = parser.parse_args()
-    password = args.password_file.read_text().strip()
-    result, lines = asyncio.run(measure(args.url, password))
-    if args.trace is not None:
-        args.trace.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    print(json.dumps(result))
+    print_measured(__doc__, measure)
 
 
 if __name__ == "__main__":
