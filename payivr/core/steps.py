@@ -74,6 +74,10 @@ class StepContext:
         return self.brand
 
 
+ReadBack = Callable[[SecretDigits, StepContext], tuple[PromptPart, ...]]
+"""What the caller hears of a step's digits before confirming them."""
+
+
 @dataclass(frozen=True)
 class StepSpec:
     """One keyed step.
@@ -91,7 +95,7 @@ class StepSpec:
     failure_reason: str
     max_digits: Callable[[StepContext], int]
     check: Callable[[SecretDigits, StepContext], Problem | None]
-    read_back: Callable[[SecretDigits, StepContext], tuple[PromptPart, ...]]
+    read_back: ReadBack
     incomplete: Problem
     ask_amex: str | None = None
     single_key: bool = False
@@ -125,6 +129,11 @@ def _read_back_card_number(digits: SecretDigits, context: StepContext) -> tuple[
 def _read_back_expiry(digits: SecretDigits, _: StepContext) -> tuple[PromptPart, ...]:
     month, year = expiry_month_and_year(digits)
     return (Prompt("expiry-is"), Prompt(month_prompt(month)), SayNumber(year))
+
+
+def _read_back_ending_in(prompt: str) -> ReadBack:
+    """Bank numbers are read back by their last two digits only, after ``prompt``."""
+    return lambda digits, _: (Prompt(prompt), SayDigits(last_two(digits)))
 
 
 def _account_type_problem(digits: SecretDigits, _: StepContext) -> BankProblem | None:
@@ -194,10 +203,7 @@ SPECS: dict[Step, StepSpec] = {
             failure_reason="too many invalid routing numbers",
             max_digits=lambda _: ROUTING_NUMBER_LENGTH,
             check=lambda digits, _: check_routing_number(digits),
-            read_back=lambda digits, _: (
-                Prompt("routing-number-ending-in"),
-                SayDigits(last_two(digits)),
-            ),
+            read_back=_read_back_ending_in("routing-number-ending-in"),
             incomplete=BankProblem.INCOMPLETE,
         ),
         StepSpec(
@@ -207,10 +213,7 @@ SPECS: dict[Step, StepSpec] = {
             failure_reason="too many invalid account numbers",
             max_digits=lambda _: MAX_ACCOUNT_NUMBER_LENGTH + 1,
             check=lambda digits, _: check_account_number(digits),
-            read_back=lambda digits, _: (
-                Prompt("account-number-ending-in"),
-                SayDigits(last_two(digits)),
-            ),
+            read_back=_read_back_ending_in("account-number-ending-in"),
             incomplete=BankProblem.INCOMPLETE,
         ),
         StepSpec(

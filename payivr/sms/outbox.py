@@ -5,6 +5,7 @@ number that opted out; a crash never loses or doubles a text."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from uuid import UUID
 
 import structlog
@@ -40,20 +41,16 @@ class Outbox:
             message = await self.ctx.store.claim_queued(conn, now, message_id)
             if message is None:
                 return False
-            resource = f"sms_message:{message.id}"
             if message.kind not in _ALWAYS_SENT and await self.ctx.store.opted_out(
                 conn, message.phone
             ):
-                await self.ctx.store.set_status(conn, message.id, MessageStatus.SUPPRESSED, now=now)
-                await self.ctx.store.audit(
+                await self._settle(
                     conn,
                     now,
-                    actor="payivr",
-                    action="sms.suppressed",
-                    resource=resource,
-                    success=False,
-                    payment_id=message.text_payment_id,
-                    detail="opted out",
+                    message.id,
+                    MessageStatus.SUPPRESSED,
+                    message.text_payment_id,
+                    "opted out",
                 )
                 logger.info("sms_suppressed", message_id=str(message.id))
                 if message.kind is MessageKind.ASK:
@@ -83,7 +80,6 @@ class Outbox:
         text_payment_id: UUID | None,
     ) -> UUID | None:
         """One try at the provider; returns the text payment whose question failed for good."""
-        resource = f"sms_message:{message_id}"
         try:
             provider_id = await self.ctx.provider.send(phone, body, str(message_id))
         except SendFailed as failed:
@@ -92,18 +88,14 @@ class Outbox:
             logger.exception("sms_provider_failed", message_id=str(message_id))
             error, retryable = f"provider error {type(unexpected).__name__}", True
         else:
-            done = self.ctx.clock()
-            await self.ctx.store.set_status(
-                conn, message_id, MessageStatus.SENT, now=done, provider_message_id=provider_id
-            )
-            await self.ctx.store.audit(
+            await self._settle(
                 conn,
-                done,
-                actor="payivr",
-                action="sms.sent",
-                resource=resource,
-                payment_id=text_payment_id,
-                detail=kind.value,
+                self.ctx.clock(),
+                message_id,
+                MessageStatus.SENT,
+                text_payment_id,
+                kind.value,
+                provider_message_id=provider_id,
             )
             logger.info("sms_sent", message_id=str(message_id), kind=kind.value)
             return None
@@ -121,21 +113,38 @@ class Outbox:
             )
             logger.warning("sms_send_retry", message_id=str(message_id), error=error)
             return None
-        await self.ctx.store.set_status(
-            conn, message_id, MessageStatus.FAILED, now=done, error=error
-        )
-        await self.ctx.store.audit(
-            conn,
-            done,
-            actor="payivr",
-            action="sms.failed",
-            resource=resource,
-            success=False,
-            payment_id=text_payment_id,
-            detail=error,
+        await self._settle(
+            conn, done, message_id, MessageStatus.FAILED, text_payment_id, error, error=error
         )
         logger.error("sms_send_failed", message_id=str(message_id), error=error)
         return text_payment_id if kind is MessageKind.ASK else None
+
+    async def _settle(
+        self,
+        conn: Connection,
+        now: datetime,
+        message_id: UUID,
+        status: MessageStatus,
+        text_payment_id: UUID | None,
+        detail: str,
+        *,
+        provider_message_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """A message's last status (suppressed, sent, failed), audited as ``sms.<status>``."""
+        await self.ctx.store.set_status(
+            conn, message_id, status, now=now, provider_message_id=provider_message_id, error=error
+        )
+        await self.ctx.store.audit(
+            conn,
+            now,
+            actor="payivr",
+            action=f"sms.{status.value}",
+            resource=f"sms_message:{message_id}",
+            success=status is MessageStatus.SENT,
+            payment_id=text_payment_id,
+            detail=detail,
+        )
 
     async def send_due_messages(self) -> int:
         sent = 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 import structlog
@@ -182,31 +182,15 @@ class Reminders:
                 if reminder is None:
                     return sent
                 tz = zone(reminder.time_zone)
-                resource = f"reminder:{reminder.id}"
                 if await self.ctx.store.opted_out(conn, reminder.phone):
-                    await self._set_reminder(conn, reminder.id, ReminderStatus.SUPPRESSED)
-                    await self.ctx.store.audit(
-                        conn,
-                        now,
-                        actor="payivr",
-                        action="reminder.suppressed",
-                        resource=resource,
-                        success=False,
-                        detail="opted out",
+                    await self._not_sent(
+                        conn, now, reminder.id, ReminderStatus.SUPPRESSED, "opted out"
                     )
                     continue
                 if not within_hours(now, tz, policy):
                     opening = next_opening(now, tz, policy)
                     if opening.astimezone(tz).date() > reminder.due_date:
-                        await self._set_reminder(conn, reminder.id, ReminderStatus.MISSED)
-                        await self.ctx.store.audit(
-                            conn,
-                            now,
-                            actor="payivr",
-                            action="reminder.missed",
-                            resource=resource,
-                            success=False,
-                        )
+                        await self._not_sent(conn, now, reminder.id, ReminderStatus.MISSED)
                     else:
                         await conn.execute(
                             "UPDATE sms_reminders SET send_at = %s WHERE id = %s",
@@ -244,13 +228,30 @@ class Reminders:
                     now,
                     actor="payivr",
                     action="reminder.sent",
-                    resource=resource,
+                    resource=f"reminder:{reminder.id}",
                 )
             sent += 1
             await self.outbox.send(message_id)
 
-    @staticmethod
-    async def _set_reminder(conn: Connection, reminder_id: UUID, status: ReminderStatus) -> None:
+    async def _not_sent(
+        self,
+        conn: Connection,
+        now: datetime,
+        reminder_id: UUID,
+        status: ReminderStatus,
+        detail: str | None = None,
+    ) -> None:
+        """A reminder that will not go (suppressed, missed): its status, audited as a failed
+        ``reminder.<status>``."""
         await conn.execute(
             "UPDATE sms_reminders SET status = %s WHERE id = %s", (status.value, reminder_id)
+        )
+        await self.ctx.store.audit(
+            conn,
+            now,
+            actor="payivr",
+            action=f"reminder.{status.value}",
+            resource=f"reminder:{reminder_id}",
+            success=False,
+            detail=detail,
         )
