@@ -20,7 +20,6 @@ from typing import Any
 import psycopg
 import psycopg_pool
 import structlog
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from payivr.calls.control import CallDesk
@@ -113,18 +112,16 @@ class CallDirectory:
         self, *, call_key: str | None = None, agent_endpoint: str | None = None
     ) -> list[ListedCall]:
         """Calls in progress, newest first; only ``call_key`` or ``agent_endpoint``'s if given."""
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                "SELECT c.*, (SELECT p.id FROM payments p WHERE p.call_id = c.call_key"
-                "  AND p.state <> 'finished' ORDER BY p.created_at DESC LIMIT 1) AS payment_id"
-                " FROM calls c WHERE c.ended_at IS NULL"
-                " AND (%(key)s::text IS NULL OR c.call_key = %(key)s)"
-                " AND (%(endpoint)s::text IS NULL OR c.agent_endpoint = %(endpoint)s)"
-                " ORDER BY c.started_at DESC",
-                {"key": call_key, "endpoint": agent_endpoint},
-            )
-            return [_listed(row) for row in await cursor.fetchall()]
+        rows = await self._db.rows(
+            "SELECT c.*, (SELECT p.id FROM payments p WHERE p.call_id = c.call_key"
+            "  AND p.state <> 'finished' ORDER BY p.created_at DESC LIMIT 1) AS payment_id"
+            " FROM calls c WHERE c.ended_at IS NULL"
+            " AND (%(key)s::text IS NULL OR c.call_key = %(key)s)"
+            " AND (%(endpoint)s::text IS NULL OR c.agent_endpoint = %(endpoint)s)"
+            " ORDER BY c.started_at DESC",
+            {"key": call_key, "endpoint": agent_endpoint},
+        )
+        return [_listed(row) for row in rows]
 
 
 def _listed(row: dict[str, Any]) -> ListedCall:
@@ -231,16 +228,13 @@ class CallCommands:
                 await asyncio.sleep(SERVE_POLL_SECONDS)
 
     async def _take(self, identity: Identity, desk: CallDesk) -> None:
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                "UPDATE call_commands SET taken_by = %(instance)s, taken_at = now()"
-                " WHERE id IN (SELECT id FROM call_commands WHERE asterisk_id = %(asterisk)s"
-                "  AND taken_at IS NULL ORDER BY created_at FOR UPDATE SKIP LOCKED)"
-                " RETURNING *",
-                {"instance": identity.instance, "asterisk": identity.asterisk_id},
-            )
-            taken = await cursor.fetchall()
+        taken = await self._db.rows(
+            "UPDATE call_commands SET taken_by = %(instance)s, taken_at = now()"
+            " WHERE id IN (SELECT id FROM call_commands WHERE asterisk_id = %(asterisk)s"
+            "  AND taken_at IS NULL ORDER BY created_at FOR UPDATE SKIP LOCKED)"
+            " RETURNING *",
+            {"instance": identity.instance, "asterisk": identity.asterisk_id},
+        )
         await asyncio.gather(*(self._run(row, desk) for row in taken))
 
     async def _run(self, row: dict[str, Any], desk: CallDesk) -> None:

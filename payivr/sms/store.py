@@ -364,18 +364,15 @@ class SmsStore:
         self, now: datetime, provider_message_id: str, status: MessageStatus, error: str | None
     ) -> SmsMessage | None:
         """A delivery report for one of payivr's texts; the message as it was, or None."""
-        async with self.db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                "UPDATE sms_messages SET status = %(status)s,"
-                " delivered_at = CASE WHEN %(status)s = 'delivered' THEN %(now)s"
-                "                ELSE delivered_at END,"
-                " last_error = coalesce(%(error)s, last_error)"
-                " WHERE direction = 'out' AND provider_message_id = %(id)s"
-                " AND status IN ('sent', 'delivered') RETURNING *",
-                {"status": status.value, "now": now, "error": error, "id": provider_message_id},
-            )
-            row = await cursor.fetchone()
+        row = await self.db.row(
+            "UPDATE sms_messages SET status = %(status)s,"
+            " delivered_at = CASE WHEN %(status)s = 'delivered' THEN %(now)s"
+            "                ELSE delivered_at END,"
+            " last_error = coalesce(%(error)s, last_error)"
+            " WHERE direction = 'out' AND provider_message_id = %(id)s"
+            " AND status IN ('sent', 'delivered') RETURNING *",
+            {"status": status.value, "now": now, "error": error, "id": provider_message_id},
+        )
         return _message(row) if row else None
 
     async def messages_for(self, text_payment_id: UUID) -> list[SmsMessage]:
@@ -397,12 +394,10 @@ class SmsStore:
         return await self._messages("WHERE phone = %s ORDER BY seq DESC LIMIT %s", (phone, limit))
 
     async def _messages(self, where: LiteralString, params: Sequence[Any]) -> list[SmsMessage]:
-        async with self.db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                sql.SQL("SELECT * FROM sms_messages {}").format(sql.SQL(where)), params
-            )
-            return [_message(row) for row in await cursor.fetchall()]
+        rows = await self.db.rows(
+            sql.SQL("SELECT * FROM sms_messages {}").format(sql.SQL(where)), params
+        )
+        return [_message(row) for row in rows]
 
     # ------------------------------------------------------------------ opt-outs
 
@@ -492,12 +487,10 @@ class SmsStore:
     async def _text_payments(
         self, where: LiteralString, params: Sequence[Any]
     ) -> list[TextPayment]:
-        async with self.db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                sql.SQL(_TEXT_PAYMENT_SELECT + "{}").format(sql.SQL(where)), params
-            )
-            return [_text_payment(row) for row in await cursor.fetchall()]
+        rows = await self.db.rows(
+            sql.SQL(_TEXT_PAYMENT_SELECT + "{}").format(sql.SQL(where)), params
+        )
+        return [_text_payment(row) for row in rows]
 
     @staticmethod
     async def move_text_payment(
@@ -574,9 +567,7 @@ class SmsStore:
         return _reminder(row) if row else None
 
     async def _reminders(self, where: LiteralString, params: Sequence[Any]) -> list[Reminder]:
-        async with self.db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                sql.SQL("SELECT * FROM sms_reminders {}").format(sql.SQL(where)), params
-            )
-            return [_reminder(row) for row in await cursor.fetchall()]
+        rows = await self.db.rows(
+            sql.SQL("SELECT * FROM sms_reminders {}").format(sql.SQL(where)), params
+        )
+        return [_reminder(row) for row in rows]

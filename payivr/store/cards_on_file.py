@@ -205,16 +205,14 @@ class CardsOnFile:
     async def list_for(self, customer: Customer) -> list[CardOnFile]:
         """The customer's cards, newest first: those kept under the caller number or under
         the CRM record id given."""
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                "SELECT * FROM cards_on_file"
-                " WHERE (%(number)s::text IS NOT NULL AND caller_number = %(number)s)"
-                " OR (%(crm)s::text IS NOT NULL AND crm_record_id = %(crm)s)"
-                " ORDER BY created_at DESC, id",
-                {"number": customer.caller_number, "crm": customer.crm_record_id},
-            )
-            return [_card_from_row(row) for row in await cursor.fetchall()]
+        rows = await self._db.rows(
+            "SELECT * FROM cards_on_file"
+            " WHERE (%(number)s::text IS NOT NULL AND caller_number = %(number)s)"
+            " OR (%(crm)s::text IS NOT NULL AND crm_record_id = %(crm)s)"
+            " ORDER BY created_at DESC, id",
+            {"number": customer.caller_number, "crm": customer.crm_record_id},
+        )
+        return [_card_from_row(row) for row in rows]
 
     async def bound_to(
         self, crm_record_id: str, phone: str, *, actor: str, origin: Origin | None = None
@@ -252,10 +250,7 @@ class CardsOnFile:
         return int(row[0]) if row else 0
 
     async def get(self, card_id: UUID) -> CardOnFile:
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute("SELECT * FROM cards_on_file WHERE id = %s", (card_id,))
-            row = await cursor.fetchone()
+        row = await self._db.row("SELECT * FROM cards_on_file WHERE id = %s", (card_id,))
         if row is None:
             raise CardOnFileNotFound(card_id)
         return _card_from_row(row)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import Params
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from payivr.store.migrations import apply_migrations, migrate, pending_migrations
 from payivr.store.roles import DatabaseSetupError, check_runtime_role
 
 UTC_SESSIONS = "-c TimeZone=UTC"
+
+Statement = LiteralString | sql.SQL | sql.Composed
+"""A statement as psycopg takes it: written in the code, or composed with :mod:`psycopg.sql`."""
 
 
 def _option_value(value: str) -> str:
@@ -123,6 +129,20 @@ class Database:
         )
         await pool.open(wait=True)
         return Database(pool, self._conninfo, self._options)
+
+    async def rows(self, query: Statement, params: Params | None = None) -> list[dict[str, Any]]:
+        """What one statement returns, each row as a dict by column name."""
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            return await cursor.fetchall()
+
+    async def row(self, query: Statement, params: Params | None = None) -> dict[str, Any] | None:
+        """The first row one statement returns (None: none), as a dict by column name."""
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            return await cursor.fetchone()
 
     async def dedicated_connection(self) -> psycopg.AsyncConnection[Any]:
         """A connection outside the pool, in autocommit, for LISTEN (caller closes it)."""

@@ -359,30 +359,26 @@ async def crm_list(
 
     ``failed=True`` shows dead rows and pending rows that have failed at least once.
     """
-    async with db.pool.connection() as conn:
-        cursor = conn.cursor(row_factory=dict_row)
-        await cursor.execute(
-            "SELECT * FROM crm_outbox"
-            " WHERE (%(status)s::text IS NULL OR status = %(status)s)"
-            " AND (%(endpoint)s::text IS NULL OR endpoint = %(endpoint)s)"
-            " AND (NOT %(failed)s OR status = 'dead' OR (status = 'pending' AND attempts > 0))"
-            " ORDER BY seq LIMIT %(limit)s",
-            {
-                "status": status.value if status else None,
-                "endpoint": endpoint,
-                "failed": failed,
-                "limit": limit,
-            },
-        )
-        return [_entry_from_row(row) for row in await cursor.fetchall()]
+    rows = await db.rows(
+        "SELECT * FROM crm_outbox"
+        " WHERE (%(status)s::text IS NULL OR status = %(status)s)"
+        " AND (%(endpoint)s::text IS NULL OR endpoint = %(endpoint)s)"
+        " AND (NOT %(failed)s OR status = 'dead' OR (status = 'pending' AND attempts > 0))"
+        " ORDER BY seq LIMIT %(limit)s",
+        {
+            "status": status.value if status else None,
+            "endpoint": endpoint,
+            "failed": failed,
+            "limit": limit,
+        },
+    )
+    return [_entry_from_row(row) for row in rows]
 
 
 async def crm_endpoints(db: Database) -> list[EndpointState]:
     """Every endpoint and whether it is enabled (a 410 disables one)."""
-    async with db.pool.connection() as conn:
-        cursor = conn.cursor(row_factory=dict_row)
-        await cursor.execute("SELECT * FROM crm_endpoints ORDER BY name")
-        return [EndpointState(**row) for row in await cursor.fetchall()]
+    rows = await db.rows("SELECT * FROM crm_endpoints ORDER BY name")
+    return [EndpointState(**row) for row in rows]
 
 
 async def crm_replay(

@@ -270,21 +270,19 @@ class PaymentStore:
     ) -> list[PaymentTotals]:
         """The payments :meth:`list_payments` would list (all of them), counted per agent,
         day (UTC) and currency."""
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                sql.SQL(
-                    "SELECT agent, (created_at AT TIME ZONE 'UTC')::date AS day, currency,"
-                    " count(*) AS payments,"
-                    " count(*) FILTER (WHERE outcome IS NOT NULL) AS finished,"
-                    " count(*) FILTER (WHERE outcome = 'approved') AS approved,"
-                    " coalesce(sum(amount_minor) FILTER (WHERE outcome = 'approved'), 0)"
-                    "   AS approved_minor"
-                    " FROM payments {} GROUP BY 1, 2, 3 ORDER BY 2 DESC, 1, 3"
-                ).format(sql.SQL(LISTED)),
-                listed_params(agent, since, until, outcomes),
-            )
-            return [PaymentTotals(**row) for row in await cursor.fetchall()]
+        rows = await self._db.rows(
+            sql.SQL(
+                "SELECT agent, (created_at AT TIME ZONE 'UTC')::date AS day, currency,"
+                " count(*) AS payments,"
+                " count(*) FILTER (WHERE outcome IS NOT NULL) AS finished,"
+                " count(*) FILTER (WHERE outcome = 'approved') AS approved,"
+                " coalesce(sum(amount_minor) FILTER (WHERE outcome = 'approved'), 0)"
+                "   AS approved_minor"
+                " FROM payments {} GROUP BY 1, 2, 3 ORDER BY 2 DESC, 1, 3"
+            ).format(sql.SQL(LISTED)),
+            listed_params(agent, since, until, outcomes),
+        )
+        return [PaymentTotals(**row) for row in rows]
 
     async def list_in_flight(self, asterisk_id: str | None = None) -> list[Payment]:
         """Payments without an outcome (for crash recovery), oldest first; with
@@ -423,17 +421,15 @@ class PaymentStore:
         limit: int = 100,
     ) -> list[AuditEvent]:
         """Audit events, oldest first."""
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                "SELECT * FROM audit_events"
-                " WHERE (%(payment_id)s::uuid IS NULL OR payment_id = %(payment_id)s)"
-                " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
-                " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s)"
-                " ORDER BY id LIMIT %(limit)s",
-                {"payment_id": payment_id, "actor": actor, "since": since, "limit": limit},
-            )
-            return [audit_from_row(row) for row in await cursor.fetchall()]
+        rows = await self._db.rows(
+            "SELECT * FROM audit_events"
+            " WHERE (%(payment_id)s::uuid IS NULL OR payment_id = %(payment_id)s)"
+            " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
+            " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s)"
+            " ORDER BY id LIMIT %(limit)s",
+            {"payment_id": payment_id, "actor": actor, "since": since, "limit": limit},
+        )
+        return [audit_from_row(row) for row in rows]
 
     # ------------------------------------------------------------------ helpers
 
@@ -486,10 +482,8 @@ class PaymentStore:
         raise PaymentAlreadyFinished(payment_id)
 
     async def _select_payments(self, where: sql.SQL, params: dict[str, Any]) -> list[Payment]:
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(sql.SQL("SELECT * FROM payments {}").format(where), params)
-            return [payment_from_row(row) for row in await cursor.fetchall()]
+        rows = await self._db.rows(sql.SQL("SELECT * FROM payments {}").format(where), params)
+        return [payment_from_row(row) for row in rows]
 
 
 @dataclass(frozen=True)
