@@ -1,4 +1,6 @@
-"""PostgreSQL store: payments, audit trail, CRM outbox, console bus, migrations."""
+"""PostgreSQL store: payments, audit trail, CRM outbox, console bus, migrations.
+
+A CRM adapter implements :class:`payivr.store.crm.CrmAdapter` (the webhook adapter is one)."""
 
 from payivr.store.activity import build_activity, format_amount
 from payivr.store.bus import ConsoleBus, Subscription
@@ -9,14 +11,6 @@ from payivr.store.cards_on_file import (
     Customer,
     GatewayToken,
     NoCustomerReference,
-)
-from payivr.store.crm import (
-    CrmAdapter,
-    Delivered,
-    Delivery,
-    DeliveryResult,
-    EndpointGone,
-    RetryLater,
 )
 from payivr.store.database import Database
 from payivr.store.errors import (
@@ -68,14 +62,9 @@ __all__ = [
     "CardsOnFile",
     "Clock",
     "ConsoleBus",
-    "CrmAdapter",
     "Customer",
     "Database",
     "DatabaseSetupError",
-    "Delivered",
-    "Delivery",
-    "DeliveryResult",
-    "EndpointGone",
     "EndpointState",
     "EventTooLarge",
     "GatewayToken",
@@ -94,7 +83,6 @@ __all__ = [
     "PaymentNotFound",
     "PaymentState",
     "PaymentStore",
-    "RetryLater",
     "StoreError",
     "Subscription",
     "WebhookAdapter",
