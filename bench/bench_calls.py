@@ -137,7 +137,8 @@ class Result:
     peak_calls: int = 0
     elapsed: float = 0.0
     cpu: float = 0.0
-    sim_cpu: float = 0.0
+    sim_cpu: float = 0.0  # the simulated world's processes: simulators and their front
+    front_cpu: float = 0.0
     key_latency: list[float] = field(default_factory=list)
     # once every call had its first prompt (the takeovers' ramp is over)
     steady_key_latency: list[float] = field(default_factory=list)
@@ -287,6 +288,7 @@ async def run_payivr(
     result.approved = sum(1 for _, o in finished if o is Outcome.APPROVED)
     result.elapsed = outcome["elapsed"]
     result.sim_cpu = outcome["cpu"]
+    result.front_cpu = outcome.get("front_cpu", 0.0)
     result.sim_lag = outcome["lag"]
     result.timed_out = outcome["timed_out"]
     result.key_latency = latency.samples
@@ -390,6 +392,7 @@ def run_one(n: int, server: Any, keys: Path, args: argparse.Namespace) -> Result
                 raise RuntimeError("the simulators' front did not start")
             sim = {**sim, **ours.recv()}
             pipes.append(ours)
+            sims.front_pid = processes[-1].pid
         if payivr_cpus:
             os.sched_setaffinity(0, payivr_cpus)
         ramp = args.ramp if args.ramp is not None else min(30.0, max(2.0, n / 40))
@@ -470,7 +473,8 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
           "request on that channel (no network); takeover: *7's UserEvent to the first prompt, "
           "in the simulator's process; KiB/call: RSS growth / peak calls in payivr's hands; "
           "pay/s measured (the callers' pace), ceiling = 1 / CPU s per payment on one core; "
-          "sim CPU% and lag: the simulator's process (when it is saturated, keys arrive late).")
+          "sim CPU% and lag: the simulator's processes (their front included), as a share of "
+          "one core (when they are saturated, keys arrive late).")
     for r in results:
         notes = []
         if r.timed_out:
@@ -490,8 +494,14 @@ def print_table(results: list[Result], args: argparse.Namespace) -> None:
                 f"{_ms(percentile(r.steady_key_latency, 0.99))} "
                 f"({len(r.steady_key_latency):,} samples)"
             )
+        share = f" ({100 * r.cpu / r.elapsed:.0f}% of its core)" if r.elapsed else ""
         notes.append(f"{r.approved} approved, {r.keys:,} keys, {len(r.key_latency):,} "
-                     f"key→request samples, run {r.elapsed:.0f} s, payivr CPU {r.cpu:.1f} s")
+                     f"key→request samples, run {r.elapsed:.0f} s, payivr CPU {r.cpu:.1f} s"
+                     + share)
+        if r.completed:
+            front = f", of which the front {r.front_cpu:.1f} s" if r.front_cpu else ""
+            notes.append(f"simulated world CPU {r.sim_cpu:.1f} s{front}: "
+                         f"{1000 * r.sim_cpu / r.completed:.0f} ms per completed call")
         print(f"  N={r.calls}: " + "; ".join(notes))
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
+from payivr.cli import fastest_loop
 from payivr.gateway.sandbox import read_secret, start_sandbox
 from payivr.sim.ami.ari_pbx import AriSimulatorPbx
 from payivr.sim.ami.server import AmiSimulator
@@ -273,4 +274,6 @@ def serve(conn: Connection, keys_dir: str, cpus: list[int] | None, time_scale: f
         os.sched_setaffinity(0, cpus)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(_serve(conn, Path(keys_dir), time_scale, backend))
+    # uvloop when installed, as payivr runs: the simulated world is the load, not the subject.
+    with asyncio.Runner(loop_factory=fastest_loop()) as runner:
+        runner.run(_serve(conn, Path(keys_dir), time_scale, backend))
