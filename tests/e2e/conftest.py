@@ -11,13 +11,19 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.config import FastAgiSettings
 from payivr.gateway.pki import write_test_tls
 from payivr.gateway.sandbox import KeyFiles, keygen
 from payivr.sim.ari import AriSimulator
-from tests.e2e.harness import CrmInbox, System, start_test_sandbox, system_config
+from tests.e2e.harness import (
+    Arrivals,
+    CrmInbox,
+    System,
+    payment_events,
+    start_test_sandbox,
+    system_config,
+)
 from tests.e2e.phones import real_seconds
 from tests.e2e.targets import SimulatorTarget, Target, target_from_environment, target_type
 
@@ -52,7 +58,7 @@ def gateway_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
 async def crm_inbox() -> AsyncIterator[CrmInbox]:
     """A CRM that records every activity and its headers. (A short shutdown: a keep-alive
     connection left by payivr's outbox made the cleanup wait aiohttp's 60 s.)"""
-    received: list[dict[str, Any]] = []
+    received: Arrivals[dict[str, Any]] = Arrivals()
     headers: list[dict[str, str]] = []
 
     async def receive(request: web.Request) -> web.Response:
@@ -116,14 +122,9 @@ async def system(
         target.access, database_url, sandbox, gateway_keys, crm_inbox, **flow_settings
     )
     config.fastagi = FastAgiSettings(enabled=fastagi_enabled, listen="127.0.0.1:0")
-    events: list[dict[str, Any]] = []
     try:
         async with running_payivr(config) as running:
-
-            async def record(event: PaymentEvent) -> None:
-                events.append(event_json(event))
-
-            running.notifier.subscribe(record)
+            events = payment_events(running)
             await asyncio.wait_for(running.events.connected.wait(), 10)
             yield System(target, running, sandbox, crm_inbox, config, events)
     finally:

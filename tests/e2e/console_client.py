@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from payivr.console.accounts import add_agent
-from tests.e2e.harness import System, first_event
+from tests.e2e.harness import Arrivals, System
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -19,7 +19,7 @@ PASSWORD = "correct horse battery staple 42"
 class AgentConsole:
     def __init__(self, url: str, name: str) -> None:
         self.name = name
-        self.events: list[dict[str, Any]] = []
+        self.events: Arrivals[dict[str, Any]] = Arrivals()
         self._csrf = ""
         self._http = aiohttp.ClientSession(base_url=url, cookie_jar=aiohttp.CookieJar(unsafe=True))
         self._reader: asyncio.Task[None] | None = None
@@ -48,7 +48,7 @@ class AgentConsole:
     async def event(
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 10
     ) -> dict[str, Any]:
-        return await first_event(self.events, predicate, within)
+        return await self.events.first(predicate, within)
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -23,10 +23,11 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg.conninfo import make_conninfo
 
+from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.calls.requests import PaymentRequest
 from payivr.cli import Running, running_payivr
 from payivr.config import Config, load_config
@@ -62,12 +63,51 @@ ENTRY_MODES = {
 the transfer have no agent on the line during the payment."""
 
 
+T = TypeVar("T")
+
+
+class Arrivals(list[T]):
+    """A list that grows as things arrive (payivr's events, a console's WebSocket messages,
+    CRM activities): :meth:`first` waits for the one it wants without polling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._grown = asyncio.Event()
+
+    def append(self, item: T) -> None:
+        super().append(item)
+        grown, self._grown = self._grown, asyncio.Event()
+        grown.set()
+
+    async def first(self, predicate: Callable[[T], bool], within: float) -> T:
+        """The first item ``predicate`` accepts, within ``within`` real seconds (already
+        scaled: see :meth:`System.seconds`)."""
+        async with asyncio.timeout(within):
+            while True:
+                grown = self._grown
+                for item in self:
+                    if predicate(item):
+                        return item
+                await grown.wait()
+
+
+def payment_events(running: Running) -> Arrivals[dict[str, Any]]:
+    """payivr's events from now on, as JSON (as the console's live feed sends them)."""
+    events: Arrivals[dict[str, Any]] = Arrivals()
+
+    async def record(event: PaymentEvent) -> None:
+        events.append(event_json(event))
+
+    running.notifier.subscribe(record)
+    return events
+
+
 @dataclasses.dataclass
 class CrmInbox:
     """A CRM that records every activity posted to it."""
 
     url: str
-    received: list[dict[str, Any]]
+    received: Arrivals[dict[str, Any]]
     headers: list[dict[str, str]]
 
 
@@ -101,7 +141,7 @@ class System:
     sandbox: RunningSandbox
     crm: CrmInbox
     config: Config
-    events: list[dict[str, Any]]
+    events: Arrivals[dict[str, Any]]
 
     # ------------------------------------------------------------- phones and calls
 
@@ -184,7 +224,7 @@ class System:
     async def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 10
     ) -> dict[str, Any]:
-        return await first_event(self.events, predicate, self.seconds(within))
+        return await self.events.first(predicate, self.seconds(within))
 
     async def finished(self, call: Call | None = None, within: float = 15) -> dict[str, Any]:
         return await self.wait_event(
@@ -225,7 +265,8 @@ class System:
         await self.wait_until(lambda: self.bridged(caller, agent), within)
 
     async def wait_until(self, check: Callable[[], Any], within: float = 5) -> None:
-        """Poll ``check`` (sync, or returning an awaitable) until it is truthy."""
+        """Poll ``check`` (sync, or returning an awaitable) until it is truthy: what it looks
+        at (bridges and channels in Asterisk, rows in PostgreSQL) sends the test no event."""
         async with asyncio.timeout(self.seconds(within)):
             while True:
                 result = check()
@@ -263,7 +304,8 @@ class System:
             assert call.agent.received_dtmf == ""  # none of the caller's keys, in any mode
 
     async def _stored(self, payment_id: str, outcome: Outcome) -> Any:
-        """The payment as PostgreSQL has it, once its outcome is written."""
+        """The payment as PostgreSQL has it, once its outcome is written (polled: the test
+        hears of no write)."""
         store = self.running.store
         async with asyncio.timeout(self.seconds(10)):
             while True:
@@ -275,21 +317,19 @@ class System:
                 await asyncio.sleep(0.02)
 
     async def crm_activity(self, payment_id: str, within: float = 10) -> dict[str, Any]:
-        async with asyncio.timeout(self.seconds(within)):
-            while True:
-                for envelope in self.crm.received:
-                    activity: dict[str, Any] = envelope["data"]
-                    if activity.get("Payment ID") == payment_id:
-                        assert set(activity) >= {
-                            "Agent",
-                            "Product Name",
-                            "Transaction ID",
-                            "Amount Charged",
-                            "Payment Status",
-                            "Timestamp",
-                        }
-                        return activity
-                await asyncio.sleep(0.02)
+        envelope = await self.crm.received.first(
+            lambda e: e["data"].get("Payment ID") == payment_id, self.seconds(within)
+        )
+        activity: dict[str, Any] = envelope["data"]
+        assert set(activity) >= {
+            "Agent",
+            "Product Name",
+            "Transaction ID",
+            "Amount Charged",
+            "Payment Status",
+            "Timestamp",
+        }
+        return activity
 
     async def check_reconnected(self, call: Call) -> None:
         """Caller and agent talk again, in a ``dtmf_events`` bridge, the agent unshielded."""
@@ -325,19 +365,6 @@ class System:
 
     def __post_init__(self) -> None:
         self._payments_seen: set[str] = set()
-
-
-async def first_event(
-    events: list[dict[str, Any]], predicate: Callable[[dict[str, Any]], bool], within: float
-) -> dict[str, Any]:
-    """The first of ``events`` (a list that grows) that ``predicate`` accepts, within
-    ``within`` real seconds (already scaled: see :meth:`System.seconds`)."""
-    async with asyncio.timeout(within):
-        while True:
-            for event in events:
-                if predicate(event):
-                    return event
-            await asyncio.sleep(0.01)
 
 
 async def heard(phone: Phone, prompt: str, within: float = 10) -> None:
@@ -474,8 +501,9 @@ async def system_with(
     change(config)
     try:
         async with running_payivr(config) as running:
+            events = payment_events(running)
             await asyncio.wait_for(running.events.connected.wait(), 10)
-            yield System(target, running, sandbox, crm, config, [])
+            yield System(target, running, sandbox, crm, config, events)
     finally:
         await sandbox.close()
 

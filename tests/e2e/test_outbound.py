@@ -20,13 +20,19 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.config import OutboundSettings
 from payivr.console.accounts import add_agent, add_api_token
 from payivr.gateway.sandbox import KeyFiles
 from payivr.outbound.store import CallOutcome
-from tests.e2e.harness import CrmInbox, System, key_card, start_test_sandbox, system_config
+from tests.e2e.harness import (
+    CrmInbox,
+    System,
+    key_card,
+    payment_events,
+    start_test_sandbox,
+    system_config,
+)
 from tests.e2e.phones import Phone, SimulatedPhone
 from tests.e2e.targets import BRIDGE_PREFIX, Target
 
@@ -129,14 +135,9 @@ async def desk(
         **options,
     )
     config.validate()
-    events: list[dict[str, Any]] = []
     try:
         async with running_payivr(config) as running:
-
-            async def record(event: PaymentEvent) -> None:
-                events.append(event_json(event))
-
-            running.notifier.subscribe(record)
+            events = payment_events(running)
             await asyncio.wait_for(running.events.connected.wait(), 10)
             agent = target.agent_phone("agent", "1001", agent_answers)
             await add_agent(running.database, "alice", agent.endpoint, "agent", "correct horse 1")

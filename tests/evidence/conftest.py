@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from payivr.calls.notifier import PaymentEvent, event_json
 from payivr.cli import running_payivr
 from payivr.gateway.sandbox import KeyFiles
 from tests.e2e.conftest import crm_inbox, gateway_keys, target
-from tests.e2e.harness import CrmInbox, System, start_test_sandbox, system_config
+from tests.e2e.harness import CrmInbox, System, payment_events, start_test_sandbox, system_config
 from tests.e2e.targets import SimulatorTarget, Target
 from tests.evidence.capture import Capture, logging_to
 
@@ -61,14 +60,9 @@ async def evidence(
         )
         config.console.listen = "127.0.0.1:0"
         config.console.metrics_open = True  # the supervisor's scan reads /metrics too
-        events: list[dict[str, Any]] = []
         try:
             async with capture.bus_listener(database_url), running_payivr(config) as running:
-
-                async def record(event: PaymentEvent) -> None:
-                    events.append(event_json(event))
-
-                running.notifier.subscribe(record)
+                events = payment_events(running)
                 await asyncio.wait_for(running.events.connected.wait(), 10)
                 system = System(target, running, sandbox, crm_inbox, config, events)
                 yield Evidence(system, capture, database_url)
