@@ -153,3 +153,16 @@ class OptionalService(Generic[_Service]):
         if service is None:
             raise ApiError(404, self._code, self._message)
         return service
+
+    async def posted(self, request: web.Request) -> tuple[Caller, _Service, dict[str, Any]]:
+        """For a ``POST`` to the service: the signed-in caller, the service and the JSON body."""
+        caller = await request_caller(request)
+        service = self.of(request)
+        return caller, service, await json_object(request)
+
+    async def listing(self, request: web.Request) -> tuple[_Service, str | None, int]:
+        """For a listing of the service's records by the signed-in caller: the service, whose
+        records (:func:`listed_agent`) and how many (``?limit=``)."""
+        caller = await request_caller(request)
+        service = self.of(request)
+        return service, listed_agent(request, caller.account), limit_param(request)

@@ -109,14 +109,16 @@ def operation(
 
 
 def own_listing(
-    things: str, operation_id: str, name: str, item: str, answer: str, errors: dict[str, Any]
+    texts: Mapping[int, str], things: str, operation_id: str, name: str, item: str, answer: str
 ) -> dict[str, Any]:
-    """A ``GET`` of ``things`` newest first: an agent's own, everyone's for a supervisor (who may
-    ask for one agent's)."""
+    """A ``GET`` of an optional service's ``things`` newest first: an agent's own, everyone's
+    for a supervisor (who may ask for one agent's). Its errors are those of
+    ``OptionalService.listing`` (404: the service is off) and of the database (503),
+    described by ``texts``."""
     return operation(
         f"{things}, newest first (own for agents; all for supervisors)",
         operation_id,
         json_content(list_of(name, item), answer),
-        errors,
+        error_responses(texts, 401, 404, 422, 503),
         parameters=[LIMIT_PARAMETER, AGENT_PARAMETER],
     )

@@ -20,9 +20,6 @@ from payivr.console.context import (
     Console,
     OptionalService,
     console_of,
-    json_object,
-    limit_param,
-    listed_agent,
     request_caller,
 )
 from payivr.console.openapi_parts import (
@@ -126,10 +123,8 @@ def _outbound_request(console: Console, body: dict[str, Any], caller: Caller) ->
 
 async def place_call(request: web.Request) -> web.Response:
     console = console_of(request)
-    caller = await request_caller(request)
-    dialer = OUTBOUND.of(request)
+    caller, dialer, body = await OUTBOUND.posted(request)
     name = caller.account.name
-    body = await json_object(request)
     try:
         outbound = _outbound_request(console, body, caller)
         call = await dialer.place(outbound)
@@ -202,11 +197,8 @@ async def cancel_call(request: web.Request) -> web.Response:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    caller = await request_caller(request)
-    dialer = OUTBOUND.of(request)
-    calls = await dialer.store.latest(
-        agent=listed_agent(request, caller.account), limit=limit_param(request)
-    )
+    dialer, agent, limit = await OUTBOUND.listing(request)
+    calls = await dialer.store.latest(agent=agent, limit=limit)
     return web.json_response({"outbound_calls": [outbound_json(call) for call in calls]})
 
 
@@ -331,12 +323,12 @@ def openapi_paths() -> dict[str, Any]:
                 body=json_body(schema_ref("OutboundCallRequest")),
             ),
             "get": own_listing(
+                _ERRORS,
                 "Outbound calls",
                 "listOutboundCalls",
                 "outbound_calls",
                 "OutboundCall",
                 "The calls.",
-                _errors(401, 404, 422, 503),
             ),
         },
         "/api/v1/outbound-calls/{outbound_id}": {

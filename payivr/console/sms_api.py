@@ -19,9 +19,6 @@ from aiohttp import web
 from payivr.console.context import (
     OptionalService,
     console_of,
-    json_object,
-    limit_param,
-    listed_agent,
     optional_string,
     request_caller,
 )
@@ -68,6 +65,19 @@ def message_json(message: SmsMessage) -> dict[str, Any]:
     }
 
 
+def _charge_json(charge: TextPayment | Reminder) -> dict[str, Any]:
+    """What a text payment and a reminder both tell: whom, from which agent, what and how much."""
+    return {
+        "customer": charge.customer,
+        "phone": charge.phone,
+        "agent": charge.agent,
+        "item": charge.item,
+        "amount_minor": charge.amount_minor,
+        "amount": format_minor(charge.amount_minor, charge.currency),
+        "currency": charge.currency,
+    }
+
+
 def text_payment_json(
     payment: TextPayment, messages: list[SmsMessage] | None = None, *, opted_out: bool = False
 ) -> dict[str, Any]:
@@ -75,13 +85,7 @@ def text_payment_json(
         "id": str(payment.id),
         "status_url": f"/api/v1/text-payments/{payment.id}",
         "payment_url": f"/api/v1/payments/{payment.id}",
-        "customer": payment.customer,
-        "phone": payment.phone,
-        "agent": payment.agent,
-        "item": payment.item,
-        "amount_minor": payment.amount_minor,
-        "amount": format_minor(payment.amount_minor, payment.currency),
-        "currency": payment.currency,
+        **_charge_json(payment),
         "card": str(payment.card) if payment.card else None,
         "state": payment.state.value,
         "expires_at": payment.expires_at.isoformat(),
@@ -99,13 +103,7 @@ def text_payment_json(
 def reminder_json(reminder: Reminder, *, opted_out: bool = False) -> dict[str, Any]:
     return {
         "id": str(reminder.id),
-        "customer": reminder.customer,
-        "phone": reminder.phone,
-        "agent": reminder.agent,
-        "item": reminder.item,
-        "amount_minor": reminder.amount_minor,
-        "amount": format_minor(reminder.amount_minor, reminder.currency),
-        "currency": reminder.currency,
+        **_charge_json(reminder),
         "due_date": reminder.due_date.isoformat(),
         "time_zone": reminder.time_zone,
         "send_on": reminder.send_on.isoformat(),
@@ -156,9 +154,7 @@ async def _refused(
 
 
 async def request_text_payment(request: web.Request) -> web.Response:
-    caller = await request_caller(request)
-    sms = TEXTING.of(request)
-    body = await json_object(request)
+    caller, sms, body = await TEXTING.posted(request)
     try:
         amount_minor, currency = _amount(request, body)
         payment = await sms.request_text_payment(
@@ -179,10 +175,8 @@ async def request_text_payment(request: web.Request) -> web.Response:
 
 
 async def list_text_payments(request: web.Request) -> web.Response:
-    caller = await request_caller(request)
-    sms = TEXTING.of(request)
-    agent = listed_agent(request, caller.account)
-    payments = await sms.store.list_text_payments(agent=agent, limit=limit_param(request))
+    sms, agent, limit = await TEXTING.listing(request)
+    payments = await sms.store.list_text_payments(agent=agent, limit=limit)
     messages = await sms.store.messages_for_all([p.id for p in payments])
     opted_out = await sms.store.opted_out_among([p.phone for p in payments])
     shown = [text_payment_json(p, messages[p.id], opted_out=p.phone in opted_out) for p in payments]
@@ -215,9 +209,7 @@ async def text_payment_status(request: web.Request) -> web.Response:
 
 
 async def schedule_reminder(request: web.Request) -> web.Response:
-    caller = await request_caller(request)
-    sms = TEXTING.of(request)
-    body = await json_object(request)
+    caller, sms, body = await TEXTING.posted(request)
     try:
         amount_minor, currency = _amount(request, body)
         try:
@@ -251,10 +243,8 @@ async def schedule_reminder(request: web.Request) -> web.Response:
 
 
 async def list_reminders(request: web.Request) -> web.Response:
-    caller = await request_caller(request)
-    sms = TEXTING.of(request)
-    agent = listed_agent(request, caller.account)
-    reminders = await sms.store.list_reminders(agent=agent, limit=limit_param(request))
+    sms, agent, limit = await TEXTING.listing(request)
+    reminders = await sms.store.list_reminders(agent=agent, limit=limit)
     opted_out = await sms.store.opted_out_among([r.phone for r in reminders])
     shown = [reminder_json(r, opted_out=r.phone in opted_out) for r in reminders]
     return web.json_response({"reminders": shown})
@@ -311,5 +301,3 @@ def route_table() -> list[web.RouteDef]:
         web.get("/api/v1/cards-on-file", card_on_file),
     ]
 
-
-# ------------------------------------------------------------------ OpenAPI

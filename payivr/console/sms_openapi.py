@@ -50,6 +50,17 @@ _OPTED_OUT = {
     "description": "The phone number has opted out of texts (replied STOP, not START since).",
 }
 
+_CHARGE_PROPERTIES = {
+    "customer": {"type": "string"},
+    "phone": {"type": "string"},
+    "agent": {"type": "string"},
+    "item": {"type": "string"},
+    "amount_minor": {"type": "integer"},
+    "amount": {"type": "string"},
+    "currency": {"type": "string"},
+}
+"""What a text payment and a reminder both tell: whom, from which agent, what and how much."""
+
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "TextPaymentRequest": {
         "type": "object",
@@ -85,13 +96,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "id": {"type": "string", "format": "uuid"},
             "status_url": {"type": "string"},
             "payment_url": {"type": "string"},
-            "customer": {"type": "string"},
-            "phone": {"type": "string"},
-            "agent": {"type": "string"},
-            "item": {"type": "string"},
-            "amount_minor": {"type": "integer"},
-            "amount": {"type": "string"},
-            "currency": {"type": "string"},
+            **_CHARGE_PROPERTIES,
             "card": {**NULLABLE_STRING, "description": "Brand and last four at most."},
             "state": {
                 "type": "string",
@@ -147,13 +152,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "required": ["id", "customer", "phone", "due_date", "send_at", "status"],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
-            "customer": {"type": "string"},
-            "phone": {"type": "string"},
-            "agent": {"type": "string"},
-            "item": {"type": "string"},
-            "amount_minor": {"type": "integer"},
-            "amount": {"type": "string"},
-            "currency": {"type": "string"},
+            **_CHARGE_PROPERTIES,
             "due_date": {"type": "string", "format": "date"},
             "time_zone": {"type": "string"},
             "send_on": {"type": "string", "format": "date"},
@@ -199,12 +198,12 @@ def openapi_paths() -> dict[str, Any]:
                 body=json_body(schema_ref("TextPaymentRequest")),
             ),
             "get": own_listing(
+                _ERRORS,
                 "Text payments",
                 "listTextPayments",
                 "text_payments",
                 "TextPayment",
                 "The text payments.",
-                _errors(401, 404, 422, 503),
             ),
         },
         "/api/v1/text-payments/{text_payment_id}": {
@@ -226,12 +225,12 @@ def openapi_paths() -> dict[str, Any]:
                 body=json_body(schema_ref("ReminderRequest")),
             ),
             "get": own_listing(
+                _ERRORS,
                 "Reminders",
                 "listReminders",
                 "reminders",
                 "Reminder",
                 "The reminders.",
-                _errors(401, 404, 422, 503),
             ),
         },
         "/api/v1/sms/status": {
