@@ -24,10 +24,9 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg.abc import Params
 from psycopg.rows import dict_row
 
 from payivr.console.passwords import (
@@ -231,18 +230,11 @@ class Accounts:
             await conn.execute("DELETE FROM console_sessions WHERE account_id = %s", (row[0],))
             await conn.execute("DELETE FROM console_login_failures WHERE name = %s", (name,))
 
-    async def _rows(self, query: LiteralString, params: Params) -> list[dict[str, Any]]:
-        """What one statement (committed on its own) returns, a dict a row."""
-        async with self._db.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(query, params)
-            return await cursor.fetchall()
-
     async def get(self, name: str) -> Account | None:
-        rows = await self._rows(
+        row = await self._db.row(
             "SELECT * FROM console_accounts WHERE name = %s AND NOT disabled", (name,)
         )
-        return _account(rows[0]) if rows else None
+        return _account(row) if row else None
 
     async def agent_on_endpoint(self, endpoint: str) -> str | None:
         """The name of the enabled account one of whose softphones is ``endpoint`` (``*7``
@@ -260,7 +252,7 @@ class Accounts:
     async def statuses(self) -> list[AccountStatus]:
         """Every account, disabled ones too, with recent failed sign-ins and live API tokens."""
         now = self._clock()
-        rows = await self._rows(
+        rows = await self._db.rows(
             "SELECT a.*,"
             " (SELECT coalesce(sum(f.failures), 0) FROM console_login_failures f"
             "  WHERE f.name = a.name AND f.last_failed_at > %(since)s) AS recent_failures,"
@@ -442,7 +434,7 @@ class Accounts:
         out after :data:`SESSION_IDLE`.
         """
         now = self._clock()
-        rows = await self._rows(
+        row = await self._db.row(
             "UPDATE console_sessions s SET last_seen_at = CASE WHEN %(activity)s"
             " THEN %(now)s ELSE s.last_seen_at END FROM console_accounts a"
             " WHERE s.token_hash = %(digest)s AND a.id = s.account_id AND NOT a.disabled"
@@ -455,7 +447,7 @@ class Accounts:
                 "idle_since": now - self._session_idle,
             },
         )
-        return Session(_account(rows[0]), rows[0]["csrf_token"]) if rows else None
+        return Session(_account(row), row["csrf_token"]) if row else None
 
     async def ended(self, digests: Iterable[bytes]) -> set[bytes]:
         """Which of these session or API token digests no longer let anyone in (signed
@@ -532,13 +524,13 @@ class Accounts:
         if not token.startswith(API_TOKEN_PREFIX):
             return None
         now = self._clock()
-        rows = await self._rows(
+        row = await self._db.row(
             "UPDATE console_api_tokens t SET last_used_at = %s FROM console_accounts a"
             " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s"
             " AND a.id = t.account_id AND NOT a.disabled RETURNING a.*",
             (now, token_digest(token), now),
         )
-        return _account(rows[0]) if rows else None
+        return _account(row) if row else None
 
 
 def check_name(name: str) -> None:
