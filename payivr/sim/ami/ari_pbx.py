@@ -44,6 +44,12 @@ class AriSimulatorPbx:
     def channels(self) -> Sequence[ChannelSnapshot]:
         return [self._snapshot(channel) for channel in self.sim.channels.values()]
 
+    def channel(self, name: str) -> ChannelSnapshot:
+        channel = self.sim.engine.lifecycle.named(name)
+        if channel is None:
+            raise NoSuchChannel(name)
+        return self._snapshot(channel)
+
     def bridges(self) -> Sequence[BridgeSnapshot]:
         return [_bridge_snapshot(bridge) for bridge in self.sim.bridges.values()]
 

@@ -64,6 +64,9 @@ class PbxModel(Protocol):
 
     def channels(self) -> Sequence[ChannelSnapshot]: ...
 
+    def channel(self, name: str) -> ChannelSnapshot:
+        """The channel called ``name``; raises :class:`NoSuchChannel`."""
+
     def bridges(self) -> Sequence[BridgeSnapshot]: ...
 
     async def redirect(self, redirect: Redirect) -> None:

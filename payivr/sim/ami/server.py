@@ -386,8 +386,7 @@ class AmiSimulator:
         if bridge is None:
             session.error(action, "Specified BridgeUniqueid not found")
             return
-        by_name = {c.name: c for c in self.pbx.channels()}
-        members = [by_name[name] for name in bridge.channels if name in by_name]
+        members = [channel for name in bridge.channels if (channel := self._channel(name))]
         session.list_ack(action, "Bridge channel listing will follow")
         for channel in members:
             session.list_event(action, "BridgeInfoChannel", channel_fields(channel))
@@ -450,12 +449,18 @@ class AmiSimulator:
             session.error(action, "Cannot set mute flag")
             return
         session.respond(action, "Success")
-        snapshot = next((c for c in self.pbx.channels() if c.name == channel), None)
+        snapshot = self._channel(channel)
         if snapshot is not None:
             fields = [*channel_fields(snapshot), ("Direction", direction)]
             fields += [("State", "1" if muted else "0"), ("Count", str(count))]
             for other in list(self._sessions):
                 other.event("call", "MixMonitorMute", fields)
+
+    def _channel(self, name: str) -> ChannelSnapshot | None:
+        try:
+            return self.pbx.channel(name)
+        except NoSuchChannel:
+            return None
 
     async def _redirect(self, session: _Session, action: AmiMessage) -> None:
         channel = action.get("Channel")
@@ -483,11 +488,10 @@ class AmiSimulator:
             if extra_target is None:
                 session.error(action, "ExtraPriority is invalid")
                 return
-        names = {c.name for c in self.pbx.channels()}
-        if channel not in names:
+        if self._channel(channel) is None:
             session.error(action, f"Channel does not exist: {channel}")
             return
-        if extra and extra not in names:
+        if extra and self._channel(extra) is None:
             session.error(action, f"ExtraChannel does not exist: {extra}")
             return
         try:

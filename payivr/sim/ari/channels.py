@@ -28,6 +28,7 @@ class ChannelLifecycle:
         self.epoch = 1795290000  # channel ids are <epoch>.<n>
         self._uniqueids = itertools.count(1)
         self._name_counters: dict[str, itertools.count[int]] = {}
+        self._by_name: dict[str, SimChannel] = {}
 
     def _uniqueid(self) -> str:
         while True:
@@ -67,6 +68,7 @@ class ChannelLifecycle:
             channel.protocol_id = str(uuid.uuid4())
         channel.linkedid = channel.id
         self.engine.channels[channel.id] = channel
+        self._by_name.setdefault(channel.name, channel)
         if phone is not None:
             phone.channel = channel
             phone.changed()
@@ -74,13 +76,24 @@ class ChannelLifecycle:
 
     def find_channel(self, id_or_name: str) -> SimChannel:
         """A channel by id, or by name as AMI names them."""
-        channel = self.engine.channels.get(id_or_name)
-        if channel is not None:
-            return channel
-        for channel in self.engine.channels.values():
-            if channel.name == id_or_name:
-                return channel
-        raise SimChannelNotFound(id_or_name)
+        channel = self.engine.channels.get(id_or_name) or self.named(id_or_name)
+        if channel is None:
+            raise SimChannelNotFound(id_or_name)
+        return channel
+
+    def named(self, name: str) -> SimChannel | None:
+        """The first channel (in order of creation) called ``name``.
+
+        Looked up in an index, not by a walk over every channel: AMI names channels in
+        each Setvar, Getvar and Redirect, and thousands of calls make thousands of channels.
+        The walk remains for a name the index lost (its first holder gone, a namesake left).
+        """
+        channel = self._by_name.get(name)
+        if channel is None:
+            channel = next((c for c in self.engine.channels.values() if c.name == name), None)
+            if channel is not None:
+                self._by_name[name] = channel
+        return channel
 
     def control(self, channel_id: str) -> SimChannel:
         """``find_control``: 404 when gone, 409 when not in Stasis."""
@@ -228,6 +241,8 @@ class ChannelLifecycle:
         )
         channel.destroyed = True
         self.engine.channels.pop(channel.id, None)
+        if self._by_name.get(channel.name) is channel:
+            del self._by_name[channel.name]
         if channel.snoop_target is not None and channel in channel.snoop_target.snoops:
             channel.snoop_target.snoops.remove(channel)
         phone = channel.phone

@@ -4,6 +4,7 @@ snapshots ARI shows of them. Plain data; behaviour lives in :mod:`.engine`."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -94,10 +95,13 @@ class Clock:
         await asyncio.sleep(max(0.0, seconds) * self.time_scale)
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_time(epoch: float) -> str:
-    """Asterisk's timestamp format: ``2026-11-21T21:11:04.541+0000``."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond // 1000:03d}+0000"
+    """Asterisk's timestamp format: ``2026-11-21T21:11:04.541+0000``.
+
+    Remembered: a channel's ``creationtime`` is in every event about it, and the events of
+    one moment share their ``timestamp``."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:23] + "+0000"
 
 
 class EventSink(Protocol):

@@ -7,10 +7,11 @@ import asyncio
 import base64
 import binascii
 import json
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
 
 import structlog
@@ -72,11 +73,31 @@ class EventSocket:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._queue and not self.ws.closed:
-                await self.ws.send_str(self._queue.popleft())
+                if self.ws.compress or self.transport is None:
+                    await self.ws.send_str(self._queue.popleft())
+                    continue
+                # The events queued so far in one write, framed as aiohttp frames a text
+                # (unmasked, uncompressed): one system call however many, the same bytes.
+                transport = cast(asyncio.WriteTransport, self.transport)
+                if transport.is_closing():
+                    return
+                transport.write(b"".join(_text_frame(text) for text in self._queue))
+                self._queue.clear()
 
     def close(self) -> None:
         self._closed = True
         self._wakeup.set()
+
+
+def _text_frame(text: str) -> bytes:
+    """A final, unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        return struct.pack("!BB", 0x81, length) + payload
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length) + payload
+    return struct.pack("!BBQ", 0x81, 127, length) + payload
 
 
 class _RefusingProtocol(asyncio.Protocol):
