@@ -48,6 +48,31 @@ LUHN_FAILURE = "4242424242424241"
 AMOUNT_MINOR = 13742
 ITEM = "Annual plan"
 
+CARD_STEPS = (
+    ("confirm-amount", "1"),
+    ("enter-card-number", VISA + "#"),
+    ("card-ending-in", "1"),
+    ("enter-expiry", "1230"),
+    ("expiry-is", "1"),
+    ("enter-security-code", "123"),
+    ("security-code-entered", "1"),
+    ("enter-postal-code", "90210#"),
+    ("postal-code-is", "1"),
+)
+"""A card payment as the caller keys it: the prompt that asks, then the keys that answer."""
+
+HANGUP_POINTS: dict[str, tuple[int, int] | None] = {
+    "amount": (0, 0),
+    "card-number": (1, 4),
+    "expiry": (3, 2),
+    "security-code": (5, 1),
+    "postal-code": (7, 3),
+    "authorizing": None,
+    "result": None,
+}
+"""Where a hang-up comes: on a step (its index in CARD_STEPS, keys of that entry already
+pressed), or (None) after the card: while it is charged, or while the result is read out."""
+
 ENTRY_MODES = {
     # name: (entry, privacy mode)
     "star7-hold": ("takeover", "hold"),

@@ -1,12 +1,18 @@
-"""Hang-ups at every step of a payment, by the caller and by the agent (issue 3 §3 and §5).
+"""Hang-ups during a payment, by the caller and by the agent (issue 3 §3 and §5), one case
+per thing Asterisk sees differently: which legs there are (an agent on hold or in the
+caller's bridge, dialled by payivr or redirected by *7; the pay line's and the transfer's
+caller alone) and when the hang-up comes (a prompt playing before the card, keys held
+mid-entry, the charge in flight, the result being read out).
 
 - The caller hangs up: the payment ends (an authorization already sent still gets its outcome
   recorded), the agent is told and released; nothing stays in Asterisk.
 - The agent hangs up: the payment goes on; the caller hears the outcome and "goodbye" (when the
   agent left before the result) and is hung up (``calls.after_agent_hangup = "hangup"``).
 
-The takeover starts here with ``*7``; the console takeover only differs before the payment
-(covered in test_matrix.py).
+What is stored for a hang-up at every step (outcome, steps, CRM activity, charges, the last
+prompts) is in tests/calls/test_hangup_outcomes.py, below Asterisk; the flow's decision in
+every state in tests/core/test_flow_branches.py. The takeover from the console only differs
+before the payment (covered in test_matrix.py).
 """
 
 from __future__ import annotations
@@ -14,33 +20,9 @@ from __future__ import annotations
 import pytest
 
 from payivr.core.events import Outcome
-from tests.e2e.harness import VISA, System, heard
+from tests.e2e.harness import CARD_STEPS, HANGUP_POINTS, System, heard
 from tests.e2e.phones import Phone, prompts
 
-MODES = ["star7-hold", "star7-talk-through", "inbound-hold", "inbound-talk-through"]
-
-CARD_STEPS = (
-    ("confirm-amount", "1"),
-    ("enter-card-number", VISA + "#"),
-    ("card-ending-in", "1"),
-    ("enter-expiry", "1230"),
-    ("expiry-is", "1"),
-    ("enter-security-code", "123"),
-    ("security-code-entered", "1"),
-    ("enter-postal-code", "90210#"),
-    ("postal-code-is", "1"),
-)
-
-# step: (index in CARD_STEPS, keys pressed of that entry before the hang-up); None: after them
-POINTS: dict[str, tuple[int, int] | None] = {
-    "amount": (0, 0),
-    "card-number": (1, 4),
-    "expiry": (3, 2),
-    "security-code": (5, 1),
-    "postal-code": (7, 3),
-    "authorizing": None,
-    "result": None,
-}
 STEPS_AFTER_AUTHORIZING = ("authorizing", "result")
 
 
@@ -51,7 +33,7 @@ async def key(caller: Phone, prompt: str, keys: str) -> None:
 
 async def key_until(caller: Phone, point: str) -> None:
     """Key the card up to ``point`` (part of that entry included)."""
-    where = POINTS[point]
+    where = HANGUP_POINTS[point]
     stop, partial = where if where is not None else (len(CARD_STEPS), 0)
     for prompt, keys in CARD_STEPS[:stop]:
         await key(caller, prompt, keys)
@@ -67,7 +49,7 @@ async def key_until(caller: Phone, point: str) -> None:
 
 async def key_rest(caller: Phone, point: str) -> None:
     """Key the rest of the card after ``point``."""
-    where = POINTS[point]
+    where = HANGUP_POINTS[point]
     if where is None:
         return
     start, partial = where
@@ -76,7 +58,7 @@ async def key_rest(caller: Phone, point: str) -> None:
         await key(caller, prompt, keys)
 
 
-@pytest.fixture(params=list(POINTS))
+@pytest.fixture
 def point(request: pytest.FixtureRequest, system: System) -> str:
     """Where in the payment the hang-up happens; the gateway answers slowly at
     "authorizing" so the hang-up lands while the charge is in flight."""
@@ -85,7 +67,38 @@ def point(request: pytest.FixtureRequest, system: System) -> str:
     return str(request.param)
 
 
-@pytest.mark.parametrize("mode", [*MODES, "payline", "transfer"])
+# (point, mode), each with what Asterisk sees when the caller hangs up.
+CALLER_CASES = [
+    # A prompt is playing to the caller, out of the bridge; the agent has music on hold.
+    ("amount", "star7-hold"),
+    # Keys held mid-entry; the caller is in the agent's bridge, their keys absorbed.
+    ("card-number", "star7-talk-through"),
+    # The charge is in flight with no caller; the agent payivr dialled waits on hold.
+    ("authorizing", "inbound-hold"),
+    # The result is being read out; the agent is in the caller's bridge.
+    ("result", "inbound-talk-through"),
+    # The pay line: the charge in flight, no leg left at all.
+    ("authorizing", "payline"),
+    # The transfer: "returning to your agent" is playing; nobody is dialled back.
+    ("result", "transfer"),
+]
+
+# (point, mode), each with what Asterisk sees when the agent hangs up.
+AGENT_CASES = [
+    # The agent, muted with music, leaves while a prompt plays to the caller out of the bridge.
+    ("amount", "star7-hold"),
+    # The agent leaves the bridge the caller keys in (their keys absorbed) mid-entry.
+    ("postal-code", "star7-talk-through"),
+    # The agent payivr dialled leaves on hold while the charge is in flight.
+    ("authorizing", "inbound-hold"),
+    # The agent leaves as the caller hears they return to them: the caller is hung up.
+    ("result", "inbound-talk-through"),
+]
+
+
+@pytest.mark.parametrize(
+    ("point", "mode"), CALLER_CASES, ids=[f"{p}-{m}" for p, m in CALLER_CASES], indirect=["point"]
+)
 async def test_caller_hangs_up(system: System, mode: str, point: str) -> None:
     call = await system.start_payment(mode)
     await key_until(call.caller, point)
@@ -99,7 +112,9 @@ async def test_caller_hangs_up(system: System, mode: str, point: str) -> None:
     await system.check_nothing_left()
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("point", "mode"), AGENT_CASES, ids=[f"{p}-{m}" for p, m in AGENT_CASES], indirect=["point"]
+)
 async def test_agent_hangs_up(system: System, mode: str, point: str) -> None:
     call = await system.start_payment(mode)
     assert call.agent is not None
