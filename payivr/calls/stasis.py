@@ -25,6 +25,7 @@ import functools
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -75,6 +76,23 @@ class AgentDirectory(Protocol):
     async def agent_on_endpoint(self, endpoint: str) -> str | None: ...
 
 
+@dataclass(frozen=True)
+class KnownAgent:
+    """The console account ``*7``'s check found on the agent's phone: the takeover files the
+    payment under it without asking the database again."""
+
+    endpoint: str
+    name: str
+
+
+@dataclass(frozen=True)
+class _ExpectedTakeover:
+    request: PaymentRequest | None
+    started: asyncio.Future[str]
+    from_agent_phone: bool
+    agent: KnownAgent | None
+
+
 UNASSIGNED_AGENT = "agent without an account"
 """Files the payments of an endpoint no account has when the endpoint itself cannot be
 stored (7+ digits in a row are refused as possible card data wherever people read)."""
@@ -86,7 +104,7 @@ class StasisApplication:
         self._agents = agents
         self.router = EventRouter(assign=self._assign, handler=self._run_call)
         self.sessions: dict[str, CallSession] = {}
-        self._expected: dict[str, tuple[PaymentRequest | None, asyncio.Future[str], bool]] = {}
+        self._expected: dict[str, _ExpectedTakeover] = {}
         self._placed: dict[str, Callable[[Call], Awaitable[None]]] = {}
 
     @property
@@ -96,16 +114,21 @@ class StasisApplication:
     # ------------------------------------------------------------- outside requests
 
     def expect_takeover(
-        self, key: str, request: PaymentRequest | None, from_agent_phone: bool = False
+        self,
+        key: str,
+        request: PaymentRequest | None,
+        from_agent_phone: bool = False,
+        agent: KnownAgent | None = None,
     ) -> asyncio.Future[str]:
         """A takeover with this key is on its way (AMI redirect): start ``request`` on it.
 
         The future gets the payment id once the payment started (or the reason it did not).
         ``from_agent_phone``: the agent keyed ``*7``; without a request (no amount), or when
-        it cannot start, their console opens the request form.
+        it cannot start, their console opens the request form. ``agent``: the account
+        already found on the agent's phone.
         """
         started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._expected[key] = (request, started, from_agent_phone)
+        self._expected[key] = _ExpectedTakeover(request, started, from_agent_phone, agent)
         return started
 
     def place_call(self, key: str, handler: Callable[[Call], Awaitable[None]]) -> Call:
@@ -200,8 +223,9 @@ class StasisApplication:
                         break
         except TimeoutError:
             pass
-        key = first.args[2]
-        request, started, from_agent_phone = self._expected.pop(key, (None, None, False))
+        expected = self._expected.pop(first.args[2], None)
+        request = expected.request if expected else None
+        started = expected.started if expected else None
         if set(legs) != {"caller", "agent"}:
             log.warning("takeover_incomplete", call=call.key, legs=sorted(legs))
             if started is not None and not started.done():
@@ -217,10 +241,13 @@ class StasisApplication:
             EntryKind.TAKEOVER,
             agent.name,
             caller.caller.number if caller.caller else None,
+            expected.agent if expected else None,
         )
         await self.mark_legs(session)
         await session.run(
-            first_request=request, first_started=started, ask_agent=from_agent_phone
+            first_request=request,
+            first_started=started,
+            ask_agent=expected is not None and expected.from_agent_phone,
         )
 
     async def _inbound(self, call: Call, first: StasisStart, endpoint: str) -> None:
@@ -343,10 +370,15 @@ class StasisApplication:
         entry: EntryKind,
         agent_channel: str | None,
         caller_number: str | None,
+        known_agent: KnownAgent | None = None,
     ) -> CallSession:
-        """A session for the call, the agent named by their console account."""
+        """A session for the call, the agent named by their console account (``known_agent``
+        when it is the account of the agent channel's endpoint)."""
         endpoint = endpoint_of(agent_channel) if agent_channel else None
-        name = await self.agent_name(endpoint) if endpoint else None
+        if known_agent is not None and known_agent.endpoint == endpoint:
+            name: str | None = known_agent.name
+        else:
+            name = await self.agent_name(endpoint) if endpoint else None
         session = CallSession(self.services, call, caller, agent, entry, name, caller_number)
         session.agent_endpoint = endpoint
         self.sessions[call.key] = session
@@ -447,4 +479,4 @@ class StasisApplication:
         await session.run()
 
 
-__all__ = ["PaymentRefused", "RequestRefused", "StasisApplication", "UnknownCall"]
+__all__ = ["KnownAgent", "PaymentRefused", "RequestRefused", "StasisApplication", "UnknownCall"]

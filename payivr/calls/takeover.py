@@ -26,7 +26,7 @@ from payivr.ami.takeover import RequestSource, TakeoverRequest
 from payivr.calls.notifier import PaymentFormRequested
 from payivr.calls.payment import PaymentRefused
 from payivr.calls.requests import PaymentRequest, RequestRefused, feature_code_request
-from payivr.calls.stasis import AgentDirectory, StasisApplication, UnknownCall
+from payivr.calls.stasis import AgentDirectory, KnownAgent, StasisApplication, UnknownCall
 from payivr.config import CallSettings
 from payivr.core.channels import endpoint_of
 from payivr.core.errors import PayivrError
@@ -80,8 +80,8 @@ class Takeovers:
         does not hold up (see the module doc) is logged and dropped: nothing is redirected.
         """
         try:
-            request = await self._checked_request(takeover)
-            await self._redirect(takeover, request)
+            request, agent = await self._checked_request(takeover)
+            await self._redirect(takeover, request, agent)
         except TakeoverRefused as refused:
             log.warning(
                 "feature_code_takeover_refused",
@@ -100,8 +100,11 @@ class Takeovers:
         except (PaymentRefused, AmiError) as error:
             log.warning("feature_code_takeover_failed", key=takeover.key, error=str(error))
 
-    async def _checked_request(self, takeover: TakeoverRequest) -> PaymentRequest | None:
-        """The payment ``takeover`` asks for (None: no amount), once it holds up."""
+    async def _checked_request(
+        self, takeover: TakeoverRequest
+    ) -> tuple[PaymentRequest | None, KnownAgent]:
+        """The payment ``takeover`` asks for (None: no amount), once it holds up, and the
+        account on the agent's phone."""
         if self._ami is None:
             raise TakeoverRefused("AMI is off: nothing can be redirected")
         endpoint = endpoint_of(takeover.agent_channel)
@@ -110,14 +113,15 @@ class Takeovers:
             raise TakeoverRefused("the agent channel is not the softphone of a console account")
         if not await self._ami.bridged_together(takeover.agent_channel, takeover.caller_channel):
             raise TakeoverRefused("Asterisk does not have the agent and the peer bridged together")
+        known = KnownAgent(endpoint, agent)
         if takeover.amount_minor is None:
-            return None
+            return None, known
         request = feature_code_request(takeover.amount_minor, self._currency, agent, self._calls)
         try:
             request.check(self._stasis.max_amount_minor)
         except RequestRefused as refused:
             raise AmountRefused(str(refused), agent) from None
-        return request
+        return request, known
 
     async def request_for_agent(self, endpoint: str, request: PaymentRequest) -> str:
         """Start ``request`` on the agent's current call; returns the payment id.
@@ -141,10 +145,18 @@ class Takeovers:
         takeover = TakeoverRequest.new(call.agent.name, call.peer.name, None, RequestSource.CONSOLE)
         return await self._redirect(takeover, request)
 
-    async def _redirect(self, takeover: TakeoverRequest, request: PaymentRequest | None) -> str:
+    async def _redirect(
+        self,
+        takeover: TakeoverRequest,
+        request: PaymentRequest | None,
+        agent: KnownAgent | None = None,
+    ) -> str:
         assert self._ami is not None
         started = self._stasis.expect_takeover(
-            takeover.key, request, from_agent_phone=takeover.source is not RequestSource.CONSOLE
+            takeover.key,
+            request,
+            from_agent_phone=takeover.source is not RequestSource.CONSOLE,
+            agent=agent,
         )
         try:
             await self._ami.take_over(takeover)
