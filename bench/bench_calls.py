@@ -537,7 +537,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     log_file = Path(tempfile.gettempdir()) / f"payivr-bench-calls-{os.getpid()}.log"
     stream = log_file.open("w")
-    configure_logging("INFO", json=True, stream=stream)
+    configure_logging("INFO", json=True, stream=stream, once=True)  # as `payivr serve`
 
     server = start_test_server()
     results = []

@@ -10,7 +10,8 @@ successful card payment of the bench's script (``calls_sim.py``), request for re
   one ``Redirect`` with ``ExtraChannel`` into ``[payivr-takeover]``;
 - ARI, when both legs are in Stasis: the call-key variable on each leg, the bridge
   (``mixing,dtmf_events``) with both legs, the caller out of it, the agent muted inbound and
-  on music on hold;
+  on music on hold, then ``MIXMONITOR_FILENAME`` read on each leg (payivr mutes a recorded
+  leg's recording before the first prompt: a recording must never keep card data);
 - the same prompts, one single-item playback per part (amount read back, card as brand and
   last four, expiry, security code, postal code, processing, approved with a reference,
   returning to the agent), barge-in stopping the part that plays, entries ended by ``#``
@@ -207,6 +208,8 @@ class Floor:
         await self._request("POST", f"bridges/{call.bridge}/removeChannel", channel=call.caller)
         await self._request("POST", f"channels/{call.agent}/mute", direction="in")
         await self._request("POST", f"channels/{call.agent}/moh", mohClass="default")
+        for leg in (call.caller, call.agent):
+            await self._request("GET", f"channels/{leg}/variable", variable="MIXMONITOR_FILENAME")
         await self._next_step(call)
 
     async def _next_step(self, call: FloorCall) -> None:

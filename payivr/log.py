@@ -97,8 +97,19 @@ class _MaskingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | None = None) -> None:
-    """Set up structlog and the standard library's logging to write one line per event."""
+def configure_logging(
+    level: str = "INFO",
+    json: bool = True,
+    stream: TextIO | None = None,
+    *,
+    once: bool = False,
+) -> None:
+    """Set up structlog and the standard library's logging to write one line per event.
+
+    ``once``: this configuration stays for the life of the process (``payivr serve``): each
+    module's logger is assembled at its first use and kept, so a call filtered out by the
+    level costs next to nothing (otherwise every call assembles a logger, as a later
+    ``configure_logging`` or ``structlog.testing.capture_logs`` must be obeyed)."""
     output = stream or sys.stderr
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -119,7 +130,7 @@ def configure_logging(level: str = "INFO", json: bool = True, stream: TextIO | N
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(output),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=once,
     )
     handler = logging.StreamHandler(output)
     handler.addFilter(_MaskingFilter())

@@ -131,9 +131,18 @@ class ResyncReport:
 
 
 class EventRouter:
-    def __init__(self, *, assign: Assign, handler: CallHandler) -> None:
+    def __init__(
+        self,
+        *,
+        assign: Assign,
+        handler: CallHandler,
+        unread: frozenset[type[AriEvent]] = frozenset(),
+    ) -> None:
+        """``unread``: event types no handler reads; they are dropped rather than wake a
+        call's task for nothing."""
         self._assign = assign
         self._handler = handler
+        self._unread = unread
         self._calls: dict[str, Call] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._channel_calls: dict[str, Call] = {}
@@ -159,6 +168,8 @@ class EventRouter:
 
     def dispatch(self, event: AriEvent) -> None:
         """Route one event to its call's queue. Never waits, never raises."""
+        if type(event) in self._unread:
+            return
         call = self._route(event)
         if call is None:
             log.debug("ari.event_unrouted", type=type(event).__name__)

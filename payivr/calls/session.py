@@ -145,6 +145,9 @@ class CallSession:
         self._bridge_made = False
         self.payment: PaymentRun | None = None
         self.agent_endpoint: str | None = None
+        # CHANNEL(language) of the caller's channel when payivr got it; None: asked of
+        # Asterisk when a payment starts (a call payivr placed itself).
+        self.caller_language: str | None = None
         self._agent_keys = AgentKeys()  # *7 keyed on a call in payivr's bridge
         self._amount_timer: asyncio.TimerHandle | None = None
         self._agent_request_waiting: AgentRequest | None = None  # for the payment to end
@@ -545,10 +548,14 @@ class CallSession:
         has prompts in it (``es_MX`` counts as ``es``), else ``calls.language``."""
         if chosen is not None:
             return chosen
-        try:
-            channel_language = (await self.services.ari.channels.get(self.legs.caller)).language
-        except AriError:
-            channel_language = ""
+        channel_language = self.caller_language
+        if channel_language is None:
+            try:
+                channel = await self.services.ari.channels.get(self.legs.caller)
+            except AriError:
+                channel_language = ""
+            else:
+                channel_language = channel.language
         for candidate in (channel_language, channel_language.split("_")[0]):
             if candidate in LANGUAGES:
                 return candidate

@@ -33,8 +33,16 @@ import structlog
 from payivr.ari.client import AriClient
 from payivr.ari.errors import AriError
 from payivr.ari.events import (
+    AriEvent,
+    BridgeDestroyed,
     ChannelDestroyed,
+    ChannelEnteredBridge,
     ChannelHangupRequest,
+    ChannelLeftBridge,
+    ChannelStateChange,
+    ChannelVarset,
+    PlaybackContinuing,
+    PlaybackStarted,
     StasisEnd,
     StasisStart,
 )
@@ -55,6 +63,12 @@ LEG_WAIT_SECONDS = 10.0
 CALL_KEY_VARIABLE = "PAYIVR_CALL"
 """On each leg of a call with an agent: ``<entry>/<caller|agent>/<call key>``."""
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+UNREAD_EVENTS: frozenset[type[AriEvent]] = frozenset({
+    PlaybackStarted, PlaybackContinuing, ChannelVarset, ChannelEnteredBridge, ChannelLeftBridge,
+    ChannelStateChange, BridgeDestroyed,
+})
+"""Events no call handler reads (sessions, payments, takeovers, the outbound dialer): a
+payment's 30 ``PlaybackStarted`` alone would wake its task 30 times for nothing."""
 _PAIRED_ENTRIES = (EntryKind.TAKEOVER, EntryKind.INBOUND, EntryKind.OUTBOUND)  # two legs
 
 
@@ -102,7 +116,7 @@ class StasisApplication:
     def __init__(self, services: CallServices, agents: AgentDirectory | None = None) -> None:
         self.services = services
         self._agents = agents
-        self.router = EventRouter(assign=self._assign, handler=self._run_call)
+        self.router = EventRouter(assign=self._assign, handler=self._run_call, unread=UNREAD_EVENTS)
         self.sessions: dict[str, CallSession] = {}
         self._expected: dict[str, _ExpectedTakeover] = {}
         self._placed: dict[str, Callable[[Call], Awaitable[None]]] = {}
@@ -242,6 +256,7 @@ class StasisApplication:
             agent.name,
             caller.caller.number if caller.caller else None,
             expected.agent if expected else None,
+            caller_language=caller.language,
         )
         await self.mark_legs(session)
         await session.run(
@@ -278,6 +293,7 @@ class StasisApplication:
             EntryKind.INBOUND,
             endpoint,
             caller.caller.number if caller.caller else None,
+            caller_language=caller.language,
         )
         await self.mark_legs(session)
         await session.run()
@@ -290,7 +306,10 @@ class StasisApplication:
         if not amount:
             await self.ari.channels.answer(caller.id)
             number = caller.caller.number if caller.caller else None
-            session = await self.open_session(call, caller.id, None, EntryKind.PAYLINE, None, number)
+            session = await self.open_session(
+                call, caller.id, None, EntryKind.PAYLINE, None, number,
+                caller_language=caller.language,
+            )
             await session.run(amount_from=AmountFrom.CALLER, reference=reference)
             return
         if not (amount.isascii() and amount.isdigit()) or int(amount) <= 0:
@@ -315,6 +334,7 @@ class StasisApplication:
             EntryKind.PAYLINE,
             None,
             caller.caller.number if caller.caller else None,
+            caller_language=caller.language,
         )
         await session.run(first_request=request)
 
@@ -353,6 +373,7 @@ class StasisApplication:
             EntryKind.TRANSFER,
             endpoint,
             caller.caller.number if caller.caller else None,
+            caller_language=caller.language,
         )
         session.legs.return_to = endpoint
         if request is None:
@@ -371,9 +392,12 @@ class StasisApplication:
         agent_channel: str | None,
         caller_number: str | None,
         known_agent: KnownAgent | None = None,
+        *,
+        caller_language: str | None = None,
     ) -> CallSession:
         """A session for the call, the agent named by their console account (``known_agent``
-        when it is the account of the agent channel's endpoint)."""
+        when it is the account of the agent channel's endpoint). ``caller_language``: the
+        caller channel's language as payivr got the channel (its ``StasisStart``)."""
         endpoint = endpoint_of(agent_channel) if agent_channel else None
         if known_agent is not None and known_agent.endpoint == endpoint:
             name: str | None = known_agent.name
@@ -381,6 +405,7 @@ class StasisApplication:
             name = await self.agent_name(endpoint) if endpoint else None
         session = CallSession(self.services, call, caller, agent, entry, name, caller_number)
         session.agent_endpoint = endpoint
+        session.caller_language = caller_language
         self.sessions[call.key] = session
         return session
 
@@ -475,6 +500,7 @@ class StasisApplication:
             entry,
             agent.name,
             caller.caller.number if caller.caller else None,
+            caller_language=caller.language,
         )
         await session.run()
 

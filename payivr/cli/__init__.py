@@ -156,7 +156,7 @@ async def _serve(config: Config) -> int:
     except ConfigError as error:
         return fail(error)
     stop = stop_signals()
-    configure_logging(config.log.level, config.log.json)
+    configure_logging(config.log.level, config.log.json, once=True)
     try:
         async with running_payivr(config, stop=stop) as running:
             problem = await _until_stopped_or_replaced(stop, running)
