@@ -55,6 +55,10 @@ class CallClosed(PayivrError):
     """`Call.next_event()` on a call the router has closed."""
 
 
+PassOn = Callable[[CallEvent], bool]
+"""Takes an event the handler would only hand on; True when it took it."""
+
+
 class Call:
     """One call's mailbox and bindings. Created by the router; read by one handler task."""
 
@@ -64,7 +68,13 @@ class Call:
         self._queue: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._channels: set[str] = set()
         self._bridges: set[str] = set()
+        self._readers_waiting = 0
         self.closed = False
+        self.pass_on: PassOn | None = None
+        """Set by a handler whose first move with some events is to hand them on (a
+        payment's keys to its flow): an event posted while the handler waits in
+        `next_event` with nothing queued goes to it first, and the handler is not woken
+        for an event it took. It must not wait, and must act as the handler would."""
 
     def __repr__(self) -> str:
         return (
@@ -87,15 +97,29 @@ class Call:
 
     async def next_event(self) -> CallEvent:
         """Wait for this call's next event (use `asyncio.timeout` around it for timers)."""
-        if self.closed and self._queue.empty():
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if self.closed:
             raise CallClosed(self.key)
-        return await self._queue.get()
+        self._readers_waiting += 1
+        try:
+            return await self._queue.get()
+        finally:
+            self._readers_waiting -= 1
 
     def post(self, event: CallEvent) -> None:
         """Queue an event for this call (the router does this; resync and the call's own
         handler may too)."""
-        if not self.closed:
-            self._queue.put_nowait(event)
+        if self.closed:
+            return
+        if (
+            self._readers_waiting
+            and self.pass_on is not None
+            and self._queue.empty()
+            and self.pass_on(event)
+        ):
+            return
+        self._queue.put_nowait(event)
 
     def bind_channel(self, channel_id: str) -> None:
         """Route this channel's events (and playbacks on it) to this call."""

@@ -199,6 +199,7 @@ class CallSession:
         or the transferring agent is asked for it."""
         ari = self.services.ari
         legs = self.legs
+        self.call.pass_on = self._pass_on
         await self.services.notifier.publish(
             CallStarted(
                 self.call.key, self.agent_name, self.caller_number, self.entry, self.agent_endpoint
@@ -233,30 +234,46 @@ class CallSession:
             if first_started is not None and not first_started.done():
                 first_started.set_exception(PaymentRefused("the call ended before the payment"))
         finally:
+            self.call.pass_on = None
             if self._amount_timer is not None:
                 self._amount_timer.cancel()
             await self._tidy()
             self.ended.set()
             await self.services.notifier.publish(CallEndedEvent(self.call.key, self.agent_name))
 
+    def _pass_on(self, event: CallEvent) -> bool:
+        """During a payment, the caller's keys and the ends of playbacks go to its flow:
+        True when ``event`` was one of them (the call's :attr:`~Call.pass_on`, so the
+        session's task is not woken for the bulk of a payment's events)."""
+        payment = self.payment
+        if payment is None:
+            return False
+        if isinstance(event, ChannelDtmfReceived):
+            # A-D (some handsets have them) are no key of the flow's: ignored, not a crash.
+            if event.channel.id != self.legs.caller or event.digit not in KEYS:
+                return False
+            payment.driver.post(KeyPress(event.digit))
+            return True
+        if isinstance(event, PlaybackFinished):
+            payment.driver.post(PlaybackEnded(event.playback.id))
+            return True
+        return False
+
     async def _handle(self, event: CallEvent) -> None:
+        if self._pass_on(event):
+            return
         legs = self.legs
         payment = self.payment
         match event:
             case ChannelDtmfReceived(channel=channel, digit=digit):
-                # A-D (some handsets have them) are no key of the flow's: ignored, not a crash.
-                if channel.id == legs.caller and payment is not None and digit in KEYS:
-                    payment.driver.post(KeyPress(digit))
-                elif channel.id == legs.caller and self._opening is not None:
+                if channel.id == legs.caller and self._opening is not None:
                     await self._caller_amount_key(digit)
                 elif channel.id == legs.agent and (
                     payment is None or payment.driver.finished is not None
                 ):
                     await self._agent_asked(self._agent_keys.key(digit))
             case PlaybackFinished(playback=playback):
-                if payment is not None:
-                    payment.driver.post(PlaybackEnded(playback.id))
-                elif self._opening is not None:
+                if self._opening is not None:
                     await self._caller_media(self._opening.prompts.playback_finished(playback.id))
             case StasisEnd() | ChannelDestroyed() | ChannelHangupRequest():
                 self._leg_gone(event.channel.id)
