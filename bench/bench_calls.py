@@ -255,7 +255,7 @@ async def run_payivr(
     async with running_payivr(config) as running:
         await add_agent_accounts(running.database, n)
         await asyncio.wait_for(running.events.connected.wait(), 10)
-        running.notifier.subscribe(on_payment)
+        running.notifier.subscribe(on_payment, only=(PaymentFinished,))
         running.events.add_observer(latency.on_event)
         running.ari.add_request_observer(latency.on_request)
         gc.collect()

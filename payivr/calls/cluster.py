@@ -51,6 +51,9 @@ class ListedCall:
 class CallDirectory:
     """The calls in progress on every instance (the ``calls`` table)."""
 
+    RECORDED = (CallStarted, CallEnded)
+    """The events :meth:`record` keeps (subscribe it with ``only=RECORDED``)."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -58,7 +61,7 @@ class CallDirectory:
         """A batch of this instance's events (a notifier batch listener). While the database
         is away the batch is not recorded: other instances' consoles miss those calls (this
         one's console still has them)."""
-        calls = [event for event in events if isinstance(event, (CallStarted, CallEnded))]
+        calls = [event for event in events if isinstance(event, self.RECORDED)]
         if not calls:
             return  # most batches are steps and digit counts: no connection taken for them
         try:

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -225,6 +225,12 @@ def event_json(event: PaymentEvent) -> dict[str, Any]:
     }
 
 
+class _Subscription(NamedTuple):
+    queue: asyncio.Queue[PaymentEvent]
+    task: asyncio.Task[None]
+    only: tuple[type[PaymentEvent], ...] | None
+
+
 class Notifier:
     """Fans events out to listeners without making a call wait for any of them.
 
@@ -238,43 +244,51 @@ class Notifier:
     MAX_BATCH = 500
 
     def __init__(self) -> None:
-        self._listeners: dict[
-            Listener | BatchListener, tuple[asyncio.Queue[PaymentEvent], asyncio.Task[None]]
-        ] = {}
+        self._listeners: dict[Listener | BatchListener, _Subscription] = {}
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Add a listener, called with each event; returns the function that removes it."""
+    def subscribe(
+        self, listener: Listener, only: tuple[type[PaymentEvent], ...] | None = None
+    ) -> Callable[[], None]:
+        """Add a listener, called with each event (of the types ``only`` names, when given);
+        returns the function that removes it."""
         queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
-        return self._add(listener, queue, self._deliver(listener, queue))
+        return self._add(listener, queue, self._deliver(listener, queue), only)
 
     def subscribe_batches(
-        self, listener: BatchListener, linger: float = 0.0
+        self,
+        listener: BatchListener,
+        linger: float = 0.0,
+        only: tuple[type[PaymentEvent], ...] | None = None,
     ) -> Callable[[], None]:
         """Add a listener, called with all the events waiting for it (up to
-        :data:`MAX_BATCH`); returns the function that removes it.
+        :data:`MAX_BATCH`; of the types ``only`` names, when given); returns the function
+        that removes it.
 
         ``linger``: seconds to wait after an event for more to join its batch (a database
         round trip per batch rather than per event, however slowly events come)."""
         queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
-        return self._add(listener, queue, self._deliver_batches(listener, queue, linger))
+        return self._add(listener, queue, self._deliver_batches(listener, queue, linger), only)
 
     def _add(
         self,
         listener: Listener | BatchListener,
         queue: asyncio.Queue[PaymentEvent],
         delivery: Coroutine[Any, Any, None],
+        only: tuple[type[PaymentEvent], ...] | None,
     ) -> Callable[[], None]:
-        self._listeners[listener] = (queue, asyncio.create_task(delivery))
+        self._listeners[listener] = _Subscription(queue, asyncio.create_task(delivery), only)
 
         def unsubscribe() -> None:
             entry = self._listeners.pop(listener, None)
             if entry is not None:
-                entry[1].cancel()
+                entry.task.cancel()
 
         return unsubscribe
 
     async def publish(self, event: PaymentEvent) -> None:
-        for queue, _ in self._listeners.values():
+        for queue, _, only in self._listeners.values():
+            if only is not None and not isinstance(event, only):
+                continue  # not even a wake-up of its task
             if queue.qsize() >= self.MAX_BACKLOG:
                 dropped = queue.get_nowait()
                 queue.task_done()  # or drain() would wait for it forever
@@ -283,11 +297,11 @@ class Notifier:
 
     async def drain(self) -> None:
         """Wait until every listener has taken every event published so far."""
-        for queue, _ in list(self._listeners.values()):
+        for queue, _, _ in list(self._listeners.values()):
             await queue.join()
 
     async def aclose(self) -> None:
-        tasks = [task for _, task in self._listeners.values()]
+        tasks = [subscription.task for subscription in self._listeners.values()]
         self._listeners.clear()
         await cancel_and_wait(tasks)
 

@@ -352,7 +352,7 @@ async def running_payivr(
         stasis = StasisApplication(services, agents=Accounts(database))
         stack.push_async_callback(stasis.router.aclose)
         directory = CallDirectory(database)
-        stack.callback(notifier.subscribe_batches(directory.record))
+        stack.callback(notifier.subscribe_batches(directory.record, only=directory.RECORDED))
         commands = CallCommands(database)
         desk = ClusterDesk(directory, commands)
 

@@ -84,3 +84,30 @@ async def test_a_lingering_batch_listener_gets_events_published_one_by_one_toget
     await notifier.aclose()
 
     assert batches == [events]
+
+
+async def test_a_listener_for_some_kinds_of_event_gets_only_those_in_order() -> None:
+    """The calls table's listener wants calls starting and ending: a payment's digit counts
+    never reach it (nor wake its task)."""
+    notifier = Notifier()
+    batches: list[list[PaymentEvent]] = []
+    each: list[PaymentEvent] = []
+
+    async def listener(batch: list[PaymentEvent]) -> None:
+        batches.append(batch)
+
+    async def one(event: PaymentEvent) -> None:
+        each.append(event)
+
+    notifier.subscribe_batches(listener, only=(CallStarted,))
+    notifier.subscribe(one, only=(CallEnded,))
+    started = [CallStarted(f"call-{n}", "agent", None, EntryKind.TAKEOVER) for n in range(3)]
+    ended = [CallEnded(f"call-{n}", "agent") for n in range(3)]
+    for event in [started[0], ended[0], started[1], ended[1], started[2], ended[2]]:
+        await notifier.publish(event)
+    async with asyncio.timeout(5):
+        await notifier.drain()
+    await notifier.aclose()
+
+    assert [event for batch in batches for event in batch] == started
+    assert each == ended
