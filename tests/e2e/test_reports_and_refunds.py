@@ -85,13 +85,10 @@ async def test_a_supervisors_report_export_and_refund(system: System) -> None:
         assert answer["refunded_minor"] == 2000
     ledger = system.sandbox.processor.ledger.entries
     assert [e.kind for e in ledger if e.kind == "refund"] == ["refund"]
-    await system.wait_until(
-        lambda: any(e["data"].get("Payment Status") == "Refunded" for e in system.crm.received),
-        within=10,
+    envelope = await system.crm.received.first(
+        lambda e: e["data"].get("Payment Status") == "Refunded", system.seconds(10)
     )
-    refunded = next(
-        e["data"] for e in system.crm.received if e["data"].get("Payment Status") == "Refunded"
-    )
+    refunded = envelope["data"]
     assert refunded["Payment ID"] == card and refunded["Amount Refunded"] == "$20.00"
     assert refunded["Transaction ID"] == answer["reversal"]["transaction_id"]
     await system.check_nothing_left()
