@@ -78,6 +78,13 @@ def runtime_database_url(database_url: str) -> str:
     return as_runtime_role(database_url)
 
 
+@pytest.fixture(scope="module")
+def module_database_url(postgres_server: EmbeddedServer) -> Iterator[str]:
+    """Like ``database_url``, one for a whole test module: for tests that each keep to rows of
+    their own (a database per test costs a clone and a drop)."""
+    yield from _fresh_database(postgres_server, _TEMPLATE)
+
+
 @pytest.fixture
 def empty_database_url(postgres_server: EmbeddedServer) -> Iterator[str]:
     """Conninfo of a new, empty database (no migrations), dropped after."""

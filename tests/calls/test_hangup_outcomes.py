@@ -14,7 +14,9 @@ False on the pay line).
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -54,7 +56,6 @@ from payivr.store.outbox import crm_list
 from tests.e2e.harness import CARD_STEPS, HANGUP_POINTS, Arrivals
 
 AMOUNT_MINOR = 13742
-GATEWAY_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 WAIT = 10.0  # seconds: nothing here waits on more than the event loop and the database
 
 CARD_ORDER = (Step.AMOUNT, Step.CARD_NUMBER, Step.EXPIRY, Step.SECURITY_CODE, Step.POSTAL_CODE)
@@ -65,6 +66,22 @@ STEP_AT = {
     "security-code": Step.SECURITY_CODE,
     "postal-code": Step.POSTAL_CODE,
 }
+
+
+@functools.cache
+def gateway_key() -> rsa.RSAPrivateKey:
+    """One key pair for the module's gateways (a new one per test costs more than the test)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+async def database(module_database_url: str) -> AsyncIterator[Database]:
+    """The module's database: each test's rows are its payment's."""
+    db = await Database.connect(module_database_url, max_size=4, migrate=False)
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 class CallerSide:
@@ -133,7 +150,7 @@ class Payment:
 async def start_payment(database: Database, agent_present: bool) -> tuple[Payment, StoreRecords]:
     records = StoreRecords(PaymentStore(database, crm_endpoints=["crm"]))
     notifier = Notifier()
-    gateway = InProcessGateway(private_key=GATEWAY_KEY)
+    gateway = InProcessGateway(private_key=gateway_key())
     charge = gateway_authorizer(gateway)
     charge_released = asyncio.Event()
 
@@ -225,7 +242,7 @@ async def check_stored(
         (card.brand.value, card.last_four) if card is not None else (None, None)
     )
     approved = finish.outcome is Outcome.APPROVED
-    [entry] = await crm_list(database)
+    [entry] = [e for e in await crm_list(database, limit=1000) if e.payment_id == stored.id]
     assert entry.activity["Payment ID"] == payment.payment_id
     assert entry.activity["Payment Status"] == ("Success" if approved else "Failed")
     assert entry.activity["Amount Charged"] == ("$137.42" if approved else "$0.00")
