@@ -402,6 +402,33 @@ async def answer_prompt(phone: Phone, prompt: str, keys: str) -> None:
     await phone.press(keys, duration_ms=80, gap_ms=120)
 
 
+async def key_until(caller: Phone, point: str) -> None:
+    """Key the card up to ``point`` of :data:`HANGUP_POINTS` (part of that entry included)."""
+    where = HANGUP_POINTS[point]
+    stop, partial = where if where is not None else (len(CARD_STEPS), 0)
+    for prompt, keys in CARD_STEPS[:stop]:
+        await answer_prompt(caller, prompt, keys)
+    if where is not None:
+        await heard(caller, CARD_STEPS[stop][0])
+        if partial:
+            await caller.press(CARD_STEPS[stop][1][:partial], duration_ms=80, gap_ms=120)
+    elif point == "authorizing":
+        await heard(caller, "processing")
+    else:
+        await heard(caller, "payment-approved")
+
+
+async def key_rest(caller: Phone, point: str) -> None:
+    """Key the rest of the card after ``point``."""
+    where = HANGUP_POINTS[point]
+    if where is None:
+        return
+    start, partial = where
+    await caller.press(CARD_STEPS[start][1][partial:], duration_ms=80, gap_ms=120)
+    for prompt, keys in CARD_STEPS[start + 1 :]:
+        await answer_prompt(caller, prompt, keys)
+
+
 async def heard_again(phone: Phone, prompt: str, times: int, within: float = 10) -> None:
     await phone.wait_for(lambda p: prompts(p).count(prompt) >= times, within=within)
 

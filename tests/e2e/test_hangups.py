@@ -20,42 +20,10 @@ from __future__ import annotations
 import pytest
 
 from payivr.core.events import Outcome
-from tests.e2e.harness import CARD_STEPS, HANGUP_POINTS, System, heard
-from tests.e2e.phones import Phone, prompts
+from tests.e2e.harness import System, heard, key_rest, key_until
+from tests.e2e.phones import prompts
 
 STEPS_AFTER_AUTHORIZING = ("authorizing", "result")
-
-
-async def key(caller: Phone, prompt: str, keys: str) -> None:
-    await heard(caller, prompt)
-    await caller.press(keys, duration_ms=80, gap_ms=120)
-
-
-async def key_until(caller: Phone, point: str) -> None:
-    """Key the card up to ``point`` (part of that entry included)."""
-    where = HANGUP_POINTS[point]
-    stop, partial = where if where is not None else (len(CARD_STEPS), 0)
-    for prompt, keys in CARD_STEPS[:stop]:
-        await key(caller, prompt, keys)
-    if where is not None:
-        await heard(caller, CARD_STEPS[stop][0])
-        if partial:
-            await caller.press(CARD_STEPS[stop][1][:partial], duration_ms=80, gap_ms=120)
-    elif point == "authorizing":
-        await heard(caller, "processing")
-    else:
-        await heard(caller, "payment-approved")
-
-
-async def key_rest(caller: Phone, point: str) -> None:
-    """Key the rest of the card after ``point``."""
-    where = HANGUP_POINTS[point]
-    if where is None:
-        return
-    start, partial = where
-    await caller.press(CARD_STEPS[start][1][partial:], duration_ms=80, gap_ms=120)
-    for prompt, keys in CARD_STEPS[start + 1 :]:
-        await key(caller, prompt, keys)
 
 
 @pytest.fixture

@@ -17,9 +17,18 @@ from payivr.calls.requests import PaymentRequest
 from payivr.core.events import Outcome
 from payivr.sim.ari import AriSimulator
 from tests.ari_simulator.helpers import basic_auth
-from tests.e2e.harness import AMOUNT_MINOR, ITEM, System, answer_prompt, heard
+from tests.e2e.harness import (
+    AMOUNT_MINOR,
+    CARD_STEPS,
+    HANGUP_POINTS,
+    ITEM,
+    System,
+    answer_prompt,
+    heard,
+    key_rest,
+    key_until,
+)
 from tests.e2e.phones import SimulatedPhone, prompts
-from tests.e2e.test_hangups import CARD_STEPS, POINTS, key, key_rest, key_until
 
 MODES = [
     "star7-hold",
@@ -50,7 +59,7 @@ async def test_dropped_while_a_prompt_plays(system: System, mode: str) -> None:
     await heard(call.caller, "enter-card-number")
     await drop_and_reconnect(system)
     for prompt, keys in CARD_STEPS[1:]:
-        await key(call.caller, prompt, keys)
+        await answer_prompt(call.caller, prompt, keys)
     closing = "goodbye" if call.agent is None else "returning-to-agent"
     await heard(call.caller, closing)
     if call.agent is not None:
@@ -81,7 +90,7 @@ async def test_dropped_while_the_result_is_announced(system: System, mode: str) 
     """The announcement ends during the gap: the caller must still go back to the agent."""
     call = await system.start_payment(mode)
     for prompt, keys in CARD_STEPS:
-        await key(call.caller, prompt, keys)
+        await answer_prompt(call.caller, prompt, keys)
     await heard(call.caller, "payment-approved")
     await drop_and_reconnect(system)
     await system.check_after_payment(call, Outcome.APPROVED)
@@ -93,7 +102,7 @@ async def test_dropped_while_the_result_is_announced(system: System, mode: str) 
     await system.check_nothing_left()
 
 
-@pytest.mark.parametrize("point", list(POINTS))
+@pytest.mark.parametrize("point", list(HANGUP_POINTS))
 async def test_dropped_at_every_step(system: System, point: str) -> None:
     """The WebSocket drops at each step of the flow (mid-entry: some keys already in, the
     rest keyed once payivr is back; while the gateway charges; while the result plays):
@@ -102,7 +111,7 @@ async def test_dropped_at_every_step(system: System, point: str) -> None:
         system.sandbox.faults.latency = 0.5  # the drop lands while the charge is in flight
     call = await system.start_payment("star7-hold")
     await key_until(call.caller, point)
-    where = POINTS[point]
+    where = HANGUP_POINTS[point]
     if where is not None and where[1]:
         # Keys pressed as the socket drops are lost with it (Asterisk keeps no events):
         # drop once payivr has the ones already keyed.
@@ -167,7 +176,7 @@ async def test_an_agent_dialled_through_a_local_channel_stays_after_a_drop(
         await heard(caller, "enter-card-number")
         await drop_and_reconnect(system)
         for prompt, keys in CARD_STEPS[1:]:
-            await key(caller, prompt, keys)
+            await answer_prompt(caller, prompt, keys)
         await heard(caller, "returning-to-agent")
         finished = await system.finished()
         assert (finished["payment"], finished["outcome"]) == (payment, Outcome.APPROVED.value)

@@ -36,12 +36,12 @@ from tests.e2e.harness import (
     answer_prompt,
     heard,
     key_card,
+    key_until,
     start_test_sandbox,
     system_environment,
 )
 from tests.e2e.phones import Phone, prompts, real_seconds
 from tests.e2e.targets import SimulatorTarget, Target
-from tests.e2e.test_hangups import key_until
 
 PASSWORD = "restart-test-password-1"
 T = TypeVar("T")
@@ -238,7 +238,7 @@ async def card_read_back(caller: Phone) -> None:
     await heard(caller, "card-ending-in")
 
 
-# The points of tests/e2e/test_hangups.py before the charge (mid-entry: some keys in), and
+# The HANGUP_POINTS before the charge (mid-entry: some keys in), and
 # the card number's read-back.
 BEFORE_CHARGING: dict[str, Callable[[Phone], Awaitable[None]]] = {
     **{
