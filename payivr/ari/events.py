@@ -8,7 +8,7 @@ exception and the event reprs never contain DTMF digits or variable values.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,7 +189,7 @@ def decode_message(raw: str | bytes) -> JsonObject:
         raise MalformedEvent("not JSON") from None
     except RecursionError:
         raise MalformedEvent("JSON nested too deeply") from None
-    if not isinstance(data, Mapping):
+    if not isinstance(data, dict):
         raise MalformedEvent("not a JSON object")
     if not isinstance(data.get("type"), str):
         raise MalformedEvent("no type")
@@ -202,7 +202,7 @@ def parse_event(raw: str | bytes | JsonObject) -> AriEvent | None:
     Returns `None` for a well-formed message of a type payivr does not use (see `EVENT_TYPES`);
     raises `MalformedEvent` when a message cannot be read.
     """
-    data = raw if isinstance(raw, Mapping) else decode_message(raw)
+    data = decode_message(raw) if isinstance(raw, str | bytes) else raw
     event_type = data.get("type")
     if not isinstance(event_type, str):
         raise MalformedEvent("no type")

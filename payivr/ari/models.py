@@ -22,6 +22,8 @@ JsonObject = Mapping[str, Any]
 
 
 def _object(data: object, what: str) -> JsonObject:
+    if type(data) is dict:  # what json.loads makes: no walk through Mapping's ABC checks
+        return data
     if not isinstance(data, Mapping):
         raise MalformedObject(f"{what}: expected an object, got {type(data).__name__}")
     return data

@@ -7,6 +7,7 @@ api-docs for exactly these: what payivr checks and what it calls cannot drift ap
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -26,12 +27,26 @@ class Operation:
         """The api-docs file that declares it (``channels`` for ``/channels/...``)."""
         return self.path.split("/")[1]
 
+    @functools.cached_property
+    def _parts(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The path's parts and where its placeholders are (worked out once: every request
+        needs them)."""
+        parts = tuple(self.path.strip("/").split("/"))
+        return parts, tuple(i for i, part in enumerate(parts) if _PLACEHOLDER.fullmatch(part))
+
+    @functools.cached_property
+    def accepted(self) -> frozenset[str]:
+        """:attr:`params` as a set."""
+        return frozenset(self.params)
+
     def segments(self, *ids: str) -> tuple[str, ...]:
         """The path's parts with ``ids`` in place of its placeholders, in order."""
-        parts = self.path.strip("/").split("/")
-        holes = [i for i, part in enumerate(parts) if _PLACEHOLDER.fullmatch(part)]
+        template, holes = self._parts
         if len(holes) != len(ids):
             raise ValueError(f"{self.method} {self.path} takes {len(holes)} ids, not {len(ids)}")
+        if not holes:
+            return template
+        parts = list(template)
         for hole, value in zip(holes, ids, strict=True):
             parts[hole] = value
         return tuple(parts)
