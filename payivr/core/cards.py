@@ -10,6 +10,7 @@ zeroed in place by :meth:`SecretDigits.wipe`.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -157,7 +158,7 @@ class IinRange:
     high: int
     lengths: frozenset[int]
 
-    @property
+    @functools.cached_property
     def prefix_length(self) -> int:
         return len(str(self.low))
 
@@ -218,11 +219,13 @@ def luhn_valid(digits: SecretDigits) -> bool:
 
 
 def identify_brand(digits: SecretDigits) -> IinRange | None:
-    """The IIN range a card number falls in, from its leading digits."""
+    """The IIN range a card number falls in, from its leading digits (asked again at each
+    key of the card number: the agent's screen shows the brand as soon as it is known)."""
+    keyed = len(digits)
+    head = digits.prefix(6)
     for iin in IIN_TABLE:
-        if len(digits) < iin.prefix_length:
-            continue
-        if iin.low <= int(digits.prefix(iin.prefix_length)) <= iin.high:
+        length = iin.prefix_length
+        if keyed >= length and iin.low <= int(head[:length]) <= iin.high:
             return iin
     return None
 
