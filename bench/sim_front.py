@@ -33,9 +33,6 @@ from multiprocessing.connection import Connection
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
-from aiohttp import web
-
 from payivr.cli import fastest_loop
 
 EPOCH = 1795290000  # the simulator's first channel-id epoch; backend k uses EPOCH + k
@@ -177,7 +174,7 @@ class _BackendPool:
     them); requests beyond wait their turn."""
 
     def __init__(self, port: int, limit: int) -> None:
-        self._port = port
+        self.port = port
         self._limit = limit
         self._idle: list[_Upstream] = []
         self._open = 0
@@ -196,7 +193,7 @@ class _BackendPool:
         loop = asyncio.get_running_loop()
         try:
             _, upstream = await loop.create_connection(
-                lambda: _Upstream(self), "127.0.0.1", self._port
+                lambda: _Upstream(self), "127.0.0.1", self.port
             )
         except OSError:
             self._open -= 1
@@ -231,7 +228,7 @@ _BAD_GATEWAY = _json_answer("502 Bad Gateway", b'{"message": "the simulator went
 class _ClientSide(asyncio.Protocol):
     """A connection from payivr (or the floor): its requests one at a time, each passed on
     to the backend(s) it concerns and the answer passed back unchanged. The events
-    WebSocket's request hands the connection over to aiohttp (``Front._events``)."""
+    WebSocket's request hands the connection over to an :class:`_EventsRelay`."""
 
     def __init__(self, front: Front) -> None:
         self._front = front
@@ -254,11 +251,10 @@ class _ClientSide(asyncio.Protocol):
             return
         method, target, _ = request.start_line.split(" ", 2)
         if target.startswith("/ari/events"):
-            # The rest of this connection is the events WebSocket, which aiohttp serves.
-            handler = self._front.events_server()
-            self.transport.set_protocol(handler)
-            handler.connection_made(self.transport)
-            handler.data_received(request.raw + bytes(self._buffer))
+            # The rest of this connection is the events WebSocket (see _EventsRelay).
+            relay = _EventsRelay(self.transport, bytes(self._buffer))
+            self.transport.set_protocol(relay)
+            self._front.open_events(request.raw, relay)
             return
         self._busy = True
         self._front.dispatch(method, target, request, self._respond)
@@ -272,6 +268,105 @@ class _ClientSide(asyncio.Protocol):
         self._next()
 
 
+def _frame_end(buffer: bytearray | bytes, start: int = 0) -> int:
+    """Where the WebSocket frame at ``start`` ends (RFC 6455 5.2), or -1 while partial."""
+    if len(buffer) < start + 2:
+        return -1
+    length, at = buffer[start + 1] & 0x7F, start + 2
+    if length == 126:
+        if len(buffer) < at + 2:
+            return -1
+        length, at = int.from_bytes(buffer[at:at + 2], "big"), at + 2
+    elif length == 127:
+        if len(buffer) < at + 8:
+            return -1
+        length, at = int.from_bytes(buffer[at:at + 8], "big"), at + 8
+    if buffer[start + 1] & 0x80:
+        at += 4  # the client's masking key
+    end = at + length
+    return end if len(buffer) >= end else -1
+
+
+class _EventsRelay(asyncio.Protocol):
+    """The events WebSocket to payivr (or the floor), fed by one to every backend.
+
+    The backends' text frames are passed on whole and unchanged, as many as each read
+    brought in one write; the client's pings get their pong here and its close ends every
+    connection (the client sends nothing else)."""
+
+    def __init__(self, transport: asyncio.Transport, received: bytes) -> None:
+        self.transport = transport
+        self.upstream: list[asyncio.BaseTransport] = []
+        self._buffer = bytearray()
+        self._early: list[bytes] | None = []  # frames that came before the upgrade's answer
+        if received:
+            self.data_received(received)
+
+    def answer(self, response: bytes, upgraded: bool) -> None:
+        """The first backend's answer to the upgrade, then any frames that came before it."""
+        self.transport.write(response)
+        if not upgraded:  # refused (authentication, no app): so is the client
+            self.transport.close()
+            return
+        early, self._early = self._early or [], None
+        self.send(early)
+
+    def send(self, frames: list[bytes]) -> None:
+        if self._early is not None:
+            self._early.extend(frames)
+        elif frames and not self.transport.is_closing():
+            self.transport.write(b"".join(frames))
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := _frame_end(self._buffer)) >= 0:
+            frame, self._buffer = bytes(self._buffer[:end]), self._buffer[end:]
+            opcode = frame[0] & 0x0F
+            length = frame[1] & 0x7F  # control frames: at most 125 bytes, no extended length
+            mask, masked = frame[2:6], frame[6:6 + length]
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+            if opcode == 0x9:  # ping
+                self.transport.write(bytes((0x8A, len(payload))) + payload)
+            elif opcode == 0x8:  # close: answered with the same status, then every end closed
+                self.transport.write(bytes((0x88, len(payload))) + payload)
+                self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for upstream in self.upstream:
+            upstream.close()
+
+
+class _EventsUpstream(asyncio.Protocol):
+    """One backend's events WebSocket: its answer to the upgrade (the first backend's goes to
+    the client), then its text frames passed on."""
+
+    def __init__(self, relay: _EventsRelay, backend: int) -> None:
+        self._relay = relay
+        self._backend = backend
+        self._buffer = bytearray()
+        self._upgraded = False
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if not self._upgraded:
+            answer = _take_message(self._buffer)
+            if answer is None:
+                return
+            self._upgraded = True
+            if self._backend == 0:
+                self._relay.answer(answer.raw, _status(answer) == 101)
+            if _status(answer) != 101:
+                return
+        frames, start = [], 0
+        while (end := _frame_end(self._buffer, start)) >= 0:
+            if self._buffer[start] & 0x0F == 0x1:  # text; the simulators send whole messages
+                frames.append(bytes(self._buffer[start:end]))
+            start = end
+        if start:
+            del self._buffer[:start]
+            self._relay.send(frames)
+
+
 class Front:
     def __init__(self, ari_urls: list[str], ami_ports: list[int]) -> None:
         self._ari = [url.rstrip("/") for url in ari_urls]
@@ -280,15 +375,25 @@ class Front:
         self._ami_ports = ami_ports
         self._playbacks: dict[str, int] = {}
         self._channel_names: dict[str, int] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._events_server: web.Server | None = None
+        self._connecting: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ ARI
 
-    def events_server(self) -> web.RequestHandler:
-        if self._events_server is None:
-            self._events_server = web.Server(self._events)
-        return self._events_server()
+    def open_events(self, request: bytes, relay: _EventsRelay) -> None:
+        """The client's WebSocket request, unchanged, to every backend."""
+        loop = asyncio.get_running_loop()
+
+        async def connect(backend: int, port: int) -> None:
+            transport, _ = await loop.create_connection(
+                lambda: _EventsUpstream(relay, backend), "127.0.0.1", port
+            )
+            relay.upstream.append(transport)
+            transport.write(request)
+
+        for backend, pool in enumerate(self._pools):
+            task = loop.create_task(connect(backend, pool.port))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
 
     def _backend_of_channel(self, channel_id: str) -> int:
         epoch, _, _ = channel_id.partition(".")
@@ -345,33 +450,6 @@ class Front:
             return _json_answer("200 OK", json.dumps(merged).encode())
         return next((a for a in present if _status(a) < 400), present[0]).raw
 
-    async def _events(self, request: web.BaseRequest) -> web.WebSocketResponse:
-        assert self._session is not None
-        headers = {"Authorization": request.headers.get("Authorization", "")}
-        upstream = [
-            await self._session.ws_connect(url.replace("http", "ws", 1) + request.path_qs,
-                                           headers=headers)
-            for url in self._ari
-        ]
-        client = web.WebSocketResponse()
-        await client.prepare(request)
-
-        async def pass_on(ws: aiohttp.ClientWebSocketResponse) -> None:
-            async for message in ws:
-                if message.type is aiohttp.WSMsgType.TEXT:
-                    await client.send_str(message.data)
-
-        pumps = [asyncio.create_task(pass_on(ws)) for ws in upstream]
-        try:
-            async for _ in client:
-                pass  # the client sends nothing; this ends when it closes
-        finally:
-            for pump in pumps:
-                pump.cancel()
-            for ws in upstream:
-                await ws.close()
-        return client
-
     # ------------------------------------------------------------------ AMI
 
     async def ami_client(self, reader: asyncio.StreamReader,
@@ -411,20 +489,14 @@ class Front:
             writer.close()
 
     async def serve(self, conn: Connection) -> None:
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100 * len(self._ari))
-        ) as session:
-            self._session = session
-            loop = asyncio.get_running_loop()
-            ari = await loop.create_server(lambda: _ClientSide(self), "127.0.0.1", 0)
-            ami = await asyncio.start_server(self.ami_client, "127.0.0.1", 0)
-            conn.send({"ari_url": f"http://127.0.0.1:{ari.sockets[0].getsockname()[1]}",
-                       "ami_port": ami.sockets[0].getsockname()[1]})
-            await asyncio.to_thread(conn.recv)  # until told to stop
-            ami.close()
-            ari.close()
-            if self._events_server is not None:
-                await self._events_server.shutdown(1)
+        loop = asyncio.get_running_loop()
+        ari = await loop.create_server(lambda: _ClientSide(self), "127.0.0.1", 0)
+        ami = await asyncio.start_server(self.ami_client, "127.0.0.1", 0)
+        conn.send({"ari_url": f"http://127.0.0.1:{ari.sockets[0].getsockname()[1]}",
+                   "ami_port": ami.sockets[0].getsockname()[1]})
+        await asyncio.to_thread(conn.recv)  # until told to stop
+        ami.close()
+        ari.close()
 
 
 async def _read_message(reader: asyncio.StreamReader) -> dict[str, str]:
