@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -83,7 +84,14 @@ def _basic_auth(username: str, password: str) -> str:
     return f"Basic {token}"
 
 
+# Characters no part of a URL needs quoted (RFC 3986's unreserved): ids and names made of
+# them (channel and playback ids, the common case) are used as they are.
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def _segment(value: str) -> str:
+    if _UNRESERVED.fullmatch(value):
+        return value
     if not value or "/" in value:
         raise ValueError("an ARI id must be non-empty and contain no '/'")
     return _quoted_segment(value)
@@ -109,11 +117,15 @@ def _query_value(value: str | int | bool | Sequence[str]) -> str:
     return ",".join(value)
 
 
+def _query_part(value: str, safe: str) -> str:
+    return value if _UNRESERVED.fullmatch(value) else _quoted_query_part(value, safe)
+
+
 def _query(params: Params | None) -> str:
     if not params:
         return ""
     return "&".join(
-        f"{_quoted_query_part(key, '')}={_quoted_query_part(_query_value(value), ',:')}"
+        f"{_query_part(key, '')}={_query_part(_query_value(value), ',:')}"
         for key, value in params.items()
         if value is not None
     )
@@ -135,6 +147,7 @@ class AriClient:
         if pool_limit < 1:
             raise ValueError("pool_limit must be at least 1")
         self.base_url = ari_base_url(url)
+        self._base = str(self.base_url)
         self.username = username
         self._authorization = _basic_auth(username, password)
         self.pool_limit = pool_limit
@@ -204,12 +217,22 @@ class AriClient:
 
         `segments` are the path parts below /ari, ids unquoted (``"channels", channel_id``).
         """
-        path = "/" + "/".join(_segment(s) for s in segments)
-        query = _query(params)
-        url = URL(f"{self.base_url}{path}" + (f"?{query}" if query else ""), encoded=True)
-        logged_path = "/" + "/".join(segments)
         for observer in self._request_observers:
             observer(method, segments)
+        path = "/" + "/".join(_segment(s) for s in segments)
+        return await self._request(method, path, "/" + "/".join(segments), params, body)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        logged_path: str,
+        params: Params | None,
+        body: Mapping[str, Any] | None,
+    ) -> Any:
+        """:meth:`request` once the path is made: ``path`` quoted, ``logged_path`` as is."""
+        query = _query(params)
+        url = URL(f"{self._base}{path}?{query}" if query else f"{self._base}{path}", encoded=True)
         started = time.monotonic()
         try:
             async with self._http().request(method, url, json=body) as response:
@@ -255,8 +278,19 @@ class AriClient:
             raise ValueError(
                 f"{operation.method} {operation.path} has no parameter {sorted(unknown)}"
             )
-        segments = operation.segments(*ids)
-        return await self.request(operation.method, *segments, params=params, body=body)
+        method = operation.method
+        if self._request_observers:
+            segments = operation.segments(*ids)
+            for observer in self._request_observers:
+                observer(method, segments)
+        pieces = operation.pieces
+        if len(pieces) != len(ids) + 1:
+            raise ValueError(f"{method} {operation.path} takes {len(pieces) - 1} ids, not {len(ids)}")
+        quoted, plain = [pieces[0]], [pieces[0]]
+        for value, piece in zip(ids, pieces[1:], strict=True):
+            quoted += (_segment(value), piece)
+            plain += (value, piece)
+        return await self._request(method, "".join(quoted), "".join(plain), params, body)
 
     async def get_json(self, *segments: str, params: Params | None = None) -> Any:
         return await self.request("GET", *segments, params=params)

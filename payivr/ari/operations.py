@@ -35,6 +35,12 @@ class Operation:
         return parts, tuple(i for i, part in enumerate(parts) if _PLACEHOLDER.fullmatch(part))
 
     @functools.cached_property
+    def pieces(self) -> tuple[str, ...]:
+        """The path split at its placeholders (``/channels/``, ``/play``): one more piece
+        than there are ids."""
+        return tuple(_PLACEHOLDER.split(self.path))
+
+    @functools.cached_property
     def accepted(self) -> frozenset[str]:
         """:attr:`params` as a set."""
         return frozenset(self.params)
