@@ -70,6 +70,21 @@ class EventsResumed:
 MediaEvent = PlaybackEnded | EventsResumed
 
 
+@dataclass
+class _Timer:
+    """A flow's running timer: ``command`` rings at ``due`` (the loop's time) through
+    ``handle`` (None once it rang)."""
+
+    command: StartTimer
+    due: float
+    handle: asyncio.TimerHandle | None = None
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 class CallMedia(Protocol):
     """What the driver needs from the caller's side of the call."""
 
@@ -109,7 +124,7 @@ class FlowDriver:
         self._queue: asyncio.Queue[Event | FlowStart | MediaEvent] = asyncio.Queue()
         # Queued first, so keys the caller presses before run() starts come after it.
         self._queue.put_nowait(FlowStart())
-        self._timers: dict[str, tuple[asyncio.TimerHandle, StartTimer]] = {}
+        self._timers: dict[str, _Timer] = {}
         self._authorization: asyncio.Task[None] | None = None
         self._finish: Finish | None = None
         self.keys_dropped = 0
@@ -162,8 +177,8 @@ class FlowDriver:
                         await self._execute(command)
                 self._queue.task_done()
         finally:
-            for handle, _ in self._timers.values():
-                handle.cancel()
+            for timer in self._timers.values():
+                timer.stop()
             self._timers.clear()
             if self._authorization is not None and not self._authorization.done():
                 # A charge in flight is never abandoned: wait for its answer to be recorded.
@@ -176,7 +191,7 @@ class FlowDriver:
         elif isinstance(command, CancelTimer):
             running = self._timers.pop(command.name, None)
             if running is not None:
-                running[0].cancel()
+                running.stop()
         elif isinstance(command, PlayPrompt):
             await self._media_call(self._media.play(command.parts, command.sequence))
         elif isinstance(command, StopPrompt):
@@ -207,18 +222,32 @@ class FlowDriver:
             return
         # After a gap in the events the caller's keys of the gap are lost: running timers
         # start again, so the caller gets the whole time rather than fail for unseen keys.
-        for _, command in list(self._timers.values()):
-            self._start_timer(command)
+        for timer in list(self._timers.values()):
+            self._start_timer(timer.command)
         await self._media_call(self._media.resync())
 
     def _start_timer(self, command: StartTimer) -> None:
-        previous = self._timers.pop(command.name, None)
-        if previous is not None:
-            previous[0].cancel()
-        event = TimerExpiry(command.name, command.token)
         loop = asyncio.get_running_loop()
-        handle = loop.call_later(command.seconds, self.post, event)
-        self._timers[command.name] = (handle, command)
+        due = loop.time() + command.seconds
+        timer = self._timers.get(command.name)
+        if timer is not None and timer.handle is not None and timer.handle.when() <= due:
+            # Restarted before it rang (each key of an entry restarts the inter-digit timer):
+            # its loop timer, due no later, moves on to the new time when it goes off.
+            timer.command, timer.due = command, due
+            return
+        if timer is not None:
+            timer.stop()
+        timer = _Timer(command, due)
+        timer.handle = loop.call_at(due, self._timer_due, timer)
+        self._timers[command.name] = timer
+
+    def _timer_due(self, timer: _Timer) -> None:
+        loop = asyncio.get_running_loop()
+        if timer.due > loop.time():
+            timer.handle = loop.call_at(timer.due, self._timer_due, timer)
+            return
+        timer.handle = None
+        self.post(TimerExpiry(timer.command.name, timer.command.token))
 
     async def _media_call(self, call: Awaitable[None]) -> None:
         try:
