@@ -38,6 +38,21 @@ def _str(data: JsonObject, key: str, what: str, *, required: bool = True) -> str
     raise MalformedObject(f"{what}.{key}: expected a string")
 
 
+def _texts(data: JsonObject, what: str, keys: tuple[str, ...]) -> list[str]:
+    """The optional strings ``keys`` of ``data`` ("" when absent), in one pass: a channel
+    has a dozen of them on every event."""
+    values = []
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str):
+            values.append(value)
+        elif value is None:
+            values.append("")
+        else:
+            raise MalformedObject(f"{what}.{key}: expected a string")
+    return values
+
+
 def _int(data: JsonObject, key: str, what: str, *, default: int | None = None) -> int:
     value = data.get(key)
     if value is None and default is not None:
@@ -65,6 +80,12 @@ def _str_map(data: JsonObject, key: str, what: str) -> Mapping[str, str]:
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+# The optional strings of each object, in the order of its dataclass's fields.
+_DIALPLAN_TEXTS = ("context", "exten", "app_name", "app_data")
+_CHANNEL_TEXTS = ("name", "state", "language", "accountcode", "protocol_id", "creationtime")
+_PLAYBACK_TEXTS = ("state", "media_uri", "next_media_uri", "target_uri", "language")
+
+
 @dataclass(frozen=True)
 class CallerId:
     name: str = ""
@@ -74,9 +95,8 @@ class CallerId:
     def from_json(cls, data: object) -> CallerId:
         if data is None:
             return cls()
-        obj = _object(data, "CallerID")
-        return cls(name=_str(obj, "name", "CallerID", required=False),
-                   number=_str(obj, "number", "CallerID", required=False))
+        name, number = _texts(_object(data, "CallerID"), "CallerID", ("name", "number"))
+        return cls(name, number)
 
 
 @dataclass(frozen=True)
@@ -94,13 +114,9 @@ class DialplanCEP:
         if data is None:
             return cls()
         obj = _object(data, "DialplanCEP")
-        return cls(
-            context=_str(obj, "context", "DialplanCEP", required=False),
-            exten=_str(obj, "exten", "DialplanCEP", required=False),
-            priority=_int(obj, "priority", "DialplanCEP", default=0),
-            app_name=_str(obj, "app_name", "DialplanCEP", required=False),
-            app_data=_str(obj, "app_data", "DialplanCEP", required=False),
-        )
+        context, exten, app_name, app_data = _texts(obj, "DialplanCEP", _DIALPLAN_TEXTS)
+        return cls(context, exten, _int(obj, "priority", "DialplanCEP", default=0), app_name,
+                   app_data)
 
 
 @dataclass(frozen=True)
@@ -120,18 +136,22 @@ class Channel:
     @classmethod
     def from_json(cls, data: object) -> Channel:
         obj = _object(data, "Channel")
+        channel_id = _str(obj, "id", "Channel")
+        name, state, language, accountcode, protocol_id, creationtime = _texts(
+            obj, "Channel", _CHANNEL_TEXTS
+        )
         return cls(
-            id=_str(obj, "id", "Channel"),
-            name=_str(obj, "name", "Channel", required=False),
-            state=_str(obj, "state", "Channel", required=False),
-            caller=CallerId.from_json(obj.get("caller")),
-            connected=CallerId.from_json(obj.get("connected")),
-            dialplan=DialplanCEP.from_json(obj.get("dialplan")),
-            language=_str(obj, "language", "Channel", required=False),
-            accountcode=_str(obj, "accountcode", "Channel", required=False),
-            protocol_id=_str(obj, "protocol_id", "Channel", required=False),
-            creationtime=_str(obj, "creationtime", "Channel", required=False),
-            channelvars=_str_map(obj, "channelvars", "Channel"),
+            channel_id,
+            name,
+            state,
+            CallerId.from_json(obj.get("caller")),
+            CallerId.from_json(obj.get("connected")),
+            DialplanCEP.from_json(obj.get("dialplan")),
+            language,
+            accountcode,
+            protocol_id,
+            creationtime,
+            _str_map(obj, "channelvars", "Channel"),
         )
 
     def in_stasis_of(self, app: str) -> bool:
@@ -192,14 +212,7 @@ class Playback:
     @classmethod
     def from_json(cls, data: object) -> Playback:
         obj = _object(data, "Playback")
-        return cls(
-            id=_str(obj, "id", "Playback"),
-            state=_str(obj, "state", "Playback", required=False),
-            media_uri=_str(obj, "media_uri", "Playback", required=False),
-            next_media_uri=_str(obj, "next_media_uri", "Playback", required=False),
-            target_uri=_str(obj, "target_uri", "Playback", required=False),
-            language=_str(obj, "language", "Playback", required=False),
-        )
+        return cls(_str(obj, "id", "Playback"), *_texts(obj, "Playback", _PLAYBACK_TEXTS))
 
 
 @dataclass(frozen=True)
